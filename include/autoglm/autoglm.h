@@ -1,0 +1,169 @@
+/*
+ * autoglm.h - the public C API of libautoglm.
+ *
+ * This is the only header the CLI and the server include. Every object is an opaque handle
+ * owned by the caller: what `*_new`/`*_load` returns is released with the matching `*_free`.
+ * Functions that can fail return an ag_status and fill an ag_error (code + message) when the
+ * caller passes one; the library never exits the process and keeps no global mutable state.
+ *
+ * A typical generation:
+ *   ag_model   *m = ag_model_load(path, NULL, &err);          // weights mmapped, used in place
+ *   ag_session *s = ag_session_new(m, &sp, &err);              // KV cache + scratch for one sequence
+ *   n = ag_tokenize(m, text, len, ids, cap, true, false);
+ *   ag_session_eval(s, ids, n, false, &err);                   // logits of the last token
+ *   tok = ag_sampler_sample(smp, ag_session_logits(s, -1));
+ */
+#ifndef AUTOGLM_H
+#define AUTOGLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AUTOGLM_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum {
+    AG_OK = 0,
+    AG_ERR_IO,           /* file cannot be opened, read or mapped */
+    AG_ERR_FORMAT,       /* the file is not a valid GGUF / model (message names key/tensor/offset) */
+    AG_ERR_UNSUPPORTED,  /* valid, but an architecture, type or feature we do not implement */
+    AG_ERR_NOMEM,        /* allocation failed */
+    AG_ERR_INVALID_ARG,  /* caller passed a bad value */
+    AG_ERR_CONTEXT_FULL, /* the tokens do not fit in the session's context */
+} ag_status;
+
+typedef struct {
+    ag_status code;
+    char msg[512];
+} ag_error;
+
+const char *ag_status_name(ag_status code);
+
+/* ---------------------------------------------------------------- models */
+
+typedef int32_t ag_token;
+typedef struct ag_model ag_model;
+
+typedef struct {
+    int n_threads; /* threads used by sessions of this model; 0 = number of cores */
+} ag_model_params;
+
+ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_error *err);
+void ag_model_free(ag_model *model);
+
+const char *ag_model_arch(const ag_model *model);        /* "llama", ... */
+const char *ag_model_name(const ag_model *model);        /* general.name or "" */
+int64_t ag_model_n_params(const ag_model *model);        /* elements of all tensors */
+uint64_t ag_model_size_bytes(const ag_model *model);     /* bytes of tensor data */
+int ag_model_n_ctx_train(const ag_model *model);
+int ag_model_n_embd(const ag_model *model);
+int ag_model_n_layer(const ag_model *model);
+int ag_model_n_head(const ag_model *model);
+int ag_model_n_head_kv(const ag_model *model);
+int ag_model_n_vocab(const ag_model *model);
+uint32_t ag_model_gguf_version(const ag_model *model);
+const char *ag_model_chat_template(const ag_model *model); /* NULL when the file has none */
+
+/* Metadata as the file holds it, rendered as text (arrays summarized when long). */
+int ag_model_meta_count(const ag_model *model);
+const char *ag_model_meta_key(const ag_model *model, int i);
+const char *ag_model_meta_type(const ag_model *model, int i); /* "u32", "string", "array[string]" ... */
+/* Writes the value as JSON text (strings quoted and escaped) into buf; returns the full length
+ * that the text needs (like snprintf). Arrays longer than max_items are cut with "..." when
+ * max_items >= 0. */
+int ag_model_meta_json(const ag_model *model, int i, char *buf, size_t cap, int max_items);
+
+int ag_model_tensor_count(const ag_model *model);
+const char *ag_model_tensor_name(const ag_model *model, int i);
+const char *ag_model_tensor_type(const ag_model *model, int i); /* "F32", "Q4_0", ... */
+int ag_model_tensor_shape(const ag_model *model, int i, int64_t shape[4]); /* returns n_dims */
+
+/* ---------------------------------------------------------------- tokenizer */
+
+/* Tokenizes text (UTF-8, len bytes). add_special: BOS/EOS as the vocabulary asks;
+ * parse_special: text of control tokens becomes those tokens (otherwise plain text).
+ * Returns the number of tokens, or -(needed) when cap is too small, or INT32_MIN on error. */
+int ag_tokenize(const ag_model *model, const char *text, size_t len, ag_token *out, int cap,
+                bool add_special, bool parse_special);
+
+/* The bytes of one token. Control tokens give "" unless special. Returns bytes written or
+ * -(needed) when cap is too small. Not NUL-terminated. */
+int ag_token_to_piece(const ag_model *model, ag_token token, char *buf, int cap, bool special);
+
+ag_token ag_token_bos(const ag_model *model); /* -1 when none */
+ag_token ag_token_eos(const ag_model *model);
+bool ag_token_is_eog(const ag_model *model, ag_token token); /* end of generation */
+bool ag_vocab_add_bos(const ag_model *model);
+const char *ag_vocab_type(const ag_model *model); /* "llama" (SentencePiece-style), ... */
+
+/* Streaming detokenizer: holds back bytes of an incomplete UTF-8 sequence so that what it
+ * returns is always whole characters. */
+typedef struct ag_detok ag_detok;
+ag_detok *ag_detok_new(const ag_model *model);
+void ag_detok_free(ag_detok *d);
+/* Appends the token and returns the text that became complete (NUL-terminated, valid until the
+ * next call); *len receives its length. */
+const char *ag_detok_push(ag_detok *d, ag_token token, size_t *len);
+/* Returns what is still held back (an invalid tail is replaced by U+FFFD). */
+const char *ag_detok_flush(ag_detok *d, size_t *len);
+
+/* ---------------------------------------------------------------- sessions */
+
+typedef struct ag_session ag_session;
+
+typedef struct {
+    int n_ctx;     /* context length in tokens; 0 = min(model's training context, 4096) */
+    int n_batch;   /* tokens per forward pass in eval; 0 = 512 */
+    int n_threads; /* 0 = the model's setting */
+} ag_session_params;
+
+ag_session *ag_session_new(const ag_model *model, const ag_session_params *params, ag_error *err);
+void ag_session_free(ag_session *session);
+
+/* Runs the tokens through the model at positions n_past.., appending them to the KV cache.
+ * With all_logits, logits of every token are kept (ag_session_logits(s, i), i < n); otherwise
+ * only the last one's (i = -1 or n-1). AG_ERR_CONTEXT_FULL if n_past + n > n_ctx. */
+ag_status ag_session_eval(ag_session *session, const ag_token *tokens, int n, bool all_logits,
+                          ag_error *err);
+const float *ag_session_logits(const ag_session *session, int i);
+int ag_session_n_past(const ag_session *session);
+int ag_session_n_ctx(const ag_session *session);
+void ag_session_reset(ag_session *session); /* empties the KV cache */
+
+/* ---------------------------------------------------------------- sampling */
+
+typedef struct {
+    float temperature;    /* 0 = greedy */
+    int top_k;            /* <= 0: off */
+    float top_p;          /* >= 1: off */
+    float min_p;          /* <= 0: off */
+    float repeat_penalty; /* 1 = off */
+    int repeat_last_n;    /* tokens looked back for the penalty; -1 = n_ctx, 0 = off */
+    uint64_t seed;        /* AG_SEED_RANDOM: from the clock */
+} ag_sampler_params;
+
+#define AG_SEED_RANDOM UINT64_MAX
+
+/* Ollama's defaults: temperature 0.8, top_k 40, top_p 0.9, min_p 0, repeat_penalty 1.1,
+ * repeat_last_n 64, random seed. */
+ag_sampler_params ag_sampler_default_params(void);
+
+typedef struct ag_sampler ag_sampler;
+ag_sampler *ag_sampler_new(const ag_sampler_params *params, int n_vocab, int n_ctx);
+void ag_sampler_free(ag_sampler *s);
+/* Picks the next token from logits (n_vocab floats; not modified). */
+ag_token ag_sampler_sample(ag_sampler *s, const float *logits);
+/* Records a token (prompt or generated) for the repeat penalty. */
+void ag_sampler_accept(ag_sampler *s, ag_token token);
+void ag_sampler_reset(ag_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOGLM_H */

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# setup.sh - installs the Debian packages the build needs, then builds autoglm into build/.
+# Usage: scripts/setup.sh            (as root, or with sudo available)
+#        AUTOGLM_SKIP_APT=1 scripts/setup.sh   (packages already there: only build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3)
+
+if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
+echo "setup: built build/autoglm" >&2

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, as CI runs it:
+#   1. the release build's unit and CLI tests (CTest),
+#   2. the same tests built with AddressSanitizer + UBSan,
+#   3. each libFuzzer target for a bounded time.
+# Shared test data is read from $AUTOGLM_SHARED (default: ../shared beside the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AUTOGLM_SHARED="${AUTOGLM_SHARED:-$(cd .. && pwd)/shared}"
+jobs=$(nproc)
+
+echo "== release build + tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== AddressSanitizer + UBSan build + tests"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTOGLM_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzzing (bounded)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTOGLM_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_all
+for target in build-fuzz/fuzz/fuzz_*; do
+  [ -x "$target" ] || continue
+  name=$(basename "$target")
+  corpus="fuzz/corpus/${name#fuzz_}"
+  mkdir -p "build-fuzz/corpus-$name"
+  echo "-- $name (${AUTOGLM_FUZZ_SECONDS:-30} s)"
+  "$target" -max_total_time="${AUTOGLM_FUZZ_SECONDS:-30}" -max_len=65536 -timeout=10 \
+    "build-fuzz/corpus-$name" $( [ -d "$corpus" ] && echo "$corpus" ) 2>&1 | tail -n 3
+done
+echo "== all tests passed"
