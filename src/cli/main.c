@@ -1,16 +1,48 @@
 /*
- * main.c - the `autoglm` program: dispatches to one command per file (cmd_*.c).
+ * main.c - the `autoglm` program: finds the command and hands it the arguments after its name.
+ * Each command lives in its own cmd_*.c on top of the public API (include/autoglm/autoglm.h).
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "autoglm/autoglm.h"
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command COMMANDS[] = {
+    {"run", cmd_run, "generate text from a prompt, or chat interactively"},
+    {"show", cmd_show, "architecture, parameters, tensor types and metadata of a model"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: autoglm COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(out, "\n`autoglm COMMAND --help` for a command's options; `autoglm --version`.\n");
+}
 
 int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--version") == 0) {
-        printf("autoglm %s\n", AUTOGLM_VERSION);
-        return argc < 2 ? 1 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("autoglm %s\n", AUTOGLM_VERSION);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) return COMMANDS[i].run(argc - 1, argv + 1);
     fprintf(stderr, "autoglm: unknown command '%s'\n", argv[1]);
-    return 2;
+    usage(stderr);
+    return CLI_EXIT_USAGE;
 }

@@ -1,0 +1,150 @@
+/*
+ * threadpool.c - the worker pool (see threadpool.h).
+ *
+ * A run publishes (fn, ctx, n_tasks) and bumps a generation counter; workers notice the new
+ * generation (spinning for a short while, then sleeping on `wake`), claim task indices from
+ * `next_task` until exhausted, and count themselves out in `n_busy`. The caller works too and
+ * then waits for `n_busy` to reach zero.
+ */
+#include "base/threadpool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define SPIN_ROUNDS 20000
+
+struct ag_threadpool {
+    int n_threads;
+    pthread_t *workers; /* n_threads - 1 */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;      /* signalled when a new generation starts or on shutdown */
+    pthread_cond_t done;      /* signalled when n_busy drops to 0 */
+    atomic_uint generation;
+    atomic_bool shutdown;
+    atomic_int n_busy;        /* workers still inside the current generation */
+    atomic_llong next_task;
+    ag_task_fn fn;
+    void *ctx;
+    int64_t n_tasks;
+};
+
+typedef struct {
+    ag_threadpool *pool;
+    int index;
+} worker_arg;
+
+static void run_tasks(ag_threadpool *pool, int thread) {
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&pool->next_task, 1, memory_order_relaxed);
+        if (t >= pool->n_tasks) break;
+        pool->fn(pool->ctx, t, thread);
+    }
+}
+
+static void *worker_main(void *p) {
+    worker_arg arg = *(worker_arg *)p;
+    free(p);
+    ag_threadpool *pool = arg.pool;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned gen;
+        int spins = 0;
+        while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
+               !atomic_load(&pool->shutdown)) {
+            if (++spins < SPIN_ROUNDS) continue;
+            pthread_mutex_lock(&pool->lock);
+            while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->shutdown))
+                pthread_cond_wait(&pool->wake, &pool->lock);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        if (atomic_load(&pool->shutdown)) return NULL;
+        seen = gen;
+        run_tasks(pool, arg.index);
+        if (atomic_fetch_sub_explicit(&pool->n_busy, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->done);
+            pthread_mutex_unlock(&pool->lock);
+        }
+    }
+}
+
+ag_threadpool *ag_threadpool_new(int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    ag_threadpool *pool = calloc(1, sizeof *pool);
+    if (!pool) return NULL;
+    pool->n_threads = n_threads;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    pool->workers = calloc((size_t)n_threads, sizeof *pool->workers);
+    if (!pool->workers) {
+        free(pool);
+        return NULL;
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *arg = malloc(sizeof *arg);
+        if (!arg || pthread_create(&pool->workers[i - 1], NULL, worker_main, arg) != 0) {
+            free(arg);
+            pool->n_threads = i; /* keep the ones that started */
+            break;
+        }
+        arg->pool = pool;
+        arg->index = i;
+    }
+    return pool;
+}
+
+void ag_threadpool_free(ag_threadpool *pool) {
+    if (!pool) return;
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&pool->shutdown, true);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->workers[i - 1], NULL);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->wake);
+    pthread_cond_destroy(&pool->done);
+    free(pool->workers);
+    free(pool);
+}
+
+int ag_threadpool_n_threads(const ag_threadpool *pool) { return pool ? pool->n_threads : 1; }
+
+void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_tasks) {
+    if (n_tasks <= 0) return;
+    if (!pool || pool->n_threads == 1 || n_tasks == 1) {
+        for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+        return;
+    }
+    pool->fn = fn;
+    pool->ctx = ctx;
+    pool->n_tasks = n_tasks;
+    atomic_store(&pool->next_task, 0);
+    atomic_store(&pool->n_busy, pool->n_threads - 1);
+    pthread_mutex_lock(&pool->lock);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->lock);
+    run_tasks(pool, 0);
+    int spins = 0;
+    while (atomic_load_explicit(&pool->n_busy, memory_order_acquire) > 0) {
+        if (++spins < SPIN_ROUNDS) continue;
+        pthread_mutex_lock(&pool->lock);
+        while (atomic_load(&pool->n_busy) > 0) pthread_cond_wait(&pool->done, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
+    }
+}
+
+int ag_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

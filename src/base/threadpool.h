@@ -1,0 +1,27 @@
+/*
+ * threadpool.h - persistent worker threads that run one parallel loop at a time.
+ *
+ * ag_threadpool_run(pool, fn, ctx, n) calls fn(ctx, i, thread) for every i in [0, n), spread
+ * over the workers and the calling thread, and returns when all calls are done. Tasks are taken
+ * from a shared atomic counter, so uneven tasks balance themselves. `thread` (0..n_threads-1)
+ * lets a task use per-thread scratch memory. Workers spin briefly, then sleep on a condition
+ * variable between loops. The pool is not reentrant: one run at a time.
+ */
+#ifndef AG_BASE_THREADPOOL_H
+#define AG_BASE_THREADPOOL_H
+
+#include <stdint.h>
+
+typedef struct ag_threadpool ag_threadpool;
+typedef void (*ag_task_fn)(void *ctx, int64_t task, int thread);
+
+/* n_threads includes the caller; 1 means no worker threads. Returns NULL on failure. */
+ag_threadpool *ag_threadpool_new(int n_threads);
+void ag_threadpool_free(ag_threadpool *pool);
+int ag_threadpool_n_threads(const ag_threadpool *pool);
+void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_tasks);
+
+/* Number of CPU cores the process may use (at least 1). */
+int ag_cpu_count(void);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * cli.h - what the `autoglm` commands share: strict number parsing for flags, reading a whole
+ * file, and the command entry points (one per cmd_*.c). Commands return the process exit
+ * status: 0 success, 1 failure at run time (bad model, I/O), 2 bad usage.
+ */
+#ifndef AG_CLI_H
+#define AG_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autoglm/autoglm.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+/* Parse the whole string as a number within [lo, hi]; on failure print
+ * "autoglm: FLAG: 'TEXT' is not ..." to stderr and return false. */
+bool cli_parse_int(const char *flag, const char *text, long long lo, long long hi, long long *out);
+bool cli_parse_float(const char *flag, const char *text, double lo, double hi, double *out);
+
+/* Reads a whole file (or stdin for "-") into a malloc'd NUL-terminated buffer. Prints an error
+ * and returns NULL on failure. */
+char *cli_read_file(const char *path, size_t *len);
+
+/* Loads a model, printing "autoglm: <message>" on failure. */
+ag_model *cli_load_model(const char *path, int n_threads);
+
+/* Tokenizes into a malloc'd array (grown as needed); NULL on failure. */
+ag_token *cli_tokenize(const ag_model *m, const char *text, size_t len, bool add_special,
+                       bool parse_special, int *n_out);
+
+double cli_now(void); /* monotonic seconds */
+
+int cmd_run(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+
+#endif

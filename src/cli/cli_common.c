@@ -1,0 +1,117 @@
+/*
+ * cli_common.c - helpers shared by the commands (see cli.h).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+bool cli_parse_int(const char *flag, const char *text, long long lo, long long hi, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = text ? strtoll(text, &end, 10) : 0;
+    if (!text || !*text || *end || errno) {
+        fprintf(stderr, "autoglm: %s: '%s' is not an integer\n", flag, text ? text : "");
+        return false;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "autoglm: %s: %lld is out of range [%lld, %lld]\n", flag, v, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *flag, const char *text, double lo, double hi, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = text ? strtod(text, &end) : 0;
+    if (!text || !*text || *end || errno || isnan(v)) {
+        fprintf(stderr, "autoglm: %s: '%s' is not a number\n", flag, text ? text : "");
+        return false;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, "autoglm: %s: %g is out of range [%g, %g]\n", flag, v, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "autoglm: cannot open '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *p = realloc(buf, cap *= 2);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    bool failed = !buf || ferror(f);
+    if (f != stdin) fclose(f);
+    if (failed) {
+        fprintf(stderr, "autoglm: cannot read '%s'\n", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+ag_model *cli_load_model(const char *path, int n_threads) {
+    ag_error err = {0};
+    ag_model_params mp = {.n_threads = n_threads};
+    ag_model *m = ag_model_load(path, &mp, &err);
+    if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
+    return m;
+}
+
+ag_token *cli_tokenize(const ag_model *m, const char *text, size_t len, bool add_special,
+                       bool parse_special, int *n_out) {
+    int cap = (int)(len < INT_MAX / 2 - 16 ? len + 16 : INT_MAX / 2);
+    ag_token *ids = malloc((size_t)cap * sizeof *ids);
+    if (!ids) return NULL;
+    int n = ag_tokenize(m, text, len, ids, cap, add_special, parse_special);
+    if (n < 0 && n != INT32_MIN) { /* -(needed) */
+        cap = -n;
+        ag_token *p = realloc(ids, (size_t)cap * sizeof *ids);
+        if (!p) {
+            free(ids);
+            return NULL;
+        }
+        ids = p;
+        n = ag_tokenize(m, text, len, ids, cap, add_special, parse_special);
+    }
+    if (n < 0) {
+        fprintf(stderr, "autoglm: tokenization failed\n");
+        free(ids);
+        return NULL;
+    }
+    *n_out = n;
+    return ids;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,279 @@
+/*
+ * cmd_run.c - `autoglm run MODEL [PROMPT]`: generate text.
+ *
+ * With a prompt (or with text piped on stdin) the completion is streamed to stdout once, without
+ * the prompt; on a terminal without a prompt it is an interactive loop that keeps the
+ * conversation in the session. stdout carries only generated text; everything else goes to
+ * stderr. Options follow Ollama's names (num_predict, temperature, top_k ...).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef struct {
+    long long num_predict; /* -1: until end of generation or a full context */
+    long long num_ctx;     /* 0: the model's default */
+    long long threads;     /* 0: all cores */
+    bool raw;
+    bool verbose;
+    ag_sampler_params sp;
+} run_opts;
+
+typedef struct {
+    double load_s;
+    int prompt_n;
+    double prompt_s;
+    int eval_n;
+    double eval_s;
+} run_stats;
+
+static void usage(FILE *out) {
+    fputs("usage: autoglm run MODEL [PROMPT] [options]\n"
+          "  --num-predict N      tokens to generate (-1: until the end, default)\n"
+          "  --temperature T      0 = greedy (default 0.8)\n"
+          "  --top-k N            (default 40; 0 = off)\n"
+          "  --top-p P            (default 0.9)\n"
+          "  --min-p P            (default 0.0)\n"
+          "  --repeat-penalty R   (default 1.1)\n"
+          "  --repeat-last-n N    (default 64; -1 = num_ctx)\n"
+          "  --seed N             (default: random)\n"
+          "  --num-ctx N          context length (default: the model's, at most 4096)\n"
+          "  --threads N          (default: all cores)\n"
+          "  --raw                no chat template\n"
+          "  --verbose            timings on stderr\n",
+          out);
+}
+
+static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP };
+    static const struct option longopts[] = {
+        {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
+        {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
+        {"min-p", required_argument, 0, O_MINP},         {"repeat-penalty", required_argument, 0, O_RP},
+        {"repeat-last-n", required_argument, 0, O_RLN},  {"seed", required_argument, 0, O_SEED},
+        {"num-ctx", required_argument, 0, O_CTX},        {"threads", required_argument, 0, O_THR},
+        {"raw", no_argument, 0, O_RAW},                  {"verbose", no_argument, 0, O_VERB},
+        {"help", no_argument, 0, O_HELP},                {0, 0, 0, 0}};
+    o->num_predict = -1;
+    o->sp = ag_sampler_default_params();
+    long long v;
+    double d;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1 || optind < argc) {
+        if (c == -1) { /* a positional argument: skip it and keep parsing options after it */
+            optind++;
+            continue;
+        }
+        const char *a = optarg;
+        switch (c) {
+        case O_NP: if (!cli_parse_int("--num-predict", a, -2, 1 << 30, &o->num_predict)) return CLI_EXIT_USAGE; break;
+        case O_TEMP: if (!cli_parse_float("--temperature", a, 0, 100, &d)) return CLI_EXIT_USAGE; o->sp.temperature = (float)d; break;
+        case O_TOPK: if (!cli_parse_int("--top-k", a, 0, 1 << 30, &v)) return CLI_EXIT_USAGE; o->sp.top_k = (int)v; break;
+        case O_TOPP: if (!cli_parse_float("--top-p", a, 0, 1, &d)) return CLI_EXIT_USAGE; o->sp.top_p = (float)d; break;
+        case O_MINP: if (!cli_parse_float("--min-p", a, 0, 1, &d)) return CLI_EXIT_USAGE; o->sp.min_p = (float)d; break;
+        case O_RP: if (!cli_parse_float("--repeat-penalty", a, 0, 100, &d)) return CLI_EXIT_USAGE; o->sp.repeat_penalty = (float)d; break;
+        case O_RLN: if (!cli_parse_int("--repeat-last-n", a, -1, 1 << 30, &v)) return CLI_EXIT_USAGE; o->sp.repeat_last_n = (int)v; break;
+        case O_SEED: if (!cli_parse_int("--seed", a, -1, INT64_MAX, &v)) return CLI_EXIT_USAGE; o->sp.seed = v < 0 ? AG_SEED_RANDOM : (uint64_t)v; break;
+        case O_CTX: if (!cli_parse_int("--num-ctx", a, 1, 1 << 20, &o->num_ctx)) return CLI_EXIT_USAGE; break;
+        case O_THR: if (!cli_parse_int("--threads", a, 1, 1024, &o->threads)) return CLI_EXIT_USAGE; break;
+        case O_RAW: o->raw = true; break;
+        case O_VERB: o->verbose = true; break;
+        case O_HELP: usage(stdout); return -1;
+        default:
+            fprintf(stderr, "autoglm run: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    *first_arg = 1;
+    return CLI_EXIT_OK;
+}
+
+/* Positional arguments (not options or their values), in order. */
+static int positionals(int argc, char **argv, char **out) {
+    static const char *const with_value[] = {"--num-predict", "--temperature", "--top-k", "--top-p",
+                                             "--min-p", "--repeat-penalty", "--repeat-last-n",
+                                             "--seed", "--num-ctx", "--threads"};
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0) {
+            if (strcmp(argv[i], "--") == 0) {
+                while (++i < argc) out[n++] = argv[i];
+                break;
+            }
+            if (!strchr(argv[i], '='))
+                for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+                    if (strcmp(argv[i], with_value[k]) == 0) i++;
+            continue;
+        }
+        out[n++] = argv[i];
+    }
+    return n;
+}
+
+/* Generates after the prompt tokens; streams to stdout. Returns 0 or an exit status. */
+static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token *prompt, int n_prompt,
+                    const run_opts *o, run_stats *st) {
+    ag_error err = {0};
+    double t0 = cli_now();
+    for (int i = 0; i < n_prompt; i++) ag_sampler_accept(smp, prompt[i]);
+    if (ag_session_eval(s, prompt, n_prompt, false, &err)) {
+        fprintf(stderr, "autoglm: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    st->prompt_n += n_prompt;
+    st->prompt_s += cli_now() - t0;
+    ag_detok *dt = ag_detok_new(m);
+    if (!dt) return CLI_EXIT_FAIL;
+    t0 = cli_now();
+    long long limit = o->num_predict;
+    for (long long produced = 0; limit < 0 || produced < limit; produced++) {
+        ag_token tok = ag_sampler_sample(smp, ag_session_logits(s, -1));
+        st->eval_n++;
+        if (ag_token_is_eog(m, tok)) break;
+        ag_sampler_accept(smp, tok);
+        size_t len;
+        const char *text = ag_detok_push(dt, tok, &len);
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        if (limit >= 0 && produced + 1 >= limit) break;
+        if (ag_session_n_past(s) >= ag_session_n_ctx(s)) {
+            if (o->verbose) fprintf(stderr, "\nautoglm: context full (%d tokens)\n", ag_session_n_ctx(s));
+            break;
+        }
+        if (ag_session_eval(s, &tok, 1, false, &err)) {
+            fprintf(stderr, "\nautoglm: %s\n", err.msg);
+            ag_detok_free(dt);
+            return CLI_EXIT_FAIL;
+        }
+    }
+    size_t len;
+    const char *rest = ag_detok_flush(dt, &len);
+    fwrite(rest, 1, len, stdout);
+    fflush(stdout);
+    ag_detok_free(dt);
+    st->eval_s += cli_now() - t0;
+    return CLI_EXIT_OK;
+}
+
+static void print_stats(const run_stats *st, double total_s) {
+    fprintf(stderr, "\ntotal duration:       %.6fs\n", total_s);
+    fprintf(stderr, "load duration:        %.6fs\n", st->load_s);
+    fprintf(stderr, "prompt eval count:    %d token(s)\n", st->prompt_n);
+    fprintf(stderr, "prompt eval duration: %.6fs\n", st->prompt_s);
+    fprintf(stderr, "prompt eval rate:     %.2f tokens/s\n", st->prompt_s > 0 ? st->prompt_n / st->prompt_s : 0);
+    fprintf(stderr, "eval count:           %d token(s)\n", st->eval_n);
+    fprintf(stderr, "eval duration:        %.6fs\n", st->eval_s);
+    fprintf(stderr, "eval rate:            %.2f tokens/s\n", st->eval_s > 0 ? st->eval_n / st->eval_s : 0);
+}
+
+/* Tokenizes and runs one prompt; BOS only at the start of the session. */
+static int run_prompt(ag_model *m, ag_session *s, ag_sampler *smp, const char *text, size_t len,
+                      const run_opts *o, run_stats *st) {
+    int n = 0;
+    ag_token *ids = cli_tokenize(m, text, len, ag_session_n_past(s) == 0, true, &n);
+    if (!ids) return CLI_EXIT_FAIL;
+    int rc = CLI_EXIT_OK;
+    if (n == 0) {
+        fprintf(stderr, "autoglm: the prompt is empty\n");
+        rc = CLI_EXIT_USAGE;
+    } else if (n >= ag_session_n_ctx(s) - ag_session_n_past(s)) {
+        fprintf(stderr, "autoglm: the prompt is %d tokens, longer than the context allows (num_ctx %d, %d used)\n",
+                n, ag_session_n_ctx(s), ag_session_n_past(s));
+        rc = CLI_EXIT_FAIL;
+    } else {
+        rc = generate(m, s, smp, ids, n, o, st);
+    }
+    free(ids);
+    return rc;
+}
+
+static int interactive(ag_model *m, ag_session *s, ag_sampler *smp, const run_opts *o, run_stats *st) {
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = CLI_EXIT_OK;
+    for (;;) {
+        fputs(">>> ", stderr);
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0) break;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+        if (strcmp(line, "/bye") == 0) break;
+        if (n == 0) continue;
+        rc = run_prompt(m, s, smp, line, (size_t)n, o, st);
+        fputs("\n\n", stdout);
+        fflush(stdout);
+        if (rc == CLI_EXIT_FAIL && ag_session_n_past(s) >= ag_session_n_ctx(s) - 1) break;
+    }
+    free(line);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_opts o = {0};
+    int first = 0;
+    int rc = parse_opts(argc, argv, &o, &first);
+    if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) return CLI_EXIT_FAIL;
+    int n_pos = positionals(argc, argv, pos);
+    if (n_pos < 1) {
+        fprintf(stderr, "autoglm run: missing MODEL\n");
+        usage(stderr);
+        free(pos);
+        return CLI_EXIT_USAGE;
+    }
+    double t_start = cli_now();
+    run_stats st = {0};
+    ag_model *m = cli_load_model(pos[0], (int)o.threads);
+    if (!m) {
+        free(pos);
+        return CLI_EXIT_FAIL;
+    }
+    if (!o.raw && o.verbose)
+        fprintf(stderr, "autoglm: chat templates are not supported yet; using the prompt as it is\n");
+    ag_error err = {0};
+    ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_threads = (int)o.threads};
+    ag_session *s = ag_session_new(m, &sp, &err);
+    ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;
+    st.load_s = cli_now() - t_start;
+    if (!s || !smp) {
+        fprintf(stderr, "autoglm: %s\n", s ? "out of memory" : err.msg);
+        rc = CLI_EXIT_FAIL;
+    } else if (n_pos >= 2) {
+        size_t len = 0; /* the prompt is the remaining arguments joined by spaces */
+        for (int i = 1; i < n_pos; i++) len += strlen(pos[i]) + 1;
+        char *prompt = malloc(len + 1);
+        if (!prompt) rc = CLI_EXIT_FAIL;
+        else {
+            prompt[0] = '\0';
+            for (int i = 1; i < n_pos; i++) {
+                if (i > 1) strcat(prompt, " ");
+                strcat(prompt, pos[i]);
+            }
+            rc = run_prompt(m, s, smp, prompt, strlen(prompt), &o, &st);
+            free(prompt);
+        }
+        if (rc == CLI_EXIT_OK) fputc('\n', stdout);
+    } else if (!isatty(STDIN_FILENO)) {
+        size_t len = 0;
+        char *prompt = cli_read_file("-", &len);
+        rc = prompt ? run_prompt(m, s, smp, prompt, len, &o, &st) : CLI_EXIT_FAIL;
+        if (rc == CLI_EXIT_OK) fputc('\n', stdout);
+        free(prompt);
+    } else {
+        rc = interactive(m, s, smp, &o, &st);
+    }
+    if (o.verbose && rc == CLI_EXIT_OK) print_stats(&st, cli_now() - t_start);
+    ag_sampler_free(smp);
+    ag_session_free(s);
+    ag_model_free(m);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,149 @@
+/*
+ * cmd_show.c - `autoglm show MODEL [--json] [--tensors]`: architecture, parameter count, tensor
+ * types, context length, tokenizer and all metadata (long arrays summarized in text mode).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void human_count(char *buf, size_t n, double v) {
+    const char *unit[] = {"", "K", "M", "B", "T"};
+    int u = 0;
+    while (v >= 1000 && u < 4) {
+        v /= 1000;
+        u++;
+    }
+    snprintf(buf, n, u ? "%.2f%s" : "%.0f%s", v, unit[u]);
+}
+
+/* The tensor types with their counts, e.g. "F32 (48)" or "Q4_0 (169), F32 (65)". */
+static void type_summary(const ag_model *m, char *buf, size_t cap) {
+    const char *names[64];
+    int counts[64], k = 0;
+    for (int i = 0; i < ag_model_tensor_count(m); i++) {
+        const char *t = ag_model_tensor_type(m, i);
+        int j = 0;
+        while (j < k && strcmp(names[j], t) != 0) j++;
+        if (j == k && k < 64) {
+            names[k] = t;
+            counts[k++] = 0;
+        }
+        if (j < 64) counts[j]++;
+    }
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int j = 0; j < k && off < cap; j++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s%s (%d)", j ? ", " : "", names[j], counts[j]);
+}
+
+static char *meta_text(const ag_model *m, int i, int max_items) {
+    int need = ag_model_meta_json(m, i, NULL, 0, max_items);
+    char *buf = malloc((size_t)need + 1);
+    if (buf) ag_model_meta_json(m, i, buf, (size_t)need + 1, max_items);
+    return buf;
+}
+
+static void show_text(const ag_model *m, bool tensors) {
+    char params[32], types[512];
+    human_count(params, sizeof params, (double)ag_model_n_params(m));
+    type_summary(m, types, sizeof types);
+    printf("  Model\n");
+    printf("    %-20s %s\n", "architecture", ag_model_arch(m));
+    if (*ag_model_name(m)) printf("    %-20s %s\n", "name", ag_model_name(m));
+    printf("    %-20s %s\n", "parameters", params);
+    printf("    %-20s %d\n", "context length", ag_model_n_ctx_train(m));
+    printf("    %-20s %d\n", "embedding length", ag_model_n_embd(m));
+    printf("    %-20s %d\n", "layers", ag_model_n_layer(m));
+    printf("    %-20s %d (%d key/value)\n", "attention heads", ag_model_n_head(m), ag_model_n_head_kv(m));
+    printf("    %-20s %s\n", "tensor types", types);
+    printf("    %-20s %.2f MiB\n", "weights", ag_model_size_bytes(m) / 1048576.0);
+    printf("    %-20s %s, %d tokens\n", "tokenizer", ag_vocab_type(m), ag_model_n_vocab(m));
+    printf("    %-20s %u\n", "gguf version", ag_model_gguf_version(m));
+    printf("\n  Metadata\n");
+    for (int i = 0; i < ag_model_meta_count(m); i++) {
+        char *v = meta_text(m, i, 8);
+        printf("    %-40s %-14s %s\n", ag_model_meta_key(m, i), ag_model_meta_type(m, i), v ? v : "?");
+        free(v);
+    }
+    if (!tensors) return;
+    printf("\n  Tensors\n");
+    for (int i = 0; i < ag_model_tensor_count(m); i++) {
+        int64_t ne[4];
+        int nd = ag_model_tensor_shape(m, i, ne);
+        printf("    %-40s %-6s [", ag_model_tensor_name(m, i), ag_model_tensor_type(m, i));
+        for (int d = 0; d < nd; d++) printf(d ? ", %lld" : "%lld", (long long)ne[d]);
+        printf("]\n");
+    }
+}
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static void show_json(const ag_model *m) {
+    printf("{\"architecture\": ");
+    json_str(ag_model_arch(m));
+    printf(", \"name\": ");
+    json_str(ag_model_name(m));
+    printf(", \"parameters\": %lld, \"context_length\": %d, \"embedding_length\": %d, \"block_count\": %d, "
+           "\"head_count\": %d, \"head_count_kv\": %d, \"vocab_size\": %d, \"tokenizer\": ",
+           (long long)ag_model_n_params(m), ag_model_n_ctx_train(m), ag_model_n_embd(m), ag_model_n_layer(m),
+           ag_model_n_head(m), ag_model_n_head_kv(m), ag_model_n_vocab(m));
+    json_str(ag_vocab_type(m));
+    printf(", \"size_bytes\": %llu, \"gguf_version\": %u, \"metadata\": {",
+           (unsigned long long)ag_model_size_bytes(m), ag_model_gguf_version(m));
+    for (int i = 0; i < ag_model_meta_count(m); i++) {
+        char *v = meta_text(m, i, -1);
+        printf("%s", i ? ", " : "");
+        json_str(ag_model_meta_key(m, i));
+        printf(": %s", v ? v : "null");
+        free(v);
+    }
+    printf("}, \"tensors\": [");
+    for (int i = 0; i < ag_model_tensor_count(m); i++) {
+        int64_t ne[4];
+        int nd = ag_model_tensor_shape(m, i, ne);
+        printf("%s{\"name\": ", i ? ", " : "");
+        json_str(ag_model_tensor_name(m, i));
+        printf(", \"type\": \"%s\", \"shape\": [", ag_model_tensor_type(m, i));
+        for (int d = 0; d < nd; d++) printf(d ? ", %lld" : "%lld", (long long)ne[d]);
+        printf("]}");
+    }
+    printf("]}\n");
+}
+
+int cmd_show(int argc, char **argv) {
+    bool json = false, tensors = false;
+    const char *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--tensors") == 0) tensors = true;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "autoglm show: unknown option '%s'\nusage: autoglm show MODEL [--json] [--tensors]\n", argv[i]);
+            return CLI_EXIT_USAGE;
+        } else if (!model) model = argv[i];
+        else {
+            fprintf(stderr, "autoglm show: unexpected argument '%s'\n", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "usage: autoglm show MODEL [--json] [--tensors]\n");
+        return CLI_EXIT_USAGE;
+    }
+    ag_model *m = cli_load_model(model, 1);
+    if (!m) return CLI_EXIT_FAIL;
+    if (json) show_json(m);
+    else show_text(m, tensors);
+    ag_model_free(m);
+    return CLI_EXIT_OK;
+}

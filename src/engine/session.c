@@ -1,0 +1,122 @@
+/*
+ * session.c - ag_session: one sequence's KV cache, scratch and logits over a loaded model,
+ * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/threadpool.h"
+#include "model/forward.h"
+
+struct ag_session {
+    const ag_model *model;
+    ag_threadpool *pool;
+    ag_kv_cache kv;
+    ag_fwd_scratch scratch;
+    int n_ctx;
+    int n_batch;
+    int n_past;
+    float *logits;      /* (n_logits_cap, n_vocab) */
+    int n_logits_cap;   /* rows the logits buffer holds */
+    int n_logits;       /* rows valid after the last eval */
+};
+
+ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, ag_error *err) {
+    ag_session_params p = params ? *params : (ag_session_params){0};
+    if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0) {
+        ag_error_set(err, AG_ERR_INVALID_ARG, "negative session parameter");
+        return NULL;
+    }
+    if (p.n_ctx == 0) p.n_ctx = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+    if (p.n_ctx > (1 << 20)) {
+        ag_error_set(err, AG_ERR_INVALID_ARG, "num_ctx %d is too large", p.n_ctx);
+        return NULL;
+    }
+    if (p.n_batch == 0) p.n_batch = 512;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_threads == 0) p.n_threads = m->n_threads;
+    ag_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->model = m;
+    s->n_ctx = p.n_ctx;
+    s->n_batch = p.n_batch;
+    s->pool = ag_threadpool_new(p.n_threads);
+    const char *kv_env = getenv("AUTOGLM_KV_TYPE"); /* f16 (default) or f32 */
+    ag_type kv_type = kv_env && strcmp(kv_env, "f32") == 0 ? AG_TYPE_F32 : AG_TYPE_F16;
+    if (!s->pool) {
+        ag_error_set(err, AG_ERR_NOMEM, "cannot start %d threads", p.n_threads);
+        goto fail;
+    }
+    if (ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err) ||
+        ag_fwd_scratch_init(&s->scratch, m, s->n_batch, s->n_ctx, ag_threadpool_n_threads(s->pool), err))
+        goto fail;
+    s->n_logits_cap = 1;
+    s->logits = malloc((size_t)m->hp.n_vocab * sizeof(float));
+    if (!s->logits) {
+        ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    return s;
+fail:
+    ag_session_free(s);
+    return NULL;
+}
+
+void ag_session_free(ag_session *s) {
+    if (!s) return;
+    ag_kv_cache_free(&s->kv);
+    ag_fwd_scratch_free(&s->scratch);
+    ag_threadpool_free(s->pool);
+    free(s->logits);
+    free(s);
+}
+
+static ag_status reserve_logits(ag_session *s, int rows, ag_error *err) {
+    if (rows <= s->n_logits_cap) return AG_OK;
+    float *p = realloc(s->logits, (size_t)rows * s->model->hp.n_vocab * sizeof(float));
+    if (!p) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for %d tokens", rows);
+    s->logits = p;
+    s->n_logits_cap = rows;
+    return AG_OK;
+}
+
+ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all_logits, ag_error *err) {
+    if (n <= 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "no tokens to evaluate");
+    if (n > s->n_ctx - s->n_past)
+        return ag_error_set(err, AG_ERR_CONTEXT_FULL,
+                            "%d tokens do not fit in the context: %d of %d positions used", n,
+                            s->n_past, s->n_ctx);
+    const int n_vocab = s->model->hp.n_vocab;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return ag_error_set(err, AG_ERR_INVALID_ARG, "token id %d out of range [0, %d)", tokens[i], n_vocab);
+    ag_status st = reserve_logits(s, all_logits ? n : 1, err);
+    if (st) return st;
+    for (int done = 0; done < n;) {
+        const int chunk = n - done < s->n_batch ? n - done : s->n_batch;
+        /* without all_logits each chunk writes its last token's logits; the final chunk's stay */
+        float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
+        ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
+        s->n_past += chunk;
+        done += chunk;
+    }
+    s->n_logits = all_logits ? n : 1;
+    return AG_OK;
+}
+
+const float *ag_session_logits(const ag_session *s, int i) {
+    if (i < 0) i = s->n_logits - 1;
+    if (i < 0 || i >= s->n_logits) return NULL;
+    return s->logits + (size_t)i * s->model->hp.n_vocab;
+}
+
+int ag_session_n_past(const ag_session *s) { return s->n_past; }
+int ag_session_n_ctx(const ag_session *s) { return s->n_ctx; }
+void ag_session_reset(ag_session *s) {
+    s->n_past = 0;
+    s->n_logits = 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * forward.h - the decoder forward pass over a batch of tokens, with its KV cache and scratch.
+ *
+ * The caller (engine/session.c) owns an ag_kv_cache and an ag_fwd_scratch sized at creation;
+ * ag_forward allocates nothing. Positions pos0 .. pos0+n-1 of the cache are written.
+ */
+#ifndef AG_MODEL_FORWARD_H
+#define AG_MODEL_FORWARD_H
+
+#include "base/threadpool.h"
+#include "model/model.h"
+
+typedef struct {
+    int n_ctx;
+    ag_type type;       /* F16 (default, as the reference) or F32 */
+    size_t row_bytes;   /* bytes of one position's keys (or values) of one layer */
+    uint8_t *k, *v;     /* (n_layer, n_ctx, n_head_kv*head_dim) */
+} ag_kv_cache;
+
+ag_status ag_kv_cache_init(ag_kv_cache *kv, const ag_model *m, int n_ctx, ag_type type, ag_error *err);
+void ag_kv_cache_free(ag_kv_cache *kv);
+
+typedef struct {
+    int n_batch;   /* most tokens per ag_forward call */
+    int n_threads;
+    float *x;      /* (n_batch, n_embd) residual stream */
+    float *xb;     /* (n_batch, max(n_embd, q_dim)) normed input / attention output */
+    float *q;      /* (n_batch, n_head*head_dim) */
+    float *k, *v;  /* (n_batch, n_head_kv*head_dim) */
+    float *hb;     /* (n_batch, max(n_ff, n_embd)) gate; attention projection */
+    float *hb2;    /* (n_batch, n_ff) up */
+    float *scores; /* (n_threads, n_ctx) attention weights of one head */
+    float *qh;     /* (n_threads, head_dim) one head's query in the cache's type (as bytes) */
+    void *xq;      /* activations converted for the matmul kernels */
+} ag_fwd_scratch;
+
+ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch, int n_ctx,
+                              int n_threads, ag_error *err);
+void ag_fwd_scratch_free(ag_fwd_scratch *s);
+
+/* Runs tokens[0..n) (n <= n_batch) at positions pos0.. and writes logits: of every token
+ * ((n, n_vocab)) when all_logits, else of the last one ((n_vocab)). */
+void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_threadpool *pool,
+                const ag_token *tokens, int n, int pos0, float *logits, bool all_logits);
+
+#endif
