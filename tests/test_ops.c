@@ -1,0 +1,106 @@
+/*
+ * test_ops.c - the forward pass's F32 operations against their definitions computed in double
+ * (RMSNorm, RoPE, softmax, SiLU*up), and the threaded matrix product against a plain loop over
+ * dequantized weights for every weight type we compute.
+ */
+#include <math.h>
+
+#include "cpu/ops.h"
+#include "tensor/quant.h"
+#include "test.h"
+
+static float frand(unsigned *s) { /* uniform in [-1, 1) */
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) / 8388608.0 - 1.0);
+}
+
+static void test_rmsnorm(void) {
+    float x[96], w[96], y[96];
+    unsigned seed = 1;
+    for (int i = 0; i < 96; i++) x[i] = 3 * frand(&seed), w[i] = frand(&seed);
+    ag_rmsnorm(y, x, w, 96, 1e-5f);
+    double ss = 0;
+    for (int i = 0; i < 96; i++) ss += (double)x[i] * x[i];
+    double scale = 1.0 / sqrt(ss / 96 + 1e-5);
+    for (int i = 0; i < 96; i++) CHECK_NEAR(y[i], x[i] * scale * w[i], 1e-5);
+}
+
+static void test_rope(void) {
+    enum { H = 3, D = 16, R = 12 };
+    float x[H * D], y[H * D];
+    unsigned seed = 7;
+    for (int i = 0; i < H * D; i++) x[i] = y[i] = frand(&seed);
+    const float freq[R / 2] = {1, 1, 2, 4, 8, 40};
+    ag_rope(y, H, D, R, 0.0f, 10000.0f, NULL);
+    for (int i = 0; i < H * D; i++) CHECK(y[i] == x[i]); /* position 0: identity */
+    for (int i = 0; i < H * D; i++) y[i] = x[i];
+    ag_rope(y, H, D, R, 37.0f, 10000.0f, freq);
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < D / 2; i++) {
+            const float *a = x + h * D + 2 * i;
+            const float *b = y + h * D + 2 * i;
+            if (2 * i >= R) { /* past n_rot: untouched */
+                CHECK(b[0] == a[0] && b[1] == a[1]);
+                continue;
+            }
+            double theta = 37.0 * pow(10000.0, -2.0 * i / R) / freq[i];
+            CHECK_NEAR(b[0], a[0] * cos(theta) - a[1] * sin(theta), 2e-5);
+            CHECK_NEAR(b[1], a[0] * sin(theta) + a[1] * cos(theta), 2e-5);
+        }
+}
+
+static void test_softmax_silu(void) {
+    float x[50], g[50], u[50];
+    unsigned seed = 3;
+    for (int i = 0; i < 50; i++) x[i] = 20 * frand(&seed), g[i] = 5 * frand(&seed), u[i] = frand(&seed);
+    double mx = -1e30, sum = 0;
+    for (int i = 0; i < 50; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < 50; i++) sum += exp(x[i] - mx);
+    float orig[50];
+    memcpy(orig, x, sizeof x);
+    ag_softmax(x, 50);
+    for (int i = 0; i < 50; i++) CHECK_NEAR(x[i], exp(orig[i] - mx) / sum, 1e-6);
+    float g0[50];
+    memcpy(g0, g, sizeof g);
+    ag_silu_mul(g, u, 50);
+    for (int i = 0; i < 50; i++) CHECK_NEAR(g[i], g0[i] / (1 + exp(-g0[i])) * u[i], 1e-6);
+}
+
+static void test_matmul_all_types(void) {
+    const ag_type types[] = {AG_TYPE_F32, AG_TYPE_F16, AG_TYPE_BF16, AG_TYPE_Q8_0,
+                             AG_TYPE_Q4_0, AG_TYPE_Q4_1, AG_TYPE_Q5_0, AG_TYPE_Q5_1};
+    enum { N = 256, D = 67, T = 5 };
+    static float wf[D * N], x[T * N], y[T * D], wdq[N];
+    static uint8_t wq[D * N * 4], xq[T * N * 4 + 64];
+    unsigned seed = 11;
+    for (int i = 0; i < D * N; i++) wf[i] = frand(&seed);
+    for (int i = 0; i < T * N; i++) x[i] = frand(&seed);
+    ag_threadpool *pool = ag_threadpool_new(3);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const ag_type t = types[k];
+        const ag_type_traits *tr = ag_type_traits_get(t);
+        CHECK_MSG(tr && tr->from_float && tr->to_float && tr->vec_dot, "%s has no kernels", ag_type_name(t));
+        if (!tr || !tr->from_float || !tr->vec_dot) continue;
+        const size_t rb = ag_type_row_size(t, N);
+        for (int r = 0; r < D; r++) tr->from_float(wf + r * N, wq + r * rb, N);
+        ag_matmul_weight w = {wq, t, rb, N, D};
+        ag_matmul(pool, &w, x, y, T, xq);
+        double worst = 0;
+        for (int r = 0; r < D; r++) {
+            tr->to_float(wq + r * rb, wdq, N);
+            for (int j = 0; j < T; j++) {
+                double ref = 0;
+                for (int i = 0; i < N; i++) ref += (double)wdq[i] * x[j * N + i];
+                double e = fabs(y[j * D + r] - ref);
+                worst = e > worst ? e : worst;
+            }
+        }
+        /* activations are rounded to the vec_dot type: 8-bit ones lose about 1/254 per element */
+        double tol = tr->vec_dot_type == AG_TYPE_F32 ? 1e-4 : tr->vec_dot_type == AG_TYPE_F16 ? 5e-3
+                   : tr->vec_dot_type == AG_TYPE_BF16 ? 5e-2 : 0.1;
+        CHECK_MSG(worst < tol, "%s: max error %g", ag_type_name(t), worst);
+    }
+    ag_threadpool_free(pool);
+}
+
+TEST_MAIN(TEST(test_rmsnorm), TEST(test_rope), TEST(test_softmax_silu), TEST(test_matmul_all_types))
