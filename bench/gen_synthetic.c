@@ -1,0 +1,165 @@
+/*
+ * gen_synthetic.c - writes a random-weight `llama` GGUF of a real model's shape, for benchmarks
+ * and memory measurements (a test tool, not a user command). The weights are normal(0, 0.02)
+ * noise; the vocabulary is SentencePiece-style: <unk> <s> </s>, the 256 byte tokens, then
+ * made-up pieces.
+ *
+ * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
+ *                      [--vocab N] [--layers N] [--seed N]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf/gguf.h"
+#include "tensor/quant.h"
+
+typedef struct {
+    const char *name;
+    int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
+} shape;
+
+static const shape SHAPES[] = {
+    {"tiny", 256, 2, 4, 2, 768, 512},
+    {"1b", 2048, 16, 32, 8, 8192, 32000},
+    {"8b", 4096, 32, 32, 8, 14336, 32000},
+};
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static double uniform(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static float normal(void) { /* Box-Muller */
+    return (float)(sqrt(-2.0 * log(uniform())) * cos(6.283185307179586 * uniform()));
+}
+
+/* Adds a (rows, cols) weight of random values in `type` (1-D when rows == 0, always F32). */
+static int add_weight(ag_gguf_writer *w, const char *name, ag_type type, int64_t cols, int64_t rows, float scale,
+                      float offset) {
+    const ag_type t = rows ? type : AG_TYPE_F32;
+    const int64_t nrows = rows ? rows : 1;
+    const size_t rb = ag_type_row_size(t, cols);
+    uint8_t *data = malloc(rb * (size_t)nrows);
+    float *row = malloc((size_t)cols * sizeof *row);
+    if (!data || !row) return -1;
+    const ag_type_traits *tr = ag_type_traits_get(t);
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int64_t i = 0; i < cols; i++) row[i] = offset + scale * normal();
+        if (t == AG_TYPE_F32) memcpy(data + r * rb, row, rb);
+        else tr->from_float(row, data + r * rb, cols);
+    }
+    int64_t ne[2] = {cols, nrows};
+    ag_status st = ag_gguf_add_tensor(w, name, t, rows ? 2 : 1, ne, data, true);
+    free(data);
+    free(row);
+    return st == AG_OK ? 0 : -1;
+}
+
+static int add_vocab(ag_gguf_writer *w, int n_vocab) {
+    char **tokens = calloc((size_t)n_vocab, sizeof *tokens);
+    float *scores = calloc((size_t)n_vocab, sizeof *scores);
+    int32_t *types = calloc((size_t)n_vocab, sizeof *types);
+    if (!tokens || !scores || !types) return -1;
+    static const char *letters = "etaoinshrdlucmfwypvbgkjqxz";
+    for (int i = 0; i < n_vocab; i++) {
+        char buf[64];
+        if (i == 0) strcpy(buf, "<unk>"), types[i] = 2;
+        else if (i == 1) strcpy(buf, "<s>"), types[i] = 3;
+        else if (i == 2) strcpy(buf, "</s>"), types[i] = 3;
+        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", i - 3), types[i] = 6;
+        else { /* "\u2581" + a letter sequence unique to i */
+            int k = i - 259, n = 0;
+            strcpy(buf, "\xE2\x96\x81");
+            n = 3;
+            do {
+                buf[n++] = letters[k % 26];
+                k /= 26;
+            } while (k && n < 60);
+            buf[n] = '\0';
+            types[i] = 1;
+            scores[i] = -(float)i;
+        }
+        tokens[i] = strdup(buf);
+    }
+    int rc = ag_gguf_set_str(w, "tokenizer.ggml.model", "llama") ||
+             ag_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tokens, (uint64_t)n_vocab) ||
+             ag_gguf_set_arr_data(w, "tokenizer.ggml.scores", AG_GGUF_FLOAT32, scores, (uint64_t)n_vocab) ||
+             ag_gguf_set_arr_data(w, "tokenizer.ggml.token_type", AG_GGUF_INT32, types, (uint64_t)n_vocab) ||
+             ag_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 1) ||
+             ag_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 2) ||
+             ag_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    for (int i = 0; i < n_vocab; i++) free(tokens[i]);
+    free(tokens);
+    free(scores);
+    free(types);
+    return rc ? -1 : 0;
+}
+
+int main(int argc, char **argv) {
+    const char *out = NULL;
+    shape sh = SHAPES[0];
+    ag_type type = AG_TYPE_F16;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--shape") == 0 && v) {
+            size_t k = 0;
+            while (k < sizeof SHAPES / sizeof SHAPES[0] && strcmp(SHAPES[k].name, v) != 0) k++;
+            if (k == sizeof SHAPES / sizeof SHAPES[0]) { fprintf(stderr, "unknown shape '%s'\n", v); return 2; }
+            sh = SHAPES[k];
+            i++;
+        } else if (strcmp(a, "--type") == 0 && v) {
+            int t = ag_type_from_name(v);
+            const ag_type_traits *tr = t >= 0 ? ag_type_traits_get((ag_type)t) : NULL;
+            if (!tr || !tr->from_float) { fprintf(stderr, "cannot write type '%s'\n", v); return 2; }
+            type = (ag_type)t;
+            i++;
+        } else if (strcmp(a, "--vocab") == 0 && v) sh.n_vocab = atoi(argv[++i]);
+        else if (strcmp(a, "--layers") == 0 && v) sh.n_layer = atoi(argv[++i]);
+        else if (strcmp(a, "--seed") == 0 && v) rng_state ^= strtoull(argv[++i], NULL, 10) * 0x9E3779B97F4A7C15ull;
+        else if (a[0] != '-' && !out) out = a;
+        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type T] [--vocab N] [--layers N] [--seed N]\n"); return 2; }
+    }
+    if (!out || sh.n_vocab < 300 || sh.n_layer < 1) {
+        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type T] [--vocab N>=300] [--layers N]\n");
+        return 2;
+    }
+    ag_gguf_writer *w = ag_gguf_writer_new();
+    const int hd = sh.n_embd / sh.n_head;
+    int rc = !w || ag_gguf_set_str(w, "general.architecture", "llama") ||
+             ag_gguf_set_str(w, "general.name", "synthetic") ||
+             ag_gguf_set_u32(w, "llama.context_length", 4096) ||
+             ag_gguf_set_u32(w, "llama.embedding_length", (uint32_t)sh.n_embd) ||
+             ag_gguf_set_u32(w, "llama.block_count", (uint32_t)sh.n_layer) ||
+             ag_gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)sh.n_ff) ||
+             ag_gguf_set_u32(w, "llama.attention.head_count", (uint32_t)sh.n_head) ||
+             ag_gguf_set_u32(w, "llama.attention.head_count_kv", (uint32_t)sh.n_head_kv) ||
+             ag_gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd) ||
+             ag_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) ||
+             ag_gguf_set_f32(w, "llama.rope.freq_base", 500000.0f) || add_vocab(w, sh.n_vocab);
+    rc = rc || add_weight(w, "token_embd.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0) ||
+         add_weight(w, "output_norm.weight", type, sh.n_embd, 0, 0.02f, 1.0f) ||
+         add_weight(w, "output.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0);
+    for (int l = 0; l < sh.n_layer && !rc; l++) {
+        char name[64];
+#define W(suffix, cols, rows, off) (snprintf(name, sizeof name, "blk.%d." suffix ".weight", l), add_weight(w, name, type, cols, rows, 0.02f, off))
+        rc = W("attn_norm", sh.n_embd, 0, 1.0f) || W("attn_q", sh.n_embd, sh.n_head * hd, 0) ||
+             W("attn_k", sh.n_embd, sh.n_head_kv * hd, 0) || W("attn_v", sh.n_embd, sh.n_head_kv * hd, 0) ||
+             W("attn_output", sh.n_head * hd, sh.n_embd, 0) || W("ffn_norm", sh.n_embd, 0, 1.0f) ||
+             W("ffn_gate", sh.n_embd, sh.n_ff, 0) || W("ffn_up", sh.n_embd, sh.n_ff, 0) ||
+             W("ffn_down", sh.n_ff, sh.n_embd, 0);
+#undef W
+    }
+    ag_error err = {0};
+    if (!rc && ag_gguf_writer_write(w, out, &err) != AG_OK) {
+        fprintf(stderr, "gen_synthetic: %s\n", err.msg);
+        rc = 1;
+    } else if (rc) fprintf(stderr, "gen_synthetic: failed to build the model\n");
+    ag_gguf_writer_free(w);
+    return rc ? 1 : 0;
+}
