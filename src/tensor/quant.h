@@ -34,7 +34,8 @@ const ag_type_traits *ag_type_traits_ref(ag_type type);
 /* Fastest kernels for this CPU (falls back to the reference). */
 const ag_type_traits *ag_type_traits_get(ag_type type);
 
-/* IEEE half and bfloat16 conversions (round to nearest even; NaN preserved). */
+/* IEEE half and bfloat16 conversions: round to nearest even (subnormals kept, overflow to
+ * inf); NaN stays NaN, sign and top payload bits kept, made quiet. */
 float ag_fp16_to_fp32(uint16_t h);
 uint16_t ag_fp32_to_fp16(float f);
 float ag_bf16_to_fp32(uint16_t h);
