@@ -34,7 +34,24 @@ const ag_type_traits *ag_type_traits_ref(ag_type type);
 /* Fastest kernels for this CPU (falls back to the reference). */
 const ag_type_traits *ag_type_traits_get(ag_type type);
 
-/* IEEE half and bfloat16 conversions (round to nearest even; NaN preserved). */
+/* Kernel variants by instruction set. ag_type_traits_get picks the best one the CPU has;
+ * tests and benchmarks ask for a given one to compare it with the reference. */
+typedef enum {
+    AG_ISA_REF = 0,    /* portable scalar C */
+    AG_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    AG_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/VNNI/BF16 (+ AVX2, FMA, F16C) */
+    AG_ISA_COUNT = 3
+} ag_isa;
+
+const char *ag_isa_name(ag_isa isa);
+/* True when this build has kernels for isa and this CPU (and OS) can run them. */
+bool ag_isa_supported(ag_isa isa);
+/* Kernels of one variant: NULL when !ag_isa_supported(isa). Functions the variant has no
+ * special version of are the reference ones, so every entry is complete. */
+const ag_type_traits *ag_type_traits_isa(ag_type type, ag_isa isa);
+
+/* IEEE half and bfloat16 conversions: round to nearest even (subnormals kept, overflow to
+ * inf); NaN stays NaN, sign and top payload bits kept, made quiet. */
 float ag_fp16_to_fp32(uint16_t h);
 uint16_t ag_fp32_to_fp16(float f);
 float ag_bf16_to_fp32(uint16_t h);

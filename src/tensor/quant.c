@@ -1,0 +1,65 @@
+/*
+ * quant.c - choosing kernels at run time: which instruction sets this CPU has, and the trait
+ * table to use for a type (ag_type_traits_get / ag_type_traits_isa). Nothing is cached: the
+ * CPU is asked on each call, which is cheap and happens once per matmul setup.
+ */
+#include "tensor/quant_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define AG_X86 1
+#endif
+
+const char *ag_isa_name(ag_isa isa) {
+    switch (isa) {
+    case AG_ISA_REF: return "ref";
+    case AG_ISA_AVX2: return "avx2";
+    case AG_ISA_AVX512: return "avx512";
+    default: return "?";
+    }
+}
+
+#ifdef AG_X86
+static bool cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    /* clang's __builtin_cpu_supports does not know "f16c": read CPUID.1:ECX bit 29 */
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
+static bool cpu_has_avx2(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+}
+
+static bool cpu_has_avx512(void) {
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+           __builtin_cpu_supports("avx512bf16");
+}
+#endif
+
+bool ag_isa_supported(ag_isa isa) {
+    switch (isa) {
+    case AG_ISA_REF: return true;
+#ifdef AG_X86
+    case AG_ISA_AVX2: return ag_traits_avx2(AG_TYPE_F32) != NULL && cpu_has_avx2();
+    case AG_ISA_AVX512: return ag_traits_avx512(AG_TYPE_F32) != NULL && cpu_has_avx512();
+#endif
+    default: return false;
+    }
+}
+
+const ag_type_traits *ag_type_traits_isa(ag_type type, ag_isa isa) {
+    if (!ag_isa_supported(isa)) return NULL;
+    const ag_type_traits *t = NULL;
+    if (isa == AG_ISA_AVX2) t = ag_traits_avx2(type);
+    if (isa == AG_ISA_AVX512) t = ag_traits_avx512(type);
+    return t ? t : ag_type_traits_ref(type);
+}
+
+const ag_type_traits *ag_type_traits_get(ag_type type) {
+    for (int isa = AG_ISA_COUNT - 1; isa > AG_ISA_REF; isa--) {
+        const ag_type_traits *t = ag_type_traits_isa(type, (ag_isa)isa);
+        if (t) return t;
+    }
+    return ag_type_traits_ref(type);
+}
