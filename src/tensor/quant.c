@@ -1,8 +1,11 @@
 /*
  * quant.c - choosing kernels at run time: which instruction sets this CPU has, and the trait
- * table to use for a type (ag_type_traits_get / ag_type_traits_isa). Nothing is cached: the
- * CPU is asked on each call, which is cheap and happens once per matmul setup.
+ * table to use for a type (ag_type_traits_get / ag_type_traits_isa). The best instruction set
+ * is found once per process (pthread_once) and never changes afterwards: CPUID is slow under
+ * virtualization and ag_type_traits_get sits on the hot path.
  */
+#include <pthread.h>
+
 #include "tensor/quant_impl.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -56,10 +59,20 @@ const ag_type_traits *ag_type_traits_isa(ag_type type, ag_isa isa) {
     return t ? t : ag_type_traits_ref(type);
 }
 
+static pthread_once_t best_isa_once = PTHREAD_ONCE_INIT;
+static ag_isa best_isa = AG_ISA_REF; /* written once, under best_isa_once */
+
+static void find_best_isa(void) {
+    for (int isa = AG_ISA_COUNT - 1; isa > AG_ISA_REF; isa--)
+        if (ag_isa_supported((ag_isa)isa)) {
+            best_isa = (ag_isa)isa;
+            return;
+        }
+}
+
 const ag_type_traits *ag_type_traits_get(ag_type type) {
-    for (int isa = AG_ISA_COUNT - 1; isa > AG_ISA_REF; isa--) {
-        const ag_type_traits *t = ag_type_traits_isa(type, (ag_isa)isa);
-        if (t) return t;
-    }
+    pthread_once(&best_isa_once, find_best_isa);
+    if (best_isa == AG_ISA_AVX512 && ag_traits_avx512(type)) return ag_traits_avx512(type);
+    if (best_isa >= AG_ISA_AVX2 && ag_traits_avx2(type)) return ag_traits_avx2(type);
     return ag_type_traits_ref(type);
 }
