@@ -49,7 +49,7 @@ static void test_utf8(void) {
     CHECK(ag_utf8_incomplete_tail("ab\xE4\xB8\xAD", 5) == 0);
     CHECK(ag_utf8_incomplete_tail("\xF0\x9F\x98", 3) == 3);
     CHECK(ag_utf8_incomplete_tail("\x80", 1) == 0); /* stray continuation: not held back */
-    CHECK(ag_utf8_valid("h\xC3\xA9llo \xE4\xB8\xAD \xF0\x9F\x98\x80", 14));
+    CHECK(ag_utf8_valid("h\xC3\xA9llo \xE4\xB8\xAD \xF0\x9F\x98\x80", 15));
     CHECK(!ag_utf8_valid("\xC0\xAF", 2));         /* overlong */
     CHECK(!ag_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
     CHECK(!ag_utf8_valid("\xF4\x90\x80\x80", 4)); /* > U+10FFFF */

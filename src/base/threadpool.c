@@ -87,13 +87,12 @@ ag_threadpool *ag_threadpool_new(int n_threads) {
     }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *arg = malloc(sizeof *arg);
+        if (arg) *arg = (worker_arg){pool, i};
         if (!arg || pthread_create(&pool->workers[i - 1], NULL, worker_main, arg) != 0) {
             free(arg);
             pool->n_threads = i; /* keep the ones that started */
             break;
         }
-        arg->pool = pool;
-        arg->index = i;
     }
     return pool;
 }

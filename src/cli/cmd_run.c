@@ -21,6 +21,7 @@ typedef struct {
     long long threads;     /* 0: all cores */
     bool raw;
     bool verbose;
+    bool penalty_given; /* --repeat-penalty was on the command line */
     ag_sampler_params sp;
 } run_opts;
 
@@ -35,7 +36,7 @@ typedef struct {
 static void usage(FILE *out) {
     fputs("usage: autoglm run MODEL [PROMPT] [options]\n"
           "  --num-predict N      tokens to generate (-1: until the end, default)\n"
-          "  --temperature T      0 = greedy (default 0.8)\n"
+          "  --temperature T      0 = greedy, without repeat penalty unless given (default 0.8)\n"
           "  --top-k N            (default 40; 0 = off)\n"
           "  --top-p P            (default 0.9)\n"
           "  --min-p P            (default 0.0)\n"
@@ -78,7 +79,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
         case O_TOPK: if (!cli_parse_int("--top-k", a, 0, 1 << 30, &v)) return CLI_EXIT_USAGE; o->sp.top_k = (int)v; break;
         case O_TOPP: if (!cli_parse_float("--top-p", a, 0, 1, &d)) return CLI_EXIT_USAGE; o->sp.top_p = (float)d; break;
         case O_MINP: if (!cli_parse_float("--min-p", a, 0, 1, &d)) return CLI_EXIT_USAGE; o->sp.min_p = (float)d; break;
-        case O_RP: if (!cli_parse_float("--repeat-penalty", a, 0, 100, &d)) return CLI_EXIT_USAGE; o->sp.repeat_penalty = (float)d; break;
+        case O_RP: if (!cli_parse_float("--repeat-penalty", a, 0, 100, &d)) return CLI_EXIT_USAGE; o->sp.repeat_penalty = (float)d; o->penalty_given = true; break;
         case O_RLN: if (!cli_parse_int("--repeat-last-n", a, -1, 1 << 30, &v)) return CLI_EXIT_USAGE; o->sp.repeat_last_n = (int)v; break;
         case O_SEED: if (!cli_parse_int("--seed", a, -1, INT64_MAX, &v)) return CLI_EXIT_USAGE; o->sp.seed = v < 0 ? AG_SEED_RANDOM : (uint64_t)v; break;
         case O_CTX: if (!cli_parse_int("--num-ctx", a, 1, 1 << 20, &o->num_ctx)) return CLI_EXIT_USAGE; break;
@@ -92,6 +93,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
             return CLI_EXIT_USAGE;
         }
     }
+    /* temperature 0 means plain greedy decoding: the repeat penalty applies only when asked for */
+    if (o->sp.temperature == 0 && !o->penalty_given) o->sp.repeat_penalty = 1.0f;
     *first_arg = 1;
     return CLI_EXIT_OK;
 }
