@@ -166,6 +166,24 @@ static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token 
     return CLI_EXIT_OK;
 }
 
+/* Resident memory from /proc/self/status: file-backed pages are the mmapped weights, anonymous
+ * pages are what the process allocated (KV cache, scratch). */
+static void print_memory(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    long rss = -1, file = -1, anon = -1;
+    while (fgets(line, sizeof line, f)) {
+        sscanf(line, "VmHWM: %ld", &rss);
+        sscanf(line, "RssFile: %ld", &file);
+        sscanf(line, "RssAnon: %ld", &anon);
+    }
+    fclose(f);
+    if (rss >= 0)
+        fprintf(stderr, "memory:               peak rss %.1f MiB (now: mapped weights %.1f MiB, allocated %.1f MiB)\n",
+                rss / 1024.0, file / 1024.0, anon / 1024.0);
+}
+
 static void print_stats(const run_stats *st, double total_s) {
     fprintf(stderr, "\ntotal duration:       %.6fs\n", total_s);
     fprintf(stderr, "load duration:        %.6fs\n", st->load_s);
@@ -175,6 +193,7 @@ static void print_stats(const run_stats *st, double total_s) {
     fprintf(stderr, "eval count:           %d token(s)\n", st->eval_n);
     fprintf(stderr, "eval duration:        %.6fs\n", st->eval_s);
     fprintf(stderr, "eval rate:            %.2f tokens/s\n", st->eval_s > 0 ? st->eval_n / st->eval_s : 0);
+    print_memory();
 }
 
 /* Tokenizes and runs one prompt; BOS only at the start of the session. */
