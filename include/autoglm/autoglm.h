@@ -121,6 +121,7 @@ typedef struct {
     int n_ctx;     /* context length in tokens; 0 = min(model's training context, 4096) */
     int n_batch;   /* tokens per forward pass in eval; 0 = 512 */
     int n_threads; /* 0 = the model's setting */
+    const char *kv_type; /* KV cache element type: "f16" (default, NULL) or "f32" */
 } ag_session_params;
 
 ag_session *ag_session_new(const ag_model *model, const ag_session_params *params, ag_error *err);

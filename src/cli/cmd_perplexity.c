@@ -64,7 +64,7 @@ int cmd_perplexity(int argc, char **argv) {
         goto done;
     }
     ag_error err = {0};
-    ag_session_params sp = {.n_ctx = ctx, .n_batch = ctx, .n_threads = (int)threads};
+    ag_session_params sp = {.n_ctx = ctx, .n_batch = ctx, .n_threads = (int)threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
     if (!(s = ag_session_new(m, &sp, &err))) {
         fprintf(stderr, "autoglm: %s\n", err.msg);
         goto done;

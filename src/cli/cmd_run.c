@@ -261,7 +261,7 @@ int cmd_run(int argc, char **argv) {
     if (!o.raw && o.verbose)
         fprintf(stderr, "autoglm: chat templates are not supported yet; using the prompt as it is\n");
     ag_error err = {0};
-    ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_threads = (int)o.threads};
+    ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_threads = (int)o.threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
     ag_session *s = ag_session_new(m, &sp, &err);
     ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;
     st.load_s = cli_now() - t_start;

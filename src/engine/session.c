@@ -36,6 +36,12 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads == 0) p.n_threads = m->n_threads;
+    ag_type kv_type = AG_TYPE_F16;
+    if (p.kv_type && strcmp(p.kv_type, "f32") == 0) kv_type = AG_TYPE_F32;
+    else if (p.kv_type && strcmp(p.kv_type, "f16") != 0) {
+        ag_error_set(err, AG_ERR_INVALID_ARG, "unknown KV cache type '%s' (f16 or f32)", p.kv_type);
+        return NULL;
+    }
     ag_session *s = calloc(1, sizeof *s);
     if (!s) {
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
@@ -45,8 +51,6 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
     s->n_ctx = p.n_ctx;
     s->n_batch = p.n_batch;
     s->pool = ag_threadpool_new(p.n_threads);
-    const char *kv_env = getenv("AUTOGLM_KV_TYPE"); /* f16 (default) or f32 */
-    ag_type kv_type = kv_env && strcmp(kv_env, "f32") == 0 ? AG_TYPE_F32 : AG_TYPE_F16;
     if (!s->pool) {
         ag_error_set(err, AG_ERR_NOMEM, "cannot start %d threads", p.n_threads);
         goto fail;
