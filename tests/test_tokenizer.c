@@ -850,6 +850,59 @@ static void test_bad_files(void) {
           strcmp(err.msg, "tokenizer model 'gpt2' not supported yet") == 0);
     free(b.data), b = (gguf_buf){0};
 
+    /* scores that are not floats */
+    gb_kv_str(&b, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&b, "tokenizer.ggml.tokens", SMALL_TOKENS, 5);
+    gb_kv_i32s(&b, "tokenizer.ggml.scores", types, 4);
+    err = (ag_error){0};
+    CHECK(load_built(&b, &err) == NULL && err.code == AG_ERR_FORMAT && strstr(err.msg, "tokenizer.ggml.scores"));
+    free(b.data), b = (gguf_buf){0};
+
+    /* a flag of the wrong type */
+    gb_kv_str(&b, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&b, "tokenizer.ggml.tokens", SMALL_TOKENS, 5);
+    gb_kv_str(&b, "tokenizer.ggml.add_bos_token", "yes");
+    err = (ag_error){0};
+    CHECK(load_built(&b, &err) == NULL && err.code == AG_ERR_FORMAT && strstr(err.msg, "add_bos_token"));
+    free(b.data), b = (gguf_buf){0};
+
+    /* a piece longer than AG_VOCAB_MAX_PIECE */
+    char *huge = malloc(AG_VOCAB_MAX_PIECE + 2);
+    memset(huge, 'x', AG_VOCAB_MAX_PIECE + 1);
+    huge[AG_VOCAB_MAX_PIECE + 1] = '\0';
+    const char *const huge_tokens[] = {"<unk>", "<s>", "</s>", huge};
+    gb_kv_str(&b, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&b, "tokenizer.ggml.tokens", huge_tokens, 4);
+    err = (ag_error){0};
+    CHECK(load_built(&b, &err) == NULL && err.code == AG_ERR_FORMAT && strstr(err.msg, "tokenizer.ggml.tokens"));
+    free(huge);
+    free(b.data), b = (gguf_buf){0};
+
+    /* 0xFFFFFFFF means "no such token"; add_space_prefix and add_bos read from the file */
+    gb_kv_str(&b, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&b, "tokenizer.ggml.tokens", SMALL_TOKENS, 5);
+    gb_kv_u32(&b, "tokenizer.ggml.eos_token_id", 0xFFFFFFFFu);
+    gb_key(&b, "tokenizer.ggml.add_space_prefix", AG_GGUF_BOOL);
+    gb_raw(&b, "\0", 1);
+    gb_key(&b, "tokenizer.ggml.add_eos_token", AG_GGUF_BOOL);
+    gb_raw(&b, "\1", 1);
+    err = (ag_error){0};
+    v = load_built(&b, &err);
+    CHECK_MSG(v != NULL, "%s", err.msg);
+    if (v) {
+        CHECK(ag_vocab_eos(v) == -1 && !ag_vocab_adds_space_prefix(v) && ag_vocab_adds_eos(v));
+        CHECK_IDS(v, "a", true, false, 1, 4); /* no prefix: "a"; no EOS to add */
+    }
+    ag_vocab_free(v);
+    free(b.data), b = (gguf_buf){0};
+
+    /* a model name that is not a string */
+    gb_kv_u32(&b, "tokenizer.ggml.model", 1);
+    gb_kv_strs(&b, "tokenizer.ggml.tokens", SMALL_TOKENS, 5);
+    err = (ag_error){0};
+    CHECK(load_built(&b, &err) == NULL && err.code == AG_ERR_FORMAT && strstr(err.msg, "tokenizer.ggml.model"));
+    free(b.data), b = (gguf_buf){0};
+
     /* no model key */
     gb_kv_strs(&b, "tokenizer.ggml.tokens", SMALL_TOKENS, 5);
     err = (ag_error){0};

@@ -125,6 +125,8 @@ static spm_bigram heap_pop(spm_scratch *s) {
 
 /* ---------------------------------------------------------------- the merge loop */
 
+/* The reference's rule, by the high nibble only (so C0/C1 and F5..FF also start sequences and
+ * continuation bytes stand alone); deliberately not base/utf8.h's strict ag_utf8_seq_len. */
 static size_t utf8_char_len(uint8_t lead) {
     static const uint8_t len_by_high_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     return len_by_high_nibble[lead >> 4];
