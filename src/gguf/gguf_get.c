@@ -130,7 +130,12 @@ double ag_gguf_arr_f64(const ag_gguf_value *arr, uint64_t i) {
 int64_t ag_gguf_arr_i64(const ag_gguf_value *arr, uint64_t i) {
     ag_gguf_value v;
     if (!arr_elem(arr, i, &v)) return 0;
-    if (v.type == AG_GGUF_FLOAT32 || v.type == AG_GGUF_FLOAT64) return (int64_t)v.f;
+    if (v.type == AG_GGUF_FLOAT32 || v.type == AG_GGUF_FLOAT64) { /* saturate: NaN -> 0 */
+        if (!(v.f == v.f)) return 0;
+        if (v.f >= 9.2e18) return INT64_MAX;
+        if (v.f <= -9.2e18) return INT64_MIN;
+        return (int64_t)v.f;
+    }
     if (is_signed(v.type)) return v.i;
-    return (int64_t)v.u;
+    return v.u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v.u;
 }
