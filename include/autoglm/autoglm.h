@@ -51,7 +51,7 @@ typedef int32_t ag_token;
 typedef struct ag_model ag_model;
 
 typedef struct {
-    int n_threads; /* threads used by sessions of this model; 0 = number of cores */
+    int n_threads; /* threads used by sessions of this model; 0 = physical cores */
 } ag_model_params;
 
 ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_error *err);
@@ -83,6 +83,19 @@ int ag_model_tensor_count(const ag_model *model);
 const char *ag_model_tensor_name(const ag_model *model, int i);
 const char *ag_model_tensor_type(const ag_model *model, int i); /* "F32", "Q4_0", ... */
 int ag_model_tensor_shape(const ag_model *model, int i, int64_t shape[4]); /* returns n_dims */
+uint64_t ag_model_tensor_size(const ag_model *model, int i); /* bytes of data */
+/* Bytes of weights one decode step reads: every matrix once, one row of the token embedding
+ * (all of it when the output head is tied to it). */
+uint64_t ag_model_decode_bytes(const ag_model *model);
+
+/* ---------------------------------------------------------------- measurement */
+
+/* The default thread count: physical cores this process may run on (at least 1). */
+int ag_default_threads(void);
+
+/* Best-of-`reps` streaming read bandwidth of this machine in bytes/s, over a buffer of `bytes`
+ * read by n_threads threads with the widest vector loads the CPU has. 0 on failure. */
+double ag_measure_read_bandwidth(size_t bytes, int n_threads, int reps);
 
 /* ---------------------------------------------------------------- tokenizer */
 

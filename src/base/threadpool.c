@@ -8,10 +8,13 @@
  */
 #include "base/threadpool.h"
 
+#include "autoglm/autoglm.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -136,6 +139,31 @@ void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_
         while (atomic_load(&pool->n_busy) > 0) pthread_cond_wait(&pool->done, &pool->lock);
         pthread_mutex_unlock(&pool->lock);
     }
+}
+
+/* Physical cores among the CPUs we may use: distinct (package, core) pairs from sysfs;
+ * falls back to the logical count. */
+int ag_default_threads(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return ag_cpu_count();
+    int seen[1024][2], n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < 1024; cpu++) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        int ids[2] = {-1, -1};
+        const char *names[2] = {"physical_package_id", "core_id"};
+        for (int k = 0; k < 2; k++) {
+            char path[128];
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, names[k]);
+            FILE *f = fopen(path, "r");
+            if (!f || fscanf(f, "%d", &ids[k]) != 1) ids[k] = -1;
+            if (f) fclose(f);
+        }
+        if (ids[1] < 0) return ag_cpu_count();
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++) dup = seen[i][0] == ids[0] && seen[i][1] == ids[1];
+        if (!dup) seen[n][0] = ids[0], seen[n][1] = ids[1], n++;
+    }
+    return n > 0 ? n : ag_cpu_count();
 }
 
 int ag_cpu_count(void) {

@@ -142,6 +142,17 @@ const char *ag_model_tensor_type(const ag_model *m, int i) {
     return ag_type_name(ag_gguf_tensor_at(m->gguf, i)->type);
 }
 
+uint64_t ag_model_tensor_size(const ag_model *m, int i) {
+    return i >= 0 && i < ag_model_tensor_count(m) ? ag_gguf_tensor_at(m->gguf, i)->nbytes : 0;
+}
+
+uint64_t ag_model_decode_bytes(const ag_model *m) {
+    const ag_gguf_tensor *emb = ag_gguf_find_tensor(m->gguf, "token_embd.weight");
+    uint64_t total = m->n_bytes;
+    if (emb && m->output.data != m->tok_embd.data) total -= emb->nbytes - m->tok_embd.row_bytes;
+    return total;
+}
+
 int ag_model_tensor_shape(const ag_model *m, int i, int64_t shape[4]) {
     if (i < 0 || i >= ag_model_tensor_count(m)) return 0;
     const ag_gguf_tensor *t = ag_gguf_tensor_at(m->gguf, i);

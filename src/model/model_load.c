@@ -218,7 +218,7 @@ ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_erro
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    m->n_threads = params && params->n_threads > 0 ? params->n_threads : ag_cpu_count();
+    m->n_threads = params && params->n_threads > 0 ? params->n_threads : ag_default_threads();
     m->gguf = ag_gguf_open(path, err);
     if (!m->gguf || load_from_file(m, err) != AG_OK) {
         if (err) ag_error_prefix(err, "%s", path);

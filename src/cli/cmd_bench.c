@@ -1,0 +1,167 @@
+/*
+ * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--json]` and
+ * `autoglm bench --membw`.
+ *
+ * Like the reference's bench tool: pp = one batch of p prompt tokens from an empty cache,
+ * tg = n tokens generated one at a time from an empty cache; each repeated r times after one
+ * warm-up run, reported as tokens/s mean ± stddev. Also: peak RSS, the bytes of weights one
+ * decode step reads, the effective bandwidth of decode (bytes × tg tokens/s) and the machine's
+ * measured read bandwidth next to it.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    double mean, stddev;
+} stat;
+
+static stat summarize(const double *v, int n) {
+    stat s = {0, 0};
+    for (int i = 0; i < n; i++) s.mean += v[i];
+    s.mean /= n;
+    for (int i = 0; i < n && n > 1; i++) s.stddev += (v[i] - s.mean) * (v[i] - s.mean);
+    s.stddev = n > 1 ? sqrt(s.stddev / (n - 1)) : 0;
+    return s;
+}
+
+/* One measured run: returns tokens/s or -1. */
+static double run_once(ag_session *s, const ag_token *toks, int pp, int tg) {
+    ag_error err = {0};
+    ag_session_reset(s);
+    double t0 = cli_now();
+    if (pp > 0 && ag_session_eval(s, toks, pp, false, &err)) {
+        fprintf(stderr, "autoglm bench: %s\n", err.msg);
+        return -1;
+    }
+    for (int i = 0; i < tg; i++)
+        if (ag_session_eval(s, &toks[i], 1, false, &err)) {
+            fprintf(stderr, "autoglm bench: %s\n", err.msg);
+            return -1;
+        }
+    double dt = cli_now() - t0;
+    return (pp + tg) / dt;
+}
+
+static long peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    long v = -1;
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) sscanf(line, "VmHWM: %ld", &v);
+    if (f) fclose(f);
+    return v;
+}
+
+static int bench_membw(int threads) {
+    const size_t bytes = (size_t)1 << 30;
+    double one = ag_measure_read_bandwidth(bytes, 1, 7);
+    double all = ag_measure_read_bandwidth(bytes, threads, 7);
+    if (one <= 0 || all <= 0) {
+        fprintf(stderr, "autoglm bench: cannot measure the memory bandwidth (out of memory?)\n");
+        return CLI_EXIT_FAIL;
+    }
+    printf("memory read bandwidth (1 GiB, best of 7): %.1f GB/s with 1 thread, %.1f GB/s with %d threads\n",
+           one / 1e9, all / 1e9, threads);
+    return CLI_EXIT_OK;
+}
+
+int cmd_bench(int argc, char **argv) {
+    long long pp = 512, tg = 128, reps = 5, threads = 0;
+    bool json = false, membw = false;
+    const char *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-p") == 0 || strcmp(a, "--n-prompt") == 0) {
+            if (!cli_parse_int(a, v, 0, 1 << 16, &pp)) return CLI_EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0) {
+            if (!cli_parse_int(a, v, 0, 1 << 16, &tg)) return CLI_EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0) {
+            if (!cli_parse_int(a, v, 1, 1000, &reps)) return CLI_EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
+            if (!cli_parse_int(a, v, 1, 1024, &threads)) return CLI_EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "--json") == 0) json = true;
+        else if (strcmp(a, "--membw") == 0) membw = true;
+        else if (a[0] == '-' || model) {
+            fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--json] | --membw\n", a);
+            return CLI_EXIT_USAGE;
+        } else model = a;
+    }
+    if (membw && !model) return bench_membw(threads ? (int)threads : ag_default_threads());
+    if (!model || (pp == 0 && tg == 0)) {
+        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--json] | --membw\n");
+        return CLI_EXIT_USAGE;
+    }
+    ag_model *m = cli_load_model(model, (int)threads);
+    if (!m) return CLI_EXIT_FAIL;
+    ag_error err = {0};
+    const int n_ctx = (int)(pp > tg ? pp : tg) + 8;
+    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = pp > 0 ? (int)pp : 1, .n_threads = (int)threads};
+    ag_session *s = ag_session_new(m, &sp, &err);
+    ag_token *toks = malloc((size_t)n_ctx * sizeof *toks);
+    double *rate = malloc((size_t)reps * sizeof *rate);
+    int rc = CLI_EXIT_FAIL;
+    if (!s || !toks || !rate) {
+        fprintf(stderr, "autoglm bench: %s\n", s ? "out of memory" : err.msg);
+        goto done;
+    }
+    for (int i = 0; i < n_ctx; i++) toks[i] = (ag_token)((i * 7919 + 13) % ag_model_n_vocab(m));
+    const char *tests[2] = {"pp", "tg"};
+    const long long sizes[2] = {pp, tg};
+    stat results[2] = {{0, 0}, {0, 0}};
+    if (json) printf("[");
+    int printed = 0;
+    for (int k = 0; k < 2; k++) {
+        if (sizes[k] == 0) continue;
+        const int p = k == 0 ? (int)pp : 0, g = k == 1 ? (int)tg : 0;
+        if (run_once(s, toks, p, g) < 0) goto done; /* warm-up */
+        for (int r = 0; r < reps; r++)
+            if ((rate[r] = run_once(s, toks, p, g)) < 0) goto done;
+        results[k] = summarize(rate, (int)reps);
+        const double decode_gb = ag_model_decode_bytes(m) / 1e9;
+        if (json) {
+            printf("%s{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %lld, \"threads\": %d, \"test\": \"%s%lld\", "
+                   "\"tokens_per_s\": %.3f, \"stddev\": %.3f, \"peak_rss_bytes\": %ld",
+                   printed ? ", " : "", ag_model_name(m), (unsigned long long)ag_model_size_bytes(m),
+                   (long long)ag_model_n_params(m), threads ? (int)threads : ag_default_threads(), tests[k], sizes[k],
+                   results[k].mean, results[k].stddev, peak_rss_kib() * 1024);
+            if (k == 1) printf(", \"decode_bytes\": %llu, \"decode_bandwidth_gbs\": %.3f",
+                               (unsigned long long)ag_model_decode_bytes(m), decode_gb * results[k].mean);
+            printf("}");
+        } else {
+            if (!printed)
+                printf("| model | size | params | threads | test | t/s |\n| --- | ---: | ---: | ---: | --- | ---: |\n");
+            printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f |\n", ag_model_arch(m), ag_model_name(m),
+                   ag_model_size_bytes(m) / 1048576.0, ag_model_n_params(m) / 1e6,
+                   threads ? (int)threads : ag_default_threads(), tests[k], sizes[k], results[k].mean, results[k].stddev);
+        }
+        printed++;
+    }
+    if (json) printf("]\n");
+    else {
+        printf("\npeak RSS %.1f MiB; decode reads %.1f MiB of weights per token", peak_rss_kib() / 1024.0,
+               ag_model_decode_bytes(m) / 1048576.0);
+        if (tg > 0) {
+            const double eff = ag_model_decode_bytes(m) * results[1].mean;
+            const double bw = ag_measure_read_bandwidth((size_t)1 << 30, threads ? (int)threads : ag_default_threads(), 5);
+            printf(" -> effective decode bandwidth %.2f GB/s", eff / 1e9);
+            if (bw > 0) printf(" = %.0f%% of the measured %.1f GB/s read bandwidth (bound: %.1f t/s)", 100 * eff / bw, bw / 1e9,
+                               bw / ag_model_decode_bytes(m));
+        }
+        printf("\n");
+    }
+    rc = CLI_EXIT_OK;
+done:
+    free(toks);
+    free(rate);
+    ag_session_free(s);
+    ag_model_free(m);
+    return rc;
+}
