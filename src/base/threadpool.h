@@ -21,6 +21,12 @@ void ag_threadpool_free(ag_threadpool *pool);
 int ag_threadpool_n_threads(const ag_threadpool *pool);
 void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_tasks);
 
+/* Whether a parallel loop over `work_bytes` of data is worth waking the workers for: below
+ * AG_PARALLEL_MIN_BYTES the dispatch costs more than it saves. Pass NULL as the pool to
+ * ag_threadpool_run to run on the calling thread. */
+#define AG_PARALLEL_MIN_BYTES (256 * 1024)
+static inline int ag_parallel_worth_it(uint64_t work_bytes) { return work_bytes >= AG_PARALLEL_MIN_BYTES; }
+
 /* Number of CPU cores the process may use (at least 1). */
 int ag_cpu_count(void);
 

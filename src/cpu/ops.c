@@ -102,7 +102,10 @@ void ag_matmul(ag_threadpool *pool, const ag_matmul_weight *w, const float *x, f
     int64_t rows_per_task = w->d / (n_threads * 8);
     if (rows_per_task < 4) rows_per_task = 4;
     matmul_job job = {w, xq, xq_row, y, n_tok, rows_per_task, tr->vec_dot};
-    ag_threadpool_run(pool, matmul_task, &job, (w->d + rows_per_task - 1) / rows_per_task);
+    /* small products cost less than waking the workers: do them on this thread */
+    const int64_t n_tasks = (w->d + rows_per_task - 1) / rows_per_task;
+    ag_threadpool_run(ag_parallel_worth_it((uint64_t)w->w_row_bytes * w->d * n_tok) ? pool : NULL, matmul_task, &job,
+                      n_tasks);
 }
 
 void ag_weight_row_to_float(const void *w, ag_type type, size_t row_bytes, int64_t row,

@@ -187,7 +187,8 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
     store_kv(kv, k_layer, s->k, n, pos0, kv_dim);
     store_kv(kv, v_layer, s->v, n, pos0, kv_dim);
     attn_job job = {hp, kv, s, k_layer, v_layer, pos0, 1.0f / sqrtf((float)hd)};
-    ag_threadpool_run(pool, attn_task, &job, (int64_t)n * hp->n_head);
+    const uint64_t attn_bytes = (uint64_t)n * hp->n_head * (pos0 + n) * hd * 4; /* K and V reads */
+    ag_threadpool_run(ag_parallel_worth_it(attn_bytes) ? pool : NULL, attn_task, &job, (int64_t)n * hp->n_head);
     matmul(pool, &l->wo, s->xb, s->hb, n, s->xq); /* hb as (n, e) temporary */
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->hb[i];
 }
