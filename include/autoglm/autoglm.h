@@ -88,6 +88,23 @@ uint64_t ag_model_tensor_size(const ag_model *model, int i); /* bytes of data */
  * (all of it when the output head is tied to it). */
 uint64_t ag_model_decode_bytes(const ag_model *model);
 
+/* ---------------------------------------------------------------- quantization */
+
+typedef struct {
+    const char *type; /* "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M",
+                         "Q6_K", "F16", "BF16", "F32" (case-insensitive) */
+    bool pure;        /* one type for every matrix (no higher-precision output head or mixes) */
+    int n_threads;    /* 0 = physical cores */
+    /* called before each tensor (done of total) and once at the end (done == total); may be NULL */
+    void (*progress)(void *ctx, int done, int total, const char *tensor);
+    void *progress_ctx;
+} ag_quantize_params;
+
+/* Reads in_path (F32/F16/BF16 or already quantized weights) and writes out_path (through a
+ * temporary file renamed into place) with its matrices converted. 1-D tensors stay F32. */
+ag_status ag_quantize(const char *in_path, const char *out_path, const ag_quantize_params *params,
+                      ag_error *err);
+
 /* ---------------------------------------------------------------- measurement */
 
 /* The default thread count: physical cores this process may run on (at least 1). */

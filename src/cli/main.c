@@ -18,6 +18,7 @@ static const command COMMANDS[] = {
     {"show", cmd_show, "architecture, parameters, tensor types and metadata of a model"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
+    {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_0, Q8_0, ...)"},
     {"bench", cmd_bench, "prompt and generation speed; --membw for the memory bandwidth"},
 };
 

@@ -147,6 +147,14 @@ ag_status ag_gguf_copy_kv(ag_gguf_writer *w, const ag_gguf_file *f);
 ag_status ag_gguf_add_tensor(ag_gguf_writer *w, const char *name, ag_type type, uint32_t n_dims,
                              const int64_t *ne, const void *data, bool copy);
 
+/* A tensor whose data is produced while writing: `fill` is called once per deferred tensor, in
+ * order, with a buffer of the tensor's size to fill (so a converter never holds all outputs in
+ * memory). Deferred tensors need ag_gguf_writer_write (not the memory variant). */
+typedef ag_status (*ag_gguf_fill_fn)(void *ctx, int64_t tensor_index, void *buf, size_t nbytes, ag_error *err);
+ag_status ag_gguf_add_tensor_deferred(ag_gguf_writer *w, const char *name, ag_type type, uint32_t n_dims,
+                                      const int64_t *ne);
+void ag_gguf_writer_set_filler(ag_gguf_writer *w, ag_gguf_fill_fn fill, void *ctx);
+
 void ag_gguf_writer_set_alignment(ag_gguf_writer *w, uint32_t alignment);
 /* Writes to path (through a temporary file renamed into place) or to memory. */
 ag_status ag_gguf_writer_write(ag_gguf_writer *w, const char *path, ag_error *err);

@@ -37,6 +37,8 @@ struct ag_gguf_writer {
     wtensor *t;
     size_t n_t, cap_t;
     uint32_t alignment;
+    ag_gguf_fill_fn fill; /* producer of deferred tensors' data */
+    void *fill_ctx;
 };
 
 /* ---------------------------------------------------------------- growable byte buffer */
@@ -219,6 +221,16 @@ ag_status ag_gguf_copy_kv(ag_gguf_writer *w, const ag_gguf_file *f) {
     return AG_OK;
 }
 
+void ag_gguf_writer_set_filler(ag_gguf_writer *w, ag_gguf_fill_fn fill, void *ctx) {
+    w->fill = fill;
+    w->fill_ctx = ctx;
+}
+
+ag_status ag_gguf_add_tensor_deferred(ag_gguf_writer *w, const char *name, ag_type type, uint32_t n_dims,
+                                      const int64_t *ne) {
+    return ag_gguf_add_tensor(w, name, type, n_dims, ne, NULL, false);
+}
+
 ag_status ag_gguf_add_tensor(ag_gguf_writer *w, const char *name, ag_type type, uint32_t n_dims,
                              const int64_t *ne, const void *data, bool copy) {
     if (!ag_type_valid(type) || n_dims == 0 || n_dims > AG_GGUF_MAX_DIMS || ne[0] % ag_type_block_size(type))
@@ -237,7 +249,7 @@ ag_status ag_gguf_add_tensor(ag_gguf_writer *w, const char *name, ag_type type, 
     }
     t.name = strdup(name);
     if (!t.name) return AG_ERR_NOMEM;
-    if (copy) {
+    if (copy && data) {
         t.owned = malloc(t.nbytes ? t.nbytes : 1);
         if (!t.owned) {
             free(t.name);
@@ -286,6 +298,8 @@ static uint64_t data_size(const ag_gguf_writer *w) {
 }
 
 ag_status ag_gguf_writer_write_memory(ag_gguf_writer *w, void **out, size_t *out_len, ag_error *err) {
+    for (size_t i = 0; i < w->n_t; i++)
+        if (!w->t[i].data) return ag_error_set(err, AG_ERR_INVALID_ARG, "tensor '%s' is deferred: write to a file", w->t[i].name);
     buf_t b = {0};
     put_meta(w, &b);
     static const uint8_t zeros[64] = {0};
@@ -317,8 +331,30 @@ ag_status ag_gguf_writer_write(ag_gguf_writer *w, const char *path, ag_error *er
     bool ok = !meta.failed && fwrite(meta.p, 1, meta.len, f) == meta.len;
     static const uint8_t zeros[64] = {0};
     uint64_t written = 0;
+    void *scratch = NULL; /* one deferred tensor's bytes at a time */
+    size_t scratch_cap = 0;
+    ag_status fill_st = AG_OK;
     for (size_t i = 0; ok && i < w->n_t; i++) {
-        ok = fwrite(w->t[i].data, 1, w->t[i].nbytes, f) == w->t[i].nbytes;
+        const void *data = w->t[i].data;
+        if (!data) {
+            if (w->t[i].nbytes > scratch_cap) {
+                free(scratch);
+                scratch_cap = w->t[i].nbytes;
+                scratch = malloc(scratch_cap);
+            }
+            if (!scratch || !w->fill) {
+                fill_st = ag_error_set(err, scratch ? AG_ERR_INVALID_ARG : AG_ERR_NOMEM,
+                                       "no data for tensor '%s'", w->t[i].name);
+                ok = false;
+                break;
+            }
+            if ((fill_st = w->fill(w->fill_ctx, (int64_t)i, scratch, w->t[i].nbytes, err)) != AG_OK) {
+                ok = false;
+                break;
+            }
+            data = scratch;
+        }
+        ok = fwrite(data, 1, w->t[i].nbytes, f) == w->t[i].nbytes;
         written += w->t[i].nbytes;
         size_t pad = (size_t)(align_up(written, w->alignment) - written);
         ok = ok && fwrite(zeros, 1, pad, f) == pad;
@@ -327,6 +363,12 @@ ag_status ag_gguf_writer_write(ag_gguf_writer *w, const char *path, ag_error *er
     ok = ok && written == data_size(w);
     ok = (fclose(f) == 0) && ok;
     free(meta.p);
+    free(scratch);
+    if (fill_st != AG_OK) { /* the filler's message stands */
+        unlink(tmp);
+        free(tmp);
+        return fill_st;
+    }
     if (!ok || rename(tmp, path) != 0) {
         ag_error_set(err, AG_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
         unlink(tmp);

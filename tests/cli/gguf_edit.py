@@ -54,6 +54,20 @@ def parse(buf):
     return {"version": version, "kvs": kvs, "tensors": tensors, "data": buf[start:], "align": align}
 
 
+# (elements per block, bytes per block) of the types tests use
+BLOCKS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+          10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 30: (1, 2)}
+
+
+def tensor_data(g, t):
+    """The bytes of tensor t (an entry of g["tensors"])."""
+    elems, size = BLOCKS[t["type"]]
+    n = 1
+    for x in t["ne"]:
+        n *= x
+    return g["data"][t["offset"]:t["offset"] + n // elems * size]
+
+
 def _value(t, v):
     if t == 8:
         return struct.pack("<Q", len(v)) + v
