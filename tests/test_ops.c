@@ -6,6 +6,8 @@
 #include <math.h>
 
 #include "cpu/ops.h"
+#include "cpu/vec.h"
+#include "tensor/gemm.h"
 #include "tensor/quant.h"
 #include "test.h"
 
@@ -71,7 +73,9 @@ static void test_matmul_all_types(void) {
                              AG_TYPE_Q4_0, AG_TYPE_Q4_1, AG_TYPE_Q5_0, AG_TYPE_Q5_1};
     enum { N = 256, D = 67, T = 5 };
     static float wf[D * N], x[T * N], y[T * D], wdq[N];
-    static uint8_t wq[D * N * 4], xq[T * N * 4 + 64];
+    static uint8_t wq[D * N * 4];
+    ag_matmul_scratch mm;
+    CHECK(ag_matmul_scratch_init(&mm, N, N * 4, T, 3));
     unsigned seed = 11;
     for (int i = 0; i < D * N; i++) wf[i] = frand(&seed);
     for (int i = 0; i < T * N; i++) x[i] = frand(&seed);
@@ -84,7 +88,7 @@ static void test_matmul_all_types(void) {
         const size_t rb = ag_type_row_size(t, N);
         for (int r = 0; r < D; r++) tr->from_float(wf + r * N, wq + r * rb, N);
         ag_matmul_weight w = {wq, t, rb, N, D};
-        ag_matmul(pool, &w, x, y, T, xq);
+        ag_matmul(pool, &w, x, y, T, &mm);
         double worst = 0;
         for (int r = 0; r < D; r++) {
             tr->to_float(wq + r * rb, wdq, N);
@@ -101,6 +105,60 @@ static void test_matmul_all_types(void) {
         CHECK_MSG(worst < tol, "%s: max error %g", ag_type_name(t), worst);
     }
     ag_threadpool_free(pool);
+    ag_matmul_scratch_free(&mm);
 }
 
-TEST_MAIN(TEST(test_rmsnorm), TEST(test_rope), TEST(test_softmax_silu), TEST(test_matmul_all_types))
+/* The tile kernels (several tokens at once) give what vec_dot gives for each pair, up to float
+ * summation order, for every tile shape: full and partial tiles of rows, few and many tokens. */
+static void test_gemm_matches_vec_dot(void) {
+    const ag_type types[] = {AG_TYPE_Q8_0, AG_TYPE_Q4_0};
+    enum { N = 512, D = 23, T = 9 };
+    static float wf[D * N], x[T * N], y[T * D];
+    static uint8_t wq[D * N * 2];
+    unsigned seed = 5;
+    for (int i = 0; i < D * N; i++) wf[i] = frand(&seed) * (i % 97 == 0 ? 30.0f : 1.0f);
+    for (int i = 0; i < T * N; i++) x[i] = frand(&seed);
+    ag_matmul_scratch mm;
+    CHECK(ag_matmul_scratch_init(&mm, N, N * 2, T, 1));
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const ag_type t = types[k];
+        const ag_type_traits *tr = ag_type_traits_get(t);
+        const size_t rb = ag_type_row_size(t, N), xr = ag_type_row_size(tr->vec_dot_type, N);
+        for (int r = 0; r < D; r++) tr->from_float(wf + r * N, wq + r * rb, N);
+        if (!ag_gemm_available(t, N)) {
+            fprintf(stderr, "  (no tile kernel for %s on this CPU)\n", ag_type_name(t));
+            continue;
+        }
+        for (int nt = 1; nt <= T; nt += 4) {
+            ag_matmul_weight w = {wq, t, rb, N, D};
+            ag_matmul(NULL, &w, x, y, nt, &mm); /* nt >= 4 takes the tile path */
+            double worst = 0;
+            for (int j = 0; j < nt; j++) {
+                uint8_t aq[N * 2];
+                ag_type_traits_get(tr->vec_dot_type)->from_float(x + j * N, aq, N);
+                for (int r = 0; r < D; r++) {
+                    float ref;
+                    ag_type_traits_ref(t)->vec_dot(N, &ref, wq + r * rb, aq);
+                    double e = fabs(y[j * D + r] - ref) / (fabs(ref) + 1.0);
+                    worst = e > worst ? e : worst;
+                }
+            }
+            (void)xr;
+            CHECK_MSG(worst < 1e-5, "%s, %d tokens: relative error %g", ag_type_name(t), nt, worst);
+        }
+    }
+    ag_matmul_scratch_free(&mm);
+}
+
+static void test_vec_mad_f16(void) {
+    enum { N = 77 };
+    uint16_t x[N];
+    float y1[N], y2[N];
+    unsigned seed = 9;
+    for (int i = 0; i < N; i++) x[i] = ag_fp32_to_fp16(10 * frand(&seed)), y1[i] = y2[i] = frand(&seed);
+    ag_vec_mad_f16(N, y1, x, 0.37f);
+    ag_vec_mad_f16_ref(N, y2, x, 0.37f);
+    for (int i = 0; i < N; i++) CHECK_NEAR(y1[i], y2[i], 1e-6 * (1 + fabs(y2[i])));
+}
+
+TEST_MAIN(TEST(test_rmsnorm), TEST(test_rope), TEST(test_softmax_silu), TEST(test_matmul_all_types), TEST(test_gemm_matches_vec_dot), TEST(test_vec_mad_f16))

@@ -20,6 +20,7 @@
 
 #include "base/error.h"
 #include "cpu/ops.h"
+#include "cpu/vec.h"
 #include "tensor/quant.h"
 
 /* ---------------------------------------------------------------- KV cache and scratch */
@@ -79,8 +80,9 @@ ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch,
     s->hb2 = malloc(nb * hp->n_ff * sizeof(float));
     s->scores = malloc((size_t)n_threads * n_ctx * sizeof(float));
     s->qh = malloc((size_t)n_threads * hp->head_dim * sizeof(float));
-    s->xq = malloc(nb * xq_row_bytes(m) + 64);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !s->xq) {
+    const int64_t max_n = (int64_t)max_sz(max_sz(hp->n_embd, q_dim), hp->n_ff);
+    const bool mm_ok = ag_matmul_scratch_init(&s->mm, max_n, xq_row_bytes(m), n_batch, n_threads);
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !mm_ok) {
         ag_fwd_scratch_free(s);
         return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate scratch buffers for a batch of %d", n_batch);
     }
@@ -97,7 +99,7 @@ void ag_fwd_scratch_free(ag_fwd_scratch *s) {
     free(s->hb2);
     free(s->scores);
     free(s->qh);
-    free(s->xq);
+    ag_matmul_scratch_free(&s->mm);
     memset(s, 0, sizeof *s);
 }
 
@@ -143,17 +145,17 @@ static void attn_task(void *ctx, int64_t task, int thread) {
             const float *vf = (const float *)vrow;
             for (int d = 0; d < hd; d++) out[d] += w * vf[d];
         } else {
-            const uint16_t *vh = (const uint16_t *)vrow;
-            for (int d = 0; d < hd; d++) out[d] += w * ag_fp16_to_fp32(vh[d]);
+            ag_vec_mad_f16(hd, out, (const uint16_t *)vrow, w);
         }
     }
 }
 
 /* ---------------------------------------------------------------- the pass */
 
-static void matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n, void *xq) {
+static void matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n,
+                   const ag_matmul_scratch *mm) {
     ag_matmul_weight mw = {w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
-    ag_matmul(pool, &mw, x, y, n, xq);
+    ag_matmul(pool, &mw, x, y, n, mm);
 }
 
 static void store_kv(const ag_kv_cache *kv, uint8_t *dst_layer, const float *src, int n, int pos0,
@@ -174,9 +176,9 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
     const float *ff = m->rope_freqs.data;
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->attn_norm.data, e, hp->norm_eps);
-    matmul(pool, &l->wq, s->xb, s->q, n, s->xq);
-    matmul(pool, &l->wk, s->xb, s->k, n, s->xq);
-    matmul(pool, &l->wv, s->xb, s->v, n, s->xq);
+    matmul(pool, &l->wq, s->xb, s->q, n, &s->mm);
+    matmul(pool, &l->wk, s->xb, s->k, n, &s->mm);
+    matmul(pool, &l->wv, s->xb, s->v, n, &s->mm);
     for (int t = 0; t < n; t++) {
         const float pos = (float)(pos0 + t) / hp->rope_scale;
         ag_rope(s->q + t * q_dim, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, ff);
@@ -189,7 +191,7 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
     attn_job job = {hp, kv, s, k_layer, v_layer, pos0, 1.0f / sqrtf((float)hd)};
     const uint64_t attn_bytes = (uint64_t)n * hp->n_head * (pos0 + n) * hd * 4; /* K and V reads */
     ag_threadpool_run(ag_parallel_worth_it(attn_bytes) ? pool : NULL, attn_task, &job, (int64_t)n * hp->n_head);
-    matmul(pool, &l->wo, s->xb, s->hb, n, s->xq); /* hb as (n, e) temporary */
+    matmul(pool, &l->wo, s->xb, s->hb, n, &s->mm); /* hb as (n, e) temporary */
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->hb[i];
 }
 
@@ -198,10 +200,10 @@ static void ffn_block(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, a
     const int e = hp->n_embd, f = hp->n_ff;
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->ffn_norm.data, e, hp->norm_eps);
-    matmul(pool, &l->ffn_gate, s->xb, s->hb, n, s->xq);
-    matmul(pool, &l->ffn_up, s->xb, s->hb2, n, s->xq);
+    matmul(pool, &l->ffn_gate, s->xb, s->hb, n, &s->mm);
+    matmul(pool, &l->ffn_up, s->xb, s->hb2, n, &s->mm);
     for (int t = 0; t < n; t++) ag_silu_mul(s->hb + (size_t)t * f, s->hb2 + (size_t)t * f, f);
-    matmul(pool, &l->ffn_down, s->hb, s->xb, n, s->xq);
+    matmul(pool, &l->ffn_down, s->hb, s->xb, n, &s->mm);
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->xb[i];
 }
 
@@ -220,5 +222,5 @@ void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_thread
     for (int t = first; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)(t - first) * e, s->x + (size_t)t * e, m->output_norm.data, e,
                    hp->norm_eps);
-    matmul(pool, &m->output, s->xb, logits, n_out, s->xq);
+    matmul(pool, &m->output, s->xb, logits, n_out, &s->mm);
 }

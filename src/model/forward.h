@@ -8,6 +8,7 @@
 #define AG_MODEL_FORWARD_H
 
 #include "base/threadpool.h"
+#include "cpu/ops.h"
 #include "model/model.h"
 
 typedef struct {
@@ -31,7 +32,7 @@ typedef struct {
     float *hb2;    /* (n_batch, n_ff) up */
     float *scores; /* (n_threads, n_ctx) attention weights of one head */
     float *qh;     /* (n_threads, head_dim) one head's query in the cache's type (as bytes) */
-    void *xq;      /* activations converted for the matmul kernels */
+    ag_matmul_scratch mm; /* activations converted for the matmul kernels */
 } ag_fwd_scratch;
 
 ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch, int n_ctx,
