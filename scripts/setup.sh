@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3)
+PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3 libcjson-dev)
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
   missing=()
