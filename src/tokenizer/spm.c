@@ -1,10 +1,10 @@
 /*
- * spm.c - the SentencePiece-style tokenizer ("llama" vocabularies) and ag_vocab_tokenize.
+ * spm.c - the SentencePiece-style tokenizer ("llama" vocabularies).
  *
  * Matches the GGUF reference implementation (llama.cpp's llm_tokenizer_spm and the SPM branch of
  * llama_tokenize_impl) id for id:
- *   1. The text is split at special tokens (partition.c). BOS comes first when add_special and
- *      the vocabulary adds BOS.
+ *   1. The text is split at special tokens (partition.c, called by tokenize.c). BOS comes first
+ *      when add_special and the vocabulary adds BOS (tokenize.c).
  *   2. Each text fragment gets a leading ' ' when add_space_prefix is set and it is the first
  *      thing of the output or follows a special token (BOS included); then every ' ' becomes
  *      U+2581 ("\xE2\x96\x81").
@@ -19,7 +19,7 @@
  *      path cannot occur: a merge only ever produces a piece of the vocabulary, and a symbol
  *      that never merged is a single character, which no merge of two characters can equal.
  *      So unknown symbols are always single characters and go straight to bytes.)
- *   6. EOS last when add_special and the vocabulary adds EOS.
+ *   6. EOS last when add_special and the vocabulary adds EOS (tokenize.c).
  *
  * Memory: one scratch area per call (escaped text, symbols, queue), reused for every fragment.
  */
@@ -27,22 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/partition.h"
-#include "tokenizer/vocab_impl.h"
-
-/* ---------------------------------------------------------------- output */
-
-/* Writes tokens while they fit and counts all of them. */
-typedef struct {
-    ag_token *out;
-    int64_t cap;
-    int64_t n;
-} tok_sink;
-
-static void sink_push(tok_sink *s, ag_token t) {
-    if (s->n < s->cap) s->out[s->n] = t;
-    s->n++;
-}
+#include "tokenizer/tokenize_impl.h"
 
 /* ---------------------------------------------------------------- scratch */
 
@@ -173,17 +158,17 @@ static bool merge_all(const ag_vocab *v, spm_scratch *s, int32_t n_syms) {
     return true;
 }
 
-static void emit_symbols(const ag_vocab *v, const spm_scratch *s, tok_sink *out) {
+static void emit_symbols(const ag_vocab *v, const spm_scratch *s, ag_tok_sink *out) {
     for (int32_t i = 0; i != -1; i = s->syms[i].next) {
         const spm_symbol *sym = &s->syms[i];
         ag_token id = ag_piece_map_get(&v->map, s->text + sym->off, sym->len);
         if (id >= 0) {
-            sink_push(out, id);
+            ag_tok_sink_push(out, id);
             continue;
         }
         for (uint32_t k = 0; k < sym->len; k++) {
             ag_token b = v->byte_token[(uint8_t)s->text[sym->off + k]];
-            if (b >= 0) sink_push(out, b);
+            if (b >= 0) ag_tok_sink_push(out, b);
         }
     }
 }
@@ -214,7 +199,8 @@ static bool escape_fragment(spm_scratch *s, const char *text, size_t len, bool p
     return true;
 }
 
-static bool spm_fragment(const ag_vocab *v, spm_scratch *s, const char *text, size_t len, bool prefix, tok_sink *out) {
+static bool spm_fragment(const ag_vocab *v, spm_scratch *s, const char *text, size_t len, bool prefix,
+                         ag_tok_sink *out) {
     size_t n;
     if (!escape_fragment(s, text, len, prefix, &n)) return false;
     if (n == 0) return true;
@@ -225,16 +211,16 @@ static bool spm_fragment(const ag_vocab *v, spm_scratch *s, const char *text, si
     return true;
 }
 
-/* ---------------------------------------------------------------- ag_vocab_tokenize */
+/* ---------------------------------------------------------------- the fragments */
 
-static bool tokenize_fragments(const ag_vocab *v, const char *text, const ag_fragment_list *frags,
-                               bool prev_special, tok_sink *out) {
+bool ag_spm_tokenize_fragments(const ag_vocab *v, const char *text, const ag_fragment_list *frags,
+                               bool prev_special, ag_tok_sink *out) {
     spm_scratch s = {0};
     bool ok = true;
     for (size_t i = 0; ok && i < frags->n; i++) {
         const ag_fragment *f = &frags->items[i];
         if (f->token >= 0) {
-            sink_push(out, f->token);
+            ag_tok_sink_push(out, f->token);
             prev_special = true;
             continue;
         }
@@ -243,21 +229,4 @@ static bool tokenize_fragments(const ag_vocab *v, const char *text, const ag_fra
     }
     scratch_free(&s);
     return ok;
-}
-
-int ag_vocab_tokenize(const ag_vocab *v, const char *text, size_t len, ag_token *out, int cap,
-                      bool add_special, bool parse_special) {
-    if (!v || (!text && len) || cap < 0 || (!out && cap > 0)) return INT32_MIN;
-    tok_sink sink = {.out = out, .cap = cap, .n = 0};
-    if (add_special && v->add_bos && v->bos >= 0) sink_push(&sink, v->bos);
-
-    ag_fragment_list frags = {0};
-    if (ag_partition_special(v, text, len, parse_special, &frags) != AG_OK) return INT32_MIN;
-    bool ok = tokenize_fragments(v, text, &frags, true, &sink);
-    ag_fragment_list_free(&frags);
-    if (!ok) return INT32_MIN;
-
-    if (add_special && v->add_eos && v->eos >= 0) sink_push(&sink, v->eos);
-    if (sink.n > INT32_MAX) return INT32_MIN;
-    return sink.n > sink.cap ? -(int)sink.n : (int)sink.n;
 }

@@ -1,6 +1,6 @@
 /*
- * vocab.c - building an ag_vocab from a description in memory, its accessors, and turning a
- * token back into bytes (ag_vocab_token_to_piece).
+ * vocab.c - building the shared part of an ag_vocab from a description in memory, its accessors,
+ * and turning a token back into bytes (ag_vocab_token_to_piece).
  *
  * Construction copies every piece into one blob and derives what tokenizing needs: the text -> id
  * map, the byte-fallback table, the end-of-generation flags and the ordered list of special
@@ -8,7 +8,8 @@
  * they decide token ids: empty pieces become "[EMPTY_<id>]", the last of duplicate pieces owns the
  * text, special tokens are matched longest first, and a model whose name contains "phi-3"/"phi3"
  * drops the whitespace after its special tokens (the reference keys this on general.name).
- * Reading the GGUF keys is in vocab_load.c, tokenizing in partition.c and spm.c.
+ * Reading the GGUF keys is in vocab_load.c, tokenizing in tokenize.c (partition.c, spm.c, bpe.c,
+ * wpm.c); what only BPE or WordPiece vocabularies have is added by bpe_vocab.c and wpm_vocab.c.
  */
 #include "tokenizer/vocab_impl.h"
 
@@ -18,6 +19,9 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "tokenizer/bpe_merges.h"
+#include "tokenizer/byte_unicode.h"
+#include "tokenizer/pretok.h"
 
 /* ---------------------------------------------------------------- description defaults */
 
@@ -253,14 +257,15 @@ static void apply_name_rules(ag_vocab *v, const char *name) {
 
 /* ---------------------------------------------------------------- construction */
 
-ag_vocab *ag_vocab_new_spm(const ag_vocab_spm_desc *d, ag_error *err) {
+ag_vocab *ag_vocab_build(const ag_vocab_spm_desc *d, ag_vocab_kind kind, ag_error *err) {
     if (check_desc(d, err) != AG_OK) return NULL;
     ag_vocab *v = calloc(1, sizeof *v);
     if (!v) {
         ag_error_set(err, AG_ERR_NOMEM, "vocabulary: out of memory");
         return NULL;
     }
-    v->kind = AG_VOCAB_SPM;
+    v->kind = kind;
+    v->sep = -1;
     v->n_tokens = d->n_tokens;
     v->bos = d->bos;
     v->eos = d->eos;
@@ -287,6 +292,10 @@ ag_vocab *ag_vocab_new_spm(const ag_vocab_spm_desc *d, ag_error *err) {
     return v;
 }
 
+ag_vocab *ag_vocab_new_spm(const ag_vocab_spm_desc *d, ag_error *err) {
+    return ag_vocab_build(d, AG_VOCAB_SPM, err);
+}
+
 void ag_vocab_free(ag_vocab *v) {
     if (!v) return;
     ag_piece_map_free(&v->map);
@@ -296,6 +305,10 @@ void ag_vocab_free(ag_vocab *v) {
     free(v->bucket2);
     free(v->bucket2_items);
     free(v->bucket1_items);
+    ag_bpe_merges_free(v->merges);
+    ag_pretok_free(v->pretok);
+    free(v->pre);
+    free(v->pre_warning);
     free(v);
 }
 
@@ -306,7 +319,16 @@ static bool valid_id(const ag_vocab *v, ag_token t) {
 }
 
 ag_vocab_kind ag_vocab_get_kind(const ag_vocab *v) { return v->kind; }
-const char *ag_vocab_kind_name(const ag_vocab *v) { return v->kind == AG_VOCAB_SPM ? "llama" : "unknown"; }
+
+const char *ag_vocab_kind_name(const ag_vocab *v) {
+    switch (v->kind) {
+    case AG_VOCAB_SPM: return "llama";
+    case AG_VOCAB_BPE: return "gpt2";
+    case AG_VOCAB_WPM: return "bert";
+    }
+    return "unknown";
+}
+
 int32_t ag_vocab_n_tokens(const ag_vocab *v) { return v->n_tokens; }
 ag_token ag_vocab_bos(const ag_vocab *v) { return v->bos; }
 ag_token ag_vocab_eos(const ag_vocab *v) { return v->eos; }
@@ -316,6 +338,11 @@ ag_token ag_vocab_pad(const ag_vocab *v) { return v->pad; }
 bool ag_vocab_adds_bos(const ag_vocab *v) { return v->add_bos; }
 bool ag_vocab_adds_eos(const ag_vocab *v) { return v->add_eos; }
 bool ag_vocab_adds_space_prefix(const ag_vocab *v) { return v->add_space_prefix; }
+ag_token ag_vocab_sep(const ag_vocab *v) { return v->sep; }
+bool ag_vocab_adds_sep(const ag_vocab *v) { return v->add_sep; }
+const char *ag_vocab_pre(const ag_vocab *v) { return v->pre; }
+const char *ag_vocab_pre_warning(const ag_vocab *v) { return v->pre_warning; }
+int32_t ag_vocab_n_merges(const ag_vocab *v) { return v->merges ? ag_bpe_merges_count(v->merges) : 0; }
 
 bool ag_vocab_is_eog(const ag_vocab *v, ag_token t) {
     return valid_id(v, t) && (v->tokens[t].flags & AG_TOKF_EOG);
@@ -377,7 +404,10 @@ int ag_vocab_token_to_piece(const ag_vocab *v, ag_token t, char *buf, int cap, b
     case AG_TOKEN_TYPE_CONTROL:
     case AG_TOKEN_TYPE_UNKNOWN: return special ? copy_out(buf, cap, s, tk->len) : 0;
     case AG_TOKEN_TYPE_USER_DEFINED: return copy_out(buf, cap, s, tk->len);
-    case AG_TOKEN_TYPE_NORMAL: return copy_unescaped(buf, cap, s, tk->len);
+    case AG_TOKEN_TYPE_NORMAL:
+        /* byte-level BPE pieces are spelled in GPT-2's byte characters; the others use U+2581 */
+        if (v->kind == AG_VOCAB_BPE) return ag_bpe_decode_piece(s, tk->len, buf, cap);
+        return copy_unescaped(buf, cap, s, tk->len);
     case AG_TOKEN_TYPE_BYTE: return copy_out(buf, cap, (const char *)&tk->byte, 1);
     case AG_TOKEN_TYPE_UNDEFINED:
     case AG_TOKEN_TYPE_UNUSED: return 0;

@@ -6,8 +6,15 @@
  * its own copies of what it needs, so it does not depend on the file staying open.
  *
  * Families (tokenizer.ggml.model):
- *   "llama"  SentencePiece-style: pieces with scores, U+2581 for spaces, <0xXX> byte fallback.
- *   (later: "gpt2" byte-level BPE, "bert" WordPiece)
+ *   "llama"  SentencePiece-style: pieces with scores, U+2581 for spaces, <0xXX> byte fallback
+ *            (spm.c).
+ *   "gpt2"   byte-level BPE: every byte stands for one character (GPT-2's byte-to-unicode map),
+ *            tokenizer.ggml.merges ranks the merges, tokenizer.ggml.pre names the regular
+ *            expressions that split text into words first (bpe.c, pretok.c, pre_types.c).
+ *   "bert"   WordPiece: lowercased, accents stripped, split at whitespace, punctuation and CJK
+ *            characters, then longest-match-first per word; word-initial pieces carry a U+2581
+ *            prefix (the GGUF convention), continuation pieces none (wpm.c, wpm_norm.c).
+ * Any other model is refused with AG_ERR_UNSUPPORTED.
  */
 #ifndef AG_TOKENIZER_VOCAB_H
 #define AG_TOKENIZER_VOCAB_H
@@ -32,6 +39,8 @@ typedef enum {
 
 typedef enum {
     AG_VOCAB_SPM = 1, /* "llama" */
+    AG_VOCAB_BPE = 2, /* "gpt2" */
+    AG_VOCAB_WPM = 3, /* "bert" */
 } ag_vocab_kind;
 
 typedef struct ag_vocab ag_vocab;
@@ -40,7 +49,9 @@ ag_vocab *ag_vocab_load(const ag_gguf_file *f, ag_error *err);
 void ag_vocab_free(ag_vocab *v);
 
 /* A SentencePiece-style vocabulary described in memory: what ag_vocab_load reads from a file,
- * also used by tests and the fuzzer. Everything is copied; desc may be released afterwards. */
+ * also used by tests and the fuzzer. Everything is copied; desc may be released afterwards.
+ * The BPE and WordPiece descriptions below embed this one for what all families share (pieces,
+ * types, special ids, flags). */
 typedef struct {
     int32_t n_tokens;
     const char *const *texts; /* [n_tokens] piece texts ("" becomes "[EMPTY_<id>]") */
@@ -63,8 +74,44 @@ ag_vocab *ag_vocab_new_spm(const ag_vocab_spm_desc *desc, ag_error *err);
 #define AG_VOCAB_MAX_TOKENS (1 << 24)
 #define AG_VOCAB_MAX_PIECE 4096 /* bytes */
 
+/* A byte-level BPE ("gpt2") vocabulary described in memory. */
+typedef struct {
+    ag_vocab_spm_desc base;    /* scores unused; add_space_prefix unused */
+    const char *const *merges; /* [n_merges] "left right" (split at the first space after the
+                                  first byte); the rank of a merge is its index */
+    const size_t *merge_lens;  /* [n_merges] byte lengths, or NULL when NUL-terminated */
+    int32_t n_merges;
+    const char *pre;           /* tokenizer.ggml.pre (NUL-terminated), or NULL when absent */
+    bool ignore_merges;        /* a whole word that is a piece is taken as it is (Llama 3) */
+} ag_vocab_bpe_desc;
+
+/* The reference's defaults of a "gpt2" vocabulary with this pre-tokenizer (pre may be NULL): bos
+ * and eos 11 (when there are that many tokens), no unk, no pad; add_bos only for the pre-tokenizers
+ * that ask for it (llama-bpe, tekken, chameleon, ...), ignore_merges likewise, no bos at all for
+ * glm4/chatglm-bpe; no add_eos, no space prefix. Arrays NULL, n_tokens as given. */
+ag_vocab_bpe_desc ag_vocab_bpe_default_desc(int32_t n_tokens, const char *pre);
+/* AG_ERR_FORMAT for no merges, a malformed merge or the ag_vocab_new_spm errors; AG_ERR_NOMEM.
+ * An unknown (or missing) pre is not an error: the default split is used and
+ * ag_vocab_pre_warning says so. */
+ag_vocab *ag_vocab_new_bpe(const ag_vocab_bpe_desc *desc, ag_error *err);
+
+/* A WordPiece ("bert") vocabulary described in memory. */
+typedef struct {
+    ag_vocab_spm_desc base; /* bos is [CLS]; scores unused */
+    ag_token sep;           /* [SEP], appended after the text when add_special and add_sep; -1: none */
+    bool add_sep;
+    bool lowercase;         /* tokenizer.ggml.normalizer.lowercase */
+    bool strip_accents;     /* tokenizer.ggml.normalizer.strip_accents (default: = lowercase) */
+} ag_vocab_wpm_desc;
+
+/* The reference's defaults of a "bert" vocabulary: bos ([CLS]) 101, unk 100, sep 102, pad 0
+ * (each only when there are that many tokens), no eos, add_bos and add_sep, lowercase and
+ * strip_accents, no space prefix. */
+ag_vocab_wpm_desc ag_vocab_wpm_default_desc(int32_t n_tokens);
+ag_vocab *ag_vocab_new_wpm(const ag_vocab_wpm_desc *desc, ag_error *err);
+
 ag_vocab_kind ag_vocab_get_kind(const ag_vocab *v);
-const char *ag_vocab_kind_name(const ag_vocab *v); /* "llama" */
+const char *ag_vocab_kind_name(const ag_vocab *v); /* "llama", "gpt2", "bert" */
 int32_t ag_vocab_n_tokens(const ag_vocab *v);
 ag_token ag_vocab_bos(const ag_vocab *v); /* -1 when none */
 ag_token ag_vocab_eos(const ag_vocab *v);
@@ -74,6 +121,14 @@ ag_token ag_vocab_pad(const ag_vocab *v);
 bool ag_vocab_adds_bos(const ag_vocab *v);
 bool ag_vocab_adds_eos(const ag_vocab *v);
 bool ag_vocab_adds_space_prefix(const ag_vocab *v);
+ag_token ag_vocab_sep(const ag_vocab *v); /* "bert": [SEP]; -1 when none */
+bool ag_vocab_adds_sep(const ag_vocab *v);
+/* "gpt2": the tokenizer.ggml.pre value the vocabulary was built with (NULL when it had none), and
+ * a message when it was missing or unknown and the default split is used instead (else NULL).
+ * Both NULL for the other families. The library prints nothing; callers decide what to show. */
+const char *ag_vocab_pre(const ag_vocab *v);
+const char *ag_vocab_pre_warning(const ag_vocab *v);
+int32_t ag_vocab_n_merges(const ag_vocab *v); /* "gpt2": merges in the table; 0 otherwise */
 bool ag_vocab_is_eog(const ag_vocab *v, ag_token t); /* EOS, EOT and other end-of-generation ids */
 ag_token_type ag_vocab_token_type(const ag_vocab *v, ag_token t);
 const char *ag_vocab_token_text(const ag_vocab *v, ag_token t, size_t *len); /* raw piece */

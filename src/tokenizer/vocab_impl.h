@@ -1,6 +1,7 @@
 /*
  * vocab_impl.h - the inside of an ag_vocab, shared by the files of the tokenizer layer only
- * (vocab.c builds it, vocab_load.c fills it from a GGUF file, partition.c and spm.c read it).
+ * (vocab.c builds the part all families share, bpe_vocab.c and wpm_vocab.c add their own,
+ * vocab_load.c fills them from a GGUF file; partition.c, spm.c, bpe.c and wpm.c read them).
  *
  * Memory: an ag_vocab owns everything it points to: one blob holding every piece text
  * (NUL-terminated, so that pieces can also be used as C strings), the per-token table, the
@@ -13,6 +14,9 @@
 
 #include "tokenizer/piece_map.h"
 #include "tokenizer/vocab.h"
+
+typedef struct ag_bpe_merges ag_bpe_merges; /* bpe_merges.h */
+typedef struct ag_pretok ag_pretok;         /* pretok.h */
 
 /* ag_vocab_token.flags */
 enum {
@@ -52,7 +56,23 @@ struct ag_vocab {
     int32_t *bucket2_items;
     uint32_t bucket1[257]; /* start of bucket b in bucket1_items */
     int32_t *bucket1_items;
+
+    /* "gpt2" only (NULL / false otherwise) */
+    ag_bpe_merges *merges; /* the merge table */
+    ag_pretok *pretok;     /* the compiled split patterns of `pre` */
+    bool ignore_merges;
+    char *pre;             /* tokenizer.ggml.pre, NUL-terminated, or NULL */
+    char *pre_warning;     /* why the default split is used, or NULL */
+
+    /* "bert" (sep is -1 and the flags false otherwise) */
+    ag_token sep;
+    bool add_sep;
+    bool lowercase, strip_accents;
 };
+
+/* Builds the part of a vocabulary that every family shares (vocab.c): pieces, map, special tokens,
+ * byte fallback, EOG flags, name rules. The family-specific fields are left empty. */
+ag_vocab *ag_vocab_build(const ag_vocab_spm_desc *desc, ag_vocab_kind kind, ag_error *err);
 
 static inline const char *ag_vocab_piece(const ag_vocab *v, ag_token t) {
     return v->blob + v->tokens[t].off;

@@ -2,22 +2,36 @@
  * vocab_load.c - ag_vocab_load: a vocabulary from the `tokenizer.*` keys of an open GGUF file.
  *
  * Reads (through the gguf reader API, gguf/gguf.h) and checks the keys, then hands pointers into
- * the file to ag_vocab_new_spm (vocab.c), which copies everything: the result does not depend on
+ * the file to ag_vocab_new_spm / _bpe / _wpm, which copy everything: the result does not depend on
  * the file staying open.
- *   tokenizer.ggml.model          string, required; only "llama" (SentencePiece-style) for now
+ *   tokenizer.ggml.model          string, required: "llama" (SentencePiece-style), "gpt2"
+ *                                 (byte-level BPE) or "bert" (WordPiece); any other value is
+ *                                 AG_ERR_UNSUPPORTED
  *   tokenizer.ggml.tokens         array of strings, required, not empty
  *   tokenizer.ggml.scores         array of f32 (f64 accepted), optional, one per token
  *   tokenizer.ggml.token_type     array of integers, optional, one per token
  *   tokenizer.ggml.{bos,eos,unknown,padding,eot}_token_id
- *                                 integers, optional; defaults bos 1, eos 2, unk 0. The value -1
+ *                                 integers, optional; defaults per family (llama: bos 1, eos 2,
+ *                                 unk 0; gpt2: bos = eos = 11; bert: bos 101, unk 100). The value -1
  *                                 (or 0xFFFFFFFF) means "none"; other values outside the
  *                                 vocabulary are an error, except for padding, which is then
  *                                 ignored (many converted files carry a padding id one past the
  *                                 end, which the reference implementation also ignores)
- *   tokenizer.ggml.add_bos_token  bool, default true
+ *   tokenizer.ggml.add_bos_token  bool; default true for llama and bert, for gpt2 only with the
+ *                                 pre-tokenizers that ask for it (llama-bpe, tekken, chameleon)
  *   tokenizer.ggml.add_eos_token  bool, default false
- *   tokenizer.ggml.add_space_prefix bool, default true
+ *   tokenizer.ggml.add_space_prefix bool, default true for llama, false otherwise
  *   general.name                  string, optional (Phi-3 special-token rules key on it)
+ * gpt2 only:
+ *   tokenizer.ggml.merges         array of strings "left right", required
+ *   tokenizer.ggml.pre            string, optional: the pre-tokenizer (pre_types.c); missing or
+ *                                 unknown means the default split plus ag_vocab_pre_warning
+ * bert only:
+ *   tokenizer.ggml.seperator_token_id (sic, the GGUF spelling) integer, default 102
+ *   tokenizer.ggml.cls_token_id   integer: BOS when bos_token_id is absent
+ *   tokenizer.ggml.add_sep_token  bool, default true
+ *   tokenizer.ggml.normalizer.lowercase      bool, default true
+ *   tokenizer.ggml.normalizer.strip_accents  bool, default = lowercase
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -30,6 +44,8 @@
 #define KEY_TOKENS "tokenizer.ggml.tokens"
 #define KEY_SCORES "tokenizer.ggml.scores"
 #define KEY_TYPES "tokenizer.ggml.token_type"
+#define KEY_MERGES "tokenizer.ggml.merges"
+#define KEY_PRE "tokenizer.ggml.pre"
 
 /* Temporary arrays that point into the file or are freed after construction. */
 typedef struct {
@@ -38,6 +54,9 @@ typedef struct {
     float *scores;
     int32_t *types;
     char *name;
+    char *pre;
+    const char **merges;
+    size_t *merge_lens;
 } load_buffers;
 
 static void buffers_free(load_buffers *b) {
@@ -46,7 +65,19 @@ static void buffers_free(load_buffers *b) {
     free(b->scores);
     free(b->types);
     free(b->name);
+    free(b->pre);
+    free(b->merges);
+    free(b->merge_lens);
 }
+
+/* What is read, for each family; base points at the shared part of the one in use. */
+typedef struct {
+    ag_vocab_kind kind;
+    ag_vocab_spm_desc spm;
+    ag_vocab_bpe_desc bpe;
+    ag_vocab_wpm_desc wpm;
+    ag_vocab_spm_desc *base;
+} load_desc;
 
 static ag_status nomem(ag_error *err) {
     return ag_error_set(err, AG_ERR_NOMEM, "vocabulary: out of memory");
@@ -54,14 +85,23 @@ static ag_status nomem(ag_error *err) {
 
 /* ---------------------------------------------------------------- keys */
 
-static ag_status read_model(const ag_gguf_file *f, ag_error *err) {
+static ag_status read_model(const ag_gguf_file *f, ag_vocab_kind *kind, ag_error *err) {
     const ag_gguf_kv *kv = ag_gguf_find_kv(f, KEY_MODEL);
     if (!kv) return ag_error_set(err, AG_ERR_FORMAT, "missing key '" KEY_MODEL "'");
     if (kv->value.type != AG_GGUF_STRING)
         return ag_error_set(err, AG_ERR_FORMAT, "key '" KEY_MODEL "' must be a string, not %s",
                             ag_gguf_type_name(kv->value.type));
     ag_gguf_str s = kv->value.s;
-    if (ag_gguf_str_eq(s, "llama")) return AG_OK;
+    static const struct {
+        const char *name;
+        ag_vocab_kind kind;
+    } families[] = {{"llama", AG_VOCAB_SPM}, {"gpt2", AG_VOCAB_BPE}, {"bert", AG_VOCAB_WPM}};
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        if (ag_gguf_str_eq(s, families[i].name)) {
+            *kind = families[i].kind;
+            return AG_OK;
+        }
+    }
     int shown = s.len > 64 ? 64 : (int)s.len;
     return ag_error_set(err, AG_ERR_UNSUPPORTED, "tokenizer model '%.*s' not supported yet", shown, s.data);
 }
@@ -204,24 +244,107 @@ static ag_status read_name(const ag_gguf_file *f, load_buffers *b, ag_error *err
     return AG_OK;
 }
 
+/* ---------------------------------------------------------------- gpt2 keys */
+
+/* tokenizer.ggml.pre as a C string in b->pre, or NULL when absent. */
+static ag_status read_pre(const ag_gguf_file *f, load_buffers *b, ag_error *err) {
+    const ag_gguf_kv *kv = ag_gguf_find_kv(f, KEY_PRE);
+    if (!kv) return AG_OK;
+    if (kv->value.type != AG_GGUF_STRING)
+        return ag_error_set(err, AG_ERR_FORMAT, "key '" KEY_PRE "' must be a string, not %s",
+                            ag_gguf_type_name(kv->value.type));
+    ag_gguf_str s = kv->value.s;
+    if (s.len > 256 || (s.len && memchr(s.data, '\0', s.len)))
+        return ag_error_set(err, AG_ERR_FORMAT, "key '" KEY_PRE "' is not a pre-tokenizer name");
+    b->pre = malloc(s.len + 1);
+    if (!b->pre) return nomem(err);
+    if (s.len) memcpy(b->pre, s.data, s.len);
+    b->pre[s.len] = '\0';
+    return AG_OK;
+}
+
+static ag_status read_merges(const ag_gguf_file *f, load_buffers *b, ag_vocab_bpe_desc *d, ag_error *err) {
+    ag_status st;
+    const ag_gguf_value *arr = find_array(f, KEY_MERGES, true, &st, err);
+    if (!arr) return st;
+    if (arr->arr.elem_type != AG_GGUF_STRING)
+        return ag_error_set(err, AG_ERR_FORMAT, "key '" KEY_MERGES "' must be an array of strings, not of %s",
+                            ag_gguf_type_name(arr->arr.elem_type));
+    uint64_t n = arr->arr.count;
+    if (n == 0) return ag_error_set(err, AG_ERR_FORMAT, "key '" KEY_MERGES "' is empty");
+    if (n > AG_VOCAB_MAX_TOKENS)
+        return ag_error_set(err, AG_ERR_FORMAT, "key '" KEY_MERGES "' has %" PRIu64 " entries (at most %d supported)",
+                            n, AG_VOCAB_MAX_TOKENS);
+    b->merges = malloc(n * sizeof *b->merges);
+    b->merge_lens = malloc(n * sizeof *b->merge_lens);
+    if (!b->merges || !b->merge_lens) return nomem(err);
+    for (uint64_t i = 0; i < n; i++) {
+        const ag_gguf_value *item = &arr->arr.items[i];
+        b->merges[i] = item->s.len ? item->s.data : "";
+        b->merge_lens[i] = (size_t)item->s.len;
+    }
+    d->merges = b->merges;
+    d->merge_lens = b->merge_lens;
+    d->n_merges = (int32_t)n;
+    return AG_OK;
+}
+
+/* ---------------------------------------------------------------- bert keys */
+
+static ag_status read_wpm_keys(const ag_gguf_file *f, ag_vocab_wpm_desc *d, ag_error *err) {
+    ag_status st;
+    int32_t n = d->base.n_tokens;
+    if ((st = read_id(f, "tokenizer.ggml.seperator_token_id", n, true, &d->sep, err)) != AG_OK) return st;
+    if (!ag_gguf_find_kv(f, "tokenizer.ggml.bos_token_id") &&
+        (st = read_id(f, "tokenizer.ggml.cls_token_id", n, true, &d->base.bos, err)) != AG_OK)
+        return st;
+    if ((st = read_flag(f, "tokenizer.ggml.add_sep_token", &d->add_sep, err)) != AG_OK) return st;
+    if ((st = read_flag(f, "tokenizer.ggml.normalizer.lowercase", &d->lowercase, err)) != AG_OK) return st;
+    d->strip_accents = d->lowercase;
+    return read_flag(f, "tokenizer.ggml.normalizer.strip_accents", &d->strip_accents, err);
+}
+
 /* ---------------------------------------------------------------- ag_vocab_load */
 
-static ag_status read_desc(const ag_gguf_file *f, load_buffers *b, ag_vocab_spm_desc *d, ag_error *err) {
+/* The family's defaults, then what only that family reads before the shared keys. */
+static ag_status read_family(const ag_gguf_file *f, load_buffers *b, int32_t n, load_desc *d, ag_error *err) {
+    ag_status st;
+    switch (d->kind) {
+    case AG_VOCAB_SPM:
+        d->spm = ag_vocab_spm_default_desc(n);
+        d->base = &d->spm;
+        return AG_OK;
+    case AG_VOCAB_BPE:
+        if ((st = read_pre(f, b, err)) != AG_OK) return st;
+        d->bpe = ag_vocab_bpe_default_desc(n, b->pre);
+        d->base = &d->bpe.base;
+        return read_merges(f, b, &d->bpe, err);
+    case AG_VOCAB_WPM:
+        d->wpm = ag_vocab_wpm_default_desc(n);
+        d->base = &d->wpm.base;
+        return AG_OK;
+    }
+    return ag_error_set(err, AG_ERR_UNSUPPORTED, "tokenizer family %d not supported", (int)d->kind);
+}
+
+static ag_status read_desc(const ag_gguf_file *f, load_buffers *b, load_desc *d, ag_error *err) {
     ag_status st;
     int32_t n = 0;
-    if ((st = read_model(f, err)) != AG_OK) return st;
+    if ((st = read_model(f, &d->kind, err)) != AG_OK) return st;
     if ((st = read_tokens(f, b, &n, err)) != AG_OK) return st;
-    *d = ag_vocab_spm_default_desc(n);
-    d->texts = b->texts;
-    d->lens = b->lens;
+    if ((st = read_family(f, b, n, d, err)) != AG_OK) return st;
+    ag_vocab_spm_desc *base = d->base;
+    base->texts = b->texts;
+    base->lens = b->lens;
     if ((st = read_scores(f, b, n, err)) != AG_OK) return st;
     if ((st = read_types(f, b, n, err)) != AG_OK) return st;
-    d->scores = b->scores;
-    d->types = b->types;
-    if ((st = read_ids(f, d, err)) != AG_OK) return st;
-    if ((st = read_flags(f, d, err)) != AG_OK) return st;
+    base->scores = b->scores;
+    base->types = b->types;
+    if ((st = read_ids(f, base, err)) != AG_OK) return st;
+    if ((st = read_flags(f, base, err)) != AG_OK) return st;
     if ((st = read_name(f, b, err)) != AG_OK) return st;
-    d->name = b->name;
+    base->name = b->name;
+    if (d->kind == AG_VOCAB_WPM) return read_wpm_keys(f, &d->wpm, err);
     return AG_OK;
 }
 
@@ -231,9 +354,15 @@ ag_vocab *ag_vocab_load(const ag_gguf_file *f, ag_error *err) {
         return NULL;
     }
     load_buffers b = {0};
-    ag_vocab_spm_desc d;
+    load_desc d = {0};
     ag_vocab *v = NULL;
-    if (read_desc(f, &b, &d, err) == AG_OK) v = ag_vocab_new_spm(&d, err);
+    if (read_desc(f, &b, &d, err) == AG_OK) {
+        switch (d.kind) {
+        case AG_VOCAB_SPM: v = ag_vocab_new_spm(&d.spm, err); break;
+        case AG_VOCAB_BPE: v = ag_vocab_new_bpe(&d.bpe, err); break;
+        case AG_VOCAB_WPM: v = ag_vocab_new_wpm(&d.wpm, err); break;
+        }
+    }
     buffers_free(&b);
     return v;
 }
