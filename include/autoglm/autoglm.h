@@ -143,6 +143,26 @@ const char *ag_detok_push(ag_detok *d, ag_token token, size_t *len);
 /* Returns what is still held back (an invalid tail is replaced by U+FFFD). */
 const char *ag_detok_flush(ag_detok *d, size_t *len);
 
+/* ---------------------------------------------------------------- chat templates */
+
+typedef struct {
+    const char *role;    /* "system", "user", "assistant", "tool" */
+    const char *content;
+} ag_chat_message;
+
+/* Renders a conversation into the prompt text with the model's chat template
+ * (tokenizer.chat_template), or, when the file has none, with the usual format of its family
+ * (recognized from its special tokens and architecture). *source (may be NULL) tells which:
+ * "model", "fallback: <name>", or "none" - then NULL is returned with err->code AG_OK and the
+ * caller uses the text as it is. The result is malloc'd (free() it); NULL with err on failure
+ * (a template error names the construct or carries the template's own message). */
+char *ag_chat_format(const ag_model *model, const ag_chat_message *messages, int n_messages,
+                     bool add_generation_prompt, const char **source, ag_error *err);
+
+/* The same with the whole template context as a JSON object ({"messages": [...], "tools": [...],
+ * ...}); bos_token and eos_token are filled in from the vocabulary when absent. */
+char *ag_chat_format_json(const ag_model *model, const char *context_json, const char **source, ag_error *err);
+
 /* ---------------------------------------------------------------- sessions */
 
 typedef struct ag_session ag_session;
@@ -166,6 +186,9 @@ const float *ag_session_logits(const ag_session *session, int i);
 int ag_session_n_past(const ag_session *session);
 int ag_session_n_ctx(const ag_session *session);
 void ag_session_reset(ag_session *session); /* empties the KV cache */
+/* Keeps the first n_keep positions of the cache and forgets the rest (n_keep <= n_past), so a
+ * conversation can continue from a common prefix. */
+void ag_session_truncate(ag_session *session, int n_keep);
 
 /* ---------------------------------------------------------------- sampling */
 

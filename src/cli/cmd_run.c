@@ -22,6 +22,7 @@ typedef struct {
     bool raw;
     bool verbose;
     bool penalty_given; /* --repeat-penalty was on the command line */
+    const char *system;  /* --system: a system message for chat mode */
     ag_sampler_params sp;
 } run_opts;
 
@@ -45,13 +46,14 @@ static void usage(FILE *out) {
           "  --seed N             (default: random)\n"
           "  --num-ctx N          context length (default: the model's, at most 4096)\n"
           "  --threads N          (default: all cores)\n"
-          "  --raw                no chat template\n"
+          "  --raw                no chat template: the prompt goes to the model as it is\n"
+          "  --system TEXT        a system message (chat mode)\n"
           "  --verbose            timings on stderr\n",
           out);
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -59,7 +61,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
         {"repeat-last-n", required_argument, 0, O_RLN},  {"seed", required_argument, 0, O_SEED},
         {"num-ctx", required_argument, 0, O_CTX},        {"threads", required_argument, 0, O_THR},
         {"raw", no_argument, 0, O_RAW},                  {"verbose", no_argument, 0, O_VERB},
-        {"help", no_argument, 0, O_HELP},                {0, 0, 0, 0}};
+        {"help", no_argument, 0, O_HELP},                {"system", required_argument, 0, O_SYS},
+        {0, 0, 0, 0}};
     o->num_predict = -1;
     o->sp = ag_sampler_default_params();
     long long v;
@@ -86,6 +89,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
         case O_THR: if (!cli_parse_int("--threads", a, 1, 1024, &o->threads)) return CLI_EXIT_USAGE; break;
         case O_RAW: o->raw = true; break;
         case O_VERB: o->verbose = true; break;
+        case O_SYS: o->system = a; break;
         case O_HELP: usage(stdout); return -1;
         default:
             fprintf(stderr, "autoglm run: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -103,7 +107,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
 static int positionals(int argc, char **argv, char **out) {
     static const char *const with_value[] = {"--num-predict", "--temperature", "--top-k", "--top-p",
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
-                                             "--seed", "--num-ctx", "--threads"};
+                                             "--seed", "--num-ctx", "--threads", "--system"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -122,8 +126,63 @@ static int positionals(int argc, char **argv, char **out) {
 }
 
 /* Generates after the prompt tokens; streams to stdout. Returns 0 or an exit status. */
+/* What the session holds and the conversation so far (chat mode). */
+typedef struct {
+    ag_token *hist;       /* tokens in the session's cache, in order */
+    int n_hist, cap_hist;
+    ag_chat_message *msgs; /* owned role/content strings */
+    int n_msgs, cap_msgs;
+    bool templated;       /* prompts go through the chat template */
+    char *reply;          /* text of the last generation */
+    size_t reply_len;
+} conversation;
+
+static bool push_token(conversation *c, ag_token t) {
+    if (c->n_hist == c->cap_hist) {
+        int cap = c->cap_hist ? 2 * c->cap_hist : 256;
+        ag_token *p = realloc(c->hist, (size_t)cap * sizeof *p);
+        if (!p) return false;
+        c->hist = p;
+        c->cap_hist = cap;
+    }
+    c->hist[c->n_hist++] = t;
+    return true;
+}
+
+static bool push_message(conversation *c, const char *role, const char *content) {
+    if (c->n_msgs == c->cap_msgs) {
+        int cap = c->cap_msgs ? 2 * c->cap_msgs : 8;
+        ag_chat_message *p = realloc(c->msgs, (size_t)cap * sizeof *p);
+        if (!p) return false;
+        c->msgs = p;
+        c->cap_msgs = cap;
+    }
+    c->msgs[c->n_msgs].role = strdup(role);
+    c->msgs[c->n_msgs].content = strdup(content);
+    return c->msgs[c->n_msgs].role && c->msgs[c->n_msgs++].content;
+}
+
+static void append_reply(conversation *c, const char *text, size_t len) {
+    char *p = realloc(c->reply, c->reply_len + len + 1);
+    if (!p) return;
+    memcpy(p + c->reply_len, text, len);
+    c->reply_len += len;
+    p[c->reply_len] = '\0';
+    c->reply = p;
+}
+
+static void conversation_free(conversation *c) {
+    for (int i = 0; i < c->n_msgs; i++) {
+        free((char *)c->msgs[i].role);
+        free((char *)c->msgs[i].content);
+    }
+    free(c->msgs);
+    free(c->hist);
+    free(c->reply);
+}
+
 static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token *prompt, int n_prompt,
-                    const run_opts *o, run_stats *st) {
+                    const run_opts *o, run_stats *st, conversation *conv) {
     ag_error err = {0};
     double t0 = cli_now();
     for (int i = 0; i < n_prompt; i++) ag_sampler_accept(smp, prompt[i]);
@@ -131,8 +190,10 @@ static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token 
         fprintf(stderr, "autoglm: %s\n", err.msg);
         return CLI_EXIT_FAIL;
     }
+    for (int i = 0; i < n_prompt; i++) push_token(conv, prompt[i]);
     st->prompt_n += n_prompt;
     st->prompt_s += cli_now() - t0;
+    conv->reply_len = 0;
     ag_detok *dt = ag_detok_new(m);
     if (!dt) return CLI_EXIT_FAIL;
     t0 = cli_now();
@@ -145,12 +206,14 @@ static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token 
         size_t len;
         const char *text = ag_detok_push(dt, tok, &len);
         fwrite(text, 1, len, stdout);
+        append_reply(conv, text, len);
         fflush(stdout);
         if (limit >= 0 && produced + 1 >= limit) break;
         if (ag_session_n_past(s) >= ag_session_n_ctx(s)) {
             if (o->verbose) fprintf(stderr, "\nautoglm: context full (%d tokens)\n", ag_session_n_ctx(s));
             break;
         }
+        push_token(conv, tok);
         if (ag_session_eval(s, &tok, 1, false, &err)) {
             fprintf(stderr, "\nautoglm: %s\n", err.msg);
             ag_detok_free(dt);
@@ -160,6 +223,7 @@ static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token 
     size_t len;
     const char *rest = ag_detok_flush(dt, &len);
     fwrite(rest, 1, len, stdout);
+    append_reply(conv, rest, len);
     fflush(stdout);
     ag_detok_free(dt);
     st->eval_s += cli_now() - t0;
@@ -196,11 +260,45 @@ static void print_stats(const run_stats *st, double total_s) {
     print_memory();
 }
 
-/* Tokenizes and runs one prompt; BOS only at the start of the session. */
-static int run_prompt(ag_model *m, ag_session *s, ag_sampler *smp, const char *text, size_t len,
-                      const run_opts *o, run_stats *st) {
+/* Tokens of the next prompt. Chat mode renders the whole conversation (with the new user
+ * message) and keeps the part of the session's cache that it shares; raw mode appends the text,
+ * with BOS only at the start. Returns the new tokens to evaluate, or NULL. */
+static ag_token *next_prompt(ag_model *m, ag_session *s, conversation *c, const char *text, size_t len, int *n_new) {
+    if (!c->templated) {
+        int n = 0;
+        ag_token *ids = cli_tokenize(m, text, len, ag_session_n_past(s) == 0, true, &n);
+        *n_new = n;
+        return ids;
+    }
+    if (!push_message(c, "user", text)) return NULL;
+    ag_error err = {0};
+    char *prompt = ag_chat_format(m, c->msgs, c->n_msgs, true, NULL, &err);
+    if (!prompt) {
+        fprintf(stderr, "autoglm: chat template: %s\n", err.msg);
+        return NULL;
+    }
+    /* the template may write BOS itself; add it only when it does not */
+    char bos[64];
+    int bl = ag_token_bos(m) >= 0 ? ag_token_to_piece(m, ag_token_bos(m), bos, (int)sizeof bos, true) : 0;
+    bool add_bos = bl <= 0 || strncmp(prompt, bos, (size_t)bl) != 0;
     int n = 0;
-    ag_token *ids = cli_tokenize(m, text, len, ag_session_n_past(s) == 0, true, &n);
+    ag_token *ids = cli_tokenize(m, prompt, strlen(prompt), add_bos, true, &n);
+    free(prompt);
+    if (!ids) return NULL;
+    int keep = 0; /* common prefix with what the cache holds */
+    while (keep < c->n_hist && keep < n && keep < ag_session_n_past(s) && c->hist[keep] == ids[keep]) keep++;
+    if (keep == n) keep = n - 1; /* re-evaluate at least one token to get logits */
+    ag_session_truncate(s, keep);
+    c->n_hist = keep;
+    memmove(ids, ids + keep, (size_t)(n - keep) * sizeof *ids);
+    *n_new = n - keep;
+    return ids;
+}
+
+static int run_prompt(ag_model *m, ag_session *s, ag_sampler *smp, const char *text, size_t len,
+                      const run_opts *o, run_stats *st, conversation *conv) {
+    int n = 0;
+    ag_token *ids = next_prompt(m, s, conv, text, len, &n);
     if (!ids) return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
     if (n == 0) {
@@ -211,13 +309,15 @@ static int run_prompt(ag_model *m, ag_session *s, ag_sampler *smp, const char *t
                 n, ag_session_n_ctx(s), ag_session_n_past(s));
         rc = CLI_EXIT_FAIL;
     } else {
-        rc = generate(m, s, smp, ids, n, o, st);
+        rc = generate(m, s, smp, ids, n, o, st, conv);
+        if (rc == CLI_EXIT_OK && conv->templated) push_message(conv, "assistant", conv->reply ? conv->reply : "");
     }
     free(ids);
     return rc;
 }
 
-static int interactive(ag_model *m, ag_session *s, ag_sampler *smp, const run_opts *o, run_stats *st) {
+static int interactive(ag_model *m, ag_session *s, ag_sampler *smp, const run_opts *o, run_stats *st,
+                       conversation *conv) {
     char *line = NULL;
     size_t cap = 0;
     int rc = CLI_EXIT_OK;
@@ -228,7 +328,7 @@ static int interactive(ag_model *m, ag_session *s, ag_sampler *smp, const run_op
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
         if (strcmp(line, "/bye") == 0) break;
         if (n == 0) continue;
-        rc = run_prompt(m, s, smp, line, (size_t)n, o, st);
+        rc = run_prompt(m, s, smp, line, (size_t)n, o, st, conv);
         fputs("\n\n", stdout);
         fflush(stdout);
         if (rc == CLI_EXIT_FAIL && ag_session_n_past(s) >= ag_session_n_ctx(s) - 1) break;
@@ -258,14 +358,33 @@ int cmd_run(int argc, char **argv) {
         free(pos);
         return CLI_EXIT_FAIL;
     }
-    if (!o.raw && o.verbose)
-        fprintf(stderr, "autoglm: chat templates are not supported yet; using the prompt as it is\n");
+    conversation conv = {0};
+    if (!o.raw) { /* chat mode when the model has a template or a known family format */
+        const char *source = "none";
+        ag_error terr = {0};
+        ag_chat_message probe = {"user", "hi"};
+        char *t = ag_chat_format(m, &probe, 1, true, &source, &terr);
+        conv.templated = t != NULL;
+        free(t);
+        if (!t && strcmp(source, "none") != 0) {
+            fprintf(stderr, "autoglm: cannot use the model's chat template: %s\n(--raw sends the prompt as it is)\n", terr.msg);
+            rc = CLI_EXIT_FAIL;
+        }
+        if (o.system && conv.templated) push_message(&conv, "system", o.system);
+        if (o.verbose) {
+            if (conv.templated) fprintf(stderr, "autoglm: chat template: %s\n", source);
+            else if (strcmp(source, "none") == 0)
+                fprintf(stderr, "autoglm: the model has no chat template and no known chat format: using the prompt as it is\n");
+        }
+    }
     ag_error err = {0};
     ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_threads = (int)o.threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
     ag_session *s = ag_session_new(m, &sp, &err);
     ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;
     st.load_s = cli_now() - t_start;
-    if (!s || !smp) {
+    if (rc != CLI_EXIT_OK) {
+        /* reported above */
+    } else if (!s || !smp) {
         fprintf(stderr, "autoglm: %s\n", s ? "out of memory" : err.msg);
         rc = CLI_EXIT_FAIL;
     } else if (n_pos >= 2) {
@@ -279,20 +398,21 @@ int cmd_run(int argc, char **argv) {
                 if (i > 1) strcat(prompt, " ");
                 strcat(prompt, pos[i]);
             }
-            rc = run_prompt(m, s, smp, prompt, strlen(prompt), &o, &st);
+            rc = run_prompt(m, s, smp, prompt, strlen(prompt), &o, &st, &conv);
             free(prompt);
         }
         if (rc == CLI_EXIT_OK) fputc('\n', stdout);
     } else if (!isatty(STDIN_FILENO)) {
         size_t len = 0;
         char *prompt = cli_read_file("-", &len);
-        rc = prompt ? run_prompt(m, s, smp, prompt, len, &o, &st) : CLI_EXIT_FAIL;
+        rc = prompt ? run_prompt(m, s, smp, prompt, len, &o, &st, &conv) : CLI_EXIT_FAIL;
         if (rc == CLI_EXIT_OK) fputc('\n', stdout);
         free(prompt);
     } else {
-        rc = interactive(m, s, smp, &o, &st);
+        rc = interactive(m, s, smp, &o, &st, &conv);
     }
     if (o.verbose && rc == CLI_EXIT_OK) print_stats(&st, cli_now() - t_start);
+    conversation_free(&conv);
     ag_sampler_free(smp);
     ag_session_free(s);
     ag_model_free(m);

@@ -124,3 +124,9 @@ void ag_session_reset(ag_session *s) {
     s->n_past = 0;
     s->n_logits = 0;
 }
+
+void ag_session_truncate(ag_session *s, int n_keep) {
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep < s->n_past) s->n_past = n_keep;
+    s->n_logits = 0;
+}

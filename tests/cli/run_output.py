@@ -69,5 +69,31 @@ except ValueError as e:
 p = run("show", model)
 check("show text", p.returncode == 0 and b"architecture" in p.stdout and b"llama.block_count" in p.stdout)
 
+# chat templates: a copy of stories260K with a template of its own
+import os, sys, tempfile
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf_edit
+g = gguf_edit.parse(open(model, "rb").read())
+g["kvs"].append([b"tokenizer.chat_template", 8,
+                 b"{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n"
+                 b"{% elif m.role == 'user' %}Question: {{ m.content }}\n{% else %}Answer: {{ m.content }}\n{% endif %}"
+                 b"{% endfor %}{% if add_generation_prompt %}Answer:{% endif %}"])
+chat = os.path.join(tempfile.mkdtemp(dir=os.environ.get("AUTOGLM_TEST_TMP")), "chat.gguf")
+open(chat, "wb").write(gguf_edit.write(g))
+p = run("run", chat, "Who is Lily?", "--temperature", "0", "--num-predict", "8", "--verbose", "--system", "Lily is a girl.")
+# the rendered prompt: <s> "Lily is a girl.\nQuestion: Who is Lily?\nAnswer:" (BOS from the template, not doubled)
+ids = run("tokenize", model, "Lily is a girl.\nQuestion: Who is Lily?\nAnswer:").stdout.split()
+check("run uses the model's chat template", p.returncode == 0 and "chat template: model" in p.stderr.decode()
+      and f"prompt eval count:    {len(ids) + 1} token(s)" in p.stderr.decode(), p.stderr.decode()[-400:])
+p = run("run", chat, "Who is Lily?", "--temperature", "0", "--num-predict", "8", "--verbose", "--raw")
+raw_n = len(run("tokenize", model, "Who is Lily?", "--add-special").stdout.split())
+check("--raw bypasses the template", f"prompt eval count:    {raw_n} token(s)" in p.stderr.decode(), p.stderr.decode()[-300:])
+bad = dict(g)
+bad["kvs"] = [kv for kv in g["kvs"] if kv[0] != b"tokenizer.chat_template"] + [[b"tokenizer.chat_template", 8, b"{% for m in messages %}{{ m.content | frobnicate }}{% endfor %}"]]
+badpath = chat.replace("chat.gguf", "badchat.gguf")
+open(badpath, "wb").write(gguf_edit.write(bad))
+p = run("run", badpath, "hi", "--num-predict", "4")
+check("a template we cannot render fails clearly", p.returncode == 1 and b"frobnicate" in p.stderr, p.stderr.decode()[-300:])
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
