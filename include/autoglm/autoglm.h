@@ -51,7 +51,8 @@ typedef int32_t ag_token;
 typedef struct ag_model ag_model;
 
 typedef struct {
-    int n_threads; /* threads used by sessions of this model; 0 = physical cores */
+    int n_threads;   /* threads used by sessions of this model; 0 = physical cores */
+    bool vocab_only; /* metadata and tokenizer only: any architecture, no weights bound (no sessions) */
 } ag_model_params;
 
 ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_error *err);

@@ -27,6 +27,7 @@ char *cli_read_file(const char *path, size_t *len);
 
 /* Loads a model, printing "autoglm: <message>" on failure. */
 ag_model *cli_load_model(const char *path, int n_threads);
+ag_model *cli_load_model_ex(const char *path, const ag_model_params *params);
 
 /* Tokenizes into a malloc'd array (grown as needed); NULL on failure. */
 ag_token *cli_tokenize(const ag_model *m, const char *text, size_t len, bool add_special,

@@ -78,8 +78,13 @@ char *cli_read_file(const char *path, size_t *len) {
 }
 
 ag_model *cli_load_model(const char *path, int n_threads) {
-    ag_error err = {0};
     ag_model_params mp = {.n_threads = n_threads};
+    return cli_load_model_ex(path, &mp);
+}
+
+ag_model *cli_load_model_ex(const char *path, const ag_model_params *params) {
+    ag_error err = {0};
+    ag_model_params mp = *params;
     ag_model *m = ag_model_load(path, &mp, &err);
     if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
     return m;

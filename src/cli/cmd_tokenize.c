@@ -61,7 +61,7 @@ int cmd_tokenize(int argc, char **argv) {
     char *buf = file ? cli_read_file(file, &len) : NULL;
     if (file && !buf) return CLI_EXIT_FAIL;
     if (text) len = strlen(text);
-    ag_model *m = cli_load_model(model, 1);
+    ag_model *m = cli_load_model_ex(model, &(ag_model_params){.n_threads = 1, .vocab_only = true});
     int rc = CLI_EXIT_FAIL;
     if (m) {
         int n = 0;

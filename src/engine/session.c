@@ -24,6 +24,10 @@ struct ag_session {
 
 ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, ag_error *err) {
     ag_session_params p = params ? *params : (ag_session_params){0};
+    if (m->vocab_only) {
+        ag_error_set(err, AG_ERR_INVALID_ARG, "the model was loaded for its vocabulary only");
+        return NULL;
+    }
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0) {
         ag_error_set(err, AG_ERR_INVALID_ARG, "negative session parameter");
         return NULL;

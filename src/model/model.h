@@ -60,6 +60,7 @@ struct ag_model {
     ag_weight rope_freqs;  /* (n_rot/2) optional per-frequency divisors (Llama 3) */
     ag_layer *layers;      /* n_layer */
     int n_threads;
+    bool vocab_only; /* loaded for the tokenizer only: no weights bound, no sessions */
     int64_t n_params;
     uint64_t n_bytes;
     /* NUL-terminated copies of file strings for the public API (owned, freed with the model) */

@@ -189,7 +189,7 @@ static ag_status copy_strings(ag_model *m, ag_error *err) {
     return AG_OK;
 }
 
-static ag_status load_from_file(ag_model *m, ag_error *err) {
+static ag_status load_from_file(ag_model *m, bool vocab_only, ag_error *err) {
     ag_gguf_str arch;
     if (copy_strings(m, err)) return AG_ERR_NOMEM;
     ag_status st = ag_gguf_get_str(m->gguf, "general.architecture", &arch, err);
@@ -198,6 +198,14 @@ static ag_status load_from_file(ag_model *m, ag_error *err) {
         return ag_error_set(err, AG_ERR_FORMAT, "bad general.architecture");
     memcpy(m->arch, arch.data, arch.len);
     m->arch[arch.len] = '\0';
+    if (vocab_only) {
+        m->vocab = ag_vocab_load(m->gguf, err);
+        if (!m->vocab) return err ? err->code : AG_ERR_FORMAT;
+        m->hp.n_vocab = ag_vocab_n_tokens(m->vocab);
+        m->vocab_only = true;
+        count_params(m);
+        return AG_OK;
+    }
     bool known = false;
     for (size_t i = 0; i < sizeof LLAMA_LIKE / sizeof LLAMA_LIKE[0]; i++)
         known |= strcmp(m->arch, LLAMA_LIKE[i]) == 0;
@@ -220,7 +228,7 @@ ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_erro
     }
     m->n_threads = params && params->n_threads > 0 ? params->n_threads : ag_default_threads();
     m->gguf = ag_gguf_open(path, err);
-    if (!m->gguf || load_from_file(m, err) != AG_OK) {
+    if (!m->gguf || load_from_file(m, params && params->vocab_only, err) != AG_OK) {
         if (err) ag_error_prefix(err, "%s", path);
         ag_model_free(m);
         return NULL;

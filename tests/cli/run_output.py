@@ -59,6 +59,16 @@ try:
 except ValueError as e:
     check("tokenize --json is JSON", False, str(e))
 
+# tokenize reads the vocabulary of any architecture (vocabulary-only files included)
+vocab = f"{shared}/tokenizer-vectors/ggml-vocab-gpt-2.gguf"
+p = run("tokenize", vocab, "Hello <|endoftext|> world", "--parse-special")
+check("tokenize a gpt2 vocabulary with --parse-special", p.returncode == 0 and p.stdout == b"15496 220 50256 995\n",
+      repr(p.stdout + p.stderr))
+p = run("tokenize", vocab, "Hello <|endoftext|> world")
+check("tokenize: control-token text is plain text", p.returncode == 0 and b"50256" not in p.stdout, repr(p.stdout))
+p = run("run", vocab, "Hello", "--num-predict", "1")
+check("run of a vocabulary-only file fails cleanly", p.returncode == 1 and b"not supported" in p.stderr, repr(p.stderr))
+
 p = run("show", model, "--json")
 try:
     j = json.loads(p.stdout)
