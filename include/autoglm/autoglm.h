@@ -132,6 +132,9 @@ ag_token ag_token_eos(const ag_model *model);
 bool ag_token_is_eog(const ag_model *model, ag_token token); /* end of generation */
 bool ag_vocab_add_bos(const ag_model *model);
 const char *ag_vocab_type(const ag_model *model); /* "llama" (SentencePiece-style), ... */
+/* A warning about the tokenizer worth showing the user (e.g. an unknown tokenizer.ggml.pre,
+ * replaced by the default split), or NULL. */
+const char *ag_vocab_warning(const ag_model *model);
 
 /* Streaming detokenizer: holds back bytes of an incomplete UTF-8 sequence so that what it
  * returns is always whole characters. */

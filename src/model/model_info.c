@@ -176,3 +176,4 @@ ag_token ag_token_eos(const ag_model *m) { return ag_vocab_eos(m->vocab); }
 bool ag_token_is_eog(const ag_model *m, ag_token t) { return ag_vocab_is_eog(m->vocab, t); }
 bool ag_vocab_add_bos(const ag_model *m) { return ag_vocab_adds_bos(m->vocab); }
 const char *ag_vocab_type(const ag_model *m) { return ag_vocab_kind_name(m->vocab); }
+const char *ag_vocab_warning(const ag_model *m) { return ag_vocab_pre_warning(m->vocab); }

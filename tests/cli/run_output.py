@@ -66,6 +66,17 @@ check("tokenize a gpt2 vocabulary with --parse-special", p.returncode == 0 and p
       repr(p.stdout + p.stderr))
 p = run("tokenize", vocab, "Hello <|endoftext|> world")
 check("tokenize: control-token text is plain text", p.returncode == 0 and b"50256" not in p.stdout, repr(p.stdout))
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+import gguf_edit
+g = gguf_edit.parse(open(vocab, "rb").read())
+for kv in g["kvs"]:
+    if kv[0] == b"tokenizer.ggml.pre":
+        kv[2] = b"no-such-pre"
+weird = f"{__import__('os').environ.get('AUTOGLM_TEST_TMP', '/tmp')}/weird_pre.gguf"
+open(weird, "wb").write(gguf_edit.write(g))
+p = run("tokenize", weird, "Hello world")
+check("unknown tokenizer.ggml.pre: warning and the default split", p.returncode == 0 and p.stdout == b"15496 995\n"
+      and b"unknown pre-tokenizer 'no-such-pre'" in p.stderr, repr(p.stdout + p.stderr))
 p = run("run", vocab, "Hello", "--num-predict", "1")
 check("run of a vocabulary-only file fails cleanly", p.returncode == 1 and b"not supported" in p.stderr, repr(p.stderr))
 
