@@ -140,8 +140,16 @@ int cmd_show(int argc, char **argv) {
         fprintf(stderr, "usage: autoglm show MODEL [--json] [--tensors]\n");
         return CLI_EXIT_USAGE;
     }
-    ag_model *m = cli_load_model(model, 1);
-    if (!m) return CLI_EXIT_FAIL;
+    ag_error err = {0};
+    ag_model *m = ag_model_load(model, &(ag_model_params){.n_threads = 1}, &err);
+    if (!m && err.code == AG_ERR_UNSUPPORTED) { /* still show what the file holds */
+        fprintf(stderr, "autoglm show: %s (showing metadata and tokenizer only)\n", err.msg);
+        m = ag_model_load(model, &(ag_model_params){.n_threads = 1, .vocab_only = true}, &err);
+    }
+    if (!m) {
+        fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
     if (json) show_json(m);
     else show_text(m, tensors);
     ag_model_free(m);

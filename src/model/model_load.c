@@ -198,7 +198,8 @@ static ag_status load_from_file(ag_model *m, bool vocab_only, ag_error *err) {
         return ag_error_set(err, AG_ERR_FORMAT, "bad general.architecture");
     memcpy(m->arch, arch.data, arch.len);
     m->arch[arch.len] = '\0';
-    if (vocab_only) {
+    if (vocab_only) { /* hyperparameters when the family's keys are there, else zeros */
+        if (read_hparams(m->gguf, m->arch, &m->hp, NULL) != AG_OK) memset(&m->hp, 0, sizeof m->hp);
         m->vocab = ag_vocab_load(m->gguf, err);
         if (!m->vocab) return err ? err->code : AG_ERR_FORMAT;
         m->hp.n_vocab = ag_vocab_n_tokens(m->vocab);

@@ -77,6 +77,9 @@ open(weird, "wb").write(gguf_edit.write(g))
 p = run("tokenize", weird, "Hello world")
 check("unknown tokenizer.ggml.pre: warning and the default split", p.returncode == 0 and p.stdout == b"15496 995\n"
       and b"unknown pre-tokenizer 'no-such-pre'" in p.stderr, repr(p.stdout + p.stderr))
+p = run("show", vocab)
+check("show of an architecture we cannot run yet: metadata and a note", p.returncode == 0
+      and b"gpt2, 50257 tokens" in p.stdout and b"not supported yet" in p.stderr, repr(p.stdout[:200] + p.stderr))
 p = run("run", vocab, "Hello", "--num-predict", "1")
 check("run of a vocabulary-only file fails cleanly", p.returncode == 1 and b"not supported" in p.stderr, repr(p.stderr))
 
