@@ -22,7 +22,7 @@ bool cli_parse_int(const char *flag, const char *text, long long lo, long long h
 bool cli_parse_float(const char *flag, const char *text, double lo, double hi, double *out);
 
 /* Reads a whole file (or stdin for "-") into a malloc'd NUL-terminated buffer. Prints an error
- * and returns NULL on failure. */
+ * and returns NULL on failure. len may be NULL. */
 char *cli_read_file(const char *path, size_t *len);
 
 /* Loads a model, printing "autoglm: <message>" on failure. */
@@ -38,6 +38,7 @@ double cli_now(void); /* monotonic seconds */
 int cmd_run(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_redact(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);

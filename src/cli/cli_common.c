@@ -73,7 +73,7 @@ char *cli_read_file(const char *path, size_t *len) {
         return NULL;
     }
     buf[n] = '\0';
-    *len = n;
+    if (len) *len = n;
     return buf;
 }
 

@@ -20,6 +20,7 @@ static const command COMMANDS[] = {
     {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
     {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_0, Q8_0, ...)"},
     {"bench", cmd_bench, "prompt and generation speed; --membw for the memory bandwidth"},
+    {"redact", cmd_redact, "replace e-mails, phone and ID numbers, bank cards, addresses, secrets in a text"},
 };
 
 static void usage(FILE *out) {
