@@ -36,6 +36,7 @@ typedef enum {
     AG_ERR_NOMEM,        /* allocation failed */
     AG_ERR_INVALID_ARG,  /* caller passed a bad value */
     AG_ERR_CONTEXT_FULL, /* the tokens do not fit in the session's context */
+    AG_ERR_UNTRUSTED,    /* a signature is missing, invalid, by an untrusted key, or the file changed */
 } ag_status;
 
 typedef struct {
@@ -53,6 +54,8 @@ typedef struct ag_model ag_model;
 typedef struct {
     int n_threads;   /* threads used by sessions of this model; 0 = physical cores */
     bool vocab_only; /* metadata and tokenizer only: any architecture, no weights bound (no sessions) */
+    const char *trusted_keys; /* non-NULL: refuse the file (AG_ERR_UNTRUSTED) unless MODEL.sig is a valid
+                                 signature of it by a public key in this folder (see autoglm/sign.h) */
 } ag_model_params;
 
 ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_error *err);

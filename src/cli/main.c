@@ -20,6 +20,9 @@ static const command COMMANDS[] = {
     {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
     {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_0, Q8_0, ...)"},
     {"bench", cmd_bench, "prompt and generation speed; --membw for the memory bandwidth"},
+    {"keys", cmd_keys, "keys gen NAME: a new Ed25519 key pair for signing models"},
+    {"sign", cmd_sign, "sign a model file (detached Ed25519 signature over its SHA-256)"},
+    {"verify", cmd_verify, "check a model's signature (and that its key is trusted)"},
     {"redact", cmd_redact, "replace e-mails, phone and ID numbers, bank cards, addresses, secrets in a text"},
 };
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoglm/sign.h"
 #include "base/error.h"
 #include "base/threadpool.h"
 #include "model/model.h"
@@ -228,6 +229,10 @@ ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_erro
         return NULL;
     }
     m->n_threads = params && params->n_threads > 0 ? params->n_threads : ag_default_threads();
+    if (params && params->trusted_keys && ag_verify_model(path, NULL, params->trusted_keys, NULL, err) != AG_OK) {
+        ag_model_free(m);
+        return NULL;
+    }
     m->gguf = ag_gguf_open(path, err);
     if (!m->gguf || load_from_file(m, params && params->vocab_only, err) != AG_OK) {
         if (err) ag_error_prefix(err, "%s", path);
