@@ -87,4 +87,132 @@ static void test_reference_bytes(void) {
     ag_gguf_close(src);
 }
 
-TEST_MAIN(TEST(test_reference_bytes))
+/* ---------------------------------------------------------------- dot products */
+
+/* sum_i w[i]*a[i] of the dequantized rows, in double */
+static double dequant_dot(ag_type t, int64_t n, const void *wq, const void *aq) {
+    float *wf = xmalloc((size_t)n * sizeof(float)), *af = xmalloc((size_t)n * sizeof(float));
+    ag_type_traits_ref(t)->to_float(wq, wf, n);
+    ag_type_traits_ref(AG_TYPE_Q8_K)->to_float(aq, af, n);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)wf[i] * af[i];
+    free(wf);
+    free(af);
+    return s;
+}
+
+/* Every variant against the reference on rows quantized from x (weights) and v (activations):
+ * the integer sums are exact, so the results must be identical; the reference must match the
+ * dot product of the dequantized values to float rounding. */
+static void check_dots(const char *what, ag_type t, int64_t n, const float *x, const float *v) {
+    const ag_type_traits *ref = ag_type_traits_ref(t);
+    CHECK(ref->vec_dot_type == AG_TYPE_Q8_K);
+    uint8_t *wq = xmalloc(ag_type_row_size(t, n)), *aq = xmalloc(ag_type_row_size(AG_TYPE_Q8_K, n));
+    ref->from_float(x, wq, n);
+    ag_type_traits_ref(AG_TYPE_Q8_K)->from_float(v, aq, n);
+    float sref = 0.0f;
+    ref->vec_dot(n, &sref, wq, aq);
+    const double exact = dequant_dot(t, n, wq, aq);
+    double mag = 0.0;
+    for (int64_t i = 0; i < n; i++) mag += fabs((double)x[i] * v[i]);
+    CHECK_MSG(fabs(sref - exact) <= 1e-5 * mag + 1e-30, "%s %s n=%lld: ref %.9g vs dequantized %.9g", what, ag_type_name(t),
+              (long long)n, sref, exact);
+    for (int isa = 1; isa < AG_ISA_COUNT; isa++) {
+        const ag_type_traits *tr = ag_type_traits_isa(t, (ag_isa)isa);
+        if (!tr) continue;
+        float sv = 0.0f;
+        tr->vec_dot(n, &sv, wq, aq);
+        CHECK_MSG(sv == sref || fabs(sv - sref) <= 1e-6 * mag, "%s %s %s n=%lld: %.9g vs ref %.9g", what, ag_type_name(t),
+                  ag_isa_name((ag_isa)isa), (long long)n, sv, sref);
+    }
+    free(wq);
+    free(aq);
+}
+
+static void test_vec_dot_variants(void) {
+    rng r = {0x1234567887654321ULL};
+    const int64_t sizes[] = {256, 512, 768, 4096};
+    for (int ti = 0; ti < N_KTYPES; ti++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            const int64_t n = sizes[si];
+            float *x = xmalloc((size_t)n * sizeof(float)), *v = xmalloc((size_t)n * sizeof(float));
+            for (int rep = 0; rep < 8; rep++) {
+                const float scale = rep == 0 ? 1.0f : (float)pow(10.0, (double)(rep % 5) - 2.0);
+                for (int64_t i = 0; i < n; i++) {
+                    x[i] = scale * rng_normal(&r);
+                    v[i] = rng_normal(&r);
+                }
+                if (rep == 5) /* outliers: a few large values per block */
+                    for (int64_t i = 0; i < n; i += 97) x[i] *= 50.0f, v[i] *= -30.0f;
+                if (rep == 6) /* one sign only, so the mins matter */
+                    for (int64_t i = 0; i < n; i++) x[i] = fabsf(x[i]) + 0.5f;
+                if (rep == 7) /* zero groups and zero blocks */
+                    for (int64_t i = 0; i < n; i++)
+                        if ((i / 16) % 3 == 0 || i < 256) x[i] = 0.0f;
+                check_dots("random", KTYPES[ti], n, x, v);
+            }
+            free(x);
+            free(v);
+        }
+}
+
+/* Raw random bytes (any code, any scale bits, d as small finite halves): variants equal the
+ * reference, which equals the dequantized dot product. */
+static void test_vec_dot_raw_blocks(void) {
+    rng r = {0xdeadbeefcafef00dULL};
+    const int64_t n = 1024;
+    for (int ti = 0; ti < N_KTYPES; ti++) {
+        const ag_type t = KTYPES[ti];
+        const size_t wbytes = ag_type_row_size(t, n), bs = ag_type_size(t);
+        uint8_t *wq = xmalloc(wbytes), *aq = xmalloc(ag_type_row_size(AG_TYPE_Q8_K, n));
+        float *v = xmalloc((size_t)n * sizeof(float));
+        for (int rep = 0; rep < 50; rep++) {
+            for (size_t i = 0; i < wbytes; i++) wq[i] = (uint8_t)rng_u64(&r);
+            for (size_t b = 0; b < wbytes / bs; b++) { /* d, dmin: halves in [2^-10, 2^-6) */
+                uint8_t *blk = wq + b * bs;
+                const uint16_t h1 = (uint16_t)(0x1400 | (rng_u64(&r) & 0x0fff)), h2 = (uint16_t)(0x1400 | (rng_u64(&r) & 0x0fff));
+                if (t == AG_TYPE_Q4_K || t == AG_TYPE_Q5_K) wr16(blk, h1), wr16(blk + 2, h2);
+                else if (t == AG_TYPE_Q2_K) wr16(blk + 80, h1), wr16(blk + 82, h2);
+                else wr16(blk + bs - 2, h1);
+            }
+            for (int64_t i = 0; i < n; i++) v[i] = rng_normal(&r) * (rep % 2 ? 1.0f : 100.0f);
+            ag_type_traits_ref(AG_TYPE_Q8_K)->from_float(v, aq, n);
+            if (rep == 1) /* activations of -128 (not produced by the quantizer, allowed in blocks) */
+                for (size_t b = 0; b < (size_t)n / 256; b++) {
+                    uint8_t *blk = aq + b * 292;
+                    for (int j = 0; j < 256; j++) blk[4 + j] = 0x80;
+                    for (int g = 0; g < 16; g++) wr16(blk + 260 + 2 * g, (uint16_t)(int16_t)(-128 * 16));
+                }
+            float sref = 0.0f;
+            ag_type_traits_ref(t)->vec_dot(n, &sref, wq, aq);
+            const double exact = dequant_dot(t, n, wq, aq);
+            CHECK_MSG(fabs(sref - exact) <= 1e-4 * (fabs(exact) + 1.0), "raw %s: ref %.9g vs dequantized %.9g", ag_type_name(t), sref, exact);
+            for (int isa = 1; isa < AG_ISA_COUNT; isa++) {
+                const ag_type_traits *tr = ag_type_traits_isa(t, (ag_isa)isa);
+                if (!tr) continue;
+                float sv = 0.0f;
+                tr->vec_dot(n, &sv, wq, aq);
+                CHECK_MSG(sv == sref, "raw %s %s: %.9g vs ref %.9g", ag_type_name(t), ag_isa_name((ag_isa)isa), sv, sref);
+            }
+        }
+        free(wq);
+        free(aq);
+        free(v);
+    }
+}
+
+static void test_traits(void) {
+    for (int i = 0; i < N_KTYPES; i++) {
+        const ag_type_traits *ref = ag_type_traits_ref(KTYPES[i]), *fast = ag_type_traits_get(KTYPES[i]);
+        CHECK(ref->to_float && ref->from_float && ref->vec_dot && ref->vec_dot_type == AG_TYPE_Q8_K);
+        CHECK(fast->to_float && fast->from_float && fast->vec_dot && fast->vec_dot_type == AG_TYPE_Q8_K);
+        CHECK(ag_type_block_size(KTYPES[i]) == 256);
+        for (int isa = 0; isa < AG_ISA_COUNT; isa++)
+            if (ag_isa_supported((ag_isa)isa)) CHECK(ag_type_traits_isa(KTYPES[i], (ag_isa)isa)->vec_dot != NULL);
+    }
+    const ag_type_traits *q8k = ag_type_traits_get(AG_TYPE_Q8_K);
+    CHECK(q8k->to_float && q8k->from_float && q8k->vec_dot == NULL);
+    CHECK(ag_type_size(AG_TYPE_Q8_K) == 292);
+}
+
+TEST_MAIN(TEST(test_traits), TEST(test_vec_dot_variants), TEST(test_vec_dot_raw_blocks), TEST(test_reference_bytes))
