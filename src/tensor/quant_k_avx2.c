@@ -87,8 +87,13 @@ AG_AVX2 static void vec_dot_q3_k(int64_t n, float *restrict s, const void *restr
     const ag_block_q8_k *y = a;
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / AG_QK_K; b++) {
+        uint64_t lo, hi;
+        ag_k3_scales_u64(x[b].scales, &lo, &hi);
         int8_t sc[16];
-        ag_k3_scales(x[b].scales, sc);
+        for (int g = 0; g < 8; g++) {
+            sc[g] = (int8_t)((int)((lo >> (8 * g)) & 63) - 32);
+            sc[g + 8] = (int8_t)((int)((hi >> (8 * g)) & 63) - 32);
+        }
         const __m256i hm = load32(x[b].hmask);
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {

@@ -91,9 +91,10 @@ AG_AVX512 static void vec_dot_q3_k(int64_t n, float *restrict s, const void *res
     const __m512i idx = _mm512_loadu_si512(IDX16), four = _mm512_set1_epi8(4);
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / AG_QK_K; b++) {
-        int8_t sc[16];
-        ag_k3_scales(x[b].scales, sc);
-        const __m512i sc16 = scales16_i8(sc);
+        uint64_t lo, hi;
+        ag_k3_scales_u64(x[b].scales, &lo, &hi);
+        const __m128i sc8 = _mm_sub_epi8(_mm_set_epi64x((long long)hi, (long long)lo), _mm_set1_epi8(32));
+        const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sc8));
         const __m256i hm = load32(x[b].hmask);
         const __m512i hmv = join(hm, _mm256_srli_epi16(hm, 1)); /* high half: bit s+1 moved to bit s */
         __m512i acc = _mm512_setzero_si512();
@@ -113,8 +114,14 @@ AG_AVX512 static void vec_dot_q3_k(int64_t n, float *restrict s, const void *res
 
 /* ---- Q4_K / Q5_K: chunk c of 64 packed bytes holds groups 4c, 4c+2 (low nibbles) and 4c+1,
  * 4c+3 (high nibbles); the matching activations are gathered into one register each */
-AG_AVX512 static inline __m512i k4_scales16(const uint8_t sc[8]) {
-    return _mm512_zextsi256_si512(_mm256_zextsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc))));
+/* Q4_K/Q5_K scales as i16 (low 128 bits of sc16), and sum_g m[g] * (bsums[2g] + bsums[2g+1]) */
+AG_AVX512 static inline __m512i k4_scales(const uint8_t s[12], const int16_t bsums[16], int *summs) {
+    uint64_t sc, m;
+    ag_k4_scales_u64(s, &sc, &m);
+    const __m128i m8 = _mm_cvtsi64_si128((long long)m);
+    const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)); /* m[g] at lanes 2g, 2g+1 */
+    *summs = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(_mm256_madd_epi16(m16, load32(bsums))));
+    return _mm512_zextsi256_si512(_mm256_zextsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc))));
 }
 
 AG_AVX512 static void vec_dot_q4_k(int64_t n, float *restrict s, const void *restrict w, const void *restrict a) {
@@ -123,9 +130,8 @@ AG_AVX512 static void vec_dot_q4_k(int64_t n, float *restrict s, const void *res
     const __m512i idx = _mm512_loadu_si512(IDX32), m4 = _mm512_set1_epi8(15);
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / AG_QK_K; b++) {
-        uint8_t sc[8], m[8];
-        ag_k4_scales(x[b].scales, sc, m);
-        const __m512i sc16 = k4_scales16(sc);
+        int summs;
+        const __m512i sc16 = k4_scales(x[b].scales, y[b].bsums, &summs);
         __m512i acc = _mm512_setzero_si512();
         for (int c = 0; c < 2; c++) {
             const __m512i raw = load64(x[b].qs + 64 * c);
@@ -134,8 +140,6 @@ AG_AVX512 static void vec_dot_q4_k(int64_t n, float *restrict s, const void *res
             acc = _mm512_add_epi32(acc, dot64_scaled(lo, join(load32(q8), load32(q8 + 64)), sc16, idx, 4 * c));
             acc = _mm512_add_epi32(acc, dot64_scaled(hi, join(load32(q8 + 32), load32(q8 + 96)), sc16, idx, 4 * c + 1));
         }
-        int summs = 0;
-        for (int g = 0; g < 8; g++) summs += m[g] * (y[b].bsums[2 * g] + y[b].bsums[2 * g + 1]);
         sumf += y[b].d * h2f(x[b].d) * (float)_mm512_reduce_add_epi32(acc) - y[b].d * h2f(x[b].dmin) * (float)summs;
     }
     *s = sumf;
@@ -147,9 +151,8 @@ AG_AVX512 static void vec_dot_q5_k(int64_t n, float *restrict s, const void *res
     const __m512i idx = _mm512_loadu_si512(IDX32), m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / AG_QK_K; b++) {
-        uint8_t sc[8], m[8];
-        ag_k4_scales(x[b].scales, sc, m);
-        const __m512i sc16 = k4_scales16(sc);
+        int summs;
+        const __m512i sc16 = k4_scales(x[b].scales, y[b].bsums, &summs);
         const __m256i qh = load32(x[b].qh);
         const __m512i qhv = join(qh, _mm256_srli_epi16(qh, 2)); /* high half: pair 2c+1's bits moved to 2c's */
         __m512i acc = _mm512_setzero_si512();
@@ -162,8 +165,6 @@ AG_AVX512 static void vec_dot_q5_k(int64_t n, float *restrict s, const void *res
             acc = _mm512_add_epi32(acc, dot64_scaled(lo, join(load32(q8), load32(q8 + 64)), sc16, idx, 4 * c));
             acc = _mm512_add_epi32(acc, dot64_scaled(hi, join(load32(q8 + 32), load32(q8 + 96)), sc16, idx, 4 * c + 1));
         }
-        int summs = 0;
-        for (int g = 0; g < 8; g++) summs += m[g] * (y[b].bsums[2 * g] + y[b].bsums[2 * g + 1]);
         sumf += y[b].d * h2f(x[b].d) * (float)_mm512_reduce_add_epi32(acc) - y[b].d * h2f(x[b].dmin) * (float)summs;
     }
     *s = sumf;

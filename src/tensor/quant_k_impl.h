@@ -111,6 +111,32 @@ static inline void ag_k3_scales(const uint8_t s[12], int8_t sc[16]) {
     }
 }
 
+/* The same two unpackings on 32-bit words, for SIMD kernels (no byte stores to reload):
+ * byte g of the results is group g's value. Q4_K/Q5_K: *sc and *m, 8 groups each.
+ * Q3_K: *lo (groups 0..7) and *hi (8..15) hold the scales + 32 (0..63). */
+static inline uint32_t ag_k_word(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void ag_k4_scales_u64(const uint8_t s[12], uint64_t *sc, uint64_t *m) {
+    const uint32_t w0 = ag_k_word(s), w1 = ag_k_word(s + 4), w2 = ag_k_word(s + 8);
+    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, m_lo = w1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 6) & 0x03030303u) << 4;
+    const uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4;
+    *sc = (uint64_t)sc_lo | (uint64_t)sc_hi << 32;
+    *m = (uint64_t)m_lo | (uint64_t)m_hi << 32;
+}
+
+static inline void ag_k3_scales_u64(const uint8_t s[12], uint64_t *lo, uint64_t *hi) {
+    const uint32_t w0 = ag_k_word(s), w1 = ag_k_word(s + 4), w2 = ag_k_word(s + 8);
+    const uint32_t g0 = (w0 & 0x0f0f0f0fu) | (w2 & 0x03030303u) << 4;
+    const uint32_t g4 = (w1 & 0x0f0f0f0fu) | ((w2 >> 2) & 0x03030303u) << 4;
+    const uint32_t g8 = ((w0 >> 4) & 0x0f0f0f0fu) | ((w2 >> 4) & 0x03030303u) << 4;
+    const uint32_t g12 = ((w1 >> 4) & 0x0f0f0f0fu) | ((w2 >> 6) & 0x03030303u) << 4;
+    *lo = (uint64_t)g0 | (uint64_t)g4 << 32;
+    *hi = (uint64_t)g8 | (uint64_t)g12 << 32;
+}
+
 /* Reference kernels (quant_k_ref.c). */
 #define AG_DECLARE_REF_K(T)                                                             \
     void ag_ref_to_float_##T(const void *restrict x, float *restrict y, int64_t n);     \
