@@ -210,6 +210,10 @@ static void test_traits(void) {
         for (int isa = 0; isa < AG_ISA_COUNT; isa++)
             if (ag_isa_supported((ag_isa)isa)) CHECK(ag_type_traits_isa(KTYPES[i], (ag_isa)isa)->vec_dot != NULL);
     }
+    ag_isa best = AG_ISA_REF; /* the pick is the best supported variant */
+    for (int isa = 0; isa < AG_ISA_COUNT; isa++)
+        if (ag_isa_supported((ag_isa)isa)) best = (ag_isa)isa;
+    for (int i = 0; i < N_KTYPES; i++) CHECK(ag_type_traits_get(KTYPES[i])->vec_dot == ag_type_traits_isa(KTYPES[i], best)->vec_dot);
     const ag_type_traits *q8k = ag_type_traits_get(AG_TYPE_Q8_K);
     CHECK(q8k->to_float && q8k->from_float && q8k->vec_dot == NULL);
     CHECK(ag_type_size(AG_TYPE_Q8_K) == 292);
