@@ -22,7 +22,7 @@ static uint64_t rng_u64(rng *r) { /* xorshift64* */
 
 static double rng_unit(rng *r) { return (double)(rng_u64(r) >> 11) * 0x1p-53; } /* [0, 1) */
 
-static inline float rng_normal(rng *r) { /* Box-Muller */
+static float rng_normal(rng *r) { /* Box-Muller */
     const double u = rng_unit(r) + 0x1p-60, v = rng_unit(r);
     return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }
@@ -33,7 +33,99 @@ static void *xmalloc(size_t n) {
     return p;
 }
 
-static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+
+/* ---------------------------------------------------------------- known blocks */
+
+/* Blocks built byte by byte, a few elements decoded by hand from the layouts in
+ * quant_k_impl.h. d = 1.0 (0x3c00), 0.5 is 0x3800. */
+static void expect(const char *what, ag_type t, const uint8_t *blk, const int *idx, const float *want, int n) {
+    float y[256];
+    ag_type_traits_ref(t)->to_float(blk, y, 256);
+    for (int i = 0; i < n; i++) CHECK_MSG(y[idx[i]] == want[i], "%s[%d] = %g, want %g", what, idx[i], y[idx[i]], want[i]);
+}
+
+static void test_known_blocks(void) {
+    uint8_t q2[84], q3[110], q4[144], q5[176], q6[210], q8[292];
+    /* Q2_K: group g has sc = g, m = 15 - g; qs bytes 0xe4 -> code s in sub-block s; dmin 0.5
+     * y = d*sc*q - dmin*m */
+    for (int g = 0; g < 16; g++) q2[g] = (uint8_t)(g | (15 - g) << 4);
+    memset(q2 + 16, 0xe4, 64);
+    wr16(q2 + 80, 0x3c00), wr16(q2 + 82, 0x3800);
+    expect("Q2_K", AG_TYPE_Q2_K, q2, (const int[]){0, 32, 80, 240}, (const float[]){-7.5f, -4.5f, 5.0f, 45.0f}, 4);
+    /* Q3_K: low nibbles 1 (groups 0..7) / 2 (8..15), high bits 2 for groups 0..3, else 0:
+     * scales 1, -31, -30, -30 per 4 groups; hmask 0x0f: high bit set in the first half
+     * y = d*sc*(low - (high ? 0 : 4)) */
+    memset(q3, 0x0f, 32);
+    memset(q3 + 32, 0xe4, 64);
+    memset(q3 + 96, 0x21, 8);
+    memset(q3 + 104, 0x02, 4);
+    wr16(q3 + 108, 0x3c00);
+    expect("Q3_K", AG_TYPE_Q3_K, q3, (const int[]){0, 96, 64, 160, 255}, (const float[]){0.0f, -93.0f, -62.0f, 90.0f, 30.0f}, 5);
+    /* Q4_K: scales bytes -> (sc, m): g0 (1, 5), g2 (3, 7), g4 (26, 41), g5 (12, 11); qs 0x37: code 7 in
+     * even groups, 3 in odd ones; y = d*sc*q - dmin*m with d = dmin = 1 */
+    const uint8_t sc12[12] = {0x41, 0x02, 0x03, 0x04, 0x85, 0x06, 0x07, 0x08, 0x9a, 0xbc, 0xde, 0xf0};
+    wr16(q4, 0x3c00), wr16(q4 + 2, 0x3c00);
+    memcpy(q4 + 4, sc12, 12);
+    memset(q4 + 16, 0x37, 128);
+    expect("Q4_K", AG_TYPE_Q4_K, q4, (const int[]){0, 64, 128, 160}, (const float[]){2.0f, 14.0f, 141.0f, 25.0f}, 4);
+    /* Q5_K: the same with qh 0x05: 5th bit in groups 0 and 2 */
+    wr16(q5, 0x3c00), wr16(q5 + 2, 0x3c00);
+    memcpy(q5 + 4, sc12, 12);
+    memset(q5 + 16, 0x05, 32);
+    memset(q5 + 48, 0x37, 128);
+    expect("Q5_K", AG_TYPE_Q5_K, q5, (const int[]){0, 64, 128, 160}, (const float[]){18.0f, 62.0f, 141.0f, 25.0f}, 4);
+    /* Q6_K: ql 0x21 (low nibble 1, high 2), qh 0xe4 (high bits s in sub-block s), scales g - 8
+     * y = d*sc*(q - 32) */
+    memset(q6, 0x21, 128);
+    memset(q6 + 128, 0xe4, 64);
+    for (int g = 0; g < 16; g++) q6[192 + g] = (uint8_t)(int8_t)(g - 8);
+    wr16(q6 + 208, 0x3c00);
+    expect("Q6_K", AG_TYPE_Q6_K, q6, (const int[]){0, 32, 64, 112, 224}, (const float[]){248.0f, 90.0f, -8.0f, -18.0f, 108.0f}, 5);
+    /* Q8_K: d 0.5 (f32), qs j - 128 */
+    const float half = 0.5f;
+    memcpy(q8, &half, 4);
+    for (int j = 0; j < 256; j++) q8[4 + j] = (uint8_t)(j - 128);
+    expect("Q8_K", AG_TYPE_Q8_K, q8, (const int[]){0, 128, 255}, (const float[]){-64.0f, 0.0f, 63.5f}, 3);
+}
+
+/* Quantize -> dequantize of normal data: RMS error relative to the data's RMS under a bound per
+ * type; zero input stays zero; Q8_K's bsums are the sums of its codes. */
+static void test_round_trip(void) {
+    rng r = {0x0123456789abcdefULL};
+    const int64_t n = 256 * 64;
+    float *x = xmalloc((size_t)n * sizeof(float)), *y = xmalloc((size_t)n * sizeof(float));
+    uint8_t *q = xmalloc(ag_type_row_size(AG_TYPE_Q8_K, n));
+    for (int64_t i = 0; i < n; i++) x[i] = rng_normal(&r);
+    const ag_type types[] = {AG_TYPE_Q2_K, AG_TYPE_Q3_K, AG_TYPE_Q4_K, AG_TYPE_Q5_K, AG_TYPE_Q6_K, AG_TYPE_Q8_K};
+    const double bound[] = {0.33, 0.17, 0.08, 0.04, 0.02, 0.008};
+    for (int ti = 0; ti < 6; ti++) {
+        const ag_type_traits *tr = ag_type_traits_ref(types[ti]);
+        tr->from_float(x, q, n);
+        tr->to_float(q, y, n);
+        double e2 = 0.0, x2 = 0.0;
+        for (int64_t i = 0; i < n; i++) e2 += (double)(y[i] - x[i]) * (y[i] - x[i]), x2 += (double)x[i] * x[i];
+        const double rel = sqrt(e2 / x2);
+        fprintf(stderr, "  %s: relative RMS error %.4f\n", ag_type_name(types[ti]), rel);
+        CHECK_MSG(rel < bound[ti], "%s: %.4f", ag_type_name(types[ti]), rel);
+        float z[256] = {0}, zy[256];
+        tr->from_float(z, q, 256);
+        tr->to_float(q, zy, 256);
+        for (int i = 0; i < 256; i++) CHECK_MSG(zy[i] == 0.0f, "%s of zeros: %g", ag_type_name(types[ti]), zy[i]);
+    }
+    ag_type_traits_ref(AG_TYPE_Q8_K)->from_float(x, q, n);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = q + b * 292;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += (int8_t)blk[4 + 16 * g + j];
+            CHECK(sum == (int16_t)(blk[260 + 2 * g] | blk[261 + 2 * g] << 8));
+        }
+    }
+    free(x);
+    free(y);
+    free(q);
+}
 
 /* ---------------------------------------------------------------- reference files */
 
@@ -219,4 +311,4 @@ static void test_traits(void) {
     CHECK(ag_type_size(AG_TYPE_Q8_K) == 292);
 }
 
-TEST_MAIN(TEST(test_traits), TEST(test_vec_dot_variants), TEST(test_vec_dot_raw_blocks), TEST(test_reference_bytes))
+TEST_MAIN(TEST(test_traits), TEST(test_known_blocks), TEST(test_round_trip), TEST(test_vec_dot_variants), TEST(test_vec_dot_raw_blocks), TEST(test_reference_bytes))
