@@ -22,11 +22,12 @@ int main(int argc, char **argv) {
     const int64_t n = argc > 1 ? atoll(argv[1]) : 4096;
     const int64_t rows = argc > 2 ? atoll(argv[2]) : 4096;
     if (n <= 0 || n % 32 || rows <= 0) {
-        fprintf(stderr, "usage: bench_quant [n (multiple of 32)] [rows]\n");
+        fprintf(stderr, "usage: bench_quant [n (multiple of 32; of 256 for the K types)] [rows]\n");
         return 2;
     }
-    const ag_type types[] = {AG_TYPE_F32, AG_TYPE_F16, AG_TYPE_BF16, AG_TYPE_Q8_0,
-                             AG_TYPE_Q5_1, AG_TYPE_Q5_0, AG_TYPE_Q4_1, AG_TYPE_Q4_0};
+    const ag_type types[] = {AG_TYPE_F32,  AG_TYPE_F16,  AG_TYPE_BF16, AG_TYPE_Q8_0, AG_TYPE_Q5_1,
+                             AG_TYPE_Q5_0, AG_TYPE_Q4_1, AG_TYPE_Q4_0, AG_TYPE_Q6_K, AG_TYPE_Q5_K,
+                             AG_TYPE_Q4_K, AG_TYPE_Q3_K, AG_TYPE_Q2_K};
     float *x = malloc((size_t)(n * rows) * sizeof(float)), *a = malloc((size_t)n * sizeof(float));
     if (!x || !a) return 1;
     uint64_t s = 0x9E3779B97F4A7C15ULL;
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < n; i++) a[i] = x[i] * 0.5f;
     printf("%-5s %-7s %12s %10s\n", "type", "isa", "rows/s", "GB/s");
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        if (n % ag_type_block_size(types[t])) continue; /* K types: rows of 256 */
         const ag_type_traits *ref = ag_type_traits_ref(types[t]);
         const size_t row_bytes = ag_type_row_size(types[t], n);
         char *w = malloc(row_bytes * (size_t)rows), *aq = malloc(ag_type_row_size(ref->vec_dot_type, n));

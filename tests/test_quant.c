@@ -301,7 +301,7 @@ static void test_traits_tables(void) {
         CHECK(fast->vec_dot && fast->vec_dot_type == tr->vec_dot_type && fast->to_float && fast->from_float);
     }
     CHECK(ag_type_traits_ref(AG_TYPE_Q8_1)->vec_dot == NULL);
-    const ag_type none[] = {AG_TYPE_Q4_K, AG_TYPE_Q6_K, AG_TYPE_IQ4_NL, AG_TYPE_I8, AG_TYPE_F64, AG_TYPE_MXFP4, (ag_type)4,
+    const ag_type none[] = {AG_TYPE_IQ2_XXS, AG_TYPE_IQ4_XS, AG_TYPE_IQ4_NL, AG_TYPE_I8, AG_TYPE_F64, AG_TYPE_MXFP4, (ag_type)4,
                             (ag_type)AG_TYPE_COUNT, (ag_type)1000};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         const ag_type_traits *a = ag_type_traits_ref(none[i]), *b = ag_type_traits_get(none[i]);

@@ -42,7 +42,8 @@ int cmd_quantize(int argc, char **argv) {
     }
     if (n_pos != 3) {
         fprintf(stderr, "usage: autoglm quantize IN.gguf OUT.gguf TYPE [--pure] [--threads N]\n"
-                        "types: Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K F16 BF16 F32\n");
+                        "types: Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K F16 BF16 F32\n"
+                        "       (Q3_K, Q4_K, Q5_K: the _M mixes)\n");
         return CLI_EXIT_USAGE;
     }
     if (strcmp(pos[0], pos[1]) == 0) {

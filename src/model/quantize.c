@@ -1,11 +1,12 @@
 /*
  * quantize.c - ag_quantize: rewrite a GGUF model with its weight matrices in another type.
  *
- * Which type each tensor gets (ag_quant_choose): 1-D tensors stay F32; with `pure` every matrix
- * gets the requested type; otherwise the common presets' rules apply: the output head is kept
- * at higher precision (Q6_K, or Q8_0 while K-quants cannot be written), and the "_M" K-quant
- * mixes keep attn_v and ffn_down of some layers at a higher type. A matrix whose row length is
- * not a multiple of the chosen type's block falls back to a compatible type (finally F16).
+ * Which type each tensor gets (choose): 1-D tensors stay F32; with `pure` every matrix gets the
+ * requested type; otherwise the common presets' rules apply: the output head is kept at higher
+ * precision (Q6_K), and the K-quant mixes give some tensors more bits (k_mix, below). A matrix
+ * whose row length is not a multiple of the chosen type's block falls back to a compatible type
+ * (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0 as the reference does; Q2_K/Q3_K -> Q4_0 where the
+ * reference takes IQ4_NL, which we cannot write), finally F16.
  *
  * The output is written tensor by tensor (a deferred writer), each quantized by row blocks in
  * parallel on the thread pool, so memory stays at one tensor's worth.
@@ -21,22 +22,33 @@
 #include "gguf/gguf.h"
 #include "tensor/quant.h"
 
+typedef enum { MIX_NONE, MIX_Q2_K, MIX_Q3_K_M, MIX_Q4_K_M, MIX_Q5_K_M } mix_kind;
+
 typedef struct {
     const char *name;  /* as the user types it */
     ag_type base;      /* type of most matrices */
-    ag_type bump;      /* attn_v / ffn_down type in the _M mixes (base when none) */
+    mix_kind mix;      /* which K-quant mix rules apply (k_mix) */
     uint32_t ftype;    /* general.file_type value */
 } preset;
 
 static const preset PRESETS[] = {
-    {"F32", AG_TYPE_F32, AG_TYPE_F32, 0},       {"F16", AG_TYPE_F16, AG_TYPE_F16, 1},
-    {"BF16", AG_TYPE_BF16, AG_TYPE_BF16, 32},   {"Q8_0", AG_TYPE_Q8_0, AG_TYPE_Q8_0, 7},
-    {"Q4_0", AG_TYPE_Q4_0, AG_TYPE_Q4_0, 2},    {"Q4_1", AG_TYPE_Q4_1, AG_TYPE_Q4_1, 3},
-    {"Q5_0", AG_TYPE_Q5_0, AG_TYPE_Q5_0, 8},    {"Q5_1", AG_TYPE_Q5_1, AG_TYPE_Q5_1, 9},
-    {"Q2_K", AG_TYPE_Q2_K, AG_TYPE_Q3_K, 10},   {"Q3_K_M", AG_TYPE_Q3_K, AG_TYPE_Q4_K, 12},
-    {"Q4_K_M", AG_TYPE_Q4_K, AG_TYPE_Q6_K, 15}, {"Q5_K_M", AG_TYPE_Q5_K, AG_TYPE_Q6_K, 17},
-    {"Q6_K", AG_TYPE_Q6_K, AG_TYPE_Q6_K, 18},
+    {"F32", AG_TYPE_F32, MIX_NONE, 0},        {"F16", AG_TYPE_F16, MIX_NONE, 1},
+    {"BF16", AG_TYPE_BF16, MIX_NONE, 32},     {"Q8_0", AG_TYPE_Q8_0, MIX_NONE, 7},
+    {"Q4_0", AG_TYPE_Q4_0, MIX_NONE, 2},      {"Q4_1", AG_TYPE_Q4_1, MIX_NONE, 3},
+    {"Q5_0", AG_TYPE_Q5_0, MIX_NONE, 8},      {"Q5_1", AG_TYPE_Q5_1, MIX_NONE, 9},
+    {"Q2_K", AG_TYPE_Q2_K, MIX_Q2_K, 10},     {"Q3_K_M", AG_TYPE_Q3_K, MIX_Q3_K_M, 12},
+    {"Q4_K_M", AG_TYPE_Q4_K, MIX_Q4_K_M, 15}, {"Q5_K_M", AG_TYPE_Q5_K, MIX_Q5_K_M, 17},
+    {"Q6_K", AG_TYPE_Q6_K, MIX_NONE, 18},
+    /* the reference's short names for the _M mixes */
+    {"Q3_K", AG_TYPE_Q3_K, MIX_Q3_K_M, 12},   {"Q4_K", AG_TYPE_Q4_K, MIX_Q4_K_M, 15},
+    {"Q5_K", AG_TYPE_Q5_K, MIX_Q5_K_M, 17},
 };
+
+/* Model facts the mixes depend on. */
+typedef struct {
+    int n_layer;
+    int n_gqa; /* query heads per KV head */
+} model_shape;
 
 static bool can_write(ag_type t) {
     const ag_type_traits *tr = ag_type_traits_get(t);
@@ -62,23 +74,51 @@ static int layer_of(const char *name) {
     return strncmp(name, "blk.", 4) == 0 ? atoi(name + 4) : -1;
 }
 
-/* The _M mixes keep more bits where quality is most sensitive: attn_v and ffn_down of the
- * first eighth of the layers, the last eighth, and every third layer between (as the common
- * presets do, in simplified form). */
-static bool bump_layer(int il, int n_layer) {
+/* The reference's "use more bits" layers: the first and last eighth, and every third between. */
+static bool more_bits_layer(int il, int n_layer) {
     return il < n_layer / 8 || il >= 7 * n_layer / 8 || (il - n_layer / 8) % 3 == 2;
 }
 
-static ag_type choose(const preset *p, bool pure, const ag_gguf_tensor *t, const char *name, int n_layer) {
+/* The K-quant mixes, as the common presets define them (dense models): which matrices get a
+ * higher type than the preset's base. */
+static ag_type k_mix(const preset *p, const char *name, const model_shape *ms) {
+    const int il = layer_of(name), n = ms->n_layer;
+    if (name_has(name, "attn_v.weight")) {
+        switch (p->mix) {
+        case MIX_Q2_K: return ms->n_gqa >= 4 ? AG_TYPE_Q4_K : AG_TYPE_Q3_K;
+        case MIX_Q3_K_M: return il < 2 ? AG_TYPE_Q5_K : AG_TYPE_Q4_K;
+        case MIX_Q4_K_M:
+        case MIX_Q5_K_M: return more_bits_layer(il, n) ? AG_TYPE_Q6_K : p->base;
+        default: return p->base;
+        }
+    }
+    if (name_has(name, "ffn_down")) {
+        switch (p->mix) {
+        case MIX_Q2_K: return AG_TYPE_Q3_K;
+        case MIX_Q3_K_M: return il < n / 16 ? AG_TYPE_Q5_K : AG_TYPE_Q4_K;
+        case MIX_Q4_K_M:
+        case MIX_Q5_K_M: return more_bits_layer(il, n) ? AG_TYPE_Q6_K : p->base;
+        default: return p->base;
+        }
+    }
+    if (name_has(name, "attn_output.weight")) {
+        if (p->mix == MIX_Q2_K) return AG_TYPE_Q3_K;
+        if (p->mix == MIX_Q3_K_M) return AG_TYPE_Q4_K;
+    }
+    if (name_has(name, "attn_qkv.weight")) {
+        if (p->mix == MIX_Q3_K_M) return AG_TYPE_Q4_K;
+        if (p->mix == MIX_Q4_K_M) return AG_TYPE_Q5_K;
+        if (p->mix == MIX_Q5_K_M) return AG_TYPE_Q6_K;
+    }
+    return p->base;
+}
+
+static ag_type choose(const preset *p, bool pure, const ag_gguf_tensor *t, const char *name, const model_shape *ms) {
     if (t->n_dims < 2) return AG_TYPE_F32;
     ag_type want = p->base;
-    if (!pure) {
-        if (strcmp(name, "output.weight") == 0 && p->base != AG_TYPE_F32 && p->base != AG_TYPE_F16 &&
-            p->base != AG_TYPE_BF16 && p->base != AG_TYPE_Q8_0)
-            want = AG_TYPE_Q6_K;
-        else if ((name_has(name, "attn_v.weight") || name_has(name, "ffn_down.weight")) && p->bump != p->base &&
-                 bump_layer(layer_of(name), n_layer))
-            want = p->bump;
+    if (!pure && ag_type_is_quantized(p->base)) {
+        if (strcmp(name, "output.weight") == 0) want = p->base == AG_TYPE_Q8_0 ? AG_TYPE_Q8_0 : AG_TYPE_Q6_K;
+        else want = k_mix(p, name, ms);
     }
     return compatible(want, t->ne[0]);
 }
@@ -150,18 +190,24 @@ static ag_status build_writer(ag_gguf_writer *w, const ag_gguf_file *in, const p
     if (ag_gguf_copy_kv(w, in) != AG_OK || ag_gguf_set_u32(w, "general.file_type", p->ftype) != AG_OK ||
         ag_gguf_set_u32(w, "general.quantization_version", 2) != AG_OK)
         return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
-    uint32_t n_layer = 0;
+    uint32_t n_layer = 0, n_head = 0, n_head_kv = 0;
     ag_gguf_str arch;
     if (ag_gguf_get_str(in, "general.architecture", &arch, NULL) == AG_OK) {
         char key[96];
-        snprintf(key, sizeof key, "%.*s.block_count", (int)(arch.len < 64 ? arch.len : 64), arch.data);
+        const int al = (int)(arch.len < 64 ? arch.len : 64);
+        snprintf(key, sizeof key, "%.*s.block_count", al, arch.data);
         ag_gguf_get_u32(in, key, &n_layer, NULL);
+        snprintf(key, sizeof key, "%.*s.attention.head_count", al, arch.data);
+        ag_gguf_get_u32(in, key, &n_head, NULL);
+        snprintf(key, sizeof key, "%.*s.attention.head_count_kv", al, arch.data);
+        if (ag_gguf_get_u32(in, key, &n_head_kv, NULL) != AG_OK) n_head_kv = n_head;
     }
+    const model_shape ms = {(int)n_layer, n_head_kv ? (int)(n_head / n_head_kv) : 1};
     for (int64_t i = 0; i < ag_gguf_tensor_count(in); i++) {
         const ag_gguf_tensor *t = ag_gguf_tensor_at(in, i);
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(t->name.len < 255 ? t->name.len : 255), t->name.data);
-        types[i] = t->n_dims < 2 && t->type != AG_TYPE_F32 ? t->type : choose(p, pure, t, name, (int)n_layer);
+        types[i] = t->n_dims < 2 && t->type != AG_TYPE_F32 ? t->type : choose(p, pure, t, name, &ms);
         if (t->ne[0] > *max_row) *max_row = t->ne[0];
         if (ag_gguf_add_tensor_deferred(w, name, types[i], t->n_dims, t->ne) != AG_OK)
             return ag_error_set(err, AG_ERR_NOMEM, "cannot add tensor '%s'", name);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "tensor/quant_impl.h"
+#include "tensor/quant_k_impl.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -51,11 +52,16 @@ bool ag_isa_supported(ag_isa isa) {
     }
 }
 
+/* The table of one SIMD variant for type (legacy or K-quant file), NULL when it has none. */
+static const ag_type_traits *isa_table(ag_type type, ag_isa isa) {
+    if (isa == AG_ISA_AVX2) return ag_traits_avx2(type) ? ag_traits_avx2(type) : ag_traits_k_avx2(type);
+    if (isa == AG_ISA_AVX512) return ag_traits_avx512(type) ? ag_traits_avx512(type) : ag_traits_k_avx512(type);
+    return NULL;
+}
+
 const ag_type_traits *ag_type_traits_isa(ag_type type, ag_isa isa) {
     if (!ag_isa_supported(isa)) return NULL;
-    const ag_type_traits *t = NULL;
-    if (isa == AG_ISA_AVX2) t = ag_traits_avx2(type);
-    if (isa == AG_ISA_AVX512) t = ag_traits_avx512(type);
+    const ag_type_traits *t = isa_table(type, isa);
     return t ? t : ag_type_traits_ref(type);
 }
 
@@ -72,7 +78,7 @@ static void find_best_isa(void) {
 
 const ag_type_traits *ag_type_traits_get(ag_type type) {
     pthread_once(&best_isa_once, find_best_isa);
-    if (best_isa == AG_ISA_AVX512 && ag_traits_avx512(type)) return ag_traits_avx512(type);
-    if (best_isa >= AG_ISA_AVX2 && ag_traits_avx2(type)) return ag_traits_avx2(type);
+    if (best_isa == AG_ISA_AVX512 && isa_table(type, AG_ISA_AVX512)) return isa_table(type, AG_ISA_AVX512);
+    if (best_isa >= AG_ISA_AVX2 && isa_table(type, AG_ISA_AVX2)) return isa_table(type, AG_ISA_AVX2);
     return ag_type_traits_ref(type);
 }

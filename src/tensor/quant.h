@@ -6,7 +6,8 @@
  *   from_float(x, y, n)    quantize n floats into t (the reference quantizer, bit-exact to GGUF)
  *   vec_dot_type           the type activations are converted to before a dot product with t
  *                          (F32 for F32, F16 for F16, BF16 for BF16, Q8_0 for Q4_0/Q5_0/Q8_0,
- *                          Q8_1 for Q4_1/Q5_1) - as the reference implementation does it
+ *                          Q8_1 for Q4_1/Q5_1, Q8_K for Q2_K..Q6_K) - as the reference
+ *                          implementation does it
  *   vec_dot(n, s, w, a)    *s = sum_i w[i] * a[i] for one row w (type t) and a (vec_dot_type)
  *
  * Every entry has a plain scalar reference (ag_type_traits_ref); ag_type_traits_get returns

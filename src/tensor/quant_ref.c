@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "tensor/quant_impl.h"
+#include "tensor/quant_k_impl.h"
 
 /* Keep a*b+c as two roundings even when built for a CPU with FMA, so the bytes the quantizers
  * write do not depend on the build flags. (GCC does not contract in ISO C mode.) */
@@ -401,5 +402,6 @@ static const ag_type_traits NONE = {NULL, NULL, AG_TYPE_F32, NULL};
 
 const ag_type_traits *ag_type_traits_ref(ag_type type) {
     if ((uint32_t)type >= (uint32_t)AG_TYPE_COUNT) return &NONE;
+    if (ag_traits_k_ref(type)) return ag_traits_k_ref(type); /* K-quants: quant_k_ref.c */
     return &REF[type];
 }

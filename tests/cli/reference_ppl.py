@@ -6,7 +6,8 @@ usage: reference_ppl.py AUTOGLM SHARED"""
 import json, re, subprocess, sys
 
 exe, shared = sys.argv[1], sys.argv[2]
-SUPPORTED = ("stories260K", "-f16", "-bf16", "-q8_0", "-q4_0", "-q4_1", "-q5_0", "-q5_1")
+SUPPORTED = ("stories260K", "-f16", "-bf16", "-q8_0", "-q4_0", "-q4_1", "-q5_0", "-q5_1",
+             "-q2_k", "-q3_k_m", "-q4_k_m", "-q5_k_m", "-q6_k")
 failed = passed = 0
 for line in open(f"{shared}/reference/perplexity.jsonl"):
     r = json.loads(line)
