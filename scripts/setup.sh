@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3 libcjson-dev)
 
 PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, Unicode normalization
+PACKAGES+=(libmicrohttpd-dev libssl-dev)             # server: HTTP; model store: SHA-256 (libcrypto)
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
   missing=()

@@ -163,6 +163,10 @@ char *ag_chat_format(const ag_model *model, const ag_chat_message *messages, int
  * ...}); bos_token and eos_token are filled in from the vocabulary when absent. */
 char *ag_chat_format_json(const ag_model *model, const char *context_json, const char **source, ag_error *err);
 
+/* The same with a Jinja template the caller supplies (a Modelfile's TEMPLATE) in place of the
+ * model's; tmpl NULL behaves as ag_chat_format_json. */
+char *ag_chat_format_custom(const ag_model *model, const char *tmpl, const char *context_json, ag_error *err);
+
 /* ---------------------------------------------------------------- sessions */
 
 typedef struct ag_session ag_session;
