@@ -170,6 +170,10 @@ char *ag_chat_format(const ag_model *model, const ag_chat_message *messages, int
  * ...}); bos_token and eos_token are filled in from the vocabulary when absent. */
 char *ag_chat_format_json(const ag_model *model, const char *context_json, const char **source, ag_error *err);
 
+/* The same with a Jinja template the caller supplies (a Modelfile's TEMPLATE) in place of the
+ * model's; tmpl NULL behaves as ag_chat_format_json. */
+char *ag_chat_format_custom(const ag_model *model, const char *tmpl, const char *context_json, ag_error *err);
+
 /* ---------------------------------------------------------------- sessions */
 
 typedef struct ag_session ag_session;
@@ -196,6 +200,13 @@ void ag_session_reset(ag_session *session); /* empties the KV cache */
 /* Keeps the first n_keep positions of the cache and forgets the rest (n_keep <= n_past), so a
  * conversation can continue from a common prefix. */
 void ag_session_truncate(ag_session *session, int n_keep);
+
+/* ---------------------------------------------------------------- embeddings */
+
+/* The embedding of a text's tokens: the mean of the model's final hidden states (after the
+ * output norm) over the tokens, L2-normalized, into out (ag_model_n_embd floats). Runs its own
+ * forward passes (no session); n_threads 0 = the model's setting. */
+ag_status ag_embed(const ag_model *model, const ag_token *tokens, int n, float *out, int n_threads, ag_error *err);
 
 /* ---------------------------------------------------------------- sampling */
 

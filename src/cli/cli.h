@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "autoglm/autoglm.h"
+#include "store/store.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
@@ -35,6 +36,11 @@ ag_token *cli_tokenize(const ag_model *m, const char *text, size_t len, bool add
 
 double cli_now(void); /* monotonic seconds */
 
+/* The model store's folder (store_default_root), printing an error when there is none. */
+char *cli_store_root(void);
+/* A model by store name or path (store_resolve), printing an error on failure. */
+bool cli_resolve_model(const char *arg, store_manifest *m);
+
 int cmd_run(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -45,5 +51,10 @@ int cmd_verify(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * With a prompt (or with text piped on stdin) the completion is streamed to stdout once, without
  * the prompt; on a terminal without a prompt it is an interactive loop that keeps the
- * conversation in the session. stdout carries only generated text; everything else goes to
+ * conversation in the session. MODEL is a name of the model store (its PARAMETERs, SYSTEM and
+ * TEMPLATE apply, flags override them) or a path to a GGUF file. stdout carries only generated text; everything else goes to
  * stderr. Options follow Ollama's names (num_predict, temperature, top_k ...).
  */
 #include <getopt.h>
@@ -14,6 +15,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "store/options.h"
+#include "store/store.h"
 
 typedef struct {
     long long num_predict; /* -1: until end of generation or a full context */
@@ -52,7 +55,7 @@ static void usage(FILE *out) {
           out);
 }
 
-static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
+static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
     enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
@@ -65,6 +68,18 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg) {
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->sp = ag_sampler_default_params();
+    if (params) { /* the model's PARAMETERs, under the flags */
+        gen_options g;
+        gen_options_default(&g);
+        st_error e = {0};
+        if (gen_options_apply(&g, params, &e)) fprintf(stderr, "autoglm: model parameters: %s\n", e.msg);
+        o->num_predict = g.num_predict;
+        o->num_ctx = g.num_ctx;
+        if (g.num_thread > 0) o->threads = g.num_thread;
+        o->sp = g.sp;
+        o->penalty_given = g.penalty_given;
+        gen_options_free(&g);
+    }
     long long v;
     double d;
     int c;
@@ -133,6 +148,7 @@ typedef struct {
     ag_chat_message *msgs; /* owned role/content strings */
     int n_msgs, cap_msgs;
     bool templated;       /* prompts go through the chat template */
+    const char *tmpl;     /* the store's TEMPLATE overriding the model's, or NULL */
     char *reply;          /* text of the last generation */
     size_t reply_len;
 } conversation;
@@ -260,6 +276,25 @@ static void print_stats(const run_stats *st, double total_s) {
     print_memory();
 }
 
+/* The conversation rendered with the store's TEMPLATE when there is one, else the model's. */
+static char *format_chat(const ag_model *m, const conversation *c, const char **source, ag_error *err) {
+    if (!c->tmpl) return ag_chat_format(m, c->msgs, c->n_msgs, true, source, err);
+    if (source) *source = "store";
+    cJSON *ctx = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(ctx, "messages");
+    for (int i = 0; i < c->n_msgs; i++) {
+        cJSON *msg = cJSON_CreateObject();
+        cJSON_AddStringToObject(msg, "role", c->msgs[i].role);
+        cJSON_AddStringToObject(msg, "content", c->msgs[i].content);
+        cJSON_AddItemToArray(arr, msg);
+    }
+    cJSON_AddBoolToObject(ctx, "add_generation_prompt", true);
+    char *json = cJSON_PrintUnformatted(ctx);
+    cJSON_Delete(ctx);
+    char *out = json ? ag_chat_format_custom(m, c->tmpl, json, err) : NULL;
+    free(json);
+    return out;
+}
+
 /* Tokens of the next prompt. Chat mode renders the whole conversation (with the new user
  * message) and keeps the part of the session's cache that it shares; raw mode appends the text,
  * with BOS only at the start. Returns the new tokens to evaluate, or NULL. */
@@ -272,7 +307,7 @@ static ag_token *next_prompt(ag_model *m, ag_session *s, conversation *c, const 
     }
     if (!push_message(c, "user", text)) return NULL;
     ag_error err = {0};
-    char *prompt = ag_chat_format(m, c->msgs, c->n_msgs, true, NULL, &err);
+    char *prompt = format_chat(m, c, NULL, &err);
     if (!prompt) {
         fprintf(stderr, "autoglm: chat template: %s\n", err.msg);
         return NULL;
@@ -340,7 +375,7 @@ static int interactive(ag_model *m, ag_session *s, ag_sampler *smp, const run_op
 int cmd_run(int argc, char **argv) {
     run_opts o = {0};
     int first = 0;
-    int rc = parse_opts(argc, argv, &o, &first);
+    int rc = parse_opts(argc, argv, &o, &first, NULL);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
     if (!pos) return CLI_EXIT_FAIL;
@@ -353,17 +388,27 @@ int cmd_run(int argc, char **argv) {
     }
     double t_start = cli_now();
     run_stats st = {0};
-    ag_model *m = cli_load_model(pos[0], (int)o.threads);
-    if (!m) {
+    store_manifest man = {0};
+    if (!cli_resolve_model(pos[0], &man)) {
         free(pos);
         return CLI_EXIT_FAIL;
     }
-    conversation conv = {0};
+    if (man.params) parse_opts(argc, argv, &o, &first, man.params); /* flags over the model's parameters */
+    if (!o.system) o.system = man.system;
+    ag_model *m = cli_load_model(man.path, (int)o.threads);
+    if (!m) {
+        store_manifest_free(&man);
+        free(pos);
+        return CLI_EXIT_FAIL;
+    }
+    conversation conv = {.tmpl = man.tmpl};
     if (!o.raw) { /* chat mode when the model has a template or a known family format */
         const char *source = "none";
         ag_error terr = {0};
-        ag_chat_message probe = {"user", "hi"};
-        char *t = ag_chat_format(m, &probe, 1, true, &source, &terr);
+        if (!push_message(&conv, "user", "hi")) rc = CLI_EXIT_FAIL;
+        char *t = format_chat(m, &conv, &source, &terr);
+        conversation_free(&conv);
+        conv = (conversation){.tmpl = man.tmpl};
         conv.templated = t != NULL;
         free(t);
         if (!t && strcmp(source, "none") != 0) {
@@ -416,6 +461,7 @@ int cmd_run(int argc, char **argv) {
     ag_sampler_free(smp);
     ag_session_free(s);
     ag_model_free(m);
+    store_manifest_free(&man);
     free(pos);
     return rc;
 }

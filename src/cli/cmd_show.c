@@ -1,6 +1,7 @@
 /*
  * cmd_show.c - `autoglm show MODEL [--json] [--tensors]`: architecture, parameter count, tensor
- * types, context length, tokenizer and all metadata (long arrays summarized in text mode).
+ * types, context length, tokenizer and all metadata (long arrays summarized in text mode); for a
+ * model of the store also its file, digest, parameters, system message and template.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,21 @@ static void show_text(const ag_model *m, bool tensors) {
     }
 }
 
+static void show_store(const store_manifest *man) {
+    printf("\n  Store\n");
+    printf("    %-20s %s\n", "name", man->name);
+    printf("    %-20s %s\n", "file", man->path);
+    printf("    %-20s sha256:%s\n", "digest", man->sha256);
+    char *params = man->params ? store_params_text(man->params) : NULL;
+    if (params && *params) {
+        printf("\n  Parameters\n");
+        for (char *line = strtok(params, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
+    }
+    free(params);
+    if (man->system) printf("\n  System\n    %s\n", man->system);
+    if (man->tmpl) printf("\n  Template\n    %s\n", man->tmpl);
+}
+
 static void json_str(const char *s) {
     putchar('"');
     for (; *s; s++) {
@@ -140,18 +156,21 @@ int cmd_show(int argc, char **argv) {
         fprintf(stderr, "usage: autoglm show MODEL [--json] [--tensors]\n");
         return CLI_EXIT_USAGE;
     }
+    store_manifest man;
+    if (!cli_resolve_model(model, &man)) return CLI_EXIT_FAIL;
     ag_error err = {0};
-    ag_model *m = ag_model_load(model, &(ag_model_params){.n_threads = 1}, &err);
+    ag_model *m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1}, &err);
     if (!m && err.code == AG_ERR_UNSUPPORTED) { /* still show what the file holds */
         fprintf(stderr, "autoglm show: %s (showing metadata and tokenizer only)\n", err.msg);
-        m = ag_model_load(model, &(ag_model_params){.n_threads = 1, .vocab_only = true}, &err);
+        m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1, .vocab_only = true}, &err);
     }
-    if (!m) {
-        fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
-        return CLI_EXIT_FAIL;
+    if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
+    else if (json) show_json(m);
+    else {
+        show_text(m, tensors);
+        if (*man.name) show_store(&man);
     }
-    if (json) show_json(m);
-    else show_text(m, tensors);
     ag_model_free(m);
-    return CLI_EXIT_OK;
+    store_manifest_free(&man);
+    return m ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

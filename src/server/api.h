@@ -1,0 +1,55 @@
+/*
+ * api.h - requests of the Ollama and OpenAI APIs, parsed from their JSON bodies into one
+ * api_request (what the scheduler needs), with the checks that make a 400 answer: malformed
+ * JSON, missing fields, values of the wrong type. Pure functions over a buffer (the fuzz target
+ * fuzz/fuzz_server_request.c drives them).
+ */
+#ifndef AG_SERVER_API_H
+#define AG_SERVER_API_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "autoglm/autoglm.h"
+
+typedef enum {
+    API_GENERATE,    /* POST /api/generate */
+    API_CHAT,        /* POST /api/chat */
+    API_EMBED,       /* POST /api/embed (input: string or array) */
+    API_EMBEDDINGS,  /* POST /api/embeddings (prompt: string; legacy) */
+    API_OAI_CHAT,    /* POST /v1/chat/completions */
+    API_OAI_COMPLETION, /* POST /v1/completions */
+    API_OAI_EMBED,   /* POST /v1/embeddings */
+} api_kind;
+
+enum { PRIO_INTERACTIVE = 0, PRIO_BATCH = 1, PRIO_COUNT = 2 };
+
+typedef struct {
+    api_kind kind;
+    char *model;         /* as the client wrote it */
+    char *prompt;        /* generate / completions; "" when absent */
+    char *system;        /* generate: replaces the model's SYSTEM; NULL = the model's */
+    char *tmpl;          /* generate: replaces the chat template; NULL = the model's */
+    bool raw;            /* generate: the prompt goes to the model as it is */
+    bool stream;
+    bool include_usage;  /* OpenAI stream_options.include_usage */
+    cJSON *messages;     /* chat: [{"role", "content"}] normalized (content parts joined) */
+    ag_token *context;   /* generate: tokens of a previous answer's "context" */
+    int n_context;
+    cJSON *options;      /* Ollama options (OpenAI fields mapped to them); object, may be empty */
+    int priority;        /* PRIO_INTERACTIVE (generation) or PRIO_BATCH (embeddings), "priority" overrides */
+    char **inputs;       /* embeddings: texts */
+    int n_inputs;
+    bool keep_alive_zero; /* keep_alive 0: unload after the request (not implemented: noted) */
+} api_request;
+
+/* Parses body[0..len). Returns 0, or the HTTP status of the failure (400) with a message. */
+int api_parse(api_kind kind, const char *body, size_t len, api_request *rq, char *err, size_t cap);
+void api_request_free(api_request *rq);
+
+/* Parses {"model": "..."} or {"name": "..."} (show, delete) into a malloc'd name; NULL with a
+ * message when absent or malformed. */
+char *api_parse_model_name(const char *body, size_t len, const char *key2, char *err, size_t cap);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * gen.c - generation and embedding requests of both APIs, start to end: parse, find the model,
+ * build the prompt and options, queue a job, then stream its text (a reader callback that
+ * blocks on the job) or wait for all of it. A client that goes away cancels its job.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/gen.h"
+#include "server/http.h"
+#include "server/prompt.h"
+
+static void gen_free(gen_stream *g) {
+    if (!g) return;
+    job_finish(g->j);
+    sched_release(g->sm);
+    free(g->model);
+    free(g->buf);
+    free(g);
+}
+
+static void on_stream_end(void *cls) { gen_free(cls); }
+
+static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    gen_stream *g = cls;
+    while (g->off == g->len) {
+        if (g->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        free(g->buf);
+        g->buf = NULL;
+        g->len = g->off = 0;
+        char *text;
+        size_t tl;
+        bool done;
+        if (job_wait(g->j, g->fd, 1000, &text, &tl, &done) < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+        char *chunk = text ? fmt_chunk(g, text) : NULL;
+        char *end = done ? fmt_end(g) : NULL;
+        free(text);
+        if (done) g->ended = true;
+        size_t lc = chunk ? strlen(chunk) : 0, le = end ? strlen(end) : 0;
+        if (lc + le) {
+            g->buf = malloc(lc + le + 1);
+            if (!g->buf) {
+                free(chunk);
+                free(end);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            memcpy(g->buf, chunk ? chunk : "", lc);
+            memcpy(g->buf + lc, end ? end : "", le);
+            g->len = lc + le;
+        }
+        free(chunk);
+        free(end);
+    }
+    size_t n = g->len - g->off < max ? g->len - g->off : max;
+    memcpy(buf, g->buf + g->off, n);
+    g->off += n;
+    return (ssize_t)n;
+}
+
+/* Waits for the whole job; NULL text when the client went away. */
+static char *wait_all(gen_stream *g, bool *gone) {
+    size_t len = 0;
+    char *all = calloc(1, 1);
+    *gone = false;
+    for (bool done = false; !done && all;) {
+        char *text;
+        size_t tl;
+        if (job_wait(g->j, g->fd, 1000, &text, &tl, &done) < 0) {
+            *gone = true;
+            break;
+        }
+        if (!text) continue;
+        char *p = realloc(all, len + tl + 1);
+        if (p) {
+            memcpy(p + len, text, tl + 1);
+            len += tl;
+        }
+        all = p;
+        free(text);
+    }
+    if (*gone) {
+        free(all);
+        return NULL;
+    }
+    return all;
+}
+
+/* Ollama's answer to a request without a prompt or messages: the model is loaded, done. */
+static enum MHD_Result reply_loaded(http_req *rq, const api_request *req, double load_s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", req->model);
+    cJSON_AddStringToObject(o, "created_at", "");
+    if (req->kind == API_CHAT) {
+        cJSON *m = cJSON_AddObjectToObject(o, "message");
+        cJSON_AddStringToObject(m, "role", "assistant");
+        cJSON_AddStringToObject(m, "content", "");
+    } else {
+        cJSON_AddStringToObject(o, "response", "");
+    }
+    cJSON_AddStringToObject(o, "done_reason", "load");
+    cJSON_AddBoolToObject(o, "done", true);
+    cJSON_AddNumberToObject(o, "load_duration", load_s * 1e9);
+    return http_reply_json(rq, 200, o);
+}
+
+static enum MHD_Result embed_reply(http_req *rq, gen_stream *g, const api_request *req) {
+    bool gone;
+    char *t = wait_all(g, &gone);
+    free(t);
+    if (gone) return MHD_NO;
+    const job_stats *st = job_get_stats(g->j);
+    if (st->error[0]) return http_reply_error(rq, 500, "%s", st->error);
+    cJSON *o = cJSON_CreateObject();
+    int n_embd;
+    if (req->kind == API_OAI_EMBED) {
+        cJSON_AddStringToObject(o, "object", "list");
+        cJSON *data = cJSON_AddArrayToObject(o, "data");
+        for (int i = 0; i < req->n_inputs; i++) {
+            const float *e = job_embedding(g->j, i, &n_embd);
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "object", "embedding");
+            cJSON_AddItemToObject(d, "embedding", e ? cJSON_CreateFloatArray(e, n_embd) : cJSON_CreateArray());
+            cJSON_AddNumberToObject(d, "index", i);
+            cJSON_AddItemToArray(data, d);
+        }
+        cJSON_AddStringToObject(o, "model", req->model);
+        cJSON *u = cJSON_AddObjectToObject(o, "usage");
+        cJSON_AddNumberToObject(u, "prompt_tokens", st->prompt_n);
+        cJSON_AddNumberToObject(u, "total_tokens", st->prompt_n);
+    } else if (req->kind == API_EMBEDDINGS) {
+        const float *e = job_embedding(g->j, 0, &n_embd);
+        cJSON_AddItemToObject(o, "embedding", e ? cJSON_CreateFloatArray(e, n_embd) : cJSON_CreateArray());
+    } else {
+        cJSON_AddStringToObject(o, "model", req->model);
+        cJSON *arr = cJSON_AddArrayToObject(o, "embeddings");
+        for (int i = 0; i < req->n_inputs; i++) {
+            const float *e = job_embedding(g->j, i, &n_embd);
+            cJSON_AddItemToArray(arr, e ? cJSON_CreateFloatArray(e, n_embd) : cJSON_CreateArray());
+        }
+        cJSON_AddNumberToObject(o, "total_duration", (double)(sched_now_ns() - g->t0));
+        cJSON_AddNumberToObject(o, "load_duration", (double)(int64_t)(g->load_s * 1e9));
+        cJSON_AddNumberToObject(o, "prompt_eval_count", st->prompt_n);
+    }
+    return http_reply_json(rq, 200, o);
+}
+
+/* The job of an embedding request: each input tokenized (empty texts are an error). */
+static int embed_job(const api_request *req, const ag_model *m, job **out, char *err, size_t cap) {
+    int n = req->n_inputs;
+    ag_token **toks = calloc((size_t)(n ? n : 1), sizeof *toks);
+    int *lens = calloc((size_t)(n ? n : 1), sizeof *lens);
+    int status = toks && lens ? 0 : 500;
+    for (int i = 0; status == 0 && i < n; i++) {
+        toks[i] = prompt_tokenize(m, req->inputs[i], true, false, &lens[i]);
+        if (!toks[i]) status = 500;
+        else if (lens[i] == 0) {
+            snprintf(err, cap, "input %d is empty", i);
+            status = 400;
+        }
+    }
+    if (status == 0 && !(*out = job_new_embed(toks, lens, n, req->priority))) status = 500;
+    if (status == 500) snprintf(err, cap, "out of memory");
+    for (int i = 0; toks && i < n; i++) free(toks[i]);
+    free(toks);
+    free(lens);
+    return status;
+}
+
+enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
+    char err[512] = "";
+    api_request req;
+    int status = api_parse(kind, rq->body, rq->len, &req, err, sizeof err);
+    if (status) return http_reply_error(rq, (unsigned)status, "%s", err);
+    gen_stream *g = calloc(1, sizeof *g);
+    if (!g || !(g->model = strdup(req.model))) {
+        free(g);
+        api_request_free(&req);
+        return http_reply_error(rq, 500, "out of memory");
+    }
+    g->kind = kind;
+    g->t0 = rq->t0;
+    g->fd = rq->fd;
+    g->created = (int64_t)time(NULL);
+    g->include_usage = req.include_usage;
+    snprintf(g->id, sizeof g->id, "%s-%lx%04x", kind == API_OAI_CHAT ? "chatcmpl" : "cmpl", (unsigned long)time(NULL),
+             (unsigned)(sched_now_ns() & 0xffff));
+    enum MHD_Result r;
+    status = sched_acquire(rq->srv->sched, req.model, &g->sm, &g->load_s, err, sizeof err);
+    const bool embed = kind == API_EMBED || kind == API_EMBEDDINGS || kind == API_OAI_EMBED;
+    if (status) {
+        r = http_reply_error(rq, (unsigned)status, "%s", err);
+        gen_free(g);
+    } else if (!embed && !req.raw && req.kind != API_OAI_CHAT && req.kind != API_OAI_COMPLETION &&
+               ((kind == API_GENERATE && !*req.prompt && !req.n_context) || (kind == API_CHAT && !cJSON_GetArraySize(req.messages)))) {
+        r = reply_loaded(rq, &req, g->load_s);
+        gen_free(g);
+    } else {
+        const ag_model *m = sched_model_model(g->sm);
+        const store_manifest *man = sched_model_manifest(g->sm);
+        if (embed) {
+            status = embed_job(&req, m, &g->j, err, sizeof err);
+        } else {
+            gen_options opts;
+            ag_token *toks = NULL;
+            int n = 0;
+            status = prompt_options(&req, man, &opts, err, sizeof err);
+            if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, sizeof err))) {
+                if (n == 0) status = 400, snprintf(err, sizeof err, "the prompt is empty");
+                else if (!(g->j = job_new_generate(toks, n, &opts, req.priority))) status = 500, snprintf(err, sizeof err, "out of memory");
+            }
+            gen_options_free(&opts); /* what the job did not take */
+            free(toks);
+        }
+        if (!status && sched_submit(g->sm, g->j) != 0) {
+            status = 503;
+            snprintf(err, sizeof err, "server busy, please try again (the queue of '%s' is full)", req.model);
+            job_finish(g->j);
+            g->j = NULL;
+        }
+        if (status) {
+            r = http_reply_error(rq, (unsigned)status, "%s", err);
+            gen_free(g);
+        } else if (embed) {
+            r = embed_reply(rq, g, &req);
+            gen_free(g);
+        } else if (req.stream) {
+            r = http_reply_stream(rq, kind >= API_OAI_CHAT ? "text/event-stream" : "application/x-ndjson",
+                                  on_stream_read, on_stream_end, g);
+        } else {
+            bool gone;
+            char *text = wait_all(g, &gone);
+            if (gone) r = MHD_NO;
+            else if (!text) r = http_reply_error(rq, 500, "out of memory");
+            else if (job_get_stats(g->j)->error[0]) r = http_reply_error(rq, 500, "%s", job_get_stats(g->j)->error);
+            else r = http_reply_json(rq, 200, fmt_full(g, text));
+            free(text);
+            gen_free(g);
+        }
+    }
+    api_request_free(&req);
+    return r;
+}

@@ -1,0 +1,38 @@
+/*
+ * gen.h - one generation request in flight (gen.c) and its wire formats (format.c): Ollama's
+ * NDJSON lines and final object, OpenAI's SSE chunks, "data: [DONE]" and whole responses.
+ */
+#ifndef AG_SERVER_GEN_H
+#define AG_SERVER_GEN_H
+
+#include <cJSON.h>
+
+#include "server/api.h"
+#include "server/sched.h"
+
+typedef struct {
+    api_kind kind;
+    char *model;          /* the name as the client wrote it, echoed back */
+    char id[48];          /* OpenAI: chatcmpl-... / cmpl-... */
+    int64_t created;      /* unix seconds */
+    int64_t t0;           /* request arrival, sched_now_ns */
+    double load_s;
+    bool include_usage;
+    bool sent_first;      /* OpenAI chat: the first chunk carries the role */
+    bool ended;
+    job *j;
+    sched_model *sm;
+    int fd;
+    char *buf;            /* formatted bytes not yet handed to the connection */
+    size_t len, off;
+} gen_stream;
+
+/* One streamed piece of text, formatted (malloc'd). */
+char *fmt_chunk(gen_stream *g, const char *text);
+/* The end of a stream: Ollama's final object with statistics (or {"error"}), OpenAI's last
+ * chunk with finish_reason, the usage chunk when asked, and "data: [DONE]". */
+char *fmt_end(gen_stream *g);
+/* A whole (non-streamed) response with the full text. */
+cJSON *fmt_full(gen_stream *g, const char *text);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * http.h - what the route handlers share with http.c: the request (method, path, body, the
+ * client's socket), the server's state, and replies (JSON, errors in the Ollama or the OpenAI
+ * shape, streams fed by a callback).
+ */
+#ifndef AG_SERVER_HTTP_H
+#define AG_SERVER_HTTP_H
+
+#include <cJSON.h>
+#include <microhttpd.h>
+#include <sys/types.h>
+
+#include "server/api.h"
+#include "server/server.h"
+
+struct server {
+    server_config cfg;
+    sched *sched;
+    struct MHD_Daemon *daemon;
+    int port;
+};
+
+typedef struct {
+    struct MHD_Connection *conn;
+    server *srv;
+    const char *method, *path;
+    const char *body;
+    size_t len;
+    int fd;          /* the client's socket (watched for a disconnect), -1 unknown */
+    int64_t t0;      /* when the request arrived (ns, sched_now_ns) */
+    bool openai;     /* errors in OpenAI's shape */
+} http_req;
+
+typedef enum MHD_Result (*route_fn)(http_req *rq);
+
+/* Replies; each queues a response and returns MHD's result. The JSON is consumed. */
+enum MHD_Result http_reply_json(http_req *rq, unsigned status, cJSON *json);
+enum MHD_Result http_reply_text(http_req *rq, unsigned status, const char *type, const char *text);
+/* {"error": "..."} (Ollama) or {"error": {"message": ..., "type": ...}} (OpenAI routes). */
+enum MHD_Result http_reply_error(http_req *rq, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A streamed reply: read(ctx, buf, max) gives the next bytes (MHD's reader protocol), done(ctx)
+ * runs when the response ends, normally or not. */
+enum MHD_Result http_reply_stream(http_req *rq, const char *type, MHD_ContentReaderCallback read,
+                                  MHD_ContentReaderFreeCallback done, void *ctx);
+
+/* The routes (routes_ollama.c, routes_openai.c). */
+enum MHD_Result route_root(http_req *rq);
+enum MHD_Result route_version(http_req *rq);
+enum MHD_Result route_tags(http_req *rq);
+enum MHD_Result route_show(http_req *rq);
+enum MHD_Result route_ps(http_req *rq);
+enum MHD_Result route_delete(http_req *rq);
+enum MHD_Result route_copy(http_req *rq);
+enum MHD_Result route_generate(http_req *rq);
+enum MHD_Result route_chat(http_req *rq);
+enum MHD_Result route_embed(http_req *rq);
+enum MHD_Result route_embeddings(http_req *rq);
+enum MHD_Result route_oai_chat(http_req *rq);
+enum MHD_Result route_oai_completions(http_req *rq);
+enum MHD_Result route_oai_embeddings(http_req *rq);
+enum MHD_Result route_oai_models(http_req *rq);
+
+/* gen.c: a generation or embedding request of any kind, start to end. */
+enum MHD_Result gen_handle(http_req *rq, api_kind kind);
+
+#endif

@@ -1,0 +1,485 @@
+/*
+ * sched.c - models loaded on demand, their queues, and the worker thread of each model that
+ * serves its slots round-robin: a prefill chunk or one decoded token per slot per turn
+ * (see sched.h and, for the shared structures and locks, sched_impl.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/sched_impl.h"
+
+enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
+
+sched *sched_new(const sched_config *cfg) {
+    sched *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->cfg = *cfg;
+    if (s->cfg.n_parallel < 1) s->cfg.n_parallel = 1;
+    if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+static void slot_clear(slot *sl) {
+    ag_sampler_free(sl->smp);
+    ag_detok_free(sl->dt);
+    sl->smp = NULL;
+    sl->dt = NULL;
+    sl->job = NULL;
+    sl->held_len = 0;
+}
+
+static void model_free(sched_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_slots; i++) {
+        slot_clear(&m->slots[i]);
+        ag_session_free(m->slots[i].s);
+        free(m->slots[i].hist);
+        free(m->slots[i].held);
+    }
+    free(m->slots);
+    ag_model_free(m->model);
+    store_manifest_free(&m->man);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->work);
+    free(m);
+}
+
+void sched_stop(sched *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stopped = true;
+    for (sched_model *m = s->models; m; m = m->next) {
+        pthread_mutex_lock(&m->mu);
+        m->stop = true;
+        pthread_cond_signal(&m->work);
+        pthread_mutex_unlock(&m->mu);
+    }
+    for (sched_model *m = s->models; m; m = m->next)
+        if (!m->joined) {
+            pthread_join(m->worker, NULL);
+            m->joined = true;
+        }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sched_free(sched *s) {
+    if (!s) return;
+    sched_stop(s);
+    for (sched_model *m = s->models, *next; m; m = next) {
+        next = m->next;
+        model_free(m);
+    }
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+const ag_model *sched_model_model(const sched_model *m) { return m->model; }
+const store_manifest *sched_model_manifest(const sched_model *m) { return &m->man; }
+
+void sched_release(sched_model *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->owner->mu);
+    m->refs--;
+    pthread_mutex_unlock(&m->owner->mu);
+}
+
+void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active),
+                   void *ctx) {
+    pthread_mutex_lock(&s->mu);
+    for (sched_model *m = s->models; m; m = m->next) {
+        pthread_mutex_lock(&m->mu);
+        int active = m->n_queued;
+        for (int i = 0; i < m->n_slots; i++) active += m->slots[i].job != NULL;
+        pthread_mutex_unlock(&m->mu);
+        fn(ctx, &m->man, m->model, active);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+static bool hist_push(slot *sl, const ag_token *t, int n) {
+    if (sl->n_hist + n > sl->cap_hist) {
+        int cap = sl->cap_hist ? sl->cap_hist : 256;
+        while (cap < sl->n_hist + n) cap *= 2;
+        ag_token *p = realloc(sl->hist, (size_t)cap * sizeof *p);
+        if (!p) return false;
+        sl->hist = p;
+        sl->cap_hist = cap;
+    }
+    memcpy(sl->hist + sl->n_hist, t, (size_t)n * sizeof *t);
+    sl->n_hist += n;
+    return true;
+}
+
+static int want_ctx(const sched_model *m, const job *j) {
+    if (j->opts.num_ctx > 0) return j->opts.num_ctx;
+    if (m->owner->cfg.num_ctx > 0) return m->owner->cfg.num_ctx;
+    int train = ag_model_n_ctx_train(m->model);
+    return train < 4096 ? train : 4096;
+}
+
+/* Ends the slot's job: publishes what is held back (unless a stop string ended it), the
+ * statistics, and lets go of the job. */
+static void finish(sched_model *m, slot *sl, const char *reason, bool flush, const char *error) {
+    job *j = sl->job;
+    size_t rest_len = 0;
+    const char *rest = flush && sl->dt ? ag_detok_flush(sl->dt, &rest_len) : NULL;
+    int64_t now = sched_now_ns();
+    pthread_mutex_lock(&m->mu);
+    if (flush) {
+        job_publish_locked(j, sl->held, sl->held_len);
+        if (rest) job_publish_locked(j, rest, rest_len);
+    }
+    if (sl->decoding) j->stats.eval_ns = now - sl->t_decode0;
+    else if (sl->t_prefill0) j->stats.prompt_eval_ns = now - sl->t_prefill0;
+    j->stats.total_ns = now - j->t0;
+    j->stats.done_reason = reason;
+    if (error) snprintf(j->stats.error, sizeof j->stats.error, "%s", error);
+    j->done = true;
+    j->released = true;
+    pthread_cond_broadcast(&j->cond);
+    slot_clear(sl);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* Appends text to the held-back buffer, then publishes all of it that cannot begin a stop
+ * string; returns true when a stop string was found (the text from it on is dropped). */
+static bool emit(sched_model *m, slot *sl, const char *text, size_t len) {
+    job *j = sl->job;
+    if (sl->held_len + len + 1 > sl->held_cap) {
+        size_t cap = sl->held_cap ? sl->held_cap : 256;
+        while (cap < sl->held_len + len + 64) cap *= 2;
+        char *p = realloc(sl->held, cap);
+        if (!p) return false;
+        sl->held = p;
+        sl->held_cap = cap;
+    }
+    memcpy(sl->held + sl->held_len, text, len);
+    sl->held_len += len;
+    sl->held[sl->held_len] = '\0';
+    size_t cut = sl->held_len; /* publish held[0..cut) */
+    bool stopped = false;
+    for (int i = 0; i < j->opts.n_stop; i++) {
+        const char *hit = memmem(sl->held, sl->held_len, j->opts.stop[i], strlen(j->opts.stop[i]));
+        if (hit && (size_t)(hit - sl->held) < cut) {
+            cut = (size_t)(hit - sl->held);
+            stopped = true;
+        }
+    }
+    if (!stopped) /* hold back the longest tail that is a prefix of a stop string */
+        for (int i = 0; i < j->opts.n_stop; i++) {
+            size_t sl_len = strlen(j->opts.stop[i]);
+            for (size_t k = sl_len - 1; k > 0; k--)
+                if (k <= sl->held_len && memcmp(sl->held + sl->held_len - k, j->opts.stop[i], k) == 0) {
+                    if (sl->held_len - k < cut) cut = sl->held_len - k;
+                    break;
+                }
+        }
+    pthread_mutex_lock(&m->mu);
+    job_publish_locked(j, sl->held, cut);
+    pthread_mutex_unlock(&m->mu);
+    memmove(sl->held, sl->held + cut, sl->held_len - cut);
+    sl->held_len -= cut;
+    if (stopped) sl->held_len = 0;
+    return stopped;
+}
+
+static void step_embed(sched_model *m, slot *sl) {
+    job *j = sl->job;
+    if (!j->emb) {
+        j->n_embd = ag_model_n_embd(m->model);
+        j->emb = malloc((size_t)(j->n_emb ? j->n_emb : 1) * j->n_embd * sizeof *j->emb);
+        if (!j->emb) {
+            finish(m, sl, "stop", false, "out of memory");
+            return;
+        }
+        sl->t_prefill0 = sched_now_ns();
+    }
+    if (j->emb_done < j->n_emb) { /* one text per turn */
+        ag_error err = {0};
+        int i = j->emb_done;
+        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, m->owner->cfg.n_threads, &err)) {
+            finish(m, sl, "stop", false, err.msg);
+            return;
+        }
+        j->stats.prompt_eval_n += j->en[i];
+        j->emb_done++;
+    }
+    if (j->emb_done == j->n_emb) finish(m, sl, "stop", false, NULL);
+}
+
+static void step_generate(sched_model *m, slot *sl) {
+    job *j = sl->job;
+    ag_error err = {0};
+    if (!sl->decoding) { /* a chunk of the prompt */
+        int chunk = j->n_prompt - sl->pos < PREFILL_CHUNK ? j->n_prompt - sl->pos : PREFILL_CHUNK;
+        if (ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err) || !hist_push(sl, j->prompt + sl->pos, chunk)) {
+            finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
+            return;
+        }
+        sl->pos += chunk;
+        j->stats.prompt_eval_n += chunk;
+        if (sl->pos == j->n_prompt) {
+            sl->decoding = true;
+            sl->t_decode0 = sched_now_ns();
+            pthread_mutex_lock(&m->mu);
+            j->stats.prompt_eval_ns = sl->t_decode0 - sl->t_prefill0;
+            pthread_mutex_unlock(&m->mu);
+        }
+        return;
+    }
+    ag_token tok = ag_sampler_sample(sl->smp, ag_session_logits(sl->s, -1));
+    if (ag_token_is_eog(m->model, tok)) {
+        finish(m, sl, "stop", true, NULL);
+        return;
+    }
+    ag_sampler_accept(sl->smp, tok);
+    sl->produced++;
+    j->stats.eval_n++;
+    if (j->n_all == j->cap_all) {
+        ag_token *p = realloc(j->all, (size_t)j->cap_all * 2 * sizeof *p);
+        if (p) {
+            j->all = p;
+            j->cap_all *= 2;
+        }
+    }
+    if (j->n_all < j->cap_all) j->all[j->n_all++] = tok;
+    size_t len;
+    const char *text = ag_detok_push(sl->dt, tok, &len);
+    if (emit(m, sl, text, len)) {
+        finish(m, sl, "stop", false, NULL);
+        return;
+    }
+    if ((j->opts.num_predict >= 0 && sl->produced >= j->opts.num_predict) ||
+        ag_session_n_past(sl->s) >= ag_session_n_ctx(sl->s)) {
+        finish(m, sl, "length", true, NULL);
+        return;
+    }
+    if (ag_session_eval(sl->s, &tok, 1, false, &err) || !hist_push(sl, &tok, 1)) {
+        finish(m, sl, "stop", true, err.msg[0] ? err.msg : "out of memory");
+        return;
+    }
+}
+
+/* Sets a generation up in its slot (outside the lock): the session (recreated when the job
+ * wants another context length), the cached prefix it can keep, sampler and detokenizer. */
+static void start_generate(sched_model *m, slot *sl) {
+    job *j = sl->job;
+    int n_ctx = want_ctx(m, j);
+    ag_error err = {0};
+    if (sl->s && ag_session_n_ctx(sl->s) != n_ctx) {
+        ag_session_free(sl->s);
+        sl->s = NULL;
+        sl->n_hist = 0;
+    }
+    if (!sl->s) {
+        ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads};
+        sl->s = ag_session_new(m->model, &sp, &err);
+        sl->n_hist = 0;
+    }
+    if (!sl->s) {
+        finish(m, sl, "stop", false, err.msg);
+        return;
+    }
+    if (j->n_prompt >= ag_session_n_ctx(sl->s)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the prompt is %d tokens, the context %d", j->n_prompt, ag_session_n_ctx(sl->s));
+        finish(m, sl, "stop", false, msg);
+        return;
+    }
+    int keep = 0;
+    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
+    ag_session_truncate(sl->s, keep);
+    sl->n_hist = keep;
+    sl->pos = keep;
+    sl->produced = 0;
+    sl->decoding = false;
+    sl->held_len = 0;
+    ag_sampler_params sp = gen_options_sampler(&j->opts);
+    sl->smp = ag_sampler_new(&sp, ag_model_n_vocab(m->model), ag_session_n_ctx(sl->s));
+    sl->dt = ag_detok_new(m->model);
+    if (!sl->smp || !sl->dt) {
+        finish(m, sl, "stop", false, "out of memory");
+        return;
+    }
+    for (int i = 0; i < j->n_prompt; i++) ag_sampler_accept(sl->smp, j->prompt[i]);
+    sl->t_prefill0 = sched_now_ns();
+}
+
+static job *pop_locked(sched_model *m, int prio) {
+    job *j = m->q_head[prio];
+    if (!j) return NULL;
+    m->q_head[prio] = j->next;
+    if (!m->q_head[prio]) m->q_tail[prio] = NULL;
+    j->next = NULL;
+    j->queued = false;
+    m->n_queued--;
+    return j;
+}
+
+/* Moves waiting jobs into free slots, interactive first; batch jobs leave one slot free for
+ * interactive work when there is more than one. Picks the free slot whose cache shares the
+ * longest prefix with the prompt. Returns the slots that got a job (bit mask over 64). Under mu. */
+static uint64_t admit_locked(sched_model *m) {
+    uint64_t started = 0;
+    int n_batch = 0, n_free = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        if (!m->slots[i].job) n_free++;
+        else if (m->slots[i].job->priority == PRIO_BATCH) n_batch++;
+    }
+    for (int prio = 0; prio < PRIO_COUNT && n_free > 0; prio++) {
+        while (n_free > 0 && m->q_head[prio]) {
+            if (prio == PRIO_BATCH && m->n_slots > 1 && n_batch >= m->n_slots - 1) break;
+            job *j = pop_locked(m, prio);
+            int best = -1, best_keep = -1;
+            for (int i = 0; i < m->n_slots; i++) {
+                const slot *sl = &m->slots[i];
+                if (sl->job) continue;
+                int keep = 0;
+                if (j->kind == JOB_GENERATE)
+                    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+                if (keep > best_keep) {
+                    best = i;
+                    best_keep = keep;
+                }
+            }
+            m->slots[best].job = j;
+            started |= 1ull << best;
+            n_free--;
+            n_batch += prio == PRIO_BATCH;
+        }
+    }
+    return started;
+}
+
+static void *worker_main(void *arg) {
+    sched_model *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        uint64_t started = admit_locked(m);
+        int active = 0;
+        for (int i = 0; i < m->n_slots; i++) active += m->slots[i].job != NULL;
+        if (!active) {
+            pthread_cond_wait(&m->work, &m->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&m->mu);
+        for (int i = 0; i < m->n_slots; i++) { /* one turn: each active slot advances once */
+            slot *sl = &m->slots[i];
+            if (!sl->job) continue;
+            if (atomic_load(&sl->job->cancelled)) {
+                finish(m, sl, "cancel", false, NULL);
+                continue;
+            }
+            if (started >> i & 1) {
+                if (sl->job->kind == JOB_GENERATE) start_generate(m, sl);
+                if (!sl->job) continue;
+            }
+            if (sl->job->kind == JOB_EMBED) step_embed(m, sl);
+            else step_generate(m, sl);
+        }
+        pthread_mutex_lock(&m->mu);
+    }
+    /* stopping: running jobs end as cancelled, waiting ones too */
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].job) {
+            job *j = m->slots[i].job;
+            j->stats.done_reason = "cancel";
+            j->done = j->released = true;
+            pthread_cond_broadcast(&j->cond);
+            slot_clear(&m->slots[i]);
+        }
+    for (int prio = 0; prio < PRIO_COUNT; prio++)
+        for (job *j; (j = pop_locked(m, prio));) {
+            j->stats.done_reason = "cancel";
+            j->done = j->released = true;
+            pthread_cond_broadcast(&j->cond);
+        }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+int sched_submit(sched_model *m, job *j) {
+    pthread_mutex_lock(&m->mu);
+    int free_slots = 0;
+    for (int i = 0; i < m->n_slots; i++) free_slots += m->slots[i].job == NULL;
+    if (m->stop || (m->n_queued >= m->owner->cfg.max_queue && free_slots <= m->n_queued)) {
+        pthread_mutex_unlock(&m->mu);
+        return 503;
+    }
+    j->model = m;
+    j->queued = true;
+    if (m->q_tail[j->priority]) m->q_tail[j->priority]->next = j;
+    else m->q_head[j->priority] = j;
+    m->q_tail[j->priority] = j;
+    m->n_queued++;
+    pthread_cond_signal(&m->work);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s, char *err, size_t cap) {
+    *out = NULL;
+    *load_s = 0;
+    store_manifest man;
+    st_error se = {0};
+    char norm[STORE_NAME_MAX];
+    if (store_parse_name(name, norm, &se) != ST_OK) {
+        snprintf(err, cap, "model '%s' not found", name);
+        return 404;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->stopped) {
+        pthread_mutex_unlock(&s->mu);
+        snprintf(err, cap, "the server is shutting down");
+        return 503;
+    }
+    for (sched_model *m = s->models; m; m = m->next)
+        if (strcmp(m->man.name, norm) == 0) {
+            m->refs++;
+            *out = m;
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+    int64_t t0 = sched_now_ns();
+    st_status st = s->cfg.store_root ? store_read(s->cfg.store_root, norm, &man, &se) : ST_NOT_FOUND;
+    if (st) {
+        pthread_mutex_unlock(&s->mu);
+        if (st == ST_NOT_FOUND || st == ST_INVALID) snprintf(err, cap, "model '%s' not found", name);
+        else snprintf(err, cap, "%s", se.msg);
+        return st == ST_NOT_FOUND || st == ST_INVALID ? 404 : 500;
+    }
+    sched_model *m = calloc(1, sizeof *m);
+    ag_error ae = {0};
+    ag_model_params mp = {.n_threads = s->cfg.n_threads};
+    int n_slots = s->cfg.n_parallel < 64 ? s->cfg.n_parallel : 64;
+    if (m) {
+        m->owner = s;
+        m->man = man;
+        pthread_mutex_init(&m->mu, NULL);
+        pthread_cond_init(&m->work, NULL);
+        m->slots = calloc((size_t)n_slots, sizeof *m->slots);
+        m->n_slots = n_slots;
+        m->model = m->slots ? ag_model_load(man.path, &mp, &ae) : NULL;
+    } else {
+        store_manifest_free(&man);
+    }
+    if (!m || !m->model || pthread_create(&m->worker, NULL, worker_main, m) != 0) {
+        snprintf(err, cap, "cannot load model '%s': %s", norm, m && !m->model ? ae.msg : "out of memory");
+        model_free(m);
+        pthread_mutex_unlock(&s->mu);
+        return 500;
+    }
+    m->refs = 1;
+    m->next = s->models;
+    s->models = m;
+    pthread_mutex_unlock(&s->mu);
+    *load_s = (double)(sched_now_ns() - t0) * 1e-9;
+    *out = m;
+    return 0;
+}

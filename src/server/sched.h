@@ -1,0 +1,87 @@
+/*
+ * sched.h - the scheduler: models loaded on demand, one worker thread per loaded model that
+ * serves up to n_parallel sequences (slots) round-robin, one token per sequence per turn
+ * (continuous batching at the scheduler level: a new request joins at the next turn), and a
+ * bounded queue per model with two priority classes (interactive before batch).
+ *
+ * A job is shared by the HTTP thread that made it and the worker: the worker publishes text
+ * and final statistics under the model's lock; the HTTP thread reads them with job_wait and
+ * ends the job with job_finish, which cancels it when it still runs (a client that went away)
+ * and frees it once the worker has let go of it. A slot keeps the tokens its KV cache holds, so
+ * a request that starts with the same tokens (a system prompt, a chat history) reuses them.
+ */
+#ifndef AG_SERVER_SCHED_H
+#define AG_SERVER_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autoglm/autoglm.h"
+#include "store/options.h"
+#include "store/store.h"
+
+typedef struct {
+    const char *store_root; /* the model store; names are resolved there */
+    int n_parallel;         /* sequences per model */
+    int max_queue;          /* waiting requests per model before 503 */
+    int num_ctx;            /* default context per sequence; 0 = min(training context, 4096) */
+    int n_threads;          /* threads per forward pass; 0 = physical cores */
+} sched_config;
+
+typedef struct sched sched;
+typedef struct sched_model sched_model;
+typedef struct job job;
+
+sched *sched_new(const sched_config *cfg);
+/* Stops the workers: running and waiting jobs end as cancelled, new requests get 503; models
+ * stay allocated (HTTP threads may still hold jobs) until sched_free. */
+void sched_stop(sched *s);
+void sched_free(sched *s); /* stops (when not yet) and frees everything */
+
+/* The loaded model of a name (loading it when needed). Returns 0, 404 (no such model) or 500,
+ * with a message. *load_s: seconds spent loading (0 when it was loaded). Release with
+ * sched_release. */
+int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s, char *err, size_t cap);
+void sched_release(sched_model *m);
+const ag_model *sched_model_model(const sched_model *m);
+const store_manifest *sched_model_manifest(const sched_model *m);
+
+/* Loaded models, for /api/ps: calls fn for each while holding the scheduler's lock. */
+void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active),
+                   void *ctx);
+
+/* ---------------------------------------------------------------- jobs */
+
+typedef struct {
+    int prompt_n;          /* tokens of the prompt */
+    int prompt_eval_n;     /* of which evaluated (the rest came from a slot's cache) */
+    int eval_n;            /* tokens generated */
+    int64_t prompt_eval_ns, eval_ns, total_ns; /* total: from job_new to the end */
+    const char *done_reason; /* "stop", "length"; NULL while running */
+    char error[256];       /* non-empty when the engine failed */
+} job_stats;
+
+/* A generation of prompt (owned by the caller until job_new copies it) with opts (the job takes
+ * ownership of its stop strings). */
+job *job_new_generate(const ag_token *prompt, int n_prompt, gen_options *opts, int priority);
+/* Embeddings of n texts (already tokenized): token arrays are copied. */
+job *job_new_embed(ag_token *const *tokens, const int *n_tokens, int n, int priority);
+
+/* Queues the job on the model: 0, or 503 when the queue is full (or the server stops). */
+int sched_submit(sched_model *m, job *j);
+
+/* Waits until the job has new text or is done, or until timeout_ms passes, then takes the new
+ * text (malloc'd into *text, NULL when none) and tells whether it is done. When fd >= 0 the
+ * socket is watched: a peer that closed it cancels the job and returns -1. */
+int job_wait(job *j, int fd, int timeout_ms, char **text, size_t *len, bool *done);
+/* After done: statistics, all tokens (prompt + generated, for "context") and embeddings. */
+const job_stats *job_get_stats(const job *j);
+const ag_token *job_tokens(const job *j, int *n);
+const float *job_embedding(const job *j, int i, int *n_embd); /* NULL when missing */
+/* Cancels the job if it still runs, waits for the worker to let go and frees it. */
+void job_finish(job *j);
+
+int64_t sched_now_ns(void);
+
+#endif

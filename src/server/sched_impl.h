@@ -1,0 +1,85 @@
+/*
+ * sched_impl.h - the structures the scheduler's files share (sched.c: models, queues and the
+ * worker; sched_job.c: jobs and how the HTTP thread waits on them). Not for other files.
+ *
+ * Locks: sched.mu guards the list of loaded models and their reference counts; each model's mu
+ * guards its queues, its slots' job pointers and everything a job shares with its HTTP thread
+ * (out, done, released, stats). The worker never holds mu during a forward pass.
+ */
+#ifndef AG_SERVER_SCHED_IMPL_H
+#define AG_SERVER_SCHED_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server/api.h"
+#include "server/sched.h"
+
+enum { JOB_GENERATE, JOB_EMBED };
+
+struct job {
+    int kind, priority;
+    sched_model *model;          /* set by sched_submit */
+    /* input */
+    ag_token *prompt;            /* (n_prompt) */
+    int n_prompt;
+    gen_options opts;
+    ag_token **etok;             /* embeddings: (n_emb) token arrays */
+    int *en, n_emb;
+    /* shared with the HTTP thread, under model->mu */
+    pthread_cond_t cond;
+    char *out;                   /* published text; the HTTP thread takes it from out_taken */
+    size_t out_len, out_cap, out_taken;
+    bool queued, done, released;
+    atomic_bool cancelled;
+    job *next;                   /* queue link */
+    job_stats stats;
+    /* written by the worker, read by the HTTP thread after done */
+    ag_token *all;               /* prompt + generated tokens */
+    int n_all, cap_all;
+    float *emb;                  /* (n_emb, n_embd) */
+    int n_embd, emb_done;
+    int64_t t0;
+};
+
+typedef struct {
+    ag_session *s;
+    ag_token *hist;              /* tokens the session's cache holds */
+    int n_hist, cap_hist;
+    job *job;                    /* NULL: free */
+    ag_sampler *smp;
+    ag_detok *dt;
+    int pos;                     /* next prompt token to evaluate */
+    int produced;
+    bool decoding;               /* the last eval's logits are ready to sample */
+    char *held;                  /* generated text held back: it may start a stop string */
+    size_t held_len, held_cap;
+    int64_t t_prefill0, t_decode0;
+} slot;
+
+struct sched_model {
+    sched *owner;
+    store_manifest man;
+    ag_model *model;
+    int refs;                    /* under owner->mu */
+    pthread_t worker;
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    job *q_head[PRIO_COUNT], *q_tail[PRIO_COUNT];
+    int n_queued;
+    slot *slots;
+    int n_slots;
+    bool stop, joined;
+    sched_model *next;
+};
+
+struct sched {
+    sched_config cfg;
+    pthread_mutex_t mu;
+    sched_model *models;
+    bool stopped;
+};
+
+void job_publish_locked(job *j, const char *text, size_t len);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * server.h - `autoglm serve`: an HTTP server (libmicrohttpd, a thread per connection) that
+ * speaks the Ollama API (/api/...) and the OpenAI API (/v1/...) over the model store, with the
+ * scheduler (sched.h) running the models.
+ *
+ * Inside: http.c (the daemon, request bodies and limits, routing, replies), routes_ollama.c,
+ * routes_openai.c (the endpoints), gen.c (generation and embedding requests shared by both
+ * APIs), format.c (NDJSON / SSE chunks and final objects), prompt.c (prompt tokens and options
+ * of a request).
+ */
+#ifndef AG_SERVER_SERVER_H
+#define AG_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/sched.h"
+
+typedef struct {
+    char host[256];   /* address to bind ("127.0.0.1", "0.0.0.0", "::1") */
+    int port;         /* 0: any free port (server_port tells which) */
+    size_t max_body;  /* bytes of a request body before 413 */
+    int max_connections;
+    sched_config sched;
+} server_config;
+
+/* Parses AUTOGLM_HOST-style text: "host", "host:port", ":port", "http://host:port", "[::1]:port".
+ * Default port 11434. Returns false on malformed text. */
+bool server_parse_host(const char *text, char *host, size_t cap, int *port);
+
+typedef struct server server;
+
+/* Starts listening (threads of its own); NULL with a message on failure. */
+server *server_start(const server_config *cfg, char *err, size_t cap);
+int server_port(const server *s);
+void server_stop(server *s); /* closes the socket, ends running requests, frees everything */
+
+#endif
