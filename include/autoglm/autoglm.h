@@ -106,6 +106,17 @@ typedef struct {
 ag_status ag_quantize(const char *in_path, const char *out_path, const ag_quantize_params *params,
                       ag_error *err);
 
+/* ---------------------------------------------------------------- embeddings */
+
+/* True for embedding (encoder) models such as bert; they have no sessions. */
+bool ag_model_is_embedding(const ag_model *model);
+
+/* Sentence embeddings of n_seq token sequences (tokens[i] has n_tokens[i] ids, e.g. from
+ * ag_tokenize with add_special): out receives n_seq rows of ag_model_n_embd floats, pooled as
+ * the model file says (mean, CLS or last token) and L2-normalized when normalize. */
+ag_status ag_embed_tokens(const ag_model *model, const ag_token *const *tokens, const int *n_tokens, int n_seq,
+                          float *out, bool normalize, ag_error *err);
+
 /* ---------------------------------------------------------------- conversion */
 
 typedef struct {

@@ -19,6 +19,8 @@ static const command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
     {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_0, Q8_0, ...)"},
+    {"convert", cmd_convert, "convert a Hugging Face safetensors checkpoint to GGUF"},
+    {"embed", cmd_embed, "embedding vectors of texts (--json)"},
     {"bench", cmd_bench, "prompt and generation speed; --membw for the memory bandwidth"},
 };
 
