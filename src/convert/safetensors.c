@@ -200,6 +200,24 @@ static ag_status shard_names(const char *dir, char ***names, int *n, ag_error *e
     return AG_OK;
 }
 
+/* Natural order: runs of digits compare as numbers ("layers.2" < "layers.10"). */
+static int natural_cmp(const char *a, const char *b) {
+    while (*a && *b) {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            char *ea, *eb;
+            unsigned long long x = strtoull(a, &ea, 10), y = strtoull(b, &eb, 10);
+            if (x != y) return x < y ? -1 : 1;
+            a = ea, b = eb;
+        } else if (*a != *b) return (unsigned char)*a - (unsigned char)*b;
+        else a++, b++;
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+static int cmp_tensor(const void *a, const void *b) {
+    return natural_cmp(((const ag_st_tensor *)a)->name, ((const ag_st_tensor *)b)->name);
+}
+
 ag_st_set *ag_st_open_dir(const char *dir, ag_error *err) {
     ag_st_set *s = calloc(1, sizeof *s);
     char **names = NULL;
@@ -217,6 +235,8 @@ ag_st_set *ag_st_open_dir(const char *dir, ag_error *err) {
         ag_st_close(s);
         return NULL;
     }
+    /* one order however the checkpoint is sharded */
+    qsort(s->tensors, (size_t)s->n_tensors, sizeof *s->tensors, cmp_tensor);
     return s;
 }
 
