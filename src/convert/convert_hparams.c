@@ -104,8 +104,7 @@ ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, co
     }
     put_u32(&k, "rope.dimension_count", floor(head_dim * partial_rotary(c)));
     const bool swa = strcmp(fam->hf_arch, "MistralForCausalLM") == 0 || strncmp(fam->gguf_arch, "gemma", 5) == 0 ||
-                     strcmp(fam->gguf_arch, "phi3") == 0 ||
-                     (strncmp(fam->gguf_arch, "qwen", 4) == 0 && ag_hf_bool(c, "use_sliding_window", false));
+                     strcmp(fam->gguf_arch, "phi3") == 0;
     if (swa && cJSON_IsNumber(ag_hf_get(c, "sliding_window"))) put_u32(&k, "attention.sliding_window", ag_hf_num(c, "sliding_window", 0));
     if (ag_hf_has(c, "attn_logit_softcapping")) put_f32(&k, "attn_logit_softcapping", ag_hf_num(c, "attn_logit_softcapping", 0));
     if (ag_hf_has(c, "final_logit_softcapping")) put_f32(&k, "final_logit_softcapping", ag_hf_num(c, "final_logit_softcapping", 0));
