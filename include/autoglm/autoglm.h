@@ -109,6 +109,30 @@ typedef struct {
 ag_status ag_quantize(const char *in_path, const char *out_path, const ag_quantize_params *params,
                       ag_error *err);
 
+/* ---------------------------------------------------------------- embeddings */
+
+/* True for embedding (encoder) models such as bert; they have no sessions. */
+bool ag_model_is_embedding(const ag_model *model);
+
+/* Sentence embeddings of n_seq token sequences (tokens[i] has n_tokens[i] ids, e.g. from
+ * ag_tokenize with add_special): out receives n_seq rows of ag_model_n_embd floats, pooled as
+ * the model file says (mean, CLS or last token) and L2-normalized when normalize. */
+ag_status ag_embed_tokens(const ag_model *model, const ag_token *const *tokens, const int *n_tokens, int n_seq,
+                          float *out, bool normalize, ag_error *err);
+
+/* ---------------------------------------------------------------- conversion */
+
+typedef struct {
+    const char *type; /* matrices: "f32", "f16" (default, NULL), "bf16" or "q8_0"; 1-D tensors stay F32 */
+    const char *name; /* general.name; NULL = the directory's name */
+} ag_convert_params;
+
+/* Converts a Hugging Face model directory (config.json, model.safetensors or the shards of
+ * model.safetensors.index.json, tokenizer.json, tokenizer_config.json) into a GGUF file with the
+ * standard tensor names and keys of its family, then checks that the file loads. Errors name
+ * what is missing or unsupported (the architecture, a tensor, the tokenizer kind). */
+ag_status ag_convert(const char *hf_dir, const char *out_path, const ag_convert_params *params, ag_error *err);
+
 /* ---------------------------------------------------------------- measurement */
 
 /* The default thread count: physical cores this process may run on (at least 1). */

@@ -24,6 +24,8 @@ static const command COMMANDS[] = {
     {"create", cmd_create, "add a model to the store from a Modelfile (FROM, PARAMETER, SYSTEM, TEMPLATE)"},
     {"cp", cmd_cp, "copy a model of the store under another name"},
     {"rm", cmd_rm, "remove models from the store"},
+    {"convert", cmd_convert, "convert a Hugging Face safetensors checkpoint to GGUF"},
+    {"embed", cmd_embed, "embedding vectors of texts (--json)"},
     {"bench", cmd_bench, "prompt and generation speed; --membw for the memory bandwidth"},
     {"keys", cmd_keys, "keys gen NAME: a new Ed25519 key pair for signing models"},
     {"sign", cmd_sign, "sign a model file (detached Ed25519 signature over its SHA-256)"},

@@ -28,6 +28,10 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
         ag_error_set(err, AG_ERR_INVALID_ARG, "the model was loaded for its vocabulary only");
         return NULL;
     }
+    if (ag_model_is_embedding(m)) {
+        ag_error_set(err, AG_ERR_UNSUPPORTED, "'%s' is an embedding model: use `autoglm embed` (ag_embed_tokens)", m->arch);
+        return NULL;
+    }
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0) {
         ag_error_set(err, AG_ERR_INVALID_ARG, "negative session parameter");
         return NULL;

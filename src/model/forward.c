@@ -10,9 +10,14 @@
  *   xb = rmsnorm(x) * ffn_norm
  *   x += (silu(xb @ gate) * (xb @ up)) @ down
  * then logits = rmsnorm(x) * output_norm @ output.
+ * Families differ only through the options of model/arch.h, applied by forward_arch.c (QKV
+ * variants, rotary kind, feed-forward variants, experts) and here (sliding window, soft-capping,
+ * post-norms, embedding scale).
  * Matrix products are batched over the tokens so each weight row is read once per batch.
  */
 #include "model/forward.h"
+
+#include "model/forward_arch.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +25,7 @@
 
 #include "base/error.h"
 #include "cpu/ops.h"
+#include "cpu/ops_arch.h"
 #include "cpu/vec.h"
 #include "tensor/quant.h"
 
@@ -56,7 +62,8 @@ static size_t xq_row_bytes(const ag_model *m) {
     size_t best = ag_matmul_scratch_row(m->output.type, m->output.ne[0]);
     for (int il = 0; il < m->hp.n_layer; il++) {
         l = &m->layers[il];
-        const ag_weight *lw[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        const ag_weight *lw[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->wqkv,
+                                 &l->ffn_gate_inp, &l->ffn_gate_exps, &l->ffn_up_exps, &l->ffn_down_exps};
         for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
             best = max_sz(best, ag_matmul_scratch_row(lw[i]->type, lw[i]->ne[0]));
     }
@@ -80,9 +87,10 @@ ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch,
     s->hb2 = malloc(nb * hp->n_ff * sizeof(float));
     s->scores = malloc((size_t)n_threads * n_ctx * sizeof(float));
     s->qh = malloc((size_t)n_threads * hp->head_dim * sizeof(float));
+    s->arch = malloc(nb * ag_fwd_arch_floats(m) * sizeof(float));
     const int64_t max_n = (int64_t)max_sz(max_sz(hp->n_embd, q_dim), hp->n_ff);
     const bool mm_ok = ag_matmul_scratch_init(&s->mm, max_n, xq_row_bytes(m), n_batch, n_threads);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !mm_ok) {
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !s->arch || !mm_ok) {
         ag_fwd_scratch_free(s);
         return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate scratch buffers for a batch of %d", n_batch);
     }
@@ -99,6 +107,7 @@ void ag_fwd_scratch_free(ag_fwd_scratch *s) {
     free(s->hb2);
     free(s->scores);
     free(s->qh);
+    free(s->arch);
     ag_matmul_scratch_free(&s->mm);
     memset(s, 0, sizeof *s);
 }
@@ -112,6 +121,8 @@ typedef struct {
     const uint8_t *k_layer, *v_layer; /* this layer's slice of the cache */
     int pos0;
     float scale;
+    float softcap; /* > 0: scores = softcap * tanh(scores / softcap) */
+    int n_swa;     /* > 0: only the last n_swa positions are seen */
 } attn_job;
 
 /* One (token, head): out = softmax(q . K[0..pos]^T * scale) . V[0..pos] */
@@ -120,6 +131,7 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     const ag_hparams *hp = j->hp;
     const int hd = hp->head_dim, t = (int)(task / hp->n_head), h = (int)(task % hp->n_head);
     const int kvh = h / (hp->n_head / hp->n_head_kv), n_pos = j->pos0 + t + 1;
+    const int p0 = j->n_swa > 0 && n_pos > j->n_swa ? n_pos - j->n_swa : 0; /* sliding window */
     const float *q = j->s->q + ((size_t)t * hp->n_head + h) * hd;
     float *out = j->s->xb + ((size_t)t * hp->n_head + h) * hd;
     float *att = j->s->scores + (size_t)thread * j->kv->n_ctx;
@@ -131,14 +143,14 @@ static void attn_task(void *ctx, int64_t task, int thread) {
         qc = qbuf;
     }
     const size_t head_off = ag_type_row_size(j->kv->type, (int64_t)kvh * hd);
-    for (int p = 0; p < n_pos; p++) {
+    for (int p = p0; p < n_pos; p++) {
         float sc;
         tr->vec_dot(hd, &sc, j->k_layer + (size_t)p * j->kv->row_bytes + head_off, qc);
-        att[p] = sc * j->scale;
+        att[p] = j->softcap > 0 ? j->softcap * tanhf(sc * j->scale / j->softcap) : sc * j->scale;
     }
-    ag_softmax(att, n_pos);
+    ag_softmax(att + p0, n_pos - p0);
     memset(out, 0, (size_t)hd * sizeof(float));
-    for (int p = 0; p < n_pos; p++) {
+    for (int p = p0; p < n_pos; p++) {
         const uint8_t *vrow = j->v_layer + (size_t)p * j->kv->row_bytes + head_off;
         const float w = att[p];
         if (j->kv->type == AG_TYPE_F32) {
@@ -172,38 +184,31 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
                             ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0) {
     const ag_hparams *hp = &m->hp;
     const int e = hp->n_embd, hd = hp->head_dim;
-    const int64_t q_dim = (int64_t)hp->n_head * hd, kv_dim = (int64_t)hp->n_head_kv * hd;
-    const float *ff = m->rope_freqs.data;
+    const int64_t kv_dim = (int64_t)hp->n_head_kv * hd;
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->attn_norm.data, e, hp->norm_eps);
-    matmul(pool, &l->wq, s->xb, s->q, n, &s->mm);
-    matmul(pool, &l->wk, s->xb, s->k, n, &s->mm);
-    matmul(pool, &l->wv, s->xb, s->v, n, &s->mm);
-    for (int t = 0; t < n; t++) {
-        const float pos = (float)(pos0 + t) / hp->rope_scale;
-        ag_rope(s->q + t * q_dim, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, ff);
-        ag_rope(s->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, pos, hp->rope_base, ff);
-    }
+    ag_fwd_qkv(m, l, il, s, pool, n, pos0); /* xb -> q, k, v (biases, Q/K norms, rotary) */
     const size_t layer_bytes = (size_t)kv->n_ctx * kv->row_bytes;
     uint8_t *k_layer = kv->k + (size_t)il * layer_bytes, *v_layer = kv->v + (size_t)il * layer_bytes;
     store_kv(kv, k_layer, s->k, n, pos0, kv_dim);
     store_kv(kv, v_layer, s->v, n, pos0, kv_dim);
-    attn_job job = {hp, kv, s, k_layer, v_layer, pos0, 1.0f / sqrtf((float)hd)};
+    attn_job job = {hp, kv, s, k_layer, v_layer, pos0, hp->attn_scale, hp->attn_softcap,
+                    ag_arch_layer_swa(hp, il) ? hp->n_swa : 0};
     const uint64_t attn_bytes = (uint64_t)n * hp->n_head * (pos0 + n) * hd * 4; /* K and V reads */
     ag_threadpool_run(ag_parallel_worth_it(attn_bytes) ? pool : NULL, attn_task, &job, (int64_t)n * hp->n_head);
     matmul(pool, &l->wo, s->xb, s->hb, n, &s->mm); /* hb as (n, e) temporary */
+    if (l->bo.data) ag_add_bias(s->hb, l->bo.data, n, e);
+    ag_fwd_post_norm(m, &l->attn_post_norm, s->hb, n);
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->hb[i];
 }
 
 static void ffn_block(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, ag_threadpool *pool, int n) {
     const ag_hparams *hp = &m->hp;
-    const int e = hp->n_embd, f = hp->n_ff;
+    const int e = hp->n_embd;
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->ffn_norm.data, e, hp->norm_eps);
-    matmul(pool, &l->ffn_gate, s->xb, s->hb, n, &s->mm);
-    matmul(pool, &l->ffn_up, s->xb, s->hb2, n, &s->mm);
-    for (int t = 0; t < n; t++) ag_silu_mul(s->hb + (size_t)t * f, s->hb2 + (size_t)t * f, f);
-    matmul(pool, &l->ffn_down, s->hb, s->xb, n, &s->mm);
+    ag_fwd_ffn(m, l, s, pool, n); /* xb -> xb: gated SiLU/GELU, fused gate-up, or experts */
+    ag_fwd_post_norm(m, &l->ffn_post_norm, s->xb, n);
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->xb[i];
 }
 
@@ -214,6 +219,8 @@ void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_thread
     for (int t = 0; t < n; t++)
         ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t],
                                e, s->x + (size_t)t * e);
+    if (hp->arch->embd_scale) /* gemma: embeddings * sqrt(n_embd), rounded like the reference's */
+        for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] *= sqrtf((float)e);
     for (int il = 0; il < hp->n_layer; il++) {
         attention_block(m, &m->layers[il], il, kv, s, pool, n, pos0);
         ffn_block(m, &m->layers[il], s, pool, n);
@@ -223,4 +230,5 @@ void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_thread
         ag_rmsnorm(s->xb + (size_t)(t - first) * e, s->x + (size_t)t * e, m->output_norm.data, e,
                    hp->norm_eps);
     matmul(pool, &m->output, s->xb, logits, n_out, &s->mm);
+    if (hp->final_softcap > 0) ag_softcap(logits, n_out * hp->n_vocab, hp->final_softcap);
 }

@@ -32,6 +32,7 @@ typedef struct {
     float *hb2;    /* (n_batch, n_ff) up */
     float *scores; /* (n_threads, n_ctx) attention weights of one head */
     float *qh;     /* (n_threads, head_dim) one head's query in the cache's type (as bytes) */
+    float *arch;   /* (n_batch, ag_fwd_arch_floats) fused QKV / gate-up outputs, expert routing */
     ag_matmul_scratch mm; /* activations converted for the matmul kernels */
 } ag_fwd_scratch;
 

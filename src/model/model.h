@@ -32,6 +32,17 @@ typedef struct {
     ag_weight ffn_norm;              /* (n_embd) */
     ag_weight ffn_gate, ffn_up;      /* (n_embd -> n_ff) */
     ag_weight ffn_down;              /* (n_ff -> n_embd) */
+    /* optional, per family (model/arch.c binds them) */
+    ag_weight wqkv;                  /* (n_embd -> q_dim + 2*kv_dim) fused Q, K, V (phi3) */
+    ag_weight bq, bk, bv, bo;        /* attention biases (qwen2, glm4, bert) */
+    ag_weight attn_q_norm, attn_k_norm; /* (head_dim) RMSNorm of each head (qwen3, gemma3) */
+    ag_weight attn_post_norm;        /* (n_embd) norm of the attention output (gemma2/3, glm4) */
+    ag_weight ffn_post_norm;         /* (n_embd) norm of the feed-forward output (gemma2/3, glm4) */
+    ag_weight attn_norm_b, ffn_norm_b; /* (n_embd) LayerNorm biases (bert: attn_output_norm, layer_output_norm) */
+    ag_weight ffn_up_b, ffn_down_b;  /* feed-forward biases (bert) */
+    ag_weight ffn_gate_inp;          /* (n_embd -> n_expert) router */
+    ag_weight ffn_gate_exps, ffn_up_exps; /* n_expert x (n_embd -> n_ff_exp), expert e at data + e*ne[1]*row_bytes */
+    ag_weight ffn_down_exps;         /* n_expert x (n_ff_exp -> n_embd) */
 } ag_layer;
 
 typedef struct {
@@ -47,6 +58,17 @@ typedef struct {
     float norm_eps;    /* RMSNorm epsilon */
     float rope_base;   /* rope.freq_base */
     float rope_scale;  /* linear position scale (1 = none) */
+    /* per-family options (model/arch.c) */
+    const struct ag_arch *arch; /* the family's table entry */
+    float attn_scale;     /* scores = q.k * attn_scale (default 1/sqrt(head_dim)) */
+    float attn_softcap;   /* > 0: scores = c * tanh(scores / c) (gemma2) */
+    float final_softcap;  /* > 0: the same on the logits */
+    int n_swa;            /* > 0: sliding-window layers see the last n_swa positions */
+    int swa_period;       /* which layers slide: 0 all, else il % period < period - 1 */
+    float rope_base_swa;  /* > 0: rope.freq_base of sliding layers (gemma3) */
+    int n_expert, n_expert_used, n_ff_exp; /* mixture of experts */
+    bool expert_norm;     /* renormalize the top-k routing weights */
+    int pooling;          /* encoders: 1 mean, 2 CLS, 3 last token */
 } ag_hparams;
 
 struct ag_model {
@@ -58,6 +80,9 @@ struct ag_model {
     ag_weight output_norm; /* (n_embd) */
     ag_weight output;      /* (n_embd -> n_vocab); = tok_embd when tied */
     ag_weight rope_freqs;  /* (n_rot/2) optional per-frequency divisors (Llama 3) */
+    ag_weight pos_embd;    /* (n_embd, n_ctx_train) encoders: learned positions */
+    ag_weight tok_types;   /* (n_embd, n_types) encoders: token-type embeddings */
+    ag_weight embd_norm, embd_norm_b; /* (n_embd) encoders: LayerNorm of the embeddings */
     ag_layer *layers;      /* n_layer */
     int n_threads;
     bool vocab_only; /* loaded for the tokenizer only: no weights bound, no sessions */

@@ -13,11 +13,10 @@
 #include "autoglm/sign.h"
 #include "base/error.h"
 #include "base/threadpool.h"
+#include "model/arch.h"
 #include "model/model.h"
 #include "tensor/quant.h"
 
-/* Architectures whose forward pass is the llama one (RMSNorm, RoPE, GQA, SwiGLU). */
-static const char *const LLAMA_LIKE[] = {"llama", "mistral"};
 
 static ag_status get_u32_arch(const ag_gguf_file *f, const char *arch, const char *suffix,
                               uint32_t *out, bool required, ag_error *err) {
@@ -88,8 +87,8 @@ static ag_status read_hparams(const ag_gguf_file *f, const char *arch, ag_hparam
 }
 
 /* Binds w to tensor `name`, checking its shape (ne1 = 0 for 1-D) and that we can compute with it. */
-static ag_status bind_weight(const ag_gguf_file *f, ag_weight *w, const char *name, int64_t ne0,
-                             int64_t ne1, bool required, ag_error *err) {
+ag_status ag_bind_weight(const ag_gguf_file *f, ag_weight *w, const char *name, int64_t ne0,
+                         int64_t ne1, bool required, ag_error *err) {
     const ag_gguf_tensor *t = ag_gguf_find_tensor(f, name);
     memset(w, 0, sizeof *w);
     if (!t) {
@@ -117,44 +116,27 @@ static ag_status bind_weight(const ag_gguf_file *f, ag_weight *w, const char *na
     return AG_OK;
 }
 
-static ag_status bind_layer(const ag_gguf_file *f, const ag_hparams *hp, int il, ag_layer *l,
-                            ag_error *err) {
-    const int64_t e = hp->n_embd, q = (int64_t)hp->n_head * hp->head_dim,
-                  kv = (int64_t)hp->n_head_kv * hp->head_dim, ff = hp->n_ff;
-    struct {
-        ag_weight *w;
-        const char *suffix;
-        int64_t ne0, ne1;
-    } want[] = {
-        {&l->attn_norm, "attn_norm", e, 0}, {&l->wq, "attn_q", e, q},
-        {&l->wk, "attn_k", e, kv},          {&l->wv, "attn_v", e, kv},
-        {&l->wo, "attn_output", q, e},      {&l->ffn_norm, "ffn_norm", e, 0},
-        {&l->ffn_gate, "ffn_gate", e, ff},  {&l->ffn_up, "ffn_up", e, ff},
-        {&l->ffn_down, "ffn_down", ff, e},
-    };
-    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        char name[96];
-        snprintf(name, sizeof name, "blk.%d.%s.weight", il, want[i].suffix);
-        ag_status st = bind_weight(f, want[i].w, name, want[i].ne0, want[i].ne1, true, err);
-        if (st) return st;
-    }
-    return AG_OK;
-}
-
 static ag_status bind_model(ag_model *m, ag_error *err) {
     const ag_gguf_file *f = m->gguf;
     const ag_hparams *hp = &m->hp;
     ag_status st;
-    if ((st = bind_weight(f, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err)) ||
-        (st = bind_weight(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true, err)) ||
-        (st = bind_weight(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, err)) ||
-        (st = bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)))
+    if ((st = ag_bind_weight(f, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err))) return st;
+    if (hp->arch->encoder) {
+        if ((st = ag_bind_weight(f, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, true, err)) ||
+            (st = ag_bind_weight(f, &m->embd_norm, "token_embd_norm.weight", hp->n_embd, 0, true, err)) ||
+            (st = ag_bind_weight(f, &m->embd_norm_b, "token_embd_norm.bias", hp->n_embd, 0, true, err)))
+            return st;
+        const ag_gguf_tensor *tt = ag_gguf_find_tensor(f, "token_types.weight");
+        if (tt && (st = ag_bind_weight(f, &m->tok_types, "token_types.weight", hp->n_embd, tt->ne[1], true, err))) return st;
+    } else if ((st = ag_bind_weight(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true, err)) ||
+               (st = ag_bind_weight(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, err)) ||
+               (st = ag_bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)))
         return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
     for (int il = 0; il < hp->n_layer; il++)
-        if ((st = bind_layer(f, hp, il, &m->layers[il], err))) return st;
+        if ((st = ag_arch_bind_layer(f, hp, il, &m->layers[il], err))) return st;
     return AG_OK;
 }
 
@@ -208,12 +190,10 @@ static ag_status load_from_file(ag_model *m, bool vocab_only, ag_error *err) {
         count_params(m);
         return AG_OK;
     }
-    bool known = false;
-    for (size_t i = 0; i < sizeof LLAMA_LIKE / sizeof LLAMA_LIKE[0]; i++)
-        known |= strcmp(m->arch, LLAMA_LIKE[i]) == 0;
-    if (!known)
-        return ag_error_set(err, AG_ERR_UNSUPPORTED, "architecture '%s' is not supported yet", m->arch);
-    if ((st = read_hparams(m->gguf, m->arch, &m->hp, err))) return st;
+    const ag_arch *a = ag_arch_find(m->arch);
+    if (!a) return ag_error_set(err, AG_ERR_UNSUPPORTED, "architecture '%s' is not supported yet", m->arch);
+    if ((st = read_hparams(m->gguf, m->arch, &m->hp, err)) || (st = ag_arch_read_hparams(m->gguf, a, &m->hp, err)))
+        return st;
     m->vocab = ag_vocab_load(m->gguf, err);
     if (!m->vocab) return err ? err->code : AG_ERR_FORMAT;
     m->hp.n_vocab = ag_vocab_n_tokens(m->vocab);

@@ -1,0 +1,48 @@
+/*
+ * arch.h - the table of model families: one row of options per GGUF architecture, read by the
+ * single forward pass (model/forward.c, forward_arch.c, forward_moe.c) and the encoder
+ * (model/encoder.c) instead of a copy of the forward pass per family. Also the loader's
+ * per-family pieces: the extra hyper-parameter keys and the tensors of a layer.
+ */
+#ifndef AG_MODEL_ARCH_H
+#define AG_MODEL_ARCH_H
+
+#include <stdbool.h>
+
+#include "model/model.h"
+
+typedef enum { AG_ROPE_NORM, AG_ROPE_NEOX } ag_rope_kind; /* interleaved pairs / halves */
+typedef enum { AG_ACT_SILU, AG_ACT_GELU_TANH, AG_ACT_GELU_ERF } ag_act_kind;
+
+typedef struct ag_arch {
+    const char *name;   /* general.architecture */
+    ag_rope_kind rope;
+    ag_act_kind act;    /* feed-forward activation (gated, except for encoders) */
+    bool embd_scale;    /* x = embedding * sqrt(n_embd) (gemma) */
+    int swa_period;     /* sliding-window layers when {arch}.attention.sliding_window is set:
+                           0 every layer, N: il % N < N - 1 (gemma2: 2; gemma3: the file's pattern) */
+    bool encoder;       /* bidirectional encoder with LayerNorm and learned positions (bert) */
+} ag_arch;
+
+/* The family of a GGUF architecture name, or NULL when unsupported. */
+const ag_arch *ag_arch_find(const char *name);
+
+/* Reads the family's keys beyond the common ones into hp (softcapping, sliding window, experts,
+ * attention scale, pooling). */
+ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hparams *hp, ag_error *err);
+
+/* Binds the tensors of layer il: the required ones of the family and every optional one present. */
+ag_status ag_arch_bind_layer(const ag_gguf_file *f, const ag_hparams *hp, int il, ag_layer *l, ag_error *err);
+
+/* Whether layer il uses the sliding window. */
+static inline bool ag_arch_layer_swa(const ag_hparams *hp, int il) {
+    if (hp->n_swa <= 0) return false;
+    return hp->swa_period <= 0 || il % hp->swa_period < hp->swa_period - 1;
+}
+
+/* Binds w to tensor `name` (ne1 = 0 for 1-D), checking its shape and that we can compute with it
+ * (model_load.c). */
+ag_status ag_bind_weight(const ag_gguf_file *f, ag_weight *w, const char *name, int64_t ne0, int64_t ne1,
+                         bool required, ag_error *err);
+
+#endif

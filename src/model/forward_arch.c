@@ -1,0 +1,98 @@
+/*
+ * forward_arch.c - the family-dependent steps of the decoder forward pass (see forward_arch.h).
+ *
+ *   q, k, v = xb @ wq, wk, wv  (+ bq, bk, bv)        or   [q; k; v] = xb @ wqkv   (phi3)
+ *   q, k = rmsnorm_per_head(q, k) * attn_q_norm, attn_k_norm          (qwen3, gemma3)
+ *   q, k = rope(q, k)   interleaved pairs (llama, glm4) or halves (qwen, gemma, phi3)
+ *   ffn:  act(xb @ gate) * (xb @ up) @ down     act = silu or gelu_tanh (gemma)
+ *         [gate; up] = xb @ ffn_up (2*n_ff rows; phi3, glm4)
+ */
+#include "model/forward_arch.h"
+
+#include <string.h>
+
+#include "cpu/ops_arch.h"
+
+void ag_fwd_matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n, const ag_matmul_scratch *mm) {
+    ag_matmul_weight mw = {w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
+    ag_matmul(pool, &mw, x, y, n, mm);
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+size_t ag_fwd_arch_floats(const ag_model *m) {
+    const ag_hparams *hp = &m->hp;
+    const size_t q = (size_t)hp->n_head * hp->head_dim, kv = (size_t)hp->n_head_kv * hp->head_dim;
+    size_t need = max_sz(q + 2 * kv, 2 * (size_t)hp->n_ff);
+    if (hp->n_expert > 0) /* router logits, selection, gathered input, gate, up, expert output, rows */
+        need = max_sz(need, (size_t)hp->n_expert + 2 * (size_t)hp->n_expert_used + 2 * (size_t)hp->n_embd +
+                                2 * (size_t)hp->n_ff_exp + 1);
+    return need;
+}
+
+static void per_head_norm(float *x, const ag_weight *w, int n_rows_heads, int hd, float eps) {
+    for (int h = 0; h < n_rows_heads; h++) ag_rmsnorm(x + (size_t)h * hd, x + (size_t)h * hd, w->data, hd, eps);
+}
+
+void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0) {
+    const ag_hparams *hp = &m->hp;
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    if (l->wqkv.data) {
+        const int all = q_dim + 2 * kv_dim;
+        ag_fwd_matmul(pool, &l->wqkv, s->xb, s->arch, n, &s->mm);
+        for (int t = 0; t < n; t++) {
+            const float *r = s->arch + (size_t)t * all;
+            memcpy(s->q + (size_t)t * q_dim, r, (size_t)q_dim * sizeof(float));
+            memcpy(s->k + (size_t)t * kv_dim, r + q_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(s->v + (size_t)t * kv_dim, r + q_dim + kv_dim, (size_t)kv_dim * sizeof(float));
+        }
+    } else {
+        ag_fwd_matmul(pool, &l->wq, s->xb, s->q, n, &s->mm);
+        ag_fwd_matmul(pool, &l->wk, s->xb, s->k, n, &s->mm);
+        ag_fwd_matmul(pool, &l->wv, s->xb, s->v, n, &s->mm);
+    }
+    if (l->bq.data) ag_add_bias(s->q, l->bq.data, n, q_dim);
+    if (l->bk.data) ag_add_bias(s->k, l->bk.data, n, kv_dim);
+    if (l->bv.data) ag_add_bias(s->v, l->bv.data, n, kv_dim);
+    if (l->attn_q_norm.data) per_head_norm(s->q, &l->attn_q_norm, n * hp->n_head, hd, hp->norm_eps);
+    if (l->attn_k_norm.data) per_head_norm(s->k, &l->attn_k_norm, n * hp->n_head_kv, hd, hp->norm_eps);
+    const bool swa_base = hp->rope_base_swa > 0 && ag_arch_layer_swa(hp, il);
+    const float base = swa_base ? hp->rope_base_swa : hp->rope_base, scale = swa_base ? 1.0f : hp->rope_scale;
+    const float *ff = m->rope_freqs.data;
+    void (*rope)(float *, int, int, int, float, float, const float *) = hp->arch->rope == AG_ROPE_NEOX ? ag_rope_neox : ag_rope;
+    for (int t = 0; t < n; t++) {
+        const float pos = (float)(pos0 + t) / scale;
+        rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, pos, base, ff);
+        rope(s->k + (size_t)t * kv_dim, hp->n_head_kv, hd, hp->n_rot, pos, base, ff);
+    }
+}
+
+void ag_fwd_ffn(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, ag_threadpool *pool, int n) {
+    const ag_hparams *hp = &m->hp;
+    const int f = hp->n_ff;
+    if (hp->n_expert > 0) {
+        ag_fwd_moe(m, l, s, pool, n);
+        return;
+    }
+    if (l->ffn_gate.data) {
+        ag_fwd_matmul(pool, &l->ffn_gate, s->xb, s->hb, n, &s->mm);
+        ag_fwd_matmul(pool, &l->ffn_up, s->xb, s->hb2, n, &s->mm);
+    } else { /* [gate; up] in one product */
+        ag_fwd_matmul(pool, &l->ffn_up, s->xb, s->arch, n, &s->mm);
+        for (int t = 0; t < n; t++) {
+            memcpy(s->hb + (size_t)t * f, s->arch + (size_t)t * 2 * f, (size_t)f * sizeof(float));
+            memcpy(s->hb2 + (size_t)t * f, s->arch + (size_t)t * 2 * f + f, (size_t)f * sizeof(float));
+        }
+    }
+    for (int t = 0; t < n; t++) {
+        if (hp->arch->act == AG_ACT_GELU_TANH) ag_gelu_tanh_mul(s->hb + (size_t)t * f, s->hb2 + (size_t)t * f, f);
+        else ag_silu_mul(s->hb + (size_t)t * f, s->hb2 + (size_t)t * f, f);
+    }
+    ag_fwd_matmul(pool, &l->ffn_down, s->hb, s->xb, n, &s->mm);
+}
+
+void ag_fwd_post_norm(const ag_model *m, const ag_weight *w, float *y, int n) {
+    if (!w->data) return;
+    const int e = m->hp.n_embd;
+    for (int t = 0; t < n; t++) ag_rmsnorm(y + (size_t)t * e, y + (size_t)t * e, w->data, e, m->hp.norm_eps);
+}
