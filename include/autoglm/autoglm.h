@@ -227,8 +227,9 @@ void ag_session_truncate(ag_session *session, int n_keep);
 
 /* ---------------------------------------------------------------- embeddings */
 
-/* The embedding of a text's tokens: the mean of the model's final hidden states (after the
- * output norm) over the tokens, L2-normalized, into out (ag_model_n_embd floats). Runs its own
+/* The embedding of a text's tokens into out (ag_model_n_embd floats), L2-normalized: for an
+ * embedding model as ag_embed_tokens pools it; for a decoder the mean of its final hidden states
+ * (after the output norm) over the tokens. Runs its own
  * forward passes (no session); n_threads 0 = the model's setting. */
 ag_status ag_embed(const ag_model *model, const ag_token *tokens, int n, float *out, int n_threads, ag_error *err);
 

@@ -1,6 +1,7 @@
 /*
- * embed.c - ag_embed: a text embedding from a decoder model, the mean over the tokens of the
- * final hidden state (after the output norm), L2-normalized.
+ * embed.c - ag_embed: a text embedding. Encoder models (bert) go to ag_embed_tokens (encoder.c);
+ * from a decoder model it is the mean over the tokens of the final hidden state (after the
+ * output norm), L2-normalized.
  *
  * It runs its own forward passes with a KV cache and scratch sized for the tokens (no session
  * is touched) and reads the residual stream that ag_forward leaves in scratch.x: the rows
@@ -19,6 +20,8 @@ ag_status ag_embed(const ag_model *m, const ag_token *tokens, int n, float *out,
     const ag_hparams *hp = &m->hp;
     const int e = hp->n_embd;
     if (n <= 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "no tokens to embed");
+    if (ag_model_is_embedding(m)) /* an encoder (bert): its own pooling, as the file says */
+        return ag_embed_tokens(m, &tokens, &n, 1, out, true, err);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return ag_error_set(err, AG_ERR_INVALID_ARG, "token id %d out of range [0, %d)", tokens[i], hp->n_vocab);
