@@ -26,6 +26,8 @@ typedef struct {
     bool verbose;
     bool penalty_given; /* --repeat-penalty was on the command line */
     const char *system;  /* --system: a system message for chat mode */
+    const char *trusted_keys; /* --trusted-keys: refuse models not signed by a key there */
+    bool require_signed;
     ag_sampler_params sp;
 } run_opts;
 
@@ -51,12 +53,14 @@ static void usage(FILE *out) {
           "  --threads N          (default: all cores)\n"
           "  --raw                no chat template: the prompt goes to the model as it is\n"
           "  --system TEXT        a system message (chat mode)\n"
-          "  --verbose            timings on stderr\n",
+          "  --verbose            timings on stderr\n"
+          "  --require-signed --trusted-keys DIR\n"
+          "                       refuse a model without a valid signature (MODEL.sig) by a key in DIR\n",
           out);
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -65,6 +69,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"num-ctx", required_argument, 0, O_CTX},        {"threads", required_argument, 0, O_THR},
         {"raw", no_argument, 0, O_RAW},                  {"verbose", no_argument, 0, O_VERB},
         {"help", no_argument, 0, O_HELP},                {"system", required_argument, 0, O_SYS},
+        {"require-signed", no_argument, 0, O_REQSIG},    {"trusted-keys", required_argument, 0, O_TRUST},
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->sp = ag_sampler_default_params();
@@ -105,12 +110,18 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         case O_RAW: o->raw = true; break;
         case O_VERB: o->verbose = true; break;
         case O_SYS: o->system = a; break;
+        case O_REQSIG: o->require_signed = true; break;
+        case O_TRUST: o->trusted_keys = a; break;
         case O_HELP: usage(stdout); return -1;
         default:
             fprintf(stderr, "autoglm run: unknown or incomplete option '%s'\n", argv[optind - 1]);
             usage(stderr);
             return CLI_EXIT_USAGE;
         }
+    }
+    if (o->require_signed && !o->trusted_keys) {
+        fprintf(stderr, "autoglm run: --require-signed needs --trusted-keys DIR\n");
+        return CLI_EXIT_USAGE;
     }
     /* temperature 0 means plain greedy decoding: the repeat penalty applies only when asked for */
     if (o->sp.temperature == 0 && !o->penalty_given) o->sp.repeat_penalty = 1.0f;
@@ -122,7 +133,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
 static int positionals(int argc, char **argv, char **out) {
     static const char *const with_value[] = {"--num-predict", "--temperature", "--top-k", "--top-p",
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
-                                             "--seed", "--num-ctx", "--threads", "--system"};
+                                             "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -395,7 +406,7 @@ int cmd_run(int argc, char **argv) {
     }
     if (man.params) parse_opts(argc, argv, &o, &first, man.params); /* flags over the model's parameters */
     if (!o.system) o.system = man.system;
-    ag_model *m = cli_load_model(man.path, (int)o.threads);
+    ag_model *m = cli_load_model_ex(man.path, &(ag_model_params){.n_threads = (int)o.threads, .trusted_keys = o.trusted_keys});
     if (!m) {
         store_manifest_free(&man);
         free(pos);

@@ -19,17 +19,21 @@ static void usage(FILE *out) {
           "  --max-queue N        requests waiting per model before 503 (default 64)\n"
           "  --max-body BYTES     largest request body before 413 (default 33554432)\n"
           "  --num-ctx N          context per sequence (default: the model's, at most 4096)\n"
-          "  --threads N          threads per forward pass (default: physical cores)\n",
+          "  --threads N          threads per forward pass (default: physical cores)\n"
+          "  --require-signed --trusted-keys DIR\n"
+          "                       load only models with a valid signature (MODEL.sig) by a key in DIR\n",
           out);
 }
 
 int cmd_serve(int argc, char **argv) {
-    enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP };
+    enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},      {"parallel", required_argument, 0, O_PAR},
         {"max-queue", required_argument, 0, O_QUEUE}, {"max-body", required_argument, 0, O_BODY},
         {"num-ctx", required_argument, 0, O_CTX},    {"threads", required_argument, 0, O_THR},
-        {"help", no_argument, 0, O_HELP},            {0, 0, 0, 0}};
+        {"help", no_argument, 0, O_HELP},            {"require-signed", no_argument, 0, O_REQSIG},
+        {"trusted-keys", required_argument, 0, O_TRUST}, {0, 0, 0, 0}};
+    bool require_signed = false;
     server_config cfg = {.max_body = 32u << 20, .sched = {.n_parallel = 4, .max_queue = 64}};
     const char *host = getenv("AUTOGLM_HOST");
     long long v;
@@ -45,6 +49,8 @@ int cmd_serve(int argc, char **argv) {
         case O_CTX: if (!cli_parse_int("--num-ctx", optarg, 1, 1 << 20, &v)) return CLI_EXIT_USAGE; cfg.sched.num_ctx = (int)v; break;
         case O_THR: if (!cli_parse_int("--threads", optarg, 1, 1024, &v)) return CLI_EXIT_USAGE; cfg.sched.n_threads = (int)v; break;
         case O_HELP: usage(stdout); return CLI_EXIT_OK;
+        case O_REQSIG: require_signed = true; break;
+        case O_TRUST: cfg.sched.trusted_keys = optarg; break;
         default:
             fprintf(stderr, "autoglm serve: unknown or incomplete option '%s'\n", argv[optind - 1]);
             usage(stderr);
@@ -53,6 +59,10 @@ int cmd_serve(int argc, char **argv) {
     }
     if (optind < argc) {
         fprintf(stderr, "autoglm serve: unexpected argument '%s'\n", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if (require_signed && !cfg.sched.trusted_keys) {
+        fprintf(stderr, "autoglm serve: --require-signed needs --trusted-keys DIR\n");
         return CLI_EXIT_USAGE;
     }
     if (!server_parse_host(host, cfg.host, sizeof cfg.host, &cfg.port)) {

@@ -456,7 +456,7 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     }
     sched_model *m = calloc(1, sizeof *m);
     ag_error ae = {0};
-    ag_model_params mp = {.n_threads = s->cfg.n_threads};
+    ag_model_params mp = {.n_threads = s->cfg.n_threads, .trusted_keys = s->cfg.trusted_keys};
     int n_slots = s->cfg.n_parallel < 64 ? s->cfg.n_parallel : 64;
     if (m) {
         m->owner = s;

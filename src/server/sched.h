@@ -27,6 +27,7 @@ typedef struct {
     int max_queue;          /* waiting requests per model before 503 */
     int num_ctx;            /* default context per sequence; 0 = min(training context, 4096) */
     int n_threads;          /* threads per forward pass; 0 = physical cores */
+    const char *trusted_keys; /* non-NULL: load only models signed by a key in this folder */
 } sched_config;
 
 typedef struct sched sched;

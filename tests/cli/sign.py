@@ -59,11 +59,19 @@ try:
     p = run("verify", model, "--sig", bob_sig)
     check("malformed signature file", p.returncode == 1 and b"not a valid signature file" in p.stderr, repr(p.stderr))
 
+    p = run("run", model, "Once upon a time", "--num-predict", "4", "--temperature", "0", "--require-signed",
+            "--trusted-keys", trusted)
+    check("run --require-signed: a signed model runs", p.returncode == 0 and len(p.stdout) > 0, repr(p.stderr))
+    p = run("run", model, "Hi", "--require-signed")
+    check("run --require-signed without --trusted-keys is a usage error", p.returncode == 2, repr(p.stderr))
+
     data = bytearray(open(model, "rb").read())
     data[len(data) // 2] ^= 1
     open(model, "wb").write(data)
     p = run("verify", model, "--trusted-keys", trusted)
     check("one flipped byte refused", p.returncode == 1 and b"modified" in p.stderr, repr(p.stderr))
+    p = run("run", model, "Once upon a time", "--num-predict", "4", "--require-signed", "--trusted-keys", trusted)
+    check("run refuses the modified model", p.returncode == 1 and b"modified" in p.stderr and not p.stdout, repr(p.stderr))
 
     for args, what in [(["sign", model], "sign without --key"), (["verify"], "verify without a model"),
                        (["keys"], "keys without a subcommand"), (["verify", model, "--bogus"], "unknown flag")]:
