@@ -152,9 +152,13 @@ static void attn_task(void *ctx, int64_t task, int thread) {
 
 /* ---------------------------------------------------------------- the pass */
 
+static ag_matmul_weight mweight(const ag_weight *w) {
+    return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
+}
+
 static void matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n,
                    const ag_matmul_scratch *mm) {
-    ag_matmul_weight mw = {w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
+    const ag_matmul_weight mw = mweight(w);
     ag_matmul(pool, &mw, x, y, n, mm);
 }
 
@@ -176,9 +180,10 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
     const float *ff = m->rope_freqs.data;
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->attn_norm.data, e, hp->norm_eps);
-    matmul(pool, &l->wq, s->xb, s->q, n, &s->mm);
-    matmul(pool, &l->wk, s->xb, s->k, n, &s->mm);
-    matmul(pool, &l->wv, s->xb, s->v, n, &s->mm);
+    const ag_matmul_weight wq = mweight(&l->wq), wk = mweight(&l->wk), wv = mweight(&l->wv);
+    const ag_matmul_weight *qkv[3] = {&wq, &wk, &wv};
+    float *const qkv_out[3] = {s->q, s->k, s->v};
+    ag_matmul_multi(pool, qkv, qkv_out, 3, s->xb, n, &s->mm); /* xb quantized once for the three */
     for (int t = 0; t < n; t++) {
         const float pos = (float)(pos0 + t) / hp->rope_scale;
         ag_rope(s->q + t * q_dim, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, ff);
@@ -200,8 +205,10 @@ static void ffn_block(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, a
     const int e = hp->n_embd, f = hp->n_ff;
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->ffn_norm.data, e, hp->norm_eps);
-    matmul(pool, &l->ffn_gate, s->xb, s->hb, n, &s->mm);
-    matmul(pool, &l->ffn_up, s->xb, s->hb2, n, &s->mm);
+    const ag_matmul_weight wg = mweight(&l->ffn_gate), wu = mweight(&l->ffn_up);
+    const ag_matmul_weight *gu[2] = {&wg, &wu};
+    float *const gu_out[2] = {s->hb, s->hb2};
+    ag_matmul_multi(pool, gu, gu_out, 2, s->xb, n, &s->mm);
     for (int t = 0; t < n; t++) ag_silu_mul(s->hb + (size_t)t * f, s->hb2 + (size_t)t * f, f);
     matmul(pool, &l->ffn_down, s->hb, s->xb, n, &s->mm);
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->xb[i];
