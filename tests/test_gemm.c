@@ -3,7 +3,8 @@
  * references: prepared activations (SIMD bytes identical to the reference, and the same codes
  * and scales as the Q8_0 / Q8_1 reference quantizers), the reference dot product (identical to
  * vec_dot's reference on Q8 blocks), and the decode (gemv) and tile kernels against it, within
- * float rounding relative to M = sum |w_i a_i| (summation order differs).
+ * float rounding relative to M = sum |w_i a_i| (summation order differs); the F16 tiles
+ * against vec_dot's F16 reference.
  */
 #include <math.h>
 #include <stdint.h>
@@ -191,4 +192,37 @@ static void test_kernels_match_reference(void) {
     }
 }
 
-TEST_MAIN(TEST(test_qact_matches_reference), TEST(test_dot_ref_is_vec_dot_ref), TEST(test_kernels_match_reference))
+/* F16 tiles against vec_dot's reference on f16 activations, partial tiles of rows and tokens */
+static void test_f16_tile(void) {
+    const int64_t n = 272;
+    const int rows = 23, toks = 7;
+    uint64_t s = 5;
+    const size_t rb = ag_type_row_size(AG_TYPE_F16, n);
+    uint16_t *w = amalloc(rb * rows), *xh = amalloc(rb * toks);
+    float *x = amalloc((size_t)n * toks * sizeof(float)), *y = amalloc((size_t)rows * toks * sizeof(float));
+    for (int64_t i = 0; i < n * rows; i++) w[i] = ag_fp32_to_fp16(frand(&s) * (i % 53 == 0 ? 100.0f : 1.0f));
+    for (int64_t i = 0; i < n * toks; i++) {
+        xh[i] = ag_fp32_to_fp16(frand(&s) * 4.0f);
+        x[i] = ag_fp16_to_fp32(xh[i]);
+    }
+    if (!ag_gemm_f16_available(n)) {
+        fprintf(stderr, "  (no F16 tiles on this CPU)\n");
+    } else {
+        ag_gemm_f16_tile(n, w, rb, rows, x, (size_t)n, toks, y, rows);
+        double worst = 0;
+        for (int t = 0; t < toks; t++)
+            for (int r = 0; r < rows; r++) {
+                float want;
+                ag_type_traits_ref(AG_TYPE_F16)->vec_dot(n, &want, (const uint8_t *)w + (size_t)r * rb, xh + (size_t)t * n);
+                double m = 0;
+                for (int64_t i = 0; i < n; i++) m += fabs((double)ag_fp16_to_fp32(w[(size_t)r * n + i]) * x[(size_t)t * n + i]);
+                const double e = fabs(y[(size_t)t * rows + r] - want) / (m + 1e-6);
+                worst = e > worst ? e : worst;
+            }
+        CHECK_MSG(worst < 1e-5, "F16 tile: relative error %g", worst);
+    }
+    free(w), free(xh), free(x), free(y);
+}
+
+TEST_MAIN(TEST(test_qact_matches_reference), TEST(test_dot_ref_is_vec_dot_ref), TEST(test_kernels_match_reference),
+          TEST(test_f16_tile))

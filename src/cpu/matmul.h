@@ -5,7 +5,8 @@
  * X is converted once per product (once for several products of the same X with
  * ag_matmul_multi): to the prepared 8-bit layout of tensor/qact.h when the type has integer
  * kernels (tensor/gemm.h: one token reads each row once; several tokens go by tiles of rows
- * decoded once), else to the type's vec_dot_type for a loop of vec_dot.
+ * decoded once); for F16 weights and several tokens, to floats rounded to f16 for F32 FMA
+ * tiles; else to the type's vec_dot_type for a loop of vec_dot.
  */
 #ifndef AG_CPU_MATMUL_H
 #define AG_CPU_MATMUL_H
@@ -30,6 +31,7 @@ typedef struct {
     void *xq;          /* n_tok rows of activations in the vec_dot type */
     void *act;         /* n_tok rows prepared for the integer kernels (64-byte aligned) */
     void *act_alloc;   /* what act points into */
+    float *xf;         /* n_tok rows rounded to f16 values (F16 tiles; NULL for max_tok 1) */
     uint8_t *tiles;    /* per-thread tile scratch */
     size_t tile_bytes; /* bytes per thread */
     int max_tok;

@@ -39,6 +39,12 @@ size_t ag_gemm_tile_scratch_bytes(int64_t n);
 void ag_gemm_tile(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int n_rows, const void *act,
                   size_t act_row_bytes, int n_tok, float *y, size_t y_stride, void *scratch);
 
+/* F16 weights (gemm_f16.c): x holds n_tok rows of floats (x_stride apart) already rounded to
+ * f16 values; y[t * y_stride + r] = dot(w row r, x row t), F32 FMA, any n_rows. */
+bool ag_gemm_f16_available(int64_t n);
+void ag_gemm_f16_tile(int64_t n, const void *w, size_t w_row_bytes, int n_rows, const float *x, size_t x_stride,
+                      int n_tok, float *y, size_t y_stride);
+
 float ag_gemm_dot_ref(ag_type wtype, int64_t n, const void *wrow, const void *act);
 
 #endif
