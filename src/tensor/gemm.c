@@ -30,52 +30,22 @@ size_t ag_gemm_tile_scratch_bytes(int64_t n) { return (size_t)AG_GEMM_ROWS * dec
 static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AG_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-
-static int code_shift(ag_type t) { /* log2 of the code offset; 32 (shifts to 0) for none */
-    return t == AG_TYPE_Q8_0 ? 7 : t == AG_TYPE_Q4_0 ? 3 : t == AG_TYPE_Q5_0 ? 4 : 32;
-}
+#include "tensor/gemm_x86.h"
 
 /* One row into its decoded form (dec_row_bytes(n) bytes at out). */
 AG_AVX512 static void decode_row(ag_type t, int64_t n, const uint8_t *w, uint8_t *out) {
     const size_t bs = ag_type_size(t);
-    const bool five = t == AG_TYPE_Q5_0 || t == AG_TYPE_Q5_1, has_m = t == AG_TYPE_Q4_1 || t == AG_TYPE_Q5_1;
-    const size_t qs_off = t == AG_TYPE_Q8_0 || t == AG_TYPE_Q4_0 ? 2 : t == AG_TYPE_Q4_1 ? 4 : t == AG_TYPE_Q5_0 ? 6 : 8;
-    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const bool has_m = t == AG_TYPE_Q4_1 || t == AG_TYPE_Q5_1;
     float *m = (float *)(out + (size_t)(n / AG_QACT_GROUP) * DEC_GROUP);
     for (int64_t i = 0; i < n / AG_QACT_GROUP; i++) {
+        const uint8_t *xb = w + (size_t)i * 4 * bs;
         uint8_t *o = out + (size_t)i * DEC_GROUP;
-        float d[4];
-        for (int k = 0; k < 4; k++) {
-            const uint8_t *x = w + (size_t)(4 * i + k) * bs;
-            uint16_t h;
-            memcpy(&h, x, 2);
-            d[k] = _cvtsh_ss(h);
-            if (has_m) {
-                memcpy(&h, x + 2, 2);
-                m[4 * i + k] = _cvtsh_ss(h);
-            }
-            __m128i lo, hi;
-            if (t == AG_TYPE_Q8_0) {
-                lo = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(x + 2)), _mm_set1_epi8((char)0x80));
-                hi = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(x + 18)), _mm_set1_epi8((char)0x80));
-            } else {
-                const __m128i q = _mm_loadu_si128((const __m128i *)(x + qs_off));
-                lo = _mm_and_si128(q, _mm_set1_epi8(0x0f));
-                hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0f));
-                if (five) {
-                    uint32_t qh;
-                    memcpy(&qh, x + qs_off - 4, 4);
-                    lo = _mm_or_si128(lo, _mm_maskz_mov_epi8((__mmask16)(qh & 0xffff), _mm_set1_epi8(0x10)));
-                    hi = _mm_or_si128(hi, _mm_maskz_mov_epi8((__mmask16)(qh >> 16), _mm_set1_epi8(0x10)));
-                }
-            }
-            _mm_store_si128((__m128i *)(o + 16 * k), lo);
-            _mm_store_si128((__m128i *)(o + 64 + 16 * k), hi);
-        }
-        _mm512_store_ps((float *)(o + 128), _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_loadu_ps(d))));
+        __m512i lo, hi;
+        codes4(t, xb, bs, &lo, &hi);
+        _mm512_store_si512(o, lo);
+        _mm512_store_si512(o + 64, hi);
+        _mm512_store_ps((float *)(o + 128), spread4(f16x4(xb, bs)));
+        if (has_m) _mm_storeu_ps(m + 4 * i, f16x4(xb + 2, bs));
     }
 }
 
