@@ -1,5 +1,6 @@
 /*
- * ops.c - scalar F32 operations (see ops.h).
+ * ops.c - scalar F32 operations (see ops.h): the references, and the dispatch to the AVX-512
+ * versions of ops_avx512.c when the CPU has them.
  *
  * Sums that decide numerical agreement with the reference implementation (RMSNorm's mean
  * square, softmax's normalizer) are accumulated in double, as it does.
@@ -12,7 +13,7 @@
 
 #include "tensor/quant.h"
 
-void ag_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+void ag_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps) {
     double sum = 0.0; /* mean(x^2) */
     for (int i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
     const float scale = 1.0f / sqrtf((float)(sum / n) + eps);
@@ -42,7 +43,7 @@ void ag_rope(float *x, int n_head, int head_dim, int n_rot, float pos, float bas
     }
 }
 
-void ag_softmax(float *x, int n) {
+void ag_softmax_ref(float *x, int n) {
     float max = -INFINITY;
     for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
     double sum = 0.0;
@@ -54,11 +55,28 @@ void ag_softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void ag_silu_mul(float *gate, const float *up, int n) {
+void ag_silu_mul_ref(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
 void ag_weight_row_to_float(const void *w, ag_type type, size_t row_bytes, int64_t row,
                             int64_t n, float *out) {
     ag_type_traits_get(type)->to_float((const uint8_t *)w + (size_t)row * row_bytes, out, n);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+void ag_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    if (ag_ops_avx512_ok()) ag_rmsnorm_avx512(y, x, w, n, eps);
+    else ag_rmsnorm_ref(y, x, w, n, eps);
+}
+
+void ag_softmax(float *x, int n) {
+    if (ag_ops_avx512_ok()) ag_softmax_avx512(x, n);
+    else ag_softmax_ref(x, n);
+}
+
+void ag_silu_mul(float *gate, const float *up, int n) {
+    if (ag_ops_avx512_ok()) ag_silu_mul_avx512(gate, up, n);
+    else ag_silu_mul_ref(gate, up, n);
 }

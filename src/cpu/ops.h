@@ -28,6 +28,19 @@ void ag_softmax(float *x, int n);
 /* gate = silu(gate) * up                                 (n) */
 void ag_silu_mul(float *gate, const float *up, int n);
 
+/* Scalar references of the above, and the AVX-512 versions (ops_avx512.c; callable only when
+ * ag_ops_avx512_ok()): the same results up to the last bits of exp (polynomial vs libm) and
+ * summation order. The plain names pick the fastest. */
+void ag_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
+void ag_softmax_ref(float *x, int n);
+void ag_silu_mul_ref(float *gate, const float *up, int n);
+bool ag_ops_avx512_ok(void);
+void ag_rmsnorm_avx512(float *y, const float *x, const float *w, int n, float eps);
+void ag_softmax_avx512(float *x, int n);
+void ag_silu_mul_avx512(float *gate, const float *up, int n);
+/* y[i] = exp(x[i]), the AVX-512 exponential (for tests; the scalar twin is expf) */
+void ag_vec_exp_avx512(float *y, const float *x, int n);
+
 /* One row of a weight matrix as floats (embedding lookup). */
 void ag_weight_row_to_float(const void *w, ag_type type, size_t row_bytes, int64_t row,
                             int64_t n, float *out);

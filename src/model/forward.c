@@ -123,30 +123,26 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     const float *q = j->s->q + ((size_t)t * hp->n_head + h) * hd;
     float *out = j->s->xb + ((size_t)t * hp->n_head + h) * hd;
     float *att = j->s->scores + (size_t)thread * j->kv->n_ctx;
-    const ag_type_traits *tr = ag_type_traits_get(j->kv->type);
-    const void *qc = q;
-    if (j->kv->type != AG_TYPE_F32) { /* the query is rounded to the cache type, as the reference does */
-        void *qbuf = j->s->qh + (size_t)thread * hd;
-        tr->from_float(q, qbuf, hd);
-        qc = qbuf;
-    }
     const size_t head_off = ag_type_row_size(j->kv->type, (int64_t)kvh * hd);
+    if (j->kv->type == AG_TYPE_F16) { /* the query is rounded to the cache type, as the reference does */
+        float *qr = j->s->qh + (size_t)thread * hd;
+        for (int d = 0; d < hd; d++) qr[d] = ag_fp16_to_fp32(ag_fp32_to_fp16(q[d]));
+        ag_vec_dot_f16_rows(n_pos, att, j->k_layer + head_off, j->kv->row_bytes, qr, hd, j->scale);
+        ag_softmax(att, n_pos);
+        ag_vec_mad_f16_rows(n_pos, out, j->v_layer + head_off, j->kv->row_bytes, att, hd);
+        return;
+    }
+    const ag_type_traits *tr = ag_type_traits_get(j->kv->type);
     for (int p = 0; p < n_pos; p++) {
         float sc;
-        tr->vec_dot(hd, &sc, j->k_layer + (size_t)p * j->kv->row_bytes + head_off, qc);
+        tr->vec_dot(hd, &sc, j->k_layer + (size_t)p * j->kv->row_bytes + head_off, q);
         att[p] = sc * j->scale;
     }
     ag_softmax(att, n_pos);
     memset(out, 0, (size_t)hd * sizeof(float));
-    for (int p = 0; p < n_pos; p++) {
-        const uint8_t *vrow = j->v_layer + (size_t)p * j->kv->row_bytes + head_off;
-        const float w = att[p];
-        if (j->kv->type == AG_TYPE_F32) {
-            const float *vf = (const float *)vrow;
-            for (int d = 0; d < hd; d++) out[d] += w * vf[d];
-        } else {
-            ag_vec_mad_f16(hd, out, (const uint16_t *)vrow, w);
-        }
+    for (int p = 0; p < n_pos; p++) { /* F32 cache */
+        const float *vf = (const float *)(j->v_layer + (size_t)p * j->kv->row_bytes + head_off);
+        for (int d = 0; d < hd; d++) out[d] += att[p] * vf[d];
     }
 }
 
