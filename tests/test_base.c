@@ -42,6 +42,31 @@ static void test_threadpool(void) {
     CHECK(ag_cpu_count() >= 1);
 }
 
+/* Fewer active threads (power modes): every task still runs once, only on threads below the
+ * active count; switching back and forth between runs works. */
+static void test_threadpool_active(void) {
+    ag_threadpool *pool = ag_threadpool_new(4);
+    CHECK(pool != NULL);
+    static pool_ctx c;
+    const int actives[] = {1, 3, 2, 4, 1, 9};
+    for (size_t k = 0; k < sizeof actives / sizeof actives[0]; k++) {
+        ag_threadpool_set_active(pool, actives[k]);
+        const int want = actives[k] > 4 ? 4 : actives[k];
+        CHECK(ag_threadpool_n_threads(pool) == want && ag_threadpool_max_threads(pool) == 4);
+        c.n_threads = want;
+        atomic_store(&c.bad_thread, 0);
+        for (int run = 0; run < 50; run++) {
+            for (int i = 0; i < 1000; i++) atomic_store(&c.hits[i], 0);
+            ag_threadpool_run(pool, count_task, &c, 500);
+            int wrong = 0;
+            for (int i = 0; i < 1000; i++) wrong += atomic_load(&c.hits[i]) != (i < 500);
+            CHECK_MSG(wrong == 0, "active %d run %d: %d tasks not run exactly once", want, run, wrong);
+        }
+        CHECK_MSG(atomic_load(&c.bad_thread) == 0, "active %d: a task ran on an inactive thread", want);
+    }
+    ag_threadpool_free(pool);
+}
+
 static void test_utf8(void) {
     CHECK(ag_utf8_incomplete_tail("abc", 3) == 0);
     CHECK(ag_utf8_incomplete_tail("ab\xE4", 3) == 1);
@@ -56,4 +81,4 @@ static void test_utf8(void) {
     CHECK(!ag_utf8_valid("\xE4\xB8", 2));         /* incomplete */
 }
 
-TEST_MAIN(TEST(test_threadpool), TEST(test_utf8))
+TEST_MAIN(TEST(test_threadpool), TEST(test_threadpool_active), TEST(test_utf8))

@@ -161,4 +161,69 @@ static void test_vec_mad_f16(void) {
     for (int i = 0; i < N; i++) CHECK_NEAR(y1[i], y2[i], 1e-6 * (1 + fabs(y2[i])));
 }
 
-TEST_MAIN(TEST(test_rmsnorm), TEST(test_rope), TEST(test_softmax_silu), TEST(test_matmul_all_types), TEST(test_gemm_matches_vec_dot), TEST(test_vec_mad_f16))
+/* The AVX-512 versions against their scalar twins, lengths with and without a partial vector. */
+static void test_simd_ops_match_reference(void) {
+    if (!ag_ops_avx512_ok()) {
+        fprintf(stderr, "  (no AVX-512 on this CPU)\n");
+        return;
+    }
+    enum { N = 203 };
+    float x[N], w[N], a[N], b[N], up[N];
+    unsigned seed = 21;
+    for (int i = 0; i < N; i++) x[i] = 12 * frand(&seed), w[i] = frand(&seed), up[i] = frand(&seed);
+    /* exp: ~1 ulp from expf over the useful range, 0 / inf at the ends */
+    float ex[N], ey[N];
+    for (int i = 0; i < N; i++) ex[i] = -100.0f + 188.0f * (float)i / (N - 1);
+    ag_vec_exp_avx512(ey, ex, N);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        const double r = expf(ex[i]), e = r > 1e-37 ? fabs(ey[i] - r) / r : fabs(ey[i] - r);
+        worst = e > worst ? e : worst;
+    }
+    CHECK_MSG(worst < 3e-7, "exp: relative error %g", worst);
+    const float big[3] = {-1000.0f, 100.0f, 0.0f};
+    float bo[3];
+    ag_vec_exp_avx512(bo, big, 3);
+    CHECK(bo[0] == 0.0f && isinf(bo[1]) && bo[2] == 1.0f);
+    const int lens[] = {1, 15, 16, 17, 64, N};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int n = lens[li];
+        ag_rmsnorm_ref(a, x, w, n, 1e-5f);
+        ag_rmsnorm_avx512(b, x, w, n, 1e-5f);
+        for (int i = 0; i < n; i++) CHECK_NEAR(b[i], a[i], 1e-6 * (fabs(a[i]) + 1e-3));
+        memcpy(a, x, sizeof x), memcpy(b, x, sizeof x);
+        ag_softmax_ref(a, n);
+        ag_softmax_avx512(b, n);
+        for (int i = 0; i < n; i++) CHECK_NEAR(b[i], a[i], 1e-6 * a[i] + 1e-12);
+        memcpy(a, x, sizeof x), memcpy(b, x, sizeof x);
+        ag_silu_mul_ref(a, up, n);
+        ag_silu_mul_avx512(b, up, n);
+        for (int i = 0; i < n; i++) CHECK_NEAR(b[i], a[i], 1e-6 * fabs(a[i]) + 1e-12);
+    }
+}
+
+/* Attention rows: scores against F16 rows and the weighted sum of F16 rows, for head sizes
+ * below, at and above a vector, with rows spaced like a KV cache. */
+static void test_attention_rows(void) {
+    enum { P = 37, STRIDE = 80 }; /* halves per cached row */
+    static uint16_t rows[P * STRIDE];
+    float q[STRIDE], w[P], o1[P], o2[P], m1[STRIDE], m2[STRIDE];
+    unsigned seed = 8;
+    for (int i = 0; i < P * STRIDE; i++) rows[i] = ag_fp32_to_fp16(4 * frand(&seed));
+    for (int i = 0; i < STRIDE; i++) q[i] = ag_fp16_to_fp32(ag_fp32_to_fp16(frand(&seed)));
+    for (int i = 0; i < P; i++) w[i] = frand(&seed) * 0.1f;
+    const int hds[] = {8, 16, 24, 64, 80};
+    for (size_t k = 0; k < sizeof hds / sizeof hds[0]; k++) {
+        const int hd = hds[k];
+        for (int np = 1; np <= P; np += 12) {
+            ag_vec_dot_f16_rows(np, o1, rows, STRIDE * 2, q, hd, 0.125f);
+            ag_vec_dot_f16_rows_ref(np, o2, rows, STRIDE * 2, q, hd, 0.125f);
+            for (int p = 0; p < np; p++) CHECK_NEAR(o1[p], o2[p], 1e-5);
+            ag_vec_mad_f16_rows(np, m1, rows, STRIDE * 2, w, hd);
+            ag_vec_mad_f16_rows_ref(np, m2, rows, STRIDE * 2, w, hd);
+            for (int d = 0; d < hd; d++) CHECK_NEAR(m1[d], m2[d], 1e-5);
+        }
+    }
+}
+
+TEST_MAIN(TEST(test_rmsnorm), TEST(test_simd_ops_match_reference), TEST(test_attention_rows), TEST(test_rope), TEST(test_softmax_silu), TEST(test_matmul_all_types), TEST(test_gemm_matches_vec_dot), TEST(test_vec_mad_f16))

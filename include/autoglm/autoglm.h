@@ -233,6 +233,28 @@ void ag_session_truncate(ag_session *session, int n_keep);
  * forward passes (no session); n_threads 0 = the model's setting. */
 ag_status ag_embed(const ag_model *model, const ag_token *tokens, int n, float *out, int n_threads, ag_error *err);
 
+/* Power modes: how much of the machine a session's eval uses, switchable between evals.
+ *   performance  all the session's threads, its whole n_batch per forward pass, no cap
+ *   balanced     half the threads (at least 1), batches of at most 64 tokens
+ *   powersave    1 thread, batches of at most 16 tokens
+ * n_threads / n_batch, when not 0, replace the mode's choice (clamped to the session's
+ * n_threads and n_batch, which set the memory); max_tokens_per_s > 0 caps the rate of eval by
+ * sleeping after each forward pass (prompt and generated tokens alike). */
+typedef enum { AG_POWER_PERFORMANCE = 0, AG_POWER_BALANCED = 1, AG_POWER_POWERSAVE = 2 } ag_power_mode;
+
+typedef struct {
+    ag_power_mode mode;
+    int n_threads;          /* 0 = the mode's choice */
+    int n_batch;            /* 0 = the mode's choice */
+    double max_tokens_per_s; /* 0 = no cap */
+} ag_power_params;
+
+ag_status ag_session_set_power(ag_session *session, const ag_power_params *params, ag_error *err);
+/* The settings in effect (mode, and the threads, batch and cap it resolved to). */
+ag_power_params ag_session_get_power(const ag_session *session);
+/* "performance" / "balanced" / "powersave" -> mode; -1 if unknown. */
+int ag_power_mode_from_name(const char *name);
+
 /* ---------------------------------------------------------------- sampling */
 
 typedef struct {

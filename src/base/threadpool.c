@@ -22,6 +22,7 @@
 
 struct ag_threadpool {
     int n_threads;
+    atomic_int n_active;      /* threads that take part in runs (1..n_threads); set between runs */
     pthread_t *workers; /* n_threads - 1 */
     pthread_mutex_t lock;
     pthread_cond_t wake;      /* signalled when a new generation starts or on shutdown */
@@ -56,9 +57,10 @@ static void *worker_main(void *p) {
     for (;;) {
         unsigned gen;
         int spins = 0;
+        const bool active = arg.index < atomic_load(&pool->n_active);
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
                !atomic_load(&pool->shutdown)) {
-            if (++spins < SPIN_ROUNDS) continue;
+            if (active && ++spins < SPIN_ROUNDS) continue; /* inactive workers go straight to sleep */
             pthread_mutex_lock(&pool->lock);
             while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->shutdown))
                 pthread_cond_wait(&pool->wake, &pool->lock);
@@ -66,6 +68,7 @@ static void *worker_main(void *p) {
         }
         if (atomic_load(&pool->shutdown)) return NULL;
         seen = gen;
+        if (arg.index >= atomic_load(&pool->n_active)) continue; /* not counted in n_busy */
         run_tasks(pool, arg.index);
         if (atomic_fetch_sub_explicit(&pool->n_busy, 1, memory_order_acq_rel) == 1) {
             pthread_mutex_lock(&pool->lock);
@@ -80,6 +83,7 @@ ag_threadpool *ag_threadpool_new(int n_threads) {
     ag_threadpool *pool = calloc(1, sizeof *pool);
     if (!pool) return NULL;
     pool->n_threads = n_threads;
+    atomic_store(&pool->n_active, n_threads);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);
@@ -94,6 +98,7 @@ ag_threadpool *ag_threadpool_new(int n_threads) {
         if (!arg || pthread_create(&pool->workers[i - 1], NULL, worker_main, arg) != 0) {
             free(arg);
             pool->n_threads = i; /* keep the ones that started */
+            atomic_store(&pool->n_active, i);
             break;
         }
     }
@@ -114,11 +119,18 @@ void ag_threadpool_free(ag_threadpool *pool) {
     free(pool);
 }
 
-int ag_threadpool_n_threads(const ag_threadpool *pool) { return pool ? pool->n_threads : 1; }
+int ag_threadpool_n_threads(const ag_threadpool *pool) { return pool ? atomic_load(&pool->n_active) : 1; }
+int ag_threadpool_max_threads(const ag_threadpool *pool) { return pool ? pool->n_threads : 1; }
+
+void ag_threadpool_set_active(ag_threadpool *pool, int n) {
+    if (!pool) return;
+    atomic_store(&pool->n_active, n < 1 ? 1 : n > pool->n_threads ? pool->n_threads : n);
+}
 
 void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_tasks) {
     if (n_tasks <= 0) return;
-    if (!pool || pool->n_threads == 1 || n_tasks == 1) {
+    const int active = pool ? atomic_load(&pool->n_active) : 1;
+    if (active == 1 || n_tasks == 1) {
         for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t, 0);
         return;
     }
@@ -126,7 +138,7 @@ void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_
     pool->ctx = ctx;
     pool->n_tasks = n_tasks;
     atomic_store(&pool->next_task, 0);
-    atomic_store(&pool->n_busy, pool->n_threads - 1);
+    atomic_store(&pool->n_busy, active - 1);
     pthread_mutex_lock(&pool->lock);
     atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool->wake);

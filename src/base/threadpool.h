@@ -18,7 +18,12 @@ typedef void (*ag_task_fn)(void *ctx, int64_t task, int thread);
 /* n_threads includes the caller; 1 means no worker threads. Returns NULL on failure. */
 ag_threadpool *ag_threadpool_new(int n_threads);
 void ag_threadpool_free(ag_threadpool *pool);
+/* Threads that take part in runs (the caller included): all of them unless set lower. */
 int ag_threadpool_n_threads(const ag_threadpool *pool);
+int ag_threadpool_max_threads(const ag_threadpool *pool);
+/* Lets only n (1..max) threads take part in the following runs; the others sleep. Call it
+ * between runs, never during one. */
+void ag_threadpool_set_active(ag_threadpool *pool, int n);
 void ag_threadpool_run(ag_threadpool *pool, ag_task_fn fn, void *ctx, int64_t n_tasks);
 
 /* Whether a parallel loop over `work_bytes` of data is worth waking the workers for: below

@@ -41,6 +41,19 @@ char *cli_store_root(void);
 /* A model by store name or path (store_resolve), printing an error on failure. */
 bool cli_resolve_model(const char *arg, store_manifest *m);
 
+/* --batch-size N, --power MODE, --max-tps T (run, bench, perplexity). */
+typedef struct {
+    long long batch;   /* 0: the command's default */
+    const char *power; /* NULL: performance */
+    double max_tps;    /* 0: no cap */
+} cli_power_opts;
+
+/* Parses one of the three flags at argv[*i] (value at argv[*i + 1]); returns 1 when it was one
+ * (and advances *i), 0 when not, -1 on a bad value (message printed). */
+int cli_parse_power_flag(int argc, char **argv, int *i, cli_power_opts *o);
+/* Applies --power / --max-tps / --batch-size to a new session; false (message printed) on error. */
+bool cli_apply_power(ag_session *s, const cli_power_opts *o);
+
 int cmd_run(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -121,3 +121,34 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+int cli_parse_power_flag(int argc, char **argv, int *i, cli_power_opts *o) {
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (strcmp(a, "--batch-size") == 0 || strcmp(a, "-b") == 0) {
+        if (!cli_parse_int("--batch-size", v, 1, 1 << 16, &o->batch)) return -1;
+    } else if (strcmp(a, "--power") == 0) {
+        if (!v || ag_power_mode_from_name(v) < 0) {
+            fprintf(stderr, "autoglm: --power: '%s' is not performance, balanced or powersave\n", v ? v : "");
+            return -1;
+        }
+        o->power = v;
+    } else if (strcmp(a, "--max-tps") == 0) {
+        if (!cli_parse_float("--max-tps", v, 0, 1e9, &o->max_tps)) return -1;
+    } else {
+        return 0;
+    }
+    (*i)++;
+    return 1;
+}
+
+bool cli_apply_power(ag_session *s, const cli_power_opts *o) {
+    if (!o->power && o->max_tps == 0) return true; /* --batch-size alone sized the session */
+    ag_power_params p = {o->power ? (ag_power_mode)ag_power_mode_from_name(o->power) : AG_POWER_PERFORMANCE, 0,
+                         (int)o->batch, o->max_tps};
+    ag_error err = {0};
+    if (ag_session_set_power(s, &p, &err) != AG_OK) {
+        fprintf(stderr, "autoglm: %s\n", err.msg);
+        return false;
+    }
+    return true;
+}

@@ -1,5 +1,5 @@
 /*
- * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--json]` and
+ * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json]` and
  * `autoglm bench --membw`.
  *
  * Like the reference's bench tool: pp = one batch of p prompt tokens from an empty cache,
@@ -71,6 +71,8 @@ static int bench_membw(int threads) {
 int cmd_bench(int argc, char **argv) {
     long long pp = 512, tg = 128, reps = 5, threads = 0;
     bool json = false, membw = false;
+    cli_power_opts po = {0, NULL, 0};
+    int pr;
     const char *model = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -86,28 +88,31 @@ int cmd_bench(int argc, char **argv) {
         } else if (strcmp(a, "--threads") == 0 || strcmp(a, "-t") == 0) {
             if (!cli_parse_int(a, v, 1, 1024, &threads)) return CLI_EXIT_USAGE;
             i++;
+        } else if ((pr = cli_parse_power_flag(argc, argv, &i, &po)) != 0) {
+            if (pr < 0) return CLI_EXIT_USAGE;
         } else if (strcmp(a, "--json") == 0) json = true;
         else if (strcmp(a, "--membw") == 0) membw = true;
         else if (a[0] == '-' || model) {
             fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
-                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--json] | --membw\n", a);
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json] | --membw\n", a);
             return CLI_EXIT_USAGE;
         } else model = a;
     }
     if (membw && !model) return bench_membw(threads ? (int)threads : ag_default_threads());
     if (!model || (pp == 0 && tg == 0)) {
-        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--json] | --membw\n");
+        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json] | --membw\n");
         return CLI_EXIT_USAGE;
     }
     ag_model *m = cli_load_model(model, (int)threads);
     if (!m) return CLI_EXIT_FAIL;
     ag_error err = {0};
     const int n_ctx = (int)(pp > tg ? pp : tg) + 8;
-    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = pp > 0 ? (int)pp : 1, .n_threads = (int)threads};
+    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1, .n_threads = (int)threads};
     ag_session *s = ag_session_new(m, &sp, &err);
     ag_token *toks = malloc((size_t)n_ctx * sizeof *toks);
     double *rate = malloc((size_t)reps * sizeof *rate);
     int rc = CLI_EXIT_FAIL;
+    if (s && !cli_apply_power(s, &po)) goto done;
     if (!s || !toks || !rate) {
         fprintf(stderr, "autoglm bench: %s\n", s ? "out of memory" : err.msg);
         goto done;

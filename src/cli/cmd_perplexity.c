@@ -1,5 +1,5 @@
 /*
- * cmd_perplexity.c - `autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N]`.
+ * cmd_perplexity.c - `autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE]`.
  *
  * The standard method: tokenize the whole file once (BOS first if the vocabulary adds it), cut
  * it into floor(n / num_ctx) chunks, and for each chunk, from an empty cache, with its first
@@ -26,7 +26,11 @@ static double neg_log_prob(const float *logits, int n_vocab, ag_token target) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
     long long n_ctx = 512, threads = 0;
+    cli_power_opts po = {0, NULL, 0};
     for (int i = 1; i < argc; i++) {
+        const int pr = cli_parse_power_flag(argc, argv, &i, &po);
+        if (pr < 0) return CLI_EXIT_USAGE;
+        if (pr > 0) continue;
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
             if (!next) { fprintf(stderr, "autoglm perplexity: -f needs a file name\n"); return CLI_EXIT_USAGE; }
@@ -39,13 +43,13 @@ int cmd_perplexity(int argc, char **argv) {
             i++;
         } else if (a[0] == '-') {
             fprintf(stderr, "autoglm perplexity: unknown option '%s'\n"
-                            "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N]\n", a);
+                            "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE]\n", a);
             return CLI_EXIT_USAGE;
         } else if (!model) model = a;
         else { fprintf(stderr, "autoglm perplexity: unexpected argument '%s'\n", a); return CLI_EXIT_USAGE; }
     }
     if (!model || !file) {
-        fprintf(stderr, "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N]\n");
+        fprintf(stderr, "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE]\n");
         return CLI_EXIT_USAGE;
     }
     size_t len = 0;
@@ -64,9 +68,12 @@ int cmd_perplexity(int argc, char **argv) {
         goto done;
     }
     ag_error err = {0};
-    ag_session_params sp = {.n_ctx = ctx, .n_batch = ctx, .n_threads = (int)threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
+    ag_session_params sp = {.n_ctx = ctx, .n_batch = po.batch ? (int)po.batch : ctx, .n_threads = (int)threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
     if (!(s = ag_session_new(m, &sp, &err))) {
         fprintf(stderr, "autoglm: %s\n", err.msg);
+        goto done;
+    }
+    if (!cli_apply_power(s, &po)) {
         goto done;
     }
     fprintf(stderr, "perplexity: %d tokens, %d chunks of %d\n", n_tok, n_chunks, ctx);

@@ -28,6 +28,7 @@ typedef struct {
     const char *system;  /* --system: a system message for chat mode */
     const char *trusted_keys; /* --trusted-keys: refuse models not signed by a key there */
     bool require_signed;
+    cli_power_opts power; /* --batch-size, --power, --max-tps */
     ag_sampler_params sp;
 } run_opts;
 
@@ -51,6 +52,9 @@ static void usage(FILE *out) {
           "  --seed N             (default: random)\n"
           "  --num-ctx N          context length (default: the model's, at most 4096)\n"
           "  --threads N          (default: all cores)\n"
+          "  --batch-size N       prompt tokens per forward pass (default 512)\n"
+          "  --power MODE         performance (default), balanced or powersave\n"
+          "  --max-tps T          cap the token rate (tokens/s; default: none)\n"
           "  --raw                no chat template: the prompt goes to the model as it is\n"
           "  --system TEXT        a system message (chat mode)\n"
           "  --verbose            timings on stderr\n"
@@ -60,7 +64,7 @@ static void usage(FILE *out) {
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -70,6 +74,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"raw", no_argument, 0, O_RAW},                  {"verbose", no_argument, 0, O_VERB},
         {"help", no_argument, 0, O_HELP},                {"system", required_argument, 0, O_SYS},
         {"require-signed", no_argument, 0, O_REQSIG},    {"trusted-keys", required_argument, 0, O_TRUST},
+        {"batch-size", required_argument, 0, O_BATCH},   {"power", required_argument, 0, O_POWER},
+        {"max-tps", required_argument, 0, O_MAXTPS},
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->sp = ag_sampler_default_params();
@@ -112,6 +118,15 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         case O_SYS: o->system = a; break;
         case O_REQSIG: o->require_signed = true; break;
         case O_TRUST: o->trusted_keys = a; break;
+        case O_BATCH: if (!cli_parse_int("--batch-size", a, 1, 1 << 16, &o->power.batch)) return CLI_EXIT_USAGE; break;
+        case O_POWER:
+            if (ag_power_mode_from_name(a) < 0) {
+                fprintf(stderr, "autoglm run: --power: '%s' is not performance, balanced or powersave\n", a);
+                return CLI_EXIT_USAGE;
+            }
+            o->power.power = a;
+            break;
+        case O_MAXTPS: if (!cli_parse_float("--max-tps", a, 0, 1e9, &o->power.max_tps)) return CLI_EXIT_USAGE; break;
         case O_HELP: usage(stdout); return -1;
         default:
             fprintf(stderr, "autoglm run: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -133,7 +148,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
 static int positionals(int argc, char **argv, char **out) {
     static const char *const with_value[] = {"--num-predict", "--temperature", "--top-k", "--top-p",
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
-                                             "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys"};
+                                             "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys",
+                                             "--batch-size", "--power", "--max-tps"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -434,8 +450,10 @@ int cmd_run(int argc, char **argv) {
         }
     }
     ag_error err = {0};
-    ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_threads = (int)o.threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
+    ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_batch = (int)o.power.batch, .n_threads = (int)o.threads,
+                            .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
     ag_session *s = ag_session_new(m, &sp, &err);
+    if (s && !cli_apply_power(s, &o.power)) rc = CLI_EXIT_FAIL;
     ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;
     st.load_s = cli_now() - t_start;
     if (rc != CLI_EXIT_OK) {

@@ -1,6 +1,6 @@
 /*
- * ops.h - the F32 operations of a forward pass (scalar reference versions) and the matrix
- * product over quantized weights, parallelized over weight rows with the thread pool.
+ * ops.h - the F32 operations of a forward pass (scalar reference versions); the matrix
+ * products are in cpu/matmul.h (included here).
  */
 #ifndef AG_CPU_OPS_H
 #define AG_CPU_OPS_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/threadpool.h"
+#include "cpu/matmul.h"
 #include "tensor/types.h"
 
 /* y = x / sqrt(mean(x^2) + eps) * w                     x, y, w: (n) */
@@ -27,30 +28,18 @@ void ag_softmax(float *x, int n);
 /* gate = silu(gate) * up                                 (n) */
 void ag_silu_mul(float *gate, const float *up, int n);
 
-/* Y (n_tok, d) = X (n_tok, n) @ W^T, W (d rows of n elements, type wtype, row_bytes each).
- * X is first converted to the weight type's vec_dot_type; with several tokens and a tile
- * kernel for the type (tensor/gemm.h), weight rows are decoded once per tile for all tokens. */
-typedef struct {
-    const void *w;
-    ag_type wtype;
-    size_t w_row_bytes;
-    int64_t n; /* input dimension (elements per row) */
-    int64_t d; /* output dimension (rows) */
-} ag_matmul_weight;
-
-/* Scratch for ag_matmul, sized by ag_matmul_scratch_init for the largest n and n_tok used. */
-typedef struct {
-    void *xq;          /* n_tok rows of activations in the vec_dot type */
-    void *act;         /* the same, prepared for tile kernels */
-    uint8_t *tiles;    /* per-thread tile scratch */
-    size_t tile_bytes; /* bytes per thread */
-} ag_matmul_scratch;
-
-size_t ag_matmul_scratch_row(ag_type wtype, int64_t n);
-bool ag_matmul_scratch_init(ag_matmul_scratch *s, int64_t max_n, size_t max_xq_row, int max_tok, int n_threads);
-void ag_matmul_scratch_free(ag_matmul_scratch *s);
-void ag_matmul(ag_threadpool *pool, const ag_matmul_weight *w, const float *x, float *y, int n_tok,
-               const ag_matmul_scratch *scratch);
+/* Scalar references of the above, and the AVX-512 versions (ops_avx512.c; callable only when
+ * ag_ops_avx512_ok()): the same results up to the last bits of exp (polynomial vs libm) and
+ * summation order. The plain names pick the fastest. */
+void ag_rmsnorm_ref(float *y, const float *x, const float *w, int n, float eps);
+void ag_softmax_ref(float *x, int n);
+void ag_silu_mul_ref(float *gate, const float *up, int n);
+bool ag_ops_avx512_ok(void);
+void ag_rmsnorm_avx512(float *y, const float *x, const float *w, int n, float eps);
+void ag_softmax_avx512(float *x, int n);
+void ag_silu_mul_avx512(float *gate, const float *up, int n);
+/* y[i] = exp(x[i]), the AVX-512 exponential (for tests; the scalar twin is expf) */
+void ag_vec_exp_avx512(float *y, const float *x, int n);
 
 /* One row of a weight matrix as floats (embedding lookup). */
 void ag_weight_row_to_float(const void *w, ag_type type, size_t row_bytes, int64_t row,

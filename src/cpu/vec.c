@@ -10,8 +10,70 @@ void ag_vec_mad_f16_ref(int n, float *y, const uint16_t *x, float w) {
     for (int i = 0; i < n; i++) y[i] += w * ag_fp16_to_fp32(x[i]); // y += w * x
 }
 
+void ag_vec_dot_f16_rows_ref(int n_rows, float *out, const void *rows, size_t stride, const float *q, int hd,
+                             float scale) {
+    for (int p = 0; p < n_rows; p++) {
+        const uint16_t *k = (const uint16_t *)((const uint8_t *)rows + (size_t)p * stride);
+        float s = 0.0f;
+        for (int d = 0; d < hd; d++) s += q[d] * ag_fp16_to_fp32(k[d]); // s = q . k_p
+        out[p] = s * scale;
+    }
+}
+
+void ag_vec_mad_f16_rows_ref(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
+    for (int d = 0; d < hd; d++) out[d] = 0.0f;
+    for (int p = 0; p < n_rows; p++) {
+        const uint16_t *v = (const uint16_t *)((const uint8_t *)rows + (size_t)p * stride);
+        for (int d = 0; d < hd; d++) out[d] += w[p] * ag_fp16_to_fp32(v[d]); // out += w_p * v_p
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#define MAX_CHUNKS 16 /* head_dim up to 256 */
+
+static inline __mmask16 chunk_mask(int hd, int c) {
+    const int left = hd - 16 * c;
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void dot_rows_avx512(int n_rows, float *out, const uint8_t *rows,
+                                                                        size_t stride, const float *q, int hd,
+                                                                        float scale) {
+    const int nc = (hd + 15) / 16;
+    __m512 qv[MAX_CHUNKS];
+    for (int c = 0; c < nc; c++) qv[c] = _mm512_maskz_loadu_ps(chunk_mask(hd, c), q + 16 * c);
+    for (int p = 0; p < n_rows; p++) {
+        const uint16_t *k = (const uint16_t *)(rows + (size_t)p * stride);
+        __m512 acc = _mm512_setzero_ps();
+        for (int c = 0; c < nc; c++)
+            acc = _mm512_fmadd_ps(qv[c], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(chunk_mask(hd, c), k + 16 * c)), acc);
+        out[p] = _mm512_reduce_add_ps(acc) * scale;
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_rows_avx512(int n_rows, float *out,
+                                                                                        const uint8_t *rows,
+                                                                                        size_t stride, const float *w,
+                                                                                        int hd) {
+    for (int c = 0; c < (hd + 15) / 16; c++) {
+        const __mmask16 m = chunk_mask(hd, c);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        int p = 0;
+        for (; p + 2 <= n_rows; p += 2) {
+            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+            const uint16_t *v1 = (const uint16_t *)(rows + (size_t)(p + 1) * stride) + 16 * c;
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[p + 1]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v1)), acc1);
+        }
+        if (p < n_rows) {
+            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
+        }
+        _mm512_mask_storeu_ps(out + 16 * c, m, _mm512_add_ps(acc0, acc1));
+    }
+}
 
 __attribute__((target("avx512f,f16c,fma"))) static void mad_f16_avx512(int n, float *y, const uint16_t *x, float w) {
     const __m512 wv = _mm512_set1_ps(w);
@@ -32,4 +94,24 @@ void ag_vec_mad_f16(int n, float *y, const uint16_t *x, float w) {
     }
 #endif
     ag_vec_mad_f16_ref(n, y, x, w);
+}
+
+void ag_vec_dot_f16_rows(int n_rows, float *out, const void *rows, size_t stride, const float *q, int hd, float scale) {
+#if defined(__x86_64__)
+    if (hd <= 16 * MAX_CHUNKS && __builtin_cpu_supports("avx512bw")) {
+        dot_rows_avx512(n_rows, out, rows, stride, q, hd, scale);
+        return;
+    }
+#endif
+    ag_vec_dot_f16_rows_ref(n_rows, out, rows, stride, q, hd, scale);
+}
+
+void ag_vec_mad_f16_rows(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512bw")) {
+        mad_rows_avx512(n_rows, out, rows, stride, w, hd);
+        return;
+    }
+#endif
+    ag_vec_mad_f16_rows_ref(n_rows, out, rows, stride, w, hd);
 }

@@ -2,8 +2,10 @@
  * session.c - ag_session: one sequence's KV cache, scratch and logits over a loaded model,
  * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "base/threadpool.h"
@@ -15,7 +17,10 @@ struct ag_session {
     ag_kv_cache kv;
     ag_fwd_scratch scratch;
     int n_ctx;
-    int n_batch;
+    int n_batch;        /* tokens per forward pass now (<= n_batch_max, the scratch's size) */
+    int n_batch_max;
+    ag_power_params power; /* resolved: n_threads and n_batch filled in */
+    double next_ok;     /* rate cap: monotonic time the next forward pass may start */
     int n_past;
     float *logits;      /* (n_logits_cap, n_vocab) */
     int n_logits_cap;   /* rows the logits buffer holds */
@@ -57,7 +62,7 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
     }
     s->model = m;
     s->n_ctx = p.n_ctx;
-    s->n_batch = p.n_batch;
+    s->n_batch = s->n_batch_max = p.n_batch;
     s->pool = ag_threadpool_new(p.n_threads);
     if (!s->pool) {
         ag_error_set(err, AG_ERR_NOMEM, "cannot start %d threads", p.n_threads);
@@ -72,6 +77,7 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    s->power = (ag_power_params){AG_POWER_PERFORMANCE, ag_threadpool_max_threads(s->pool), s->n_batch_max, 0.0};
     return s;
 fail:
     ag_session_free(s);
@@ -96,6 +102,51 @@ static ag_status reserve_logits(ag_session *s, int rows, ag_error *err) {
     return AG_OK;
 }
 
+ag_status ag_session_set_power(ag_session *s, const ag_power_params *p, ag_error *err) {
+    if (!p || (unsigned)p->mode > AG_POWER_POWERSAVE || p->n_threads < 0 || p->n_batch < 0 || !(p->max_tokens_per_s >= 0))
+        return ag_error_set(err, AG_ERR_INVALID_ARG, "invalid power settings");
+    const int max_thr = ag_threadpool_max_threads(s->pool);
+    int thr = max_thr, batch = s->n_batch_max;
+    if (p->mode == AG_POWER_BALANCED) thr = (max_thr + 1) / 2, batch = batch < 64 ? batch : 64;
+    if (p->mode == AG_POWER_POWERSAVE) thr = 1, batch = batch < 16 ? batch : 16;
+    if (p->n_threads) thr = p->n_threads < max_thr ? p->n_threads : max_thr;
+    if (p->n_batch) batch = p->n_batch < s->n_batch_max ? p->n_batch : s->n_batch_max;
+    ag_threadpool_set_active(s->pool, thr);
+    s->n_batch = batch;
+    s->power = (ag_power_params){p->mode, thr, batch, p->max_tokens_per_s};
+    s->next_ok = 0;
+    return AG_OK;
+}
+
+ag_power_params ag_session_get_power(const ag_session *s) { return s->power; }
+
+int ag_power_mode_from_name(const char *name) {
+    const char *names[] = {"performance", "balanced", "powersave"};
+    for (int i = 0; name && i < 3; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rate cap: a chunk of c tokens that started at t0 may be followed no earlier than
+ * max(next_ok, t0) + c / cap; sleep until then. */
+static void pace(ag_session *s, double t0, int c) {
+    const double cap = s->power.max_tokens_per_s;
+    if (cap <= 0) return;
+    s->next_ok = (s->next_ok > t0 ? s->next_ok : t0) + c / cap;
+    const double wait = s->next_ok - now_s();
+    if (wait > 0) {
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+}
+
 ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all_logits, ag_error *err) {
     if (n <= 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "no tokens to evaluate");
     if (n > s->n_ctx - s->n_past)
@@ -112,7 +163,9 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         const int chunk = n - done < s->n_batch ? n - done : s->n_batch;
         /* without all_logits each chunk writes its last token's logits; the final chunk's stay */
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
+        const double t0 = s->power.max_tokens_per_s > 0 ? now_s() : 0;
         ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
+        pace(s, t0, chunk);
         s->n_past += chunk;
         done += chunk;
     }

@@ -135,40 +135,35 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     const float *q = j->s->q + ((size_t)t * hp->n_head + h) * hd;
     float *out = j->s->xb + ((size_t)t * hp->n_head + h) * hd;
     float *att = j->s->scores + (size_t)thread * j->kv->n_ctx;
-    const ag_type_traits *tr = ag_type_traits_get(j->kv->type);
-    const void *qc = q;
-    if (j->kv->type != AG_TYPE_F32) { /* the query is rounded to the cache type, as the reference does */
-        void *qbuf = j->s->qh + (size_t)thread * hd;
-        tr->from_float(q, qbuf, hd);
-        qc = qbuf;
-    }
     const size_t head_off = ag_type_row_size(j->kv->type, (int64_t)kvh * hd);
-    for (int p = p0; p < n_pos; p++) {
+    const uint8_t *k0 = j->k_layer + (size_t)p0 * j->kv->row_bytes + head_off;
+    const uint8_t *v0 = j->v_layer + (size_t)p0 * j->kv->row_bytes + head_off;
+    const int n_seen = n_pos - p0;
+    if (j->kv->type == AG_TYPE_F16) { /* the query is rounded to the cache type, as the reference does */
+        float *qr = j->s->qh + (size_t)thread * hd;
+        for (int d = 0; d < hd; d++) qr[d] = ag_fp16_to_fp32(ag_fp32_to_fp16(q[d]));
+        ag_vec_dot_f16_rows(n_seen, att, k0, j->kv->row_bytes, qr, hd, j->scale);
+        if (j->softcap > 0)
+            for (int p = 0; p < n_seen; p++) att[p] = j->softcap * tanhf(att[p] / j->softcap);
+        ag_softmax(att, n_seen);
+        ag_vec_mad_f16_rows(n_seen, out, v0, j->kv->row_bytes, att, hd);
+        return;
+    }
+    const ag_type_traits *tr = ag_type_traits_get(j->kv->type);
+    for (int p = 0; p < n_seen; p++) { /* F32 cache */
         float sc;
-        tr->vec_dot(hd, &sc, j->k_layer + (size_t)p * j->kv->row_bytes + head_off, qc);
+        tr->vec_dot(hd, &sc, k0 + (size_t)p * j->kv->row_bytes, q);
         att[p] = j->softcap > 0 ? j->softcap * tanhf(sc * j->scale / j->softcap) : sc * j->scale;
     }
-    ag_softmax(att + p0, n_pos - p0);
+    ag_softmax(att, n_seen);
     memset(out, 0, (size_t)hd * sizeof(float));
-    for (int p = p0; p < n_pos; p++) {
-        const uint8_t *vrow = j->v_layer + (size_t)p * j->kv->row_bytes + head_off;
-        const float w = att[p];
-        if (j->kv->type == AG_TYPE_F32) {
-            const float *vf = (const float *)vrow;
-            for (int d = 0; d < hd; d++) out[d] += w * vf[d];
-        } else {
-            ag_vec_mad_f16(hd, out, (const uint16_t *)vrow, w);
-        }
+    for (int p = 0; p < n_seen; p++) {
+        const float *vf = (const float *)(v0 + (size_t)p * j->kv->row_bytes);
+        for (int d = 0; d < hd; d++) out[d] += att[p] * vf[d];
     }
 }
 
 /* ---------------------------------------------------------------- the pass */
-
-static void matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n,
-                   const ag_matmul_scratch *mm) {
-    ag_matmul_weight mw = {w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
-    ag_matmul(pool, &mw, x, y, n, mm);
-}
 
 static void store_kv(const ag_kv_cache *kv, uint8_t *dst_layer, const float *src, int n, int pos0,
                      int64_t kv_dim) {
@@ -196,7 +191,7 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
                     ag_arch_layer_swa(hp, il) ? hp->n_swa : 0};
     const uint64_t attn_bytes = (uint64_t)n * hp->n_head * (pos0 + n) * hd * 4; /* K and V reads */
     ag_threadpool_run(ag_parallel_worth_it(attn_bytes) ? pool : NULL, attn_task, &job, (int64_t)n * hp->n_head);
-    matmul(pool, &l->wo, s->xb, s->hb, n, &s->mm); /* hb as (n, e) temporary */
+    ag_fwd_matmul(pool, &l->wo, s->xb, s->hb, n, &s->mm); /* hb as (n, e) temporary */
     if (l->bo.data) ag_add_bias(s->hb, l->bo.data, n, e);
     ag_fwd_post_norm(m, &l->attn_post_norm, s->hb, n);
     for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] += s->hb[i];
@@ -229,6 +224,6 @@ void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_thread
     for (int t = first; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)(t - first) * e, s->x + (size_t)t * e, m->output_norm.data, e,
                    hp->norm_eps);
-    matmul(pool, &m->output, s->xb, logits, n_out, &s->mm);
+    ag_fwd_matmul(pool, &m->output, s->xb, logits, n_out, &s->mm);
     if (hp->final_softcap > 0) ag_softcap(logits, n_out * hp->n_vocab, hp->final_softcap);
 }

@@ -13,9 +13,25 @@
 
 #include "cpu/ops_arch.h"
 
+static ag_matmul_weight mweight(const ag_weight *w) {
+    return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
+}
+
 void ag_fwd_matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n, const ag_matmul_scratch *mm) {
-    ag_matmul_weight mw = {w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
+    const ag_matmul_weight mw = mweight(w);
     ag_matmul(pool, &mw, x, y, n, mm);
+}
+
+/* Products of the same input with two or three matrices: the input is converted once. */
+static void fwd_matmul_multi(ag_threadpool *pool, const ag_weight *const *w, float *const *y, int n_w, const float *x,
+                             int n, const ag_matmul_scratch *mm) {
+    ag_matmul_weight mw[3];
+    const ag_matmul_weight *pw[3];
+    for (int i = 0; i < n_w; i++) {
+        mw[i] = mweight(w[i]);
+        pw[i] = &mw[i];
+    }
+    ag_matmul_multi(pool, pw, y, n_w, x, n, mm);
 }
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -47,9 +63,9 @@ void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s,
             memcpy(s->v + (size_t)t * kv_dim, r + q_dim + kv_dim, (size_t)kv_dim * sizeof(float));
         }
     } else {
-        ag_fwd_matmul(pool, &l->wq, s->xb, s->q, n, &s->mm);
-        ag_fwd_matmul(pool, &l->wk, s->xb, s->k, n, &s->mm);
-        ag_fwd_matmul(pool, &l->wv, s->xb, s->v, n, &s->mm);
+        const ag_weight *w[3] = {&l->wq, &l->wk, &l->wv};
+        float *const y[3] = {s->q, s->k, s->v};
+        fwd_matmul_multi(pool, w, y, 3, s->xb, n, &s->mm);
     }
     if (l->bq.data) ag_add_bias(s->q, l->bq.data, n, q_dim);
     if (l->bk.data) ag_add_bias(s->k, l->bk.data, n, kv_dim);
@@ -75,8 +91,9 @@ void ag_fwd_ffn(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, ag_thre
         return;
     }
     if (l->ffn_gate.data) {
-        ag_fwd_matmul(pool, &l->ffn_gate, s->xb, s->hb, n, &s->mm);
-        ag_fwd_matmul(pool, &l->ffn_up, s->xb, s->hb2, n, &s->mm);
+        const ag_weight *w[2] = {&l->ffn_gate, &l->ffn_up};
+        float *const y[2] = {s->hb, s->hb2};
+        fwd_matmul_multi(pool, w, y, 2, s->xb, n, &s->mm);
     } else { /* [gate; up] in one product */
         ag_fwd_matmul(pool, &l->ffn_up, s->xb, s->arch, n, &s->mm);
         for (int t = 0; t < n; t++) {
