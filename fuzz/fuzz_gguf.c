@@ -5,10 +5,18 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gguf/gguf.h"
 
 static volatile uint64_t sink;
+
+/* the bits of x: converting a double outside uint64_t's range would be undefined */
+static uint64_t f64_bits(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
 
 static void walk_value(const ag_gguf_value *v) {
     switch (v->type) {
@@ -18,7 +26,7 @@ static void walk_value(const ag_gguf_value *v) {
     case AG_GGUF_ARRAY:
         for (uint64_t i = 0; i < v->arr.count; i++) {
             if (v->arr.items) walk_value(&v->arr.items[i]);
-            else sink += (uint64_t)ag_gguf_arr_i64(v, i) + (uint64_t)ag_gguf_arr_f64(v, i);
+            else sink += (uint64_t)ag_gguf_arr_i64(v, i) + f64_bits(ag_gguf_arr_f64(v, i));
         }
         break;
     default: sink += v->u; break;

@@ -27,9 +27,11 @@ for target in build-fuzz/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
   name=$(basename "$target")
   corpus="fuzz/corpus/${name#fuzz_}"
+  dict="fuzz/${name#fuzz_}.dict" # libFuzzer dictionary, where the target has one
   mkdir -p "build-fuzz/corpus-$name"
   echo "-- $name (${AUTOGLM_FUZZ_SECONDS:-30} s)"
   "$target" -max_total_time="${AUTOGLM_FUZZ_SECONDS:-30}" -max_len=65536 -timeout=10 \
+    $( [ -f "$dict" ] && echo "-dict=$dict" ) \
     "build-fuzz/corpus-$name" $( [ -d "$corpus" ] && echo "$corpus" ) 2>&1 | tail -n 3
 done
 echo "== all tests passed"

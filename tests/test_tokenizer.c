@@ -556,12 +556,24 @@ static void test_against_naive(void) {
     const piece_def defs[] = {
         P(SP, -3), P("a", -1), P("b", -1), P("c", -1), P("ab", -2), P("bc", -2), P("ca", -2), P("abc", -2),
         P("bca", -4), P("aa", -2), P("aaa", -1), P("aaaa", -2), P(SP "a", -2), P(SP "b", -3), P(SP "ab", -1),
-        P("cc", -5), P("ccc", -5), P("\xC3\xA9", -1), P("a\xC3\xA9", -1),
+        P("cc", -5), P("ccc", -5), P("\xC3\xA9", -1), P("a\xC3\xA9", -1), P(SP SP, -2), P(SP SP "a", -1),
     };
     ag_vocab *v = tiny_vocab(defs, (int)(sizeof defs / sizeof defs[0]), true);
     if (!v) return;
-    const char *alpha[] = {"a", "b", "c", " ", "\xC3\xA9", "d", "\xC3"};
-    compare_with_naive(v, alpha, 7, 3000, 40, "tiny vocab");
+    const char *alpha[] = {"a", "b", "c", " ", "\xC3\xA9", "d", "\xC3", "\xF0"};
+    compare_with_naive(v, alpha, 8, 3000, 40, "tiny vocab"); /* merged word by word */
+    ag_vocab_free(v);
+
+    /* pieces with U+2581 after other characters: merged across words, all at once */
+    const piece_def across[] = {
+        P(SP, -3), P("a", -1), P("b", -1), P("ab", -2), P("a" SP, -1), P(SP "b", -2), P("a" SP "b", -1),
+        P("b" SP SP, -3), P(SP SP, -2), P("\xF0" SP, -1),
+    };
+    v = tiny_vocab(across, (int)(sizeof across / sizeof across[0]), true);
+    if (!v) return;
+    ag_token ids[8];
+    CHECK(tok(v, "a b", ids, 8, false, false) == 2 && ids[0] == id_of(v, SP) && ids[1] == id_of(v, "a" SP "b"));
+    compare_with_naive(v, alpha, 8, 3000, 40, "pieces across words");
     ag_vocab_free(v);
 }
 

@@ -216,6 +216,10 @@ static void run_vector_cases(const ag_vocab *v, const char *name, const char *in
     fprintf(stderr, "  %s (%s): %d/%d vector cases match, %d round trips checked\n", name, ag_vocab_kind_name(v),
             match, cases, roundtrips_checked);
     CHECK_MSG(cases == 46, "%s: %d cases", name, cases);
+    /* byte-level BPE is lossless on every case; SentencePiece skips only cases with a literal U+2581
+     * or an unknown token, which the shared vectors do not have */
+    if (ag_vocab_get_kind(v) != AG_VOCAB_WPM)
+        CHECK_MSG(roundtrips_checked == cases, "%s: %d of %d round trips checked", name, roundtrips_checked, cases);
     CHECK(match == cases);
     CHECK(p == inp + n_inp); /* the last case is followed by the separator too */
 }

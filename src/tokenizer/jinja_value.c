@@ -527,7 +527,7 @@ const jv *jv_iterate(jx_state *st, jv v, size_t *n) {
             size_t pos = v.l->pos;
             v.l->pos = v.l->n;
             *n = v.l->n - pos;
-            return v.l->v + pos;
+            return *n ? v.l->v + pos : NULL; /* an empty generator may have no array at all */
         }
         *n = v.l->n;
         return v.l->v;

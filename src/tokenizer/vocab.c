@@ -292,8 +292,21 @@ ag_vocab *ag_vocab_build(const ag_vocab_spm_desc *d, ag_vocab_kind kind, ag_erro
     return v;
 }
 
+/* True when every piece has its U+2581s (as bytes, wherever they fall) only in a leading run. */
+static bool spm_words_split(const ag_vocab *v) {
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        const char *p = ag_vocab_piece(v, i);
+        size_t n = v->tokens[i].len, k = 0;
+        while (n - k >= 3 && memcmp(p + k, "\xE2\x96\x81", 3) == 0) k += 3;
+        if (memmem(p + k, n - k, "\xE2\x96\x81", 3)) return false;
+    }
+    return true;
+}
+
 ag_vocab *ag_vocab_new_spm(const ag_vocab_spm_desc *d, ag_error *err) {
-    return ag_vocab_build(d, AG_VOCAB_SPM, err);
+    ag_vocab *v = ag_vocab_build(d, AG_VOCAB_SPM, err);
+    if (v) v->spm_words_split = spm_words_split(v);
+    return v;
 }
 
 void ag_vocab_free(ag_vocab *v) {

@@ -47,6 +47,10 @@ struct ag_vocab {
 
     ag_token byte_token[256]; /* byte fallback: id of "<0xXX>" (or of the byte itself), else unk */
 
+    /* "llama": no piece holds U+2581 after its leading run of them, so no piece can span the start
+     * of a U+2581 that follows another character, and spm.c merges the text word by word */
+    bool spm_words_split;
+
     /* Special tokens (CONTROL, USER_DEFINED, UNKNOWN) in the order they are matched: longest text
      * first, ties by id. For fast detection they are also bucketed by their first two bytes
      * (pieces of one byte by their only byte): CSR arrays of indices into `special`. */
