@@ -58,6 +58,7 @@ int cmd_run(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_redact(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

@@ -30,6 +30,7 @@ static const command COMMANDS[] = {
     {"keys", cmd_keys, "keys gen NAME: a new Ed25519 key pair for signing models"},
     {"sign", cmd_sign, "sign a model file (detached Ed25519 signature over its SHA-256)"},
     {"verify", cmd_verify, "check a model's signature (and that its key is trusted)"},
+    {"audit", cmd_audit, "audit verify LOG: check the audit log's hash chain"},
     {"redact", cmd_redact, "replace e-mails, phone and ID numbers, bank cards, addresses, secrets in a text"},
 };
 

@@ -17,32 +17,10 @@
 #include <openssl/pem.h>
 
 #include "base/error.h"
+#include "trust/digest.h"
 
 #define SIG_MAGIC "autoglm-signature v1"
 #define READ_CHUNK (4u << 20)
-
-static void to_hex(const unsigned char *b, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static bool from_hex(const char *s, unsigned char *out, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (d < 0) return false;
-            v = v * 16 + d;
-        }
-        out[i] = (unsigned char)v;
-    }
-    return s[2 * n] == '\0';
-}
 
 static ag_status file_sha256(const char *path, unsigned char digest[32], ag_error *err) {
     FILE *f = fopen(path, "rb");
@@ -139,9 +117,9 @@ ag_status ag_sign_model(const char *model_path, const char *private_key_path, co
     }
     sprintf(tmp, "%s.tmp", path);
     char hd[65], hk[65], hs[129];
-    to_hex(digest, 32, hd);
-    to_hex(pub, 32, hk);
-    to_hex(sig, 64, hs);
+    ag_hex_encode(digest, 32, hd);
+    ag_hex_encode(pub, 32, hk);
+    ag_hex_encode(sig, 64, hs);
     FILE *f = fopen(tmp, "w");
     if (!f) st = ag_error_set(err, AG_ERR_IO, "%s: %s", tmp, strerror(errno));
     else {
@@ -169,9 +147,9 @@ static ag_status read_signature(const char *path, signature_file *s, ag_error *e
     while (magic && fgets(line, sizeof line, f)) {
         char field[16], value[300];
         if (sscanf(line, "%15s %299s", field, value) != 2) break;
-        if (strcmp(field, "sha256") == 0 && from_hex(value, s->digest, 32)) have |= 1;
-        else if (strcmp(field, "key") == 0 && from_hex(value, s->key, 32)) have |= 2;
-        else if (strcmp(field, "signature") == 0 && from_hex(value, s->sig, 64)) have |= 4;
+        if (strcmp(field, "sha256") == 0 && ag_hex_decode(value, s->digest, 32)) have |= 1;
+        else if (strcmp(field, "key") == 0 && ag_hex_decode(value, s->key, 32)) have |= 2;
+        else if (strcmp(field, "signature") == 0 && ag_hex_decode(value, s->sig, 64)) have |= 4;
         else break;
     }
     fclose(f);
@@ -212,7 +190,7 @@ ag_status ag_verify_model(const char *model_path, const char *sig_path, const ch
     ag_status st = read_signature(path, &s, err);
     free(path);
     if (st) return st;
-    if (key_hex) to_hex(s.key, 32, key_hex);
+    if (key_hex) ag_hex_encode(s.key, 32, key_hex);
     unsigned char digest[32];
     if ((st = file_sha256(model_path, digest, err))) return st;
     if (memcmp(digest, s.digest, 32) != 0)
@@ -229,7 +207,7 @@ ag_status ag_verify_model(const char *model_path, const char *sig_path, const ch
     if ((st = key_trusted(trusted_dir, s.key, &trusted, err))) return st;
     if (!trusted) {
         char hex[65];
-        to_hex(s.key, 32, hex);
+        ag_hex_encode(s.key, 32, hex);
         return ag_error_set(err, AG_ERR_UNTRUSTED, "%s: signed by key %.16s..., which is not in %s", model_path, hex,
                             trusted_dir);
     }
