@@ -36,6 +36,11 @@ ag_token *cli_tokenize(const ag_model *m, const char *text, size_t len, bool add
 
 double cli_now(void); /* monotonic seconds */
 
+/* Options "--name VALUE" (names[i] -> values[i]) and exactly one positional argument among
+ * argv[1..]; prints the usage and returns false on anything else. */
+bool cli_parse_named(int argc, char **argv, const char *const *names, const char **values, int n_names,
+                     const char **positional, const char *usage);
+
 /* The model store's folder (store_default_root), printing an error when there is none. */
 char *cli_store_root(void);
 /* A model by store name or path (store_resolve), printing an error on failure. */

@@ -152,3 +152,32 @@ bool cli_apply_power(ag_session *s, const cli_power_opts *o) {
     }
     return true;
 }
+
+/* Finds "--name VALUE" among argv[from..]; the rest must be one positional. Returns false on a usage error. */
+bool cli_parse_named(int argc, char **argv, const char *const *names, const char **values, int n_names,
+                       const char **positional, const char *usage) {
+    *positional = NULL;
+    for (int i = 1; i < argc; i++) {
+        int k = -1;
+        for (int j = 0; j < n_names; j++)
+            if (strcmp(argv[i], names[j]) == 0) k = j;
+        if (k >= 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "autoglm: %s needs a value\n%s", argv[i], usage);
+                return false;
+            }
+            values[k] = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "autoglm: unknown option '%s'\n%s", argv[i], usage);
+            return false;
+        } else if (*positional) {
+            fprintf(stderr, "autoglm: unexpected argument '%s'\n%s", argv[i], usage);
+            return false;
+        } else {
+            *positional = argv[i];
+        }
+    }
+    if (!*positional) fputs(usage, stderr);
+    return *positional != NULL;
+}
+
