@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "trust/digest.h"
 
 #define HASH_KEY ",\"hash\":\""
@@ -83,16 +84,6 @@ static bool read_head(const char *head_path, bool *present, long *seq, char hash
     return ok;
 }
 
-static char *head_path_of(const char *path) {
-    size_t n = strlen(path);
-    char *p = malloc(n + 6);
-    if (p) {
-        memcpy(p, path, n);
-        memcpy(p + n, ".head", 6);
-    }
-    return p;
-}
-
 ag_status ag_audit_verify(const char *path, ag_audit_report *rep, ag_error *err) {
     memset(rep, 0, sizeof *rep);
     FILE *f = fopen(path, "rb");
@@ -131,7 +122,7 @@ ag_status ag_audit_verify(const char *path, ag_audit_report *rep, ag_error *err)
     fclose(f);
     if (read_error) return ag_error_set(err, AG_ERR_IO, "%s: read error", path);
     if (!rep->bad_line) {
-        char *hp = head_path_of(path), hash[65] = "";
+        char *hp = ag_path_with_suffix(path, ".head"), hash[65] = "";
         bool present = false;
         long seq = 0;
         bool ok = hp && read_head(hp, &present, &seq, hash);
@@ -147,7 +138,7 @@ ag_status ag_audit_verify(const char *path, ag_audit_report *rep, ag_error *err)
 
 ag_audit *ag_audit_open(const char *path, ag_error *err) {
     ag_audit *a = calloc(1, sizeof *a);
-    if (!a || !(a->path = strdup(path)) || !(a->head_path = head_path_of(path))) {
+    if (!a || !(a->path = strdup(path)) || !(a->head_path = ag_path_with_suffix(path, ".head"))) {
         if (a) free(a->path);
         free(a);
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "trust/digest.h"
 
 typedef struct {
@@ -76,22 +77,14 @@ ag_keyring *ag_keyring_load(const char *path, ag_error *err) {
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT) return r;
-        ag_error_set(err, AG_ERR_IO, "%s: %s", path, strerror(errno));
+    if (access(path, F_OK) != 0 && errno == ENOENT) return r; /* no keyring yet: no keys */
+    size_t len = 0;
+    char *text = ag_read_file(path, 16u << 20, &len, err);
+    if (!text) {
         free(r);
         return NULL;
     }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[4096];
-    size_t got;
-    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, mem);
-    if (mem) fclose(mem);
-    fclose(f);
-    cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
+    cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     const cJSON *keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
     if (!cJSON_IsArray(keys)) {

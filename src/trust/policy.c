@@ -14,6 +14,7 @@
 #include <pcre2.h>
 
 #include "base/error.h"
+#include "base/file.h"
 
 typedef struct {
     char *keyword;      /* lower-cased ASCII keyword, or NULL for a pattern */
@@ -152,20 +153,13 @@ static ag_status read_rule(const cJSON *o, int index, rule *r, ag_error *err) {
 }
 
 ag_policy *ag_policy_load(const char *path, ag_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ag_error_set(err, AG_ERR_IO, "policy %s: cannot open", path);
+    size_t len = 0;
+    char *text = ag_read_file(path, 16u << 20, &len, err);
+    if (!text) {
+        if (err) ag_error_prefix(err, "policy");
         return NULL;
     }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[4096];
-    size_t got;
-    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, got, mem);
-    if (mem) fclose(mem);
-    fclose(f);
-    cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
+    cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
     ag_policy *p = calloc(1, sizeof *p);

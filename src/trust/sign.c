@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "trust/digest.h"
 
 #define SIG_MAGIC "autoglm-signature v1"
@@ -74,14 +75,7 @@ ag_status ag_keys_generate(const char *private_key_path, const char *public_key_
 }
 
 static char *default_sig_path(const char *model_path, const char *sig_path) {
-    if (sig_path) return strdup(sig_path);
-    size_t n = strlen(model_path);
-    char *p = malloc(n + 5);
-    if (p) {
-        memcpy(p, model_path, n);
-        memcpy(p + n, ".sig", 5);
-    }
-    return p;
+    return sig_path ? strdup(sig_path) : ag_path_with_suffix(model_path, ".sig");
 }
 
 static bool raw_public_key(EVP_PKEY *key, unsigned char out[32]) {
