@@ -138,6 +138,14 @@ ag_status ag_convert(const char *hf_dir, const char *out_path, const ag_convert_
 /* The default thread count: physical cores this process may run on (at least 1). */
 int ag_default_threads(void);
 
+/* Energy used by the CPU packages (Linux powercap/RAPL), where the machine reports it.
+ * ag_energy_open returns NULL when nothing is readable ("unavailable"); ag_energy_joules gives
+ * the joules used since open (read it at least every few minutes: counters wrap), -1 on error. */
+typedef struct ag_energy ag_energy;
+ag_energy *ag_energy_open(void);
+double ag_energy_joules(ag_energy *e);
+void ag_energy_close(ag_energy *e);
+
 /* Best-of-`reps` streaming read bandwidth of this machine in bytes/s, over a buffer of `bytes`
  * read by n_threads threads with the widest vector loads the CPU has. 0 on failure. */
 double ag_measure_read_bandwidth(size_t bytes, int n_threads, int reps);

@@ -112,6 +112,7 @@ int cmd_bench(int argc, char **argv) {
     ag_token *toks = malloc((size_t)n_ctx * sizeof *toks);
     double *rate = malloc((size_t)reps * sizeof *rate);
     int rc = CLI_EXIT_FAIL;
+    ag_energy *meter = ag_energy_open(); /* NULL: energy unavailable here */
     if (s && !cli_apply_power(s, &po)) goto done;
     if (!s || !toks || !rate) {
         fprintf(stderr, "autoglm bench: %s\n", s ? "out of memory" : err.msg);
@@ -121,14 +122,18 @@ int cmd_bench(int argc, char **argv) {
     const char *tests[2] = {"pp", "tg"};
     const long long sizes[2] = {pp, tg};
     stat results[2] = {{0, 0}, {0, 0}};
+    double joules_per_token[2] = {-1, -1}; /* -1: the machine does not report energy */
     if (json) printf("[");
     int printed = 0;
     for (int k = 0; k < 2; k++) {
         if (sizes[k] == 0) continue;
         const int p = k == 0 ? (int)pp : 0, g = k == 1 ? (int)tg : 0;
         if (run_once(s, toks, p, g) < 0) goto done; /* warm-up */
+        const double j0 = ag_energy_joules(meter);
         for (int r = 0; r < reps; r++)
             if ((rate[r] = run_once(s, toks, p, g)) < 0) goto done;
+        const double j1 = ag_energy_joules(meter);
+        if (j0 >= 0 && j1 >= j0) joules_per_token[k] = (j1 - j0) / ((double)reps * (double)sizes[k]);
         results[k] = summarize(rate, (int)reps);
         const double decode_gb = ag_model_decode_bytes(m) / 1e9;
         if (json) {
@@ -137,15 +142,21 @@ int cmd_bench(int argc, char **argv) {
                    printed ? ", " : "", ag_model_name(m), (unsigned long long)ag_model_size_bytes(m),
                    (long long)ag_model_n_params(m), threads ? (int)threads : ag_default_threads(), tests[k], sizes[k],
                    results[k].mean, results[k].stddev, peak_rss_kib() * 1024);
+            if (joules_per_token[k] >= 0) printf(", \"joules_per_token\": %.6f", joules_per_token[k]);
+            else printf(", \"joules_per_token\": null");
             if (k == 1) printf(", \"decode_bytes\": %llu, \"decode_bandwidth_gbs\": %.3f",
                                (unsigned long long)ag_model_decode_bytes(m), decode_gb * results[k].mean);
             printf("}");
         } else {
             if (!printed)
-                printf("| model | size | params | threads | test | t/s |\n| --- | ---: | ---: | ---: | --- | ---: |\n");
-            printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f |\n", ag_model_arch(m), ag_model_name(m),
+                printf("| model | size | params | threads | test | t/s | energy (CPU package) |\n"
+                       "| --- | ---: | ---: | ---: | --- | ---: | ---: |\n");
+            char energy[48] = "unavailable";
+            if (joules_per_token[k] >= 0) snprintf(energy, sizeof energy, "%.4f J/token", joules_per_token[k]);
+            printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f | %s |\n", ag_model_arch(m), ag_model_name(m),
                    ag_model_size_bytes(m) / 1048576.0, ag_model_n_params(m) / 1e6,
-                   threads ? (int)threads : ag_default_threads(), tests[k], sizes[k], results[k].mean, results[k].stddev);
+                   threads ? (int)threads : ag_default_threads(), tests[k], sizes[k], results[k].mean, results[k].stddev,
+                   energy);
         }
         printed++;
     }
@@ -164,6 +175,7 @@ int cmd_bench(int argc, char **argv) {
     }
     rc = CLI_EXIT_OK;
 done:
+    ag_energy_close(meter);
     free(toks);
     free(rate);
     ag_session_free(s);
