@@ -58,6 +58,22 @@ static ag_status opt_int(const ag_gguf_file *f, const char *arch, const char *su
     return st;
 }
 
+/* attention.sliding_window_pattern: a period (gemma3) or one bool per layer (qwen2's layers from
+ * max_window_layers on). */
+static ag_status read_swa_layers(const ag_gguf_file *f, const char *arch, ag_hparams *hp, ag_error *err) {
+    char key[128];
+    if (!has(f, arch, "attention.sliding_window_pattern", key, sizeof key)) return AG_OK;
+    const ag_gguf_value *v = &ag_gguf_find_kv(f, key)->value;
+    if (v->type != AG_GGUF_ARRAY) return opt_int(f, arch, "attention.sliding_window_pattern", &hp->swa_period, err);
+    if (v->arr.elem_type != AG_GGUF_BOOL || v->arr.count != (uint64_t)hp->n_layer || hp->n_layer > 1024)
+        return ag_error_set(err, AG_ERR_FORMAT, "%s must be a period or %d booleans", key, hp->n_layer);
+    hp->swa_explicit = true;
+    memset(hp->swa_layers, 0, sizeof hp->swa_layers);
+    for (int il = 0; il < hp->n_layer; il++)
+        if (ag_gguf_arr_i64(v, (uint64_t)il)) hp->swa_layers[il / 64] |= (uint64_t)1 << (il % 64);
+    return AG_OK;
+}
+
 ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hparams *hp, ag_error *err) {
     const char *n = a->name;
     char key[128];
@@ -73,7 +89,6 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
         (st = opt_f32(f, n, "attn_logit_softcapping", &hp->attn_softcap, err)) ||
         (st = opt_f32(f, n, "final_logit_softcapping", &hp->final_softcap, err)) ||
         (st = opt_int(f, n, "attention.sliding_window", &hp->n_swa, err)) ||
-        (st = opt_int(f, n, "attention.sliding_window_pattern", &hp->swa_period, err)) ||
         (st = opt_f32(f, n, "rope.freq_base_swa", &hp->rope_base_swa, err)) ||
         (st = opt_int(f, n, "expert_count", &hp->n_expert, err)) ||
         (st = opt_int(f, n, "expert_used_count", &hp->n_expert_used, err)) ||
@@ -82,14 +97,7 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
         (st = opt_f32(f, n, "attention.layer_norm_epsilon", &hp->norm_eps, err)))
         return st;
     if (has(f, n, "expert_weights_norm", key, sizeof key) && (st = ag_gguf_get_bool(f, key, &hp->expert_norm, err))) return st;
-    if (has(f, n, "rope.scaling.type", key, sizeof key)) {
-        ag_gguf_str t;
-        float factor = 1.0f;
-        if ((st = ag_gguf_get_str(f, key, &t, err)) || (st = opt_f32(f, n, "rope.scaling.factor", &factor, err))) return st;
-        if (ag_gguf_str_eq(t, "linear") && factor > 0) hp->rope_scale = factor;
-        else if (!ag_gguf_str_eq(t, "none") && !ag_gguf_str_eq(t, "linear"))
-            return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s '%.*s' is not supported yet", key, (int)t.len, t.data);
-    }
+    if ((st = ag_rope_read_scaling(f, n, hp, err)) || (st = read_swa_layers(f, n, hp, err))) return st;
     if (hp->n_expert < 0 || hp->n_expert > 1024 || (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)))
         return ag_error_set(err, AG_ERR_FORMAT, "%s.expert_count=%d / expert_used_count=%d are inconsistent", n, hp->n_expert,
                             hp->n_expert_used);

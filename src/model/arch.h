@@ -37,8 +37,15 @@ ag_status ag_arch_bind_layer(const ag_gguf_file *f, const ag_hparams *hp, int il
 /* Whether layer il uses the sliding window. */
 static inline bool ag_arch_layer_swa(const ag_hparams *hp, int il) {
     if (hp->n_swa <= 0) return false;
+    if (hp->swa_explicit) return il >= 0 && il < 1024 && (hp->swa_layers[il / 64] >> (il % 64) & 1);
     return hp->swa_period <= 0 || il % hp->swa_period < hp->swa_period - 1;
 }
+
+/* Rope scaling keys (model/rope_scaling.c): rope.scaling.type linear / yarn / longrope / none,
+ * factor, original_context_length, attn_factor, yarn_beta_fast / yarn_beta_slow. */
+ag_status ag_rope_read_scaling(const ag_gguf_file *f, const char *arch, ag_hparams *hp, ag_error *err);
+/* Yarn's per-frequency divisors theta_i = pos * base^(-2i/n_rot) / out[i], n_rot/2 of them. */
+void ag_rope_yarn_factors(const ag_hparams *hp, float *out);
 
 /* Binds w to tensor `name` (ne1 = 0 for 1-D), checking its shape and that we can compute with it
  * (model_load.c). */

@@ -130,8 +130,14 @@ static ag_status bind_model(ag_model *m, ag_error *err) {
         if (tt && (st = ag_bind_weight(f, &m->tok_types, "token_types.weight", hp->n_embd, tt->ne[1], true, err))) return st;
     } else if ((st = ag_bind_weight(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true, err)) ||
                (st = ag_bind_weight(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, err)) ||
-               (st = ag_bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)))
+               (st = ag_bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)) ||
+               (st = ag_bind_weight(f, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 0, false, err)) ||
+               (st = ag_bind_weight(f, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 0, false, err)))
         return st;
+    if (hp->yarn_factor > 0) {
+        if (!(m->rope_yarn = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(float)))) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+        ag_rope_yarn_factors(hp, m->rope_yarn);
+    }
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
@@ -232,6 +238,7 @@ void ag_model_free(ag_model *m) {
     free(m->chat_template);
     ag_vocab_free(m->vocab);
     free(m->layers);
+    free(m->rope_yarn);
     ag_gguf_close(m->gguf);
     free(m);
 }

@@ -204,6 +204,18 @@ def main():
                                             tie_word_embeddings=True, hidden_activation="gelu_pytorch_tanh")),
         ("phi3", "Phi3Config", dict(rms_norm_eps=1e-5, rope_theta=10000.0, sliding_window=None,
                                     original_max_position_embeddings=256)),
+        # long-context rotary scaling: the original context (8) is below the prompt, so the reference
+        # uses the long factors for every step, as our sessions of more than 8 positions do
+        ("phi3_longrope", "Phi3Config", dict(rms_norm_eps=1e-5, sliding_window=None, original_max_position_embeddings=8,
+                                             rope_parameters=dict(rope_type="longrope", rope_theta=10000.0,
+                                                                  short_factor=[1 + i / 10 for i in range(8)],
+                                                                  long_factor=[2.0 ** (i / 2) for i in range(8)],
+                                                                  original_max_position_embeddings=8))),
+        ("qwen2_yarn", "Qwen2Config", dict(rms_norm_eps=1e-6, use_sliding_window=False,
+                                           rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0,
+                                                                original_max_position_embeddings=64))),
+        ("qwen2_swa", "Qwen2Config", dict(rms_norm_eps=1e-6, rope_theta=10000.0, use_sliding_window=True, sliding_window=8,
+                                          max_window_layers=1)),
         ("glm4", "Glm4Config", dict(rms_norm_eps=1e-5, rope_theta=10000.0, head_dim=16, partial_rotary_factor=0.5,
                                     attention_bias=True)),
     ]
