@@ -123,6 +123,18 @@ static int gemma3_pattern(const ag_hf_config *c) {
     return p >= 1 ? (int)p : 6;
 }
 
+/* nomic-bert variants the engine does not compute are refused by name. */
+static ag_status nomic_options(const ag_hf_config *c, ag_error *err) {
+    const char *act = ag_hf_str(c, "activation_function");
+    if (ag_hf_num(c, "rotary_emb_fraction", 1.0) != 1.0 || ag_hf_bool(c, "rotary_emb_interleaved", false) ||
+        ag_hf_bool(c, "prenorm", false) || ag_hf_bool(c, "causal", false) || (act && strcmp(act, "swiglu") != 0) ||
+        ag_hf_has(c, "rotary_scaling_factor"))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED,
+                            "config.json: this NomicBert variant is not supported yet (needs rotary_emb_fraction 1, "
+                            "non-interleaved rotary without scaling, post-norm, non-causal, swiglu)");
+    return AG_OK;
+}
+
 ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, const ag_hf_config *c,
                                 const char *name, ag_error *err) {
     kw k = {w, fam->gguf_arch, AG_OK};
@@ -145,6 +157,11 @@ ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, co
     if (fam->encoder) {
         put_f32(&k, "attention.layer_norm_epsilon", ag_hf_num(c, "layer_norm_eps", 1e-12));
         put_bool(&k, "attention.causal", false);
+        if (strcmp(fam->gguf_arch, "nomic-bert") == 0) {
+            ag_status st = nomic_options(c, err);
+            if (st) return st;
+            put_f32(&k, "rope.freq_base", ag_hf_num(c, "rope_theta", 10000.0));
+        }
         return k.st ? ag_error_set(err, k.st, "out of memory") : AG_OK;
     }
     put_f32(&k, "attention.layer_norm_rms_epsilon", ag_hf_num(c, "rms_norm_eps", 1e-6));

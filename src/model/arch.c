@@ -3,6 +3,7 @@
  * tensors (the GGUF convention's names: blk.N.attn_qkv, blk.N.attn_q.bias, blk.N.attn_q_norm,
  * blk.N.post_attention_norm, blk.N.ffn_gate_exps, ...).
  *
+ * Encoders: bert (learned positions, GELU) and nomic-bert (fused QKV, rotary over halves, SwiGLU).
  * Rotary kind: GGUF llama files were converted with Q/K rows reordered for interleaved pairs
  * (NORM); qwen2/qwen3/gemma/phi3 keep the Hugging Face order and rotate halves (NEOX); GLM-4
  * rotates interleaved pairs of its first n_rot dimensions in the original model already (NORM).
@@ -27,7 +28,8 @@ static const ag_arch ARCHS[] = {
     {"glm4", AG_ROPE_NORM, AG_ACT_SILU, false, 0, false},
     {"gemma2", AG_ROPE_NEOX, AG_ACT_GELU_TANH, true, 2, false},
     {"gemma3", AG_ROPE_NEOX, AG_ACT_GELU_TANH, true, 6, false},
-    {"bert", AG_ROPE_NORM, AG_ACT_GELU_ERF, false, 0, true},
+    {"bert", AG_ROPE_NONE, AG_ACT_GELU_ERF, false, 0, true},
+    {"nomic-bert", AG_ROPE_NEOX, AG_ACT_SILU, false, 0, true},
 };
 
 const ag_arch *ag_arch_find(const char *name) {
@@ -169,7 +171,7 @@ static ag_status bind_ffn(const ag_gguf_file *f, const ag_hparams *hp, int il, a
         snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", il);
         return bind_experts(f, &l->ffn_down_exps, name, fe, e, hp->n_expert, err);
     }
-    const bool encoder = hp->arch->encoder, gated = !encoder && present(f, il, "ffn_gate.weight");
+    const bool encoder = hp->arch->encoder, gated = present(f, il, "ffn_gate.weight");
     const want w[] = {
         {&l->ffn_gate, "ffn_gate.weight", e, ff, gated},
         /* without a gate, a decoder's ffn_up holds [gate; up] (phi3, glm4) */

@@ -11,7 +11,7 @@
 
 #include "model/model.h"
 
-typedef enum { AG_ROPE_NORM, AG_ROPE_NEOX } ag_rope_kind; /* interleaved pairs / halves */
+typedef enum { AG_ROPE_NORM, AG_ROPE_NEOX, AG_ROPE_NONE } ag_rope_kind; /* interleaved pairs / halves / learned positions (bert) */
 typedef enum { AG_ACT_SILU, AG_ACT_GELU_TANH, AG_ACT_GELU_ERF } ag_act_kind;
 
 typedef struct ag_arch {
@@ -21,7 +21,7 @@ typedef struct ag_arch {
     bool embd_scale;    /* x = embedding * sqrt(n_embd) (gemma) */
     int swa_period;     /* sliding-window layers when {arch}.attention.sliding_window is set:
                            0 every layer, N: il % N < N - 1 (gemma2: 2; gemma3: the file's pattern) */
-    bool encoder;       /* bidirectional encoder with LayerNorm and learned positions (bert) */
+    bool encoder;       /* bidirectional encoder with LayerNorm (bert: learned positions; nomic-bert: rotary) */
 } ag_arch;
 
 /* The family of a GGUF architecture name, or NULL when unsupported. */

@@ -122,7 +122,8 @@ static ag_status bind_model(ag_model *m, ag_error *err) {
     ag_status st;
     if ((st = ag_bind_weight(f, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err))) return st;
     if (hp->arch->encoder) {
-        if ((st = ag_bind_weight(f, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, true, err)) ||
+        const bool learned_pos = hp->arch->rope == AG_ROPE_NONE; /* bert; nomic-bert rotates instead */
+        if ((st = ag_bind_weight(f, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, learned_pos, err)) ||
             (st = ag_bind_weight(f, &m->embd_norm, "token_embd_norm.weight", hp->n_embd, 0, true, err)) ||
             (st = ag_bind_weight(f, &m->embd_norm_b, "token_embd_norm.bias", hp->n_embd, 0, true, err)))
             return st;
