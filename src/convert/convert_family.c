@@ -106,6 +106,7 @@ static const ag_conv_family FAMILIES[] = {
     {"Qwen3MoeForCausalLM", "qwen3moe", "qwen2", false, false, false, NULL},
     {"Gemma2ForCausalLM", "gemma2", "default", false, true, false, GEMMA_LAYER},
     {"Gemma3ForCausalLM", "gemma3", "default", false, true, false, GEMMA_LAYER},
+    {"Gemma3ForConditionalGeneration", "gemma3", "default", false, true, false, GEMMA_LAYER}, /* text weights only */
     {"Phi3ForCausalLM", "phi3", "default", false, false, false, NULL},
     {"Glm4ForCausalLM", "glm4", "glm4", false, false, false, GLM4_LAYER},
     {"BertModel", "bert", "default", false, false, true, NULL},
@@ -150,6 +151,9 @@ static const char *layer_rest(const char *name, int *il) {
 bool ag_conv_map_name(const ag_conv_family *fam, const char *hf_base, char *out, size_t cap, int *expert) {
     *expert = -1;
     const char *name = hf_base;
+    /* multimodal checkpoints: the text model under language_model (Gemma 3, transformers < 4.52 / later) */
+    if (starts(name, "language_model.")) name += 15;
+    else if (starts(name, "model.language_model.")) name += 21;
     if (strcmp(name, "lm_head") == 0) return snprintf(out, cap, "output") < (int)cap;
     if (starts(name, "model.")) name += 6;
     else if (starts(name, "bert.")) name += 5;
@@ -179,6 +183,10 @@ bool ag_conv_ignored(const ag_conv_family *fam, const char *hf_name) {
         size_t m = strlen(SUFFIXES[i]);
         if (n >= m && strcmp(hf_name + n - m, SUFFIXES[i]) == 0) return true;
     }
+    /* multimodal checkpoints: the vision tower and its projector are not part of the text model */
+    static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."};
+    for (size_t i = 0; i < sizeof VISION / sizeof VISION[0]; i++)
+        if (starts(hf_name, VISION[i])) return true;
     /* encoders: the pooler and the masked-LM / classification heads are not part of the embedding */
     return fam->encoder && (starts(hf_name, "pooler.") || starts(hf_name, "bert.pooler.") || starts(hf_name, "cls.") ||
                             starts(hf_name, "classifier."));

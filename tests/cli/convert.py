@@ -191,6 +191,26 @@ for kind in ("model", "json"):
         check(f"spm tokenizer.{kind}: {text!r} -> BOS + sentencepiece's ids", got == [1] + want, (got, [1] + want))
 
 
+# ---- a multimodal Gemma 3 checkpoint: the text weights under model.language_model, a vision tower
+mm = f"{tmp}/gemma3-mm"
+os.makedirs(mm, exist_ok=True)
+for f in os.listdir(f"{fixtures}/gemma3"):
+    if f not in ("model.safetensors", "config.json"):
+        shutil.copy(f"{fixtures}/gemma3/{f}", mm)
+tcfg = json.load(open(f"{fixtures}/gemma3/config.json"))
+tcfg.pop("architectures", None)
+json.dump({"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "text_config": tcfg,
+           "vision_config": {"hidden_size": 8}}, open(f"{mm}/config.json", "w"))
+g3 = tensors_of(f"{fixtures}/gemma3/model.safetensors")
+vision = {"model.vision_tower.vision_model.embeddings.patch_embedding.weight": ("F16", [2, 2], b"\0" * 8),
+          "model.multi_modal_projector.mm_input_projection_weight": ("F16", [2, 2], b"\0" * 8)}
+write_st(f"{mm}/model.safetensors", dict({n.replace("model.", "model.language_model.", 1): t for n, t in g3.items()}, **vision))
+p1 = run("convert", f"{fixtures}/gemma3", f"{tmp}/g3-text.gguf", "--name", "x", "--type", "f32")
+p2 = run("convert", mm, f"{tmp}/g3-mm.gguf", "--name", "x", "--type", "f32")
+check("gemma3 multimodal checkpoint converts (text weights)", p2.returncode == 0, p2.stderr.decode()[-300:])
+check("gemma3 multimodal == text-only output", p1.returncode == 0 and p2.returncode == 0 and
+      open(f"{tmp}/g3-text.gguf", "rb").read() == open(f"{tmp}/g3-mm.gguf", "rb").read())
+
 # ---- clear errors
 bad = f"{tmp}/falcon"
 os.makedirs(bad, exist_ok=True)
