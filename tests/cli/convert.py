@@ -190,6 +190,11 @@ for kind in ("model", "json"):
         got = [int(x) for x in p.stdout.split()] if p.returncode == 0 else None
         check(f"spm tokenizer.{kind}: {text!r} -> BOS + sentencepiece's ids", got == [1] + want, (got, [1] + want))
 
+d = f"{tmp}/spm-model"
+open(f"{d}/tokenizer.model", "wb").write(open(f"{spm}/tokenizer.model", "rb").read()[:1001])
+p = run("convert", d, f"{tmp}/bad.gguf")
+check("truncated tokenizer.model: exit 1, named", p.returncode == 1 and b"tokenizer.model" in p.stderr, p.stderr)
+
 
 # ---- a multimodal Gemma 3 checkpoint: the text weights under model.language_model, a vision tower
 mm = f"{tmp}/gemma3-mm"
