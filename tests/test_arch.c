@@ -228,7 +228,7 @@ static void test_fixtures(void) {
         n_checked++;
     }
     if (d) closedir(d);
-    CHECK_MSG(n_checked >= (n_only ? n_only : 11), "%d fixtures checked", n_checked);
+    CHECK_MSG(n_checked >= (n_only ? n_only : 15), "%d fixtures checked", n_checked);
 }
 
 static void test_unsupported(void) {

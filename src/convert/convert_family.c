@@ -64,7 +64,20 @@ static const ag_conv_name BERT_LAYER[] = {
     {NULL, NULL},
 };
 
+/* nomic-bert (NomicBertModel): fused Wqkv, SwiGLU with fc12 the gated (SiLU) half, post-norms */
+static const ag_conv_name NOMIC_LAYER[] = {
+    {"attn.Wqkv", "attn_qkv"},
+    {"attn.out_proj", "attn_output"},
+    {"mlp.fc11", "ffn_up"},
+    {"mlp.fc12", "ffn_gate"},
+    {"mlp.fc2", "ffn_down"},
+    {"norm1", "attn_output_norm"},
+    {"norm2", "layer_output_norm"},
+    {NULL, NULL},
+};
+
 static const ag_conv_name BERT_TOP[] = {
+    {"emb_ln", "token_embd_norm"}, /* nomic-bert */
     {"embeddings.word_embeddings", "token_embd"},
     {"embeddings.position_embeddings", "position_embd"},
     {"embeddings.token_type_embeddings", "token_types"},
@@ -93,9 +106,11 @@ static const ag_conv_family FAMILIES[] = {
     {"Qwen3MoeForCausalLM", "qwen3moe", "qwen2", false, false, false, NULL},
     {"Gemma2ForCausalLM", "gemma2", "default", false, true, false, GEMMA_LAYER},
     {"Gemma3ForCausalLM", "gemma3", "default", false, true, false, GEMMA_LAYER},
+    {"Gemma3ForConditionalGeneration", "gemma3", "default", false, true, false, GEMMA_LAYER}, /* text weights only */
     {"Phi3ForCausalLM", "phi3", "default", false, false, false, NULL},
     {"Glm4ForCausalLM", "glm4", "glm4", false, false, false, GLM4_LAYER},
     {"BertModel", "bert", "default", false, false, true, NULL},
+    {"NomicBertModel", "nomic-bert", "default", false, false, true, NOMIC_LAYER},
     {"BertForMaskedLM", "bert", "default", false, false, true, NULL},
     {"BertForSequenceClassification", "bert", "default", false, false, true, NULL},
 };
@@ -109,7 +124,7 @@ const ag_conv_family *ag_conv_family_find(const char *hf_arch) {
 const char *ag_conv_family_list(void) {
     return "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
            "Qwen3MoeForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, Glm4ForCausalLM, "
-           "BertModel";
+           "BertModel, NomicBertModel";
 }
 
 static const char *lookup(const ag_conv_name *t, const char *hf) {
@@ -120,9 +135,11 @@ static const char *lookup(const ag_conv_name *t, const char *hf) {
 
 static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
-/* "REST" of a layer tensor: "layers.N.REST" (decoders) or "encoder.layer.N.REST" (bert). */
+/* "REST" of a layer tensor: "layers.N.REST" (decoders), "encoder.layer.N.REST" (bert) or
+ * "encoder.layers.N.REST" (nomic-bert). */
 static const char *layer_rest(const char *name, int *il) {
-    const char *p = starts(name, "layers.") ? name + 7 : starts(name, "encoder.layer.") ? name + 14 : NULL;
+    const char *p = starts(name, "layers.") ? name + 7 : starts(name, "encoder.layer.") ? name + 14
+                  : starts(name, "encoder.layers.") ? name + 15 : NULL;
     if (!p || *p < '0' || *p > '9') return NULL;
     char *end;
     long v = strtol(p, &end, 10);
@@ -134,6 +151,9 @@ static const char *layer_rest(const char *name, int *il) {
 bool ag_conv_map_name(const ag_conv_family *fam, const char *hf_base, char *out, size_t cap, int *expert) {
     *expert = -1;
     const char *name = hf_base;
+    /* multimodal checkpoints: the text model under language_model (Gemma 3, transformers < 4.52 / later) */
+    if (starts(name, "language_model.")) name += 15;
+    else if (starts(name, "model.language_model.")) name += 21;
     if (strcmp(name, "lm_head") == 0) return snprintf(out, cap, "output") < (int)cap;
     if (starts(name, "model.")) name += 6;
     else if (starts(name, "bert.")) name += 5;
@@ -163,6 +183,10 @@ bool ag_conv_ignored(const ag_conv_family *fam, const char *hf_name) {
         size_t m = strlen(SUFFIXES[i]);
         if (n >= m && strcmp(hf_name + n - m, SUFFIXES[i]) == 0) return true;
     }
+    /* multimodal checkpoints: the vision tower and its projector are not part of the text model */
+    static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."};
+    for (size_t i = 0; i < sizeof VISION / sizeof VISION[0]; i++)
+        if (starts(hf_name, VISION[i])) return true;
     /* encoders: the pooler and the masked-LM / classification heads are not part of the embedding */
     return fam->encoder && (starts(hf_name, "pooler.") || starts(hf_name, "bert.pooler.") || starts(hf_name, "cls.") ||
                             starts(hf_name, "classifier."));

@@ -43,23 +43,74 @@ static double partial_rotary(const ag_hf_config *c) {
     return cJSON_IsNumber(v) ? v->valuedouble : ag_hf_num(c, "partial_rotary_factor", 1.0);
 }
 
-/* Rope scaling: linear and llama3 (the latter becomes the rope_freqs tensor); others refused. */
+static double rs_num(const cJSON *rs, const char *name, double dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rs, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static void put_str(kw *k, const char *suffix, const char *v) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", k->arch, suffix);
+    if (!k->st) k->st = ag_gguf_set_str(k->w, key, v);
+}
+
+/* Rope scaling: linear; llama3 (the rope_freqs tensor); longrope (rope_factors_long/short tensors,
+ * convert_tensors.c, and the attention factor); yarn (its parameters; the engine computes the
+ * frequencies). The attention factors are the reference library's defaults unless given. */
 static ag_status rope_scaling(kw *k, const ag_hf_config *c, ag_error *err) {
     const cJSON *rs = ag_hf_rope_scaling(c);
     if (!rs) return AG_OK;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(rs, "factor");
-    if (strcmp(t->valuestring, "linear") == 0 && cJSON_IsNumber(f)) {
-        char key[128];
-        snprintf(key, sizeof key, "%s.rope.scaling.type", k->arch);
-        if (!k->st) k->st = ag_gguf_set_str(k->w, key, "linear");
-        put_f32(k, "rope.scaling.factor", f->valuedouble);
+    const char *type = t->valuestring;
+    const double max_pos = ag_hf_num(c, "max_position_embeddings", 2048);
+    const double orig = rs_num(rs, "original_max_position_embeddings", ag_hf_num(c, "original_max_position_embeddings", max_pos));
+    if (strcmp(type, "linear") == 0 && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rs, "factor"))) {
+        put_str(k, "rope.scaling.type", "linear");
+        put_f32(k, "rope.scaling.factor", rs_num(rs, "factor", 1));
         return AG_OK;
     }
-    if (strcmp(t->valuestring, "llama3") == 0) return AG_OK; /* rope_freqs.weight, convert_tensors.c */
-    return ag_error_set(err, AG_ERR_UNSUPPORTED, "config.json: rope scaling type '%s' is not supported yet",
-                        t->valuestring);
+    if (strcmp(type, "llama3") == 0) return AG_OK; /* rope_freqs.weight, convert_tensors.c */
+    if (!(orig >= 1))
+        return ag_error_set(err, AG_ERR_FORMAT, "config.json: rope scaling '%s' without a valid original_max_position_embeddings", type);
+    if (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
+        const double factor = rs_num(rs, "factor", max_pos / orig);
+        const double af = rs_num(rs, "attention_factor", factor <= 1 ? 1.0 : sqrt(1 + log(factor) / log(orig)));
+        put_str(k, "rope.scaling.type", "longrope");
+        put_u32(k, "rope.scaling.original_context_length", orig);
+        put_f32(k, "rope.scaling.attn_factor", af);
+        return AG_OK;
+    }
+    if (strcmp(type, "yarn") == 0) {
+        const double factor = rs_num(rs, "factor", max_pos / orig);
+        const double ms = rs_num(rs, "mscale", 0), ms_all = rs_num(rs, "mscale_all_dim", 0);
+        const double def = factor <= 1 ? 1.0 : 0.1 * log(factor) + 1.0;
+        double af = ms > 0 && ms_all > 0 && factor > 1 ? (0.1 * ms * log(factor) + 1) / (0.1 * ms_all * log(factor) + 1) : def;
+        af = rs_num(rs, "attention_factor", af);
+        if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rs, "truncate")))
+            return ag_error_set(err, AG_ERR_UNSUPPORTED, "config.json: yarn with \"truncate\": false is not supported yet");
+        put_str(k, "rope.scaling.type", "yarn");
+        put_f32(k, "rope.scaling.factor", factor);
+        put_u32(k, "rope.scaling.original_context_length", orig);
+        put_f32(k, "rope.scaling.attn_factor", af / def); /* the engine multiplies by 1 + 0.1 ln factor */
+        put_f32(k, "rope.scaling.yarn_beta_fast", rs_num(rs, "beta_fast", 32));
+        put_f32(k, "rope.scaling.yarn_beta_slow", rs_num(rs, "beta_slow", 1));
+        return AG_OK;
+    }
+    return ag_error_set(err, AG_ERR_UNSUPPORTED, "config.json: rope scaling type '%s' is not supported yet", type);
+}
+
+/* Qwen2: sliding window on the layers from max_window_layers on, when use_sliding_window. */
+static void qwen2_swa(kw *k, const ag_hf_config *c) {
+    if (!ag_hf_bool(c, "use_sliding_window", false) || !cJSON_IsNumber(ag_hf_get(c, "sliding_window"))) return;
+    const int n_layer = (int)ag_hf_num(c, "num_hidden_layers", 0), first = (int)ag_hf_num(c, "max_window_layers", n_layer);
+    uint8_t slides[1024];
+    if (n_layer <= 0 || n_layer > 1024 || first >= n_layer) return;
+    for (int il = 0; il < n_layer; il++) slides[il] = il >= first;
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", k->arch);
+    put_u32(k, "attention.sliding_window", ag_hf_num(c, "sliding_window", 0));
+    if (!k->st) k->st = ag_gguf_set_arr_data(k->w, key, AG_GGUF_BOOL, slides, (uint64_t)n_layer);
 }
 
 /* Gemma 3: the period of its sliding/global layer pattern (every Nth layer global). */
@@ -70,6 +121,18 @@ static int gemma3_pattern(const ag_hf_config *c) {
         if (cJSON_IsString(it) && strcmp(it->valuestring, "full_attention") == 0) return i + 1;
     double p = ag_hf_num(c, "sliding_window_pattern", ag_hf_num(c, "_sliding_window_pattern", 6));
     return p >= 1 ? (int)p : 6;
+}
+
+/* nomic-bert variants the engine does not compute are refused by name. */
+static ag_status nomic_options(const ag_hf_config *c, ag_error *err) {
+    const char *act = ag_hf_str(c, "activation_function");
+    if (ag_hf_num(c, "rotary_emb_fraction", 1.0) != 1.0 || ag_hf_bool(c, "rotary_emb_interleaved", false) ||
+        ag_hf_bool(c, "prenorm", false) || ag_hf_bool(c, "causal", false) || (act && strcmp(act, "swiglu") != 0) ||
+        ag_hf_has(c, "rotary_scaling_factor"))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED,
+                            "config.json: this NomicBert variant is not supported yet (needs rotary_emb_fraction 1, "
+                            "non-interleaved rotary without scaling, post-norm, non-causal, swiglu)");
+    return AG_OK;
 }
 
 ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, const ag_hf_config *c,
@@ -94,6 +157,11 @@ ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, co
     if (fam->encoder) {
         put_f32(&k, "attention.layer_norm_epsilon", ag_hf_num(c, "layer_norm_eps", 1e-12));
         put_bool(&k, "attention.causal", false);
+        if (strcmp(fam->gguf_arch, "nomic-bert") == 0) {
+            ag_status st = nomic_options(c, err);
+            if (st) return st;
+            put_f32(&k, "rope.freq_base", ag_hf_num(c, "rope_theta", 10000.0));
+        }
         return k.st ? ag_error_set(err, k.st, "out of memory") : AG_OK;
     }
     put_f32(&k, "attention.layer_norm_rms_epsilon", ag_hf_num(c, "rms_norm_eps", 1e-6));
@@ -110,6 +178,7 @@ ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, co
     if (ag_hf_has(c, "final_logit_softcapping")) put_f32(&k, "final_logit_softcapping", ag_hf_num(c, "final_logit_softcapping", 0));
     const double qpas = ag_hf_num(c, "query_pre_attn_scalar", head_dim);
     if (qpas != head_dim) put_f32(&k, "attention.scale", 1.0 / sqrt(qpas));
+    if (strcmp(fam->gguf_arch, "qwen2") == 0) qwen2_swa(&k, c);
     if (strcmp(fam->gguf_arch, "gemma3") == 0) {
         put_f32(&k, "rope.freq_base_swa", ag_hf_rope_theta(c, "sliding_attention", 10000.0));
         put_u32(&k, "attention.sliding_window_pattern", gemma3_pattern(c));

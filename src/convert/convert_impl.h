@@ -5,6 +5,8 @@
  *   hf_config.c       config.json reading (old and new transformers spellings of the same fields)
  *   convert_hparams.c config.json -> `{arch}.*` GGUF keys
  *   convert_vocab.c   tokenizer.json / tokenizer_config.json -> `tokenizer.*` GGUF keys
+ *   convert_vocab_spm.c SentencePiece-style vocabularies (tokenizer.model, BPE with byte fallback)
+ *   spm_model.c       the tokenizer.model protobuf reader
  *   convert_tensors.c the plan of output tensors (names, shapes, types, where each row comes from)
  *                     and the filler that produces their data row by row while the file is written
  *   convert.c         ag_convert: the driver
@@ -76,6 +78,22 @@ ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, co
  * model's embedding rows (the token list is padded to it). */
 ag_status ag_conv_write_vocab(ag_gguf_writer *w, const ag_conv_family *fam, const ag_hf_config *c,
                               const char *dir, int64_t n_vocab, ag_error *err);
+
+/* A SentencePiece-style ("llama") vocabulary, padded to the model's embedding rows. */
+typedef struct {
+    char **tokens;  /* n, owned */
+    float *scores;  /* n */
+    int32_t *types; /* n, GGUF token types */
+    int64_t n;
+    bool add_space_prefix;
+    int64_t bos, eos, unk, pad; /* -1: none */
+} ag_conv_spm_vocab;
+
+/* From a tokenizer.model file (BPE models). */
+ag_status ag_conv_spm_from_model(const char *path, int64_t n_vocab, ag_conv_spm_vocab *v, ag_error *err);
+/* From a tokenizer.json whose model is BPE without a ByteLevel step. */
+ag_status ag_conv_spm_from_json(const cJSON *tok, int64_t n_vocab, ag_conv_spm_vocab *v, ag_error *err);
+void ag_conv_spm_vocab_free(ag_conv_spm_vocab *v);
 
 /* ---------------------------------------------------------------- tensors */
 

@@ -115,10 +115,46 @@ static ag_status add_source(ag_conv_plan *p, const ag_conv_family *fam, const ag
     return AG_OK;
 }
 
-/* Llama 3 rope scaling: per-frequency divisors, as the GGUF convention stores them. */
-static ag_status add_llama3_freqs(ag_conv_plan *p, const ag_hf_config *c, ag_error *err) {
+static out_tensor *new_generated(ag_conv_plan *p, const char *name, int n, ag_error *err) {
+    out_tensor *o = new_out(p, name, 0, err);
+    if (!o) return NULL;
+    if (!(o->gen = malloc((size_t)n * sizeof(float)))) return ag_error_set(err, AG_ERR_NOMEM, "out of memory"), NULL;
+    o->n_dims = 1;
+    o->ne[0] = n;
+    o->ne[1] = o->ne[2] = 1;
+    o->type = AG_TYPE_F32;
+    return o;
+}
+
+/* LongRoPE (phi3): short_factor / long_factor -> rope_factors_short/long.weight (n_rot/2 each). */
+static ag_status add_longrope_factors(ag_conv_plan *p, const ag_hf_config *c, const cJSON *rs, ag_error *err) {
+    const double n_embd = ag_hf_num(c, "hidden_size", 0), n_head = ag_hf_num(c, "num_attention_heads", 1);
+    const cJSON *rp = ag_hf_get(c, "rope_parameters"), *prf = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, "partial_rotary_factor") : NULL;
+    const int n = (int)(ag_hf_num(c, "head_dim", n_embd / n_head) * (cJSON_IsNumber(prf) ? prf->valuedouble : ag_hf_num(c, "partial_rotary_factor", 1.0))) / 2;
+    const char *keys[] = {"long_factor", "short_factor"}, *names[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(rs, keys[i]);
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+            return ag_error_set(err, AG_ERR_FORMAT, "config.json: rope scaling '%s' must be a list of %d numbers", keys[i], n);
+        out_tensor *o = new_generated(p, names[i], n, err);
+        if (!o) return err ? err->code : AG_ERR_NOMEM;
+        int j = 0;
+        for (const cJSON *it = a->child; it; it = it->next, j++) {
+            if (!cJSON_IsNumber(it) || !(it->valuedouble > 0))
+                return ag_error_set(err, AG_ERR_FORMAT, "config.json: rope scaling '%s'[%d] is not a positive number", keys[i], j);
+            o->gen[j] = (float)it->valuedouble;
+        }
+    }
+    return AG_OK;
+}
+
+/* Rope scaling tensors: Llama 3's per-frequency divisors (rope_freqs), as the GGUF convention
+ * stores them, and LongRoPE's factors. */
+static ag_status add_rope_tensors(ag_conv_plan *p, const ag_hf_config *c, ag_error *err) {
     const cJSON *rs = ag_hf_rope_scaling(c), *t = rs ? cJSON_GetObjectItemCaseSensitive(rs, "rope_type") : NULL;
     if (!cJSON_IsString(t)) t = rs ? cJSON_GetObjectItemCaseSensitive(rs, "type") : NULL;
+    if (cJSON_IsString(t) && (strcmp(t->valuestring, "longrope") == 0 || strcmp(t->valuestring, "su") == 0))
+        return add_longrope_factors(p, c, rs, err);
     if (!cJSON_IsString(t) || strcmp(t->valuestring, "llama3") != 0) return AG_OK;
 #define NUM(k, d) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(rs, k)) ? cJSON_GetObjectItemCaseSensitive(rs, k)->valuedouble : (d))
     const double factor = NUM("factor", 8.0), lo = NUM("low_freq_factor", 1.0), hi = NUM("high_freq_factor", 4.0);
@@ -127,12 +163,8 @@ static ag_status add_llama3_freqs(ag_conv_plan *p, const ag_hf_config *c, ag_err
     const double n_embd = ag_hf_num(c, "hidden_size", 0), n_head = ag_hf_num(c, "num_attention_heads", 1);
     const int dim = (int)ag_hf_num(c, "head_dim", n_embd / n_head);
     const double base = ag_hf_rope_theta(c, NULL, 10000.0);
-    out_tensor *o = new_out(p, "rope_freqs.weight", 0, err);
-    if (!o || !(o->gen = malloc((size_t)dim / 2 * sizeof(float)))) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
-    o->n_dims = 1;
-    o->ne[0] = dim / 2;
-    o->ne[1] = o->ne[2] = 1;
-    o->type = AG_TYPE_F32;
+    out_tensor *o = new_generated(p, "rope_freqs.weight", dim / 2, err);
+    if (!o) return err ? err->code : AG_ERR_NOMEM;
     for (int i = 0; i < dim / 2; i++) {
         const double freq = pow(base, -2.0 * i / dim), wavelen = 2 * M_PI / freq;
         double f = factor;
@@ -159,7 +191,7 @@ ag_conv_plan *ag_conv_plan_new(const ag_conv_family *fam, const ag_hf_config *c,
             if (!p->t[i].src[e]) rc = ag_error_set(err, AG_ERR_FORMAT, "%s: expert %d is missing from the checkpoint", p->t[i].name, e);
     if (!rc && !find_out(p, "token_embd.weight"))
         rc = ag_error_set(err, AG_ERR_FORMAT, "the checkpoint has no token embedding (model.embed_tokens.weight)");
-    if (!rc) rc = add_llama3_freqs(p, c, err);
+    if (!rc) rc = add_rope_tensors(p, c, err);
     if (!rc && !(p->row = malloc((size_t)(p->max_ne0 > 0 ? p->max_ne0 : 1) * sizeof(float))))
         rc = ag_error_set(err, AG_ERR_NOMEM, "out of memory");
     if (rc) {

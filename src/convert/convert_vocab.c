@@ -9,7 +9,8 @@
  * (UNUSED) up to the model's embedding rows. Special ids come from tokenizer_config.json's
  * token strings, else config.json's *_token_id. The chat template comes from
  * tokenizer_config.json, chat_template.jinja or chat_template.json.
- * SentencePiece-style vocabularies (tokenizer.model, or BPE with byte_fallback) are refused.
+ *   SentencePiece-style (tokenizer.model, or BPE without ByteLevel: Llama 2, Mistral, Gemma)
+ *       -> "llama" with scores (convert_vocab_spm.c); tokenizer.model is preferred when present
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,16 +209,69 @@ static ag_status write_chat_template(ag_gguf_writer *w, const cJSON *tcfg, const
     return st;
 }
 
+/* SentencePiece-style: tok (BPE without ByteLevel) or, when tok is NULL, dir/tokenizer.model. */
+static ag_status write_spm(ag_gguf_writer *w, const ag_hf_config *c, const char *dir, const cJSON *tok,
+                           const cJSON *tcfg, int64_t n_vocab, ag_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    ag_conv_spm_vocab v = {0};
+    ag_status st = tok ? ag_conv_spm_from_json(tok, n_vocab, &v, err) : ag_conv_spm_from_model(path, n_vocab, &v, err);
+    if (!st) {
+        token_list l = {v.tokens, v.types, v.n};
+        const char *names[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+        int64_t *ids[] = {&v.bos, &v.eos, &v.unk, &v.pad};
+        for (int i = 0; i < 4; i++) {
+            const int64_t id = special_id(tcfg, names[i], &l);
+            if (id >= 0) *ids[i] = id;
+        }
+        if (v.unk >= 0 && v.unk < v.n && v.types[v.unk] == TT_NORMAL) v.types[v.unk] = TT_UNKNOWN;
+        if ((st = ag_gguf_set_str(w, "tokenizer.ggml.model", "llama")) ||
+            (st = ag_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens, (uint64_t)v.n)) ||
+            (st = ag_gguf_set_arr_data(w, "tokenizer.ggml.scores", AG_GGUF_FLOAT32, v.scores, (uint64_t)v.n)) ||
+            (st = ag_gguf_set_arr_data(w, "tokenizer.ggml.token_type", AG_GGUF_INT32, v.types, (uint64_t)v.n)) ||
+            (st = ag_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", v.add_space_prefix)) ||
+            (st = put_id(w, "tokenizer.ggml.bos_token_id", v.bos, c, "bos_token_id")) ||
+            (st = put_id(w, "tokenizer.ggml.eos_token_id", v.eos, c, "eos_token_id")) ||
+            (st = put_id(w, "tokenizer.ggml.unknown_token_id", v.unk, c, NULL)) ||
+            (st = put_id(w, "tokenizer.ggml.padding_token_id", v.pad, c, "pad_token_id")))
+            ag_error_set(err, st, "out of memory");
+    }
+    ag_conv_spm_vocab_free(&v);
+    return st;
+}
+
+static ag_status write_flags_and_template(ag_gguf_writer *w, const cJSON *tcfg, const char *dir, ag_error *err) {
+    ag_status st = AG_OK;
+    const char *flags[][2] = {{"add_bos_token", "tokenizer.ggml.add_bos_token"}, {"add_eos_token", "tokenizer.ggml.add_eos_token"}};
+    for (size_t i = 0; !st && i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(tcfg, flags[i][0]);
+        if (cJSON_IsBool(v) && (st = ag_gguf_set_bool(w, flags[i][1], cJSON_IsTrue(v)))) ag_error_set(err, st, "out of memory");
+    }
+    if (!st && (st = write_chat_template(w, tcfg, dir))) ag_error_set(err, st, "out of memory");
+    return st;
+}
+
+static bool file_exists(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
 static ag_status write_all(ag_gguf_writer *w, const ag_conv_family *fam, const ag_hf_config *c, const char *dir,
                            const cJSON *tok, const cJSON *tcfg, int64_t n_vocab, ag_error *err) {
     const char *mtype = type_of(cJSON_GetObjectItemCaseSensitive(tok, "model"));
     bool gpt2_split = false;
     const bool wordpiece = strcmp(mtype, "WordPiece") == 0;
     const bool bpe = strcmp(mtype, "BPE") == 0 && has_byte_level(tok, &gpt2_split);
+    if (strcmp(mtype, "BPE") == 0 && !bpe) { /* SentencePiece-style; its tokenizer.model is the original */
+        ag_status st = write_spm(w, c, dir, file_exists(dir, "tokenizer.model") ? NULL : tok, tcfg, n_vocab, err);
+        return st ? st : write_flags_and_template(w, tcfg, dir, err);
+    }
     if (!wordpiece && !bpe)
         return ag_error_set(err, AG_ERR_UNSUPPORTED,
-                            "tokenizer.json: a '%s' tokenizer%s is not supported yet (byte-level BPE and WordPiece are)",
-                            mtype, strcmp(mtype, "BPE") == 0 ? " without a ByteLevel pre-tokenizer (SentencePiece-style)" : "");
+                            "tokenizer.json: a '%s' tokenizer is not supported yet (BPE and WordPiece are)", mtype);
     token_list l = {0};
     ag_status st = build_tokens(tok, wordpiece, n_vocab, &l, err);
     if (!st) {
@@ -243,12 +297,7 @@ static ag_status write_all(ag_gguf_writer *w, const ag_conv_family *fam, const a
             (st = put_id(w, "tokenizer.ggml.mask_token_id", special_id(tcfg, "mask_token", &l), c, NULL)))
             ag_error_set(err, st, "out of memory");
     }
-    const char *flags[][2] = {{"add_bos_token", "tokenizer.ggml.add_bos_token"}, {"add_eos_token", "tokenizer.ggml.add_eos_token"}};
-    for (size_t i = 0; !st && i < 2; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(tcfg, flags[i][0]);
-        if (cJSON_IsBool(v) && (st = ag_gguf_set_bool(w, flags[i][1], cJSON_IsTrue(v)))) ag_error_set(err, st, "out of memory");
-    }
-    if (!st && (st = write_chat_template(w, tcfg, dir))) ag_error_set(err, st, "out of memory");
+    if (!st) st = write_flags_and_template(w, tcfg, dir, err);
     list_free(&l);
     return st;
 }
@@ -256,17 +305,13 @@ static ag_status write_all(ag_gguf_writer *w, const ag_conv_family *fam, const a
 ag_status ag_conv_write_vocab(ag_gguf_writer *w, const ag_conv_family *fam, const ag_hf_config *c,
                               const char *dir, int64_t n_vocab, ag_error *err) {
     cJSON *tok = read_json(dir, "tokenizer.json");
-    if (!cJSON_IsObject(tok)) {
-        cJSON_Delete(tok);
-        char path[4096];
-        snprintf(path, sizeof path, "%s/tokenizer.model", dir);
-        FILE *f = fopen(path, "rb");
-        if (f) fclose(f);
-        return ag_error_set(err, f ? AG_ERR_UNSUPPORTED : AG_ERR_IO, "%s/tokenizer.json: %s", dir,
-                            f ? "missing (only a SentencePiece tokenizer.model, which is not supported yet)" : "missing or not JSON");
-    }
     cJSON *tcfg = read_json(dir, "tokenizer_config.json"); /* optional */
-    ag_status st = write_all(w, fam, c, dir, tok, tcfg, n_vocab, err);
+    ag_status st;
+    if (cJSON_IsObject(tok)) st = write_all(w, fam, c, dir, tok, tcfg, n_vocab, err);
+    else if (file_exists(dir, "tokenizer.model")) {
+        st = write_spm(w, c, dir, NULL, tcfg, n_vocab, err);
+        if (!st) st = write_flags_and_template(w, tcfg, dir, err);
+    } else st = ag_error_set(err, AG_ERR_IO, "%s/tokenizer.json: missing or not JSON (and no tokenizer.model)", dir);
     cJSON_Delete(tok);
     cJSON_Delete(tcfg);
     return st;

@@ -44,10 +44,24 @@ void ag_hf_config_free(ag_hf_config *c) {
     memset(c, 0, sizeof *c);
 }
 
-const cJSON *ag_hf_get(const ag_hf_config *c, const char *key) {
+/* GPT-2-style spellings some configs use instead (nomic-bert), as transformers' attribute_map. */
+static const char *const ALIASES[][2] = {
+    {"hidden_size", "n_embd"}, {"num_hidden_layers", "n_layer"}, {"num_attention_heads", "n_head"},
+    {"intermediate_size", "n_inner"}, {"max_position_embeddings", "n_positions"},
+    {"layer_norm_eps", "layer_norm_epsilon"}, {"rope_theta", "rotary_emb_base"},
+};
+
+static const cJSON *get1(const ag_hf_config *c, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->text, key);
     if (!v && c->text != c->root) v = cJSON_GetObjectItemCaseSensitive(c->root, key);
     return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+const cJSON *ag_hf_get(const ag_hf_config *c, const char *key) {
+    const cJSON *v = get1(c, key);
+    for (size_t i = 0; !v && i < sizeof ALIASES / sizeof ALIASES[0]; i++)
+        if (strcmp(key, ALIASES[i][0]) == 0) v = get1(c, ALIASES[i][1]);
+    return v;
 }
 
 bool ag_hf_has(const ag_hf_config *c, const char *key) { return ag_hf_get(c, key) != NULL; }

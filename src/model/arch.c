@@ -3,6 +3,7 @@
  * tensors (the GGUF convention's names: blk.N.attn_qkv, blk.N.attn_q.bias, blk.N.attn_q_norm,
  * blk.N.post_attention_norm, blk.N.ffn_gate_exps, ...).
  *
+ * Encoders: bert (learned positions, GELU) and nomic-bert (fused QKV, rotary over halves, SwiGLU).
  * Rotary kind: GGUF llama files were converted with Q/K rows reordered for interleaved pairs
  * (NORM); qwen2/qwen3/gemma/phi3 keep the Hugging Face order and rotate halves (NEOX); GLM-4
  * rotates interleaved pairs of its first n_rot dimensions in the original model already (NORM).
@@ -27,7 +28,8 @@ static const ag_arch ARCHS[] = {
     {"glm4", AG_ROPE_NORM, AG_ACT_SILU, false, 0, false},
     {"gemma2", AG_ROPE_NEOX, AG_ACT_GELU_TANH, true, 2, false},
     {"gemma3", AG_ROPE_NEOX, AG_ACT_GELU_TANH, true, 6, false},
-    {"bert", AG_ROPE_NORM, AG_ACT_GELU_ERF, false, 0, true},
+    {"bert", AG_ROPE_NONE, AG_ACT_GELU_ERF, false, 0, true},
+    {"nomic-bert", AG_ROPE_NEOX, AG_ACT_SILU, false, 0, true},
 };
 
 const ag_arch *ag_arch_find(const char *name) {
@@ -58,6 +60,22 @@ static ag_status opt_int(const ag_gguf_file *f, const char *arch, const char *su
     return st;
 }
 
+/* attention.sliding_window_pattern: a period (gemma3) or one bool per layer (qwen2's layers from
+ * max_window_layers on). */
+static ag_status read_swa_layers(const ag_gguf_file *f, const char *arch, ag_hparams *hp, ag_error *err) {
+    char key[128];
+    if (!has(f, arch, "attention.sliding_window_pattern", key, sizeof key)) return AG_OK;
+    const ag_gguf_value *v = &ag_gguf_find_kv(f, key)->value;
+    if (v->type != AG_GGUF_ARRAY) return opt_int(f, arch, "attention.sliding_window_pattern", &hp->swa_period, err);
+    if (v->arr.elem_type != AG_GGUF_BOOL || v->arr.count != (uint64_t)hp->n_layer || hp->n_layer > 1024)
+        return ag_error_set(err, AG_ERR_FORMAT, "%s must be a period or %d booleans", key, hp->n_layer);
+    hp->swa_explicit = true;
+    memset(hp->swa_layers, 0, sizeof hp->swa_layers);
+    for (int il = 0; il < hp->n_layer; il++)
+        if (ag_gguf_arr_i64(v, (uint64_t)il)) hp->swa_layers[il / 64] |= (uint64_t)1 << (il % 64);
+    return AG_OK;
+}
+
 ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hparams *hp, ag_error *err) {
     const char *n = a->name;
     char key[128];
@@ -73,7 +91,6 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
         (st = opt_f32(f, n, "attn_logit_softcapping", &hp->attn_softcap, err)) ||
         (st = opt_f32(f, n, "final_logit_softcapping", &hp->final_softcap, err)) ||
         (st = opt_int(f, n, "attention.sliding_window", &hp->n_swa, err)) ||
-        (st = opt_int(f, n, "attention.sliding_window_pattern", &hp->swa_period, err)) ||
         (st = opt_f32(f, n, "rope.freq_base_swa", &hp->rope_base_swa, err)) ||
         (st = opt_int(f, n, "expert_count", &hp->n_expert, err)) ||
         (st = opt_int(f, n, "expert_used_count", &hp->n_expert_used, err)) ||
@@ -82,14 +99,7 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
         (st = opt_f32(f, n, "attention.layer_norm_epsilon", &hp->norm_eps, err)))
         return st;
     if (has(f, n, "expert_weights_norm", key, sizeof key) && (st = ag_gguf_get_bool(f, key, &hp->expert_norm, err))) return st;
-    if (has(f, n, "rope.scaling.type", key, sizeof key)) {
-        ag_gguf_str t;
-        float factor = 1.0f;
-        if ((st = ag_gguf_get_str(f, key, &t, err)) || (st = opt_f32(f, n, "rope.scaling.factor", &factor, err))) return st;
-        if (ag_gguf_str_eq(t, "linear") && factor > 0) hp->rope_scale = factor;
-        else if (!ag_gguf_str_eq(t, "none") && !ag_gguf_str_eq(t, "linear"))
-            return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s '%.*s' is not supported yet", key, (int)t.len, t.data);
-    }
+    if ((st = ag_rope_read_scaling(f, n, hp, err)) || (st = read_swa_layers(f, n, hp, err))) return st;
     if (hp->n_expert < 0 || hp->n_expert > 1024 || (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)))
         return ag_error_set(err, AG_ERR_FORMAT, "%s.expert_count=%d / expert_used_count=%d are inconsistent", n, hp->n_expert,
                             hp->n_expert_used);
@@ -161,7 +171,7 @@ static ag_status bind_ffn(const ag_gguf_file *f, const ag_hparams *hp, int il, a
         snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", il);
         return bind_experts(f, &l->ffn_down_exps, name, fe, e, hp->n_expert, err);
     }
-    const bool encoder = hp->arch->encoder, gated = !encoder && present(f, il, "ffn_gate.weight");
+    const bool encoder = hp->arch->encoder, gated = present(f, il, "ffn_gate.weight");
     const want w[] = {
         {&l->ffn_gate, "ffn_gate.weight", e, ff, gated},
         /* without a gate, a decoder's ffn_up holds [gate; up] (phi3, glm4) */

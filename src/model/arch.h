@@ -11,7 +11,7 @@
 
 #include "model/model.h"
 
-typedef enum { AG_ROPE_NORM, AG_ROPE_NEOX } ag_rope_kind; /* interleaved pairs / halves */
+typedef enum { AG_ROPE_NORM, AG_ROPE_NEOX, AG_ROPE_NONE } ag_rope_kind; /* interleaved pairs / halves / learned positions (bert) */
 typedef enum { AG_ACT_SILU, AG_ACT_GELU_TANH, AG_ACT_GELU_ERF } ag_act_kind;
 
 typedef struct ag_arch {
@@ -21,7 +21,7 @@ typedef struct ag_arch {
     bool embd_scale;    /* x = embedding * sqrt(n_embd) (gemma) */
     int swa_period;     /* sliding-window layers when {arch}.attention.sliding_window is set:
                            0 every layer, N: il % N < N - 1 (gemma2: 2; gemma3: the file's pattern) */
-    bool encoder;       /* bidirectional encoder with LayerNorm and learned positions (bert) */
+    bool encoder;       /* bidirectional encoder with LayerNorm (bert: learned positions; nomic-bert: rotary) */
 } ag_arch;
 
 /* The family of a GGUF architecture name, or NULL when unsupported. */
@@ -37,8 +37,15 @@ ag_status ag_arch_bind_layer(const ag_gguf_file *f, const ag_hparams *hp, int il
 /* Whether layer il uses the sliding window. */
 static inline bool ag_arch_layer_swa(const ag_hparams *hp, int il) {
     if (hp->n_swa <= 0) return false;
+    if (hp->swa_explicit) return il >= 0 && il < 1024 && (hp->swa_layers[il / 64] >> (il % 64) & 1);
     return hp->swa_period <= 0 || il % hp->swa_period < hp->swa_period - 1;
 }
+
+/* Rope scaling keys (model/rope_scaling.c): rope.scaling.type linear / yarn / longrope / none,
+ * factor, original_context_length, attn_factor, yarn_beta_fast / yarn_beta_slow. */
+ag_status ag_rope_read_scaling(const ag_gguf_file *f, const char *arch, ag_hparams *hp, ag_error *err);
+/* Yarn's per-frequency divisors theta_i = pos * base^(-2i/n_rot) / out[i], n_rot/2 of them. */
+void ag_rope_yarn_factors(const ag_hparams *hp, float *out);
 
 /* Binds w to tensor `name` (ne1 = 0 for 1-D), checking its shape and that we can compute with it
  * (model_load.c). */

@@ -1,13 +1,17 @@
 /*
- * encoder.c - the bidirectional encoder (bert) and sentence embeddings: ag_embed_tokens.
+ * encoder.c - the bidirectional encoders (bert, nomic-bert) and sentence embeddings: ag_embed_tokens.
  *
  * For each sequence of n tokens (all positions see each other; no KV cache):
  *   x = tok_embd[id] + pos_embd[p] + tok_types[0] ; x = layernorm(x) * embd_norm + b
+ *                               (nomic-bert: no pos_embd; q and k are rotated instead)
  *   per layer:
- *     q, k, v = x @ wq, wk, wv + biases
+ *     q, k, v = x @ wq, wk, wv + biases      or  [q; k; v] = x @ wqkv  (nomic-bert)
+ *     q, k = rope_halves(q, k, p)             (nomic-bert)
  *     a = softmax(q . K^T * attn_scale) . V          per head, over all n positions
  *     x = layernorm(x + (a @ wo + bo)) * attn_output_norm + b
- *     x = layernorm(x + gelu(x @ ffn_up + b) @ ffn_down + b) * layer_output_norm + b
+ *     x = layernorm(x + ffn(x)) * layer_output_norm + b
+ *         ffn = gelu(x @ ffn_up + b) @ ffn_down + b        (bert)
+ *             = (silu(x @ ffn_gate) * (x @ ffn_up)) @ ffn_down  (nomic-bert: SwiGLU)
  *   embedding = pool(x) (mean, CLS = x[0], or last), L2-normalized on request
  * Buffers are allocated per call (embedding is not on the decode path).
  */
@@ -16,36 +20,38 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "cpu/ops.h"
 #include "cpu/ops_arch.h"
 #include "model/arch.h"
 #include "model/forward_arch.h"
 
 typedef struct {
-    float *x, *q, *k, *v, *a, *o, *h, *att; /* (n, e) x5, (n, ff), (n) */
+    float *x, *q, *k, *v, *a, *o, *h, *g, *att; /* (n, e) x5, (n, max(ff, q+2kv)), (n, ff), (n) */
     ag_matmul_scratch mm;
 } enc_buf;
 
 static void buf_free(enc_buf *b) {
-    free(b->x), free(b->q), free(b->k), free(b->v), free(b->a), free(b->o), free(b->h), free(b->att);
+    free(b->x), free(b->q), free(b->k), free(b->v), free(b->a), free(b->o), free(b->h), free(b->g), free(b->att);
     ag_matmul_scratch_free(&b->mm);
 }
 
 static bool buf_init(enc_buf *b, const ag_model *m, int n, int n_threads) {
-    const size_t e = (size_t)m->hp.n_embd, ff = (size_t)m->hp.n_ff, nn = (size_t)n;
+    const size_t e = (size_t)m->hp.n_embd, ff = (size_t)m->hp.n_ff, nn = (size_t)n, qkv = 3 * e;
     memset(b, 0, sizeof *b);
     b->x = malloc(nn * e * 4), b->q = malloc(nn * e * 4), b->k = malloc(nn * e * 4), b->v = malloc(nn * e * 4);
-    b->a = malloc(nn * e * 4), b->o = malloc(nn * e * 4), b->h = malloc(nn * ff * 4), b->att = malloc(nn * 4);
+    b->a = malloc(nn * e * 4), b->o = malloc(nn * e * 4), b->h = malloc(nn * (ff > qkv ? ff : qkv) * 4);
+    b->g = malloc(nn * ff * 4), b->att = malloc(nn * 4);
     size_t xq = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         const ag_layer *l = &m->layers[il];
-        const ag_weight *w[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_up, &l->ffn_down};
+        const ag_weight *w[] = {&l->wq, &l->wk, &l->wv, &l->wqkv, &l->wo, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
         for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
             size_t r = ag_matmul_scratch_row(w[i]->type, w[i]->ne[0]);
             if (r > xq) xq = r;
         }
     }
     const bool mm_ok = ag_matmul_scratch_init(&b->mm, (int64_t)(e > ff ? e : ff), xq, n, n_threads);
-    return b->x && b->q && b->k && b->v && b->a && b->o && b->h && b->att && mm_ok;
+    return b->x && b->q && b->k && b->v && b->a && b->o && b->h && b->g && b->att && mm_ok;
 }
 
 static void linear(ag_threadpool *pool, const ag_weight *w, const ag_weight *bias, const float *x, float *y, int n,
@@ -85,15 +91,55 @@ static void add_norm(float *x, const float *y, const ag_weight *w, const ag_weig
     }
 }
 
+/* q, k, v of n tokens: separate products or one fused product split per token; nomic-bert then
+ * rotates q and k by position (halves, as the reference's non-interleaved rotary). */
+static void qkv(const ag_model *m, const ag_layer *l, enc_buf *b, ag_threadpool *pool, int n) {
+    const ag_hparams *hp = &m->hp;
+    const int hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    if (!l->wqkv.data) {
+        linear(pool, &l->wq, &l->bq, b->x, b->q, n, &b->mm);
+        linear(pool, &l->wk, &l->bk, b->x, b->k, n, &b->mm);
+        linear(pool, &l->wv, &l->bv, b->x, b->v, n, &b->mm);
+    } else {
+        ag_fwd_matmul(pool, &l->wqkv, b->x, b->h, n, &b->mm);
+        for (int t = 0; t < n; t++) {
+            const float *r = b->h + (size_t)t * (qd + 2 * kvd);
+            memcpy(b->q + (size_t)t * qd, r, (size_t)qd * sizeof(float));
+            memcpy(b->k + (size_t)t * kvd, r + qd, (size_t)kvd * sizeof(float));
+            memcpy(b->v + (size_t)t * kvd, r + qd + kvd, (size_t)kvd * sizeof(float));
+        }
+    }
+    if (hp->arch->rope != AG_ROPE_NEOX) return;
+    for (int t = 0; t < n; t++) {
+        ag_rope_neox(b->q + (size_t)t * qd, hp->n_head, hd, hp->n_rot, (float)t, hp->rope_base, NULL);
+        ag_rope_neox(b->k + (size_t)t * kvd, hp->n_head_kv, hd, hp->n_rot, (float)t, hp->rope_base, NULL);
+    }
+}
+
+static void ffn(const ag_model *m, const ag_layer *l, enc_buf *b, ag_threadpool *pool, int n) {
+    const int ff = m->hp.n_ff;
+    if (l->ffn_gate.data) { /* SwiGLU */
+        ag_fwd_matmul(pool, &l->ffn_gate, b->x, b->h, n, &b->mm);
+        linear(pool, &l->ffn_up, &l->ffn_up_b, b->x, b->g, n, &b->mm);
+        ag_silu_mul(b->h, b->g, n * ff);
+    } else {
+        linear(pool, &l->ffn_up, &l->ffn_up_b, b->x, b->h, n, &b->mm);
+        ag_gelu_erf(b->h, n * ff);
+    }
+    linear(pool, &l->ffn_down, &l->ffn_down_b, b->h, b->o, n, &b->mm);
+}
+
 static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_token *tok, int n, float *out) {
     const ag_hparams *hp = &m->hp;
-    const int e = hp->n_embd, ff = hp->n_ff;
+    const int e = hp->n_embd;
     float *row = b->o;
     for (int t = 0; t < n; t++) {
         float *x = b->x + (size_t)t * e;
         ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tok[t], e, x);
-        ag_weight_row_to_float(m->pos_embd.data, m->pos_embd.type, m->pos_embd.row_bytes, t, e, row);
-        for (int i = 0; i < e; i++) x[i] += row[i];
+        if (m->pos_embd.data) {
+            ag_weight_row_to_float(m->pos_embd.data, m->pos_embd.type, m->pos_embd.row_bytes, t, e, row);
+            for (int i = 0; i < e; i++) x[i] += row[i];
+        }
         if (m->tok_types.data) {
             ag_weight_row_to_float(m->tok_types.data, m->tok_types.type, m->tok_types.row_bytes, 0, e, row);
             for (int i = 0; i < e; i++) x[i] += row[i];
@@ -102,15 +148,11 @@ static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_
     }
     for (int il = 0; il < hp->n_layer; il++) {
         const ag_layer *l = &m->layers[il];
-        linear(pool, &l->wq, &l->bq, b->x, b->q, n, &b->mm);
-        linear(pool, &l->wk, &l->bk, b->x, b->k, n, &b->mm);
-        linear(pool, &l->wv, &l->bv, b->x, b->v, n, &b->mm);
+        qkv(m, l, b, pool, n);
         attention(hp, b, n);
         linear(pool, &l->wo, &l->bo, b->a, b->o, n, &b->mm);
         add_norm(b->x, b->o, &l->attn_norm, &l->attn_norm_b, n, e, hp->norm_eps);
-        linear(pool, &l->ffn_up, &l->ffn_up_b, b->x, b->h, n, &b->mm);
-        ag_gelu_erf(b->h, n * ff);
-        linear(pool, &l->ffn_down, &l->ffn_down_b, b->h, b->o, n, &b->mm);
+        ffn(m, l, b, pool, n);
         add_norm(b->x, b->o, &l->ffn_norm, &l->ffn_norm_b, n, e, hp->norm_eps);
     }
     memset(out, 0, (size_t)e * sizeof(float));

@@ -88,6 +88,7 @@ ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch,
     s->scores = malloc((size_t)n_threads * n_ctx * sizeof(float));
     s->qh = malloc((size_t)n_threads * hp->head_dim * sizeof(float));
     s->arch = malloc(nb * ag_fwd_arch_floats(m) * sizeof(float));
+    s->rope_ff = ag_fwd_rope_factors(m, n_ctx);
     const int64_t max_n = (int64_t)max_sz(max_sz(hp->n_embd, q_dim), hp->n_ff);
     const bool mm_ok = ag_matmul_scratch_init(&s->mm, max_n, xq_row_bytes(m), n_batch, n_threads);
     if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !s->arch || !mm_ok) {

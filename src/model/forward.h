@@ -33,6 +33,7 @@ typedef struct {
     float *scores; /* (n_threads, n_ctx) attention weights of one head */
     float *qh;     /* (n_threads, head_dim) one head's query in the cache's type (as bytes) */
     float *arch;   /* (n_batch, ag_fwd_arch_floats) fused QKV / gate-up outputs, expert routing */
+    const float *rope_ff; /* (n_rot/2) rotary divisors for this context size, or NULL (ag_fwd_rope_factors) */
     ag_matmul_scratch mm; /* activations converted for the matmul kernels */
 } ag_fwd_scratch;
 

@@ -3,7 +3,8 @@
  *
  *   q, k, v = xb @ wq, wk, wv  (+ bq, bk, bv)        or   [q; k; v] = xb @ wqkv   (phi3)
  *   q, k = rmsnorm_per_head(q, k) * attn_q_norm, attn_k_norm          (qwen3, gemma3)
- *   q, k = rope(q, k)   interleaved pairs (llama, glm4) or halves (qwen, gemma, phi3)
+ *   q, k = rope(q, k)   interleaved pairs (llama, glm4) or halves (qwen, gemma, phi3), with the
+ *                       context's divisors (rope_freqs, longrope, yarn) and attn factor
  *   ffn:  act(xb @ gate) * (xb @ up) @ down     act = silu or gelu_tanh (gemma)
  *         [gate; up] = xb @ ffn_up (2*n_ff rows; phi3, glm4)
  */
@@ -74,13 +75,26 @@ void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s,
     if (l->attn_k_norm.data) per_head_norm(s->k, &l->attn_k_norm, n * hp->n_head_kv, hd, hp->norm_eps);
     const bool swa_base = hp->rope_base_swa > 0 && ag_arch_layer_swa(hp, il);
     const float base = swa_base ? hp->rope_base_swa : hp->rope_base, scale = swa_base ? 1.0f : hp->rope_scale;
-    const float *ff = m->rope_freqs.data;
+    const float *ff = swa_base ? NULL : s->rope_ff;
+    const float mscale = swa_base ? 1.0f : hp->rope_attn_factor;
     void (*rope)(float *, int, int, int, float, float, const float *) = hp->arch->rope == AG_ROPE_NEOX ? ag_rope_neox : ag_rope;
     for (int t = 0; t < n; t++) {
         const float pos = (float)(pos0 + t) / scale;
         rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, pos, base, ff);
         rope(s->k + (size_t)t * kv_dim, hp->n_head_kv, hd, hp->n_rot, pos, base, ff);
     }
+    if (mscale != 1.0f) { /* cos and sin scaled: the rotated dimensions of every head */
+        for (int h = 0; h < n * hp->n_head; h++)
+            for (int d = 0; d < hp->n_rot; d++) s->q[(size_t)h * hd + d] *= mscale;
+        for (int h = 0; h < n * hp->n_head_kv; h++)
+            for (int d = 0; d < hp->n_rot; d++) s->k[(size_t)h * hd + d] *= mscale;
+    }
+}
+
+const float *ag_fwd_rope_factors(const ag_model *m, int n_ctx) {
+    if (m->rope_long.data && n_ctx > m->hp.n_ctx_orig) return m->rope_long.data;
+    if (m->rope_short.data) return m->rope_short.data;
+    return m->rope_yarn ? m->rope_yarn : m->rope_freqs.data;
 }
 
 void ag_fwd_ffn(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, ag_threadpool *pool, int n) {

@@ -17,6 +17,10 @@
 /* Floats of extra scratch per token of the batch (fused outputs, expert routing). */
 size_t ag_fwd_arch_floats(const ag_model *m);
 
+/* The rotary divisors a session of n_ctx positions uses: longrope's long factors past the original
+ * context, else its short ones, yarn's, Llama 3's rope_freqs, or NULL. */
+const float *ag_fwd_rope_factors(const ag_model *m, int n_ctx);
+
 /* s->xb (n, n_embd) normed input -> s->q (n, q_dim), s->k, s->v (n, kv_dim), rotated. */
 void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0);
 

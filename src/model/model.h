@@ -58,6 +58,11 @@ typedef struct {
     float norm_eps;    /* RMSNorm epsilon */
     float rope_base;   /* rope.freq_base */
     float rope_scale;  /* linear position scale (1 = none) */
+    /* rope scaling beyond linear (model/rope_scaling.c) */
+    float rope_attn_factor; /* the rotated dimensions of q and k are scaled by it (yarn, longrope; 1 = none) */
+    int n_ctx_orig;         /* pre-extension context: longrope uses its long factors for sessions past it */
+    float yarn_factor;      /* > 0: yarn, with yarn_beta_fast/slow (32, 1) */
+    float yarn_beta_fast, yarn_beta_slow;
     /* per-family options (model/arch.c) */
     const struct ag_arch *arch; /* the family's table entry */
     float attn_scale;     /* scores = q.k * attn_scale (default 1/sqrt(head_dim)) */
@@ -65,6 +70,8 @@ typedef struct {
     float final_softcap;  /* > 0: the same on the logits */
     int n_swa;            /* > 0: sliding-window layers see the last n_swa positions */
     int swa_period;       /* which layers slide: 0 all, else il % period < period - 1 */
+    bool swa_explicit;    /* swa_layers says which layers slide (a per-layer pattern, qwen2) */
+    uint64_t swa_layers[16]; /* bit il: layer il slides (n_layer <= 1024) */
     float rope_base_swa;  /* > 0: rope.freq_base of sliding layers (gemma3) */
     int n_expert, n_expert_used, n_ff_exp; /* mixture of experts */
     bool expert_norm;     /* renormalize the top-k routing weights */
@@ -80,6 +87,8 @@ struct ag_model {
     ag_weight output_norm; /* (n_embd) */
     ag_weight output;      /* (n_embd -> n_vocab); = tok_embd when tied */
     ag_weight rope_freqs;  /* (n_rot/2) optional per-frequency divisors (Llama 3) */
+    ag_weight rope_long, rope_short; /* (n_rot/2) longrope divisors past / within n_ctx_orig (phi3) */
+    float *rope_yarn;      /* (n_rot/2) owned: yarn's per-frequency divisors, computed at load */
     ag_weight pos_embd;    /* (n_embd, n_ctx_train) encoders: learned positions */
     ag_weight tok_types;   /* (n_embd, n_types) encoders: token-type embeddings */
     ag_weight embd_norm, embd_norm_b; /* (n_embd) encoders: LayerNorm of the embeddings */

@@ -122,7 +122,8 @@ static ag_status bind_model(ag_model *m, ag_error *err) {
     ag_status st;
     if ((st = ag_bind_weight(f, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true, err))) return st;
     if (hp->arch->encoder) {
-        if ((st = ag_bind_weight(f, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, true, err)) ||
+        const bool learned_pos = hp->arch->rope == AG_ROPE_NONE; /* bert; nomic-bert rotates instead */
+        if ((st = ag_bind_weight(f, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, learned_pos, err)) ||
             (st = ag_bind_weight(f, &m->embd_norm, "token_embd_norm.weight", hp->n_embd, 0, true, err)) ||
             (st = ag_bind_weight(f, &m->embd_norm_b, "token_embd_norm.bias", hp->n_embd, 0, true, err)))
             return st;
@@ -130,8 +131,14 @@ static ag_status bind_model(ag_model *m, ag_error *err) {
         if (tt && (st = ag_bind_weight(f, &m->tok_types, "token_types.weight", hp->n_embd, tt->ne[1], true, err))) return st;
     } else if ((st = ag_bind_weight(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true, err)) ||
                (st = ag_bind_weight(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, err)) ||
-               (st = ag_bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)))
+               (st = ag_bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)) ||
+               (st = ag_bind_weight(f, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 0, false, err)) ||
+               (st = ag_bind_weight(f, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 0, false, err)))
         return st;
+    if (hp->yarn_factor > 0) {
+        if (!(m->rope_yarn = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(float)))) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+        ag_rope_yarn_factors(hp, m->rope_yarn);
+    }
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
@@ -232,6 +239,7 @@ void ag_model_free(ag_model *m) {
     free(m->chat_template);
     ag_vocab_free(m->vocab);
     free(m->layers);
+    free(m->rope_yarn);
     ag_gguf_close(m->gguf);
     free(m);
 }

@@ -6,7 +6,8 @@ float32 so that no TF32 or reduced-precision kernel blurs the reference). Nothin
 every model is made from a config with torch.manual_seed, every tokenizer is trained here with the
 `tokenizers` library on text from the Python standard library.
 
-usage: python3 make_arch_fixtures.py OUT_DIR
+usage: python3 make_arch_fixtures.py OUT_DIR      (OUT_DIR = tests/data/arch; the SentencePiece tokenizer
+       fixture goes to OUT_DIR/../spm; nomic-bert comes from make_nomic_fixture.py)
 For each family FAMILY it writes OUT_DIR/FAMILY/:
   config.json, model.safetensors (F16 weights), tokenizer.json, tokenizer_config.json  (the HF dir)
   expected.json   {"family", "architecture", "transformers", "tokens": prompt ids (16),
@@ -180,6 +181,26 @@ def bert_family(tok):
     return tensor_names(path)
 
 
+def spm_fixture():
+    """tests/data/spm: a SentencePiece BPE model with byte fallback (tokenizer.model, tokenizer.vocab) trained
+    here, and sentencepiece's ids (without BOS) for a few texts."""
+    import codecs
+    import this  # noqa: F401
+    import sentencepiece as spm
+    path = os.path.join(OUT, "..", "spm")
+    os.makedirs(path, exist_ok=True)
+    texts = [codecs.decode(this.s, "rot13"), json.__doc__, os.__doc__, traceback.__doc__]
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(texts), model_prefix=os.path.join(path, "tokenizer"),
+                                   vocab_size=600, hard_vocab_limit=False, model_type="bpe", byte_fallback=True,
+                                   character_coverage=1.0)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(path, "tokenizer.model"))
+    words = ["Hello world", "Beautiful is better than ugly.", " leading space", "\u00fcn\u00efc\u00f6d\u00e9 \U0001F600 bytes",
+             "two  spaces\nnew line", "Errors should never pass silently."]
+    with open(os.path.join(path, "expected.json"), "w") as f:
+        json.dump({"texts": words, "ids": [sp.encode(w) for w in words], "pieces": sp.get_piece_size(),
+                   "reference": "sentencepiece SentencePieceProcessor.encode, without BOS"}, f, indent=1)
+
+
 def main():
     torch.set_num_threads(4)
     os.makedirs(OUT, exist_ok=True)
@@ -204,6 +225,18 @@ def main():
                                             tie_word_embeddings=True, hidden_activation="gelu_pytorch_tanh")),
         ("phi3", "Phi3Config", dict(rms_norm_eps=1e-5, rope_theta=10000.0, sliding_window=None,
                                     original_max_position_embeddings=256)),
+        # long-context rotary scaling: the original context (8) is below the prompt, so the reference
+        # uses the long factors for every step, as our sessions of more than 8 positions do
+        ("phi3_longrope", "Phi3Config", dict(rms_norm_eps=1e-5, sliding_window=None, original_max_position_embeddings=8,
+                                             rope_parameters=dict(rope_type="longrope", rope_theta=10000.0,
+                                                                  short_factor=[1 + i / 10 for i in range(8)],
+                                                                  long_factor=[2.0 ** (i / 2) for i in range(8)],
+                                                                  original_max_position_embeddings=8))),
+        ("qwen2_yarn", "Qwen2Config", dict(rms_norm_eps=1e-6, use_sliding_window=False,
+                                           rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0,
+                                                                original_max_position_embeddings=64))),
+        ("qwen2_swa", "Qwen2Config", dict(rms_norm_eps=1e-6, rope_theta=10000.0, use_sliding_window=True, sliding_window=8,
+                                          max_window_layers=1)),
         ("glm4", "Glm4Config", dict(rms_norm_eps=1e-5, rope_theta=10000.0, head_dim=16, partial_rotary_factor=0.5,
                                     attention_bias=True)),
     ]
@@ -220,6 +253,10 @@ def main():
     except Exception:
         summary["families"]["bert"] = {"ok": False, "error": traceback.format_exc()[-2000:]}
     print("bert", summary["families"]["bert"]["ok"], flush=True)
+    try:
+        spm_fixture()
+    except Exception:
+        summary["spm_error"] = traceback.format_exc()[-2000:]
     with open(os.path.join(OUT, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
 
