@@ -236,7 +236,7 @@ ag_st_set *ag_st_open_dir(const char *dir, ag_error *err) {
         return NULL;
     }
     /* one order however the checkpoint is sharded */
-    qsort(s->tensors, (size_t)s->n_tensors, sizeof *s->tensors, cmp_tensor);
+    if (s->n_tensors > 1) qsort(s->tensors, (size_t)s->n_tensors, sizeof *s->tensors, cmp_tensor);
     return s;
 }
 

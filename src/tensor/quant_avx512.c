@@ -31,24 +31,10 @@ AG_AVX512 static inline float hsum_f32x8(__m256 v) {
 
 AG_AVX512 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-/* lanes 0..7 = lo, lanes 8..15 = hi */
-AG_AVX512 static inline __m512 scale_x2(float lo, float hi) {
-    return _mm512_mask_blend_ps((__mmask16)0xff00, _mm512_set1_ps(lo), _mm512_set1_ps(hi));
-}
-
-AG_AVX512 static inline __m512i load_32x2(const void *p0, const void *p1) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
-                              _mm256_loadu_si256((const __m256i *)p1), 1);
-}
-
 /* 16 packed bytes -> 32 codes 0..15 (elements 0..15 low nibbles, then 16..31 high nibbles) */
 AG_AVX512 static inline __m256i unpack_nibbles(const uint8_t *qs) {
     const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
-}
-
-AG_AVX512 static inline __m512i unpack_nibbles_x2(const uint8_t *qs0, const uint8_t *qs1) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(unpack_nibbles(qs0)), unpack_nibbles(qs1), 1);
 }
 
 static inline uint32_t load_qh(const uint8_t qh[4]) {
@@ -60,31 +46,11 @@ AG_AVX512 static inline __m256i qh_to_bit4(const uint8_t qh[4]) {
     return _mm256_maskz_mov_epi8((__mmask32)load_qh(qh), _mm256_set1_epi8(0x10));
 }
 
-AG_AVX512 static inline __m512i qh_to_bit4_x2(const uint8_t qh0[4], const uint8_t qh1[4]) {
-    const __mmask64 m = (__mmask64)load_qh(qh0) | (__mmask64)load_qh(qh1) << 32;
-    return _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10));
-}
-
 /* sum of (u[i] - off) * s[i] per 4 bytes, u unsigned, s signed */
-AG_AVX512 static inline __m512i dot_u8_i8_off_x2(__m512i u, __m512i s, int off) {
-    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
-    if (off) p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), s));
-    return p;
-}
-
 AG_AVX512 static inline __m256i dot_u8_i8_off(__m256i u, __m256i s, int off) {
     __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
     if (off) p = _mm256_sub_epi32(p, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), s));
     return p;
-}
-
-/* signed x signed: (x+128) is x with the top bit flipped, read unsigned */
-AG_AVX512 static inline __m512i dot_i8_i8_x2(__m512i x, __m512i y) {
-    return dot_u8_i8_off_x2(_mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)), y, 128);
-}
-
-AG_AVX512 static inline __m256i dot_i8_i8(__m256i x, __m256i y) {
-    return dot_u8_i8_off(_mm256_xor_si256(x, _mm256_set1_epi8((char)0x80)), y, 128);
 }
 
 /* ---- float types */
