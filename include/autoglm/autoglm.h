@@ -225,6 +225,18 @@ void ag_session_reset(ag_session *session); /* empties the KV cache */
  * conversation can continue from a common prefix. */
 void ag_session_truncate(ag_session *session, int n_keep);
 
+/* One decode step of n sessions of the same model at once (continuous batching): tokens[i] is
+ * appended to sessions[i] at its own position, and ag_session_logits(sessions[i], -1) gives its
+ * next-token logits. The matrix products run over all n rows together (weights read once per
+ * step); attention is per session. Each session may appear once; AG_ERR_CONTEXT_FULL when one
+ * is full (then nothing is evaluated). */
+ag_status ag_session_eval_batch(ag_session *const *sessions, const ag_token *tokens, int n, ag_error *err);
+
+/* Makes dst hold the first n positions of src's KV cache (same model and KV type; n <= src's
+ * n_past), so a prefix that src computed (a system prompt, a chat history) is copied rather than
+ * recomputed; dst's n_past becomes n. */
+ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err);
+
 /* ---------------------------------------------------------------- embeddings */
 
 /* The embedding of a text's tokens into out (ag_model_n_embd floats), L2-normalized: for an

@@ -1,6 +1,6 @@
 /*
  * sched.c - models loaded on demand, their queues, and the worker thread of each model that
- * serves its slots round-robin: a prefill chunk or one decoded token per slot per turn
+ * serves its slots in turns: a prefill chunk per prompt, one batched decode step for all
  * (see sched.h and, for the shared structures and locks, sched_impl.h).
  */
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
+enum { MIN_BORROW = 4 };     /* positions worth copying from another slot rather than recomputing */
 
 sched *sched_new(const sched_config *cfg) {
     sched *s = calloc(1, sizeof *s);
@@ -210,30 +211,31 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done == j->n_emb) finish(m, sl, "stop", false, NULL);
 }
 
-static void step_generate(sched_model *m, slot *sl) {
+/* Advances a generation by one turn: a chunk of the prompt, then (once the prompt is in) the
+ * sampling of the next token. Returns the token the slot wants evaluated in this turn's batched
+ * decode step, or -1 (prefill not done, or the job ended). */
+static ag_token step_generate(sched_model *m, slot *sl) {
     job *j = sl->job;
     ag_error err = {0};
     if (!sl->decoding) { /* a chunk of the prompt */
         int chunk = j->n_prompt - sl->pos < PREFILL_CHUNK ? j->n_prompt - sl->pos : PREFILL_CHUNK;
         if (ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err) || !hist_push(sl, j->prompt + sl->pos, chunk)) {
             finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
-            return;
+            return -1;
         }
         sl->pos += chunk;
         j->stats.prompt_eval_n += chunk;
-        if (sl->pos == j->n_prompt) {
-            sl->decoding = true;
-            sl->t_decode0 = sched_now_ns();
-            pthread_mutex_lock(&m->mu);
-            j->stats.prompt_eval_ns = sl->t_decode0 - sl->t_prefill0;
-            pthread_mutex_unlock(&m->mu);
-        }
-        return;
+        if (sl->pos < j->n_prompt) return -1;
+        sl->decoding = true; /* the prompt is in: sample its first token in this same turn */
+        sl->t_decode0 = sched_now_ns();
+        pthread_mutex_lock(&m->mu);
+        j->stats.prompt_eval_ns = sl->t_decode0 - sl->t_prefill0;
+        pthread_mutex_unlock(&m->mu);
     }
     ag_token tok = ag_sampler_sample(sl->smp, ag_session_logits(sl->s, -1));
     if (ag_token_is_eog(m->model, tok)) {
         finish(m, sl, "stop", true, NULL);
-        return;
+        return -1;
     }
     ag_sampler_accept(sl->smp, tok);
     sl->produced++;
@@ -250,22 +252,73 @@ static void step_generate(sched_model *m, slot *sl) {
     const char *text = ag_detok_push(sl->dt, tok, &len);
     if (emit(m, sl, text, len)) {
         finish(m, sl, "stop", false, NULL);
-        return;
+        return -1;
     }
     if ((j->opts.num_predict >= 0 && sl->produced >= j->opts.num_predict) ||
         ag_session_n_past(sl->s) >= ag_session_n_ctx(sl->s)) {
         finish(m, sl, "length", true, NULL);
-        return;
+        return -1;
     }
-    if (ag_session_eval(sl->s, &tok, 1, false, &err) || !hist_push(sl, &tok, 1)) {
-        finish(m, sl, "stop", true, err.msg[0] ? err.msg : "out of memory");
-        return;
+    return tok;
+}
+
+/* One decode step for every slot that sampled a token this turn (ag_session_eval_batch: the
+ * weights are read once for all of them). */
+static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n) {
+    if (n == 0) return;
+    ag_session *ss[64];
+    for (int i = 0; i < n; i++) ss[i] = sl[i]->s;
+    ag_error err = {0};
+    bool ok = ag_session_eval_batch(ss, tok, n, &err) == AG_OK;
+    for (int i = 0; i < n; i++)
+        if (!ok || !hist_push(sl[i], &tok[i], 1)) finish(m, sl[i], "stop", true, err.msg[0] ? err.msg : "out of memory");
+}
+
+static int common_prefix(const slot *sl, const job *j) {
+    int keep = 0;
+    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    return keep;
+}
+
+/* Prefix sharing across slots: when another slot's cache holds a longer prefix of this job's
+ * prompt than this slot's own (a common system prompt, the history of a chat that moved to
+ * another slot), its KV rows are copied here instead of being recomputed. Returns the
+ * positions this slot now holds. */
+static int borrow_prefix(sched_model *m, int si, int keep) {
+    slot *sl = &m->slots[si];
+    const job *j = sl->job;
+    int best = -1, best_n = keep;
+    for (int i = 0; i < m->n_slots; i++) {
+        const slot *o = &m->slots[i];
+        if (i == si || !o->s) continue;
+        int n = common_prefix(o, j);
+        if (n > ag_session_n_past(o->s)) n = ag_session_n_past(o->s);
+        if (n >= j->n_prompt) n = j->n_prompt - 1;
+        if (n > best_n) {
+            best = i;
+            best_n = n;
+        }
     }
+    if (best < 0 || best_n - keep < MIN_BORROW) return keep;
+    slot *o = &m->slots[best];
+    ag_error err = {0};
+    if (ag_session_copy_prefix(sl->s, o->s, best_n, &err) != AG_OK) {
+        ag_session_truncate(sl->s, keep); /* a context too small, another KV type: recompute */
+        return keep;
+    }
+    sl->n_hist = 0;
+    if (!hist_push(sl, o->hist, best_n)) {
+        ag_session_truncate(sl->s, 0);
+        return 0;
+    }
+    m->prefix_borrowed += best_n;
+    return best_n;
 }
 
 /* Sets a generation up in its slot (outside the lock): the session (recreated when the job
  * wants another context length), the cached prefix it can keep, sampler and detokenizer. */
-static void start_generate(sched_model *m, slot *sl) {
+static void start_generate(sched_model *m, int si) {
+    slot *sl = &m->slots[si];
     job *j = sl->job;
     int n_ctx = want_ctx(m, j);
     ag_error err = {0};
@@ -289,11 +342,11 @@ static void start_generate(sched_model *m, slot *sl) {
         finish(m, sl, "stop", false, msg);
         return;
     }
-    int keep = 0;
-    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    int keep = common_prefix(sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
     ag_session_truncate(sl->s, keep);
     sl->n_hist = keep;
+    keep = borrow_prefix(m, si, keep);
     sl->pos = keep;
     sl->produced = 0;
     sl->decoding = false;
@@ -367,6 +420,9 @@ static void *worker_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&m->mu);
+        slot *dec[64];
+        ag_token dec_tok[64];
+        int n_dec = 0;
         for (int i = 0; i < m->n_slots; i++) { /* one turn: each active slot advances once */
             slot *sl = &m->slots[i];
             if (!sl->job) continue;
@@ -375,12 +431,20 @@ static void *worker_main(void *arg) {
                 continue;
             }
             if (started >> i & 1) {
-                if (sl->job->kind == JOB_GENERATE) start_generate(m, sl);
+                if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
                 if (!sl->job) continue;
             }
-            if (sl->job->kind == JOB_EMBED) step_embed(m, sl);
-            else step_generate(m, sl);
+            if (sl->job->kind == JOB_EMBED) {
+                step_embed(m, sl);
+                continue;
+            }
+            ag_token tok = step_generate(m, sl);
+            if (tok >= 0) {
+                dec[n_dec] = sl;
+                dec_tok[n_dec++] = tok;
+            }
         }
+        decode_batch(m, dec, dec_tok, n_dec); /* the decoding slots, all in one forward step */
         pthread_mutex_lock(&m->mu);
     }
     /* stopping: running jobs end as cancelled, waiting ones too */

@@ -1,8 +1,10 @@
 /*
  * sched.h - the scheduler: models loaded on demand, one worker thread per loaded model that
- * serves up to n_parallel sequences (slots) round-robin, one token per sequence per turn
- * (continuous batching at the scheduler level: a new request joins at the next turn), and a
- * bounded queue per model with two priority classes (interactive before batch).
+ * serves up to n_parallel sequences (slots) in turns: a prefill chunk per prompt, then one
+ * forward step that decodes the next token of every generating slot at once
+ * (ag_session_eval_batch: continuous batching; a new request joins at the next turn), and a
+ * bounded queue per model with two priority classes (interactive before batch). A new request
+ * copies the longest prefix of its prompt that any slot's cache holds (ag_session_copy_prefix).
  *
  * A job is shared by the HTTP thread that made it and the worker: the worker publishes text
  * and final statistics under the model's lock; the HTTP thread reads them with job_wait and

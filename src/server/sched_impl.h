@@ -70,6 +70,7 @@ struct sched_model {
     slot *slots;
     int n_slots;
     bool stop, joined;
+    int64_t prefix_borrowed;     /* positions copied from another slot's cache (worker only) */
     sched_model *next;
 };
 

@@ -236,6 +236,26 @@ try:
     [t.start() for t in threads]
     [t.join() for t in threads]
     check(len(results) == 12 and all(st == 200 and r["response"] == greedy for st, r in results), "concurrent requests")
+
+    # different prompts decoded in one batched step each turn give what each gives alone
+    prompts = ["Once", "The cat sat on the mat.", "Tom and Sue went to the park", "One day, a little bird",
+               "Lily liked to draw. She drew a sun", "A big dog", "Once upon a time, there was a girl named Sue",
+               "The sun was hot"]
+    alone = {}
+    for p in prompts:
+        st, r = post("/api/generate", {"model": "stories", "prompt": p, "raw": True, "stream": False,
+                                       "options": {"num_predict": 20 + len(p) % 7}})
+        alone[p] = r.get("response")
+    together = {}
+
+    def two(p):
+        together[p] = post("/api/generate", {"model": "stories", "prompt": p, "raw": True, "stream": False,
+                                             "options": {"num_predict": 20 + len(p) % 7}})[1].get("response")
+
+    threads = [threading.Thread(target=two, args=(p,)) for p in prompts]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    check(together == alone, "batched decode of different prompts equals each alone")
 finally:
     server.send_signal(signal.SIGTERM)
     try:
