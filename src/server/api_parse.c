@@ -158,6 +158,38 @@ static int map_openai(const cJSON *body, cJSON *opts, char *err, size_t cap) {
     return 0;
 }
 
+bool api_parse_keep_alive(const cJSON *v, int64_t *ns) {
+    if (cJSON_IsNumber(v)) {
+        double sec = v->valuedouble;
+        if (sec != sec) return false;
+        *ns = sec < 0 ? -1 : sec > 1e9 ? INT64_MAX / 2 : (int64_t)(sec * 1e9);
+        return true;
+    }
+    if (!cJSON_IsString(v)) return false;
+    const char *p = v->valuestring;
+    bool neg = *p == '-';
+    if (neg) p++;
+    if (!*p) return false;
+    double total = 0;
+    while (*p) { /* number then unit, repeated: 1h30m, 2.5s, 300ms; a bare number is seconds */
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || x < 0 || x != x) return false;
+        p = end;
+        double unit = 1;
+        if (strncmp(p, "ms", 2) == 0) unit = 1e-3, p += 2;
+        else if (strncmp(p, "us", 2) == 0) unit = 1e-6, p += 2;
+        else if (strncmp(p, "ns", 2) == 0) unit = 1e-9, p += 2;
+        else if (*p == 'h') unit = 3600, p++;
+        else if (*p == 'm') unit = 60, p++;
+        else if (*p == 's') p++;
+        else if (*p) return false;
+        total += x * unit;
+    }
+    *ns = neg && total > 0 ? -1 : total > 1e9 ? INT64_MAX / 2 : (int64_t)(total * 1e9);
+    return true;
+}
+
 static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap) {
     int rc;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
@@ -174,8 +206,9 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
     else if (cJSON_IsString(pr) && strcmp(pr->valuestring, "batch") == 0) rq->priority = PRIO_BATCH;
     else if (pr && !cJSON_IsNull(pr)) return fail(err, cap, "\"priority\" must be \"interactive\" or \"batch\"");
     const cJSON *ka = cJSON_GetObjectItemCaseSensitive(body, "keep_alive");
-    rq->keep_alive_zero = (cJSON_IsNumber(ka) && ka->valuedouble == 0) ||
-                          (cJSON_IsString(ka) && (strcmp(ka->valuestring, "0") == 0 || strcmp(ka->valuestring, "0s") == 0));
+    rq->keep_alive_ns = INT64_MIN;
+    if (ka && !cJSON_IsNull(ka) && !api_parse_keep_alive(ka, &rq->keep_alive_ns))
+        return fail(err, cap, "\"keep_alive\" must be a number of seconds or a duration such as \"5m\"");
     /* options: Ollama's object, or OpenAI's fields */
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(body, "options");
     if (opts && !cJSON_IsNull(opts) && !cJSON_IsObject(opts)) return fail(err, cap, "\"options\" must be an object");

@@ -15,7 +15,7 @@
 static void gen_free(gen_stream *g) {
     if (!g) return;
     job_finish(g->j);
-    sched_release(g->sm);
+    sched_release(g->sm, g->keep_alive_ns);
     free(g->model);
     free(g->buf);
     free(g);
@@ -90,6 +90,7 @@ static char *wait_all(gen_stream *g, bool *gone) {
 
 /* Ollama's answer to a request without a prompt or messages: the model is loaded, done. */
 static enum MHD_Result reply_loaded(http_req *rq, const api_request *req, double load_s) {
+    const bool unload = req->keep_alive_ns == 0; /* Ollama's way to unload a model */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", req->model);
     cJSON_AddStringToObject(o, "created_at", "");
@@ -100,7 +101,7 @@ static enum MHD_Result reply_loaded(http_req *rq, const api_request *req, double
     } else {
         cJSON_AddStringToObject(o, "response", "");
     }
-    cJSON_AddStringToObject(o, "done_reason", "load");
+    cJSON_AddStringToObject(o, "done_reason", unload ? "unload" : "load");
     cJSON_AddBoolToObject(o, "done", true);
     cJSON_AddNumberToObject(o, "load_duration", load_s * 1e9);
     return http_reply_json(rq, 200, o);
@@ -185,6 +186,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->fd = rq->fd;
     g->created = (int64_t)time(NULL);
     g->include_usage = req.include_usage;
+    g->keep_alive_ns = req.keep_alive_ns;
     snprintf(g->id, sizeof g->id, "%s-%lx%04x", kind == API_OAI_CHAT ? "chatcmpl" : "cmpl", (unsigned long)time(NULL),
              (unsigned)(sched_now_ns() & 0xffff));
     enum MHD_Result r;

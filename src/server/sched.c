@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/sched_impl.h"
 
@@ -19,6 +20,8 @@ sched *sched_new(const sched_config *cfg) {
     if (s->cfg.n_parallel < 1) s->cfg.n_parallel = 1;
     if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->reap, NULL);
+    s->reaper_started = pthread_create(&s->reaper, NULL, sched_reaper_main, s) == 0;
     return s;
 }
 
@@ -50,6 +53,13 @@ static void model_free(sched_model *m) {
 void sched_stop(sched *s) {
     pthread_mutex_lock(&s->mu);
     s->stopped = true;
+    pthread_cond_broadcast(&s->reap);
+    if (s->reaper_started && !s->reaper_joined) { /* the reaper takes s->mu: let it end first */
+        s->reaper_joined = true;
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->reaper, NULL);
+        pthread_mutex_lock(&s->mu);
+    }
     for (sched_model *m = s->models; m; m = m->next) {
         pthread_mutex_lock(&m->mu);
         m->stop = true;
@@ -72,28 +82,67 @@ void sched_free(sched *s) {
         model_free(m);
     }
     pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->reap);
     free(s);
+}
+
+void sched_model_unload(sched_model *m) {
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_signal(&m->work);
+    pthread_mutex_unlock(&m->mu);
+    if (!m->joined) pthread_join(m->worker, NULL);
+    m->joined = true;
+    model_free(m);
 }
 
 const ag_model *sched_model_model(const sched_model *m) { return m->model; }
 const store_manifest *sched_model_manifest(const sched_model *m) { return &m->man; }
 
-void sched_release(sched_model *m) {
+void sched_release(sched_model *m, int64_t keep_alive_ns) {
     if (!m) return;
-    pthread_mutex_lock(&m->owner->mu);
-    m->refs--;
-    pthread_mutex_unlock(&m->owner->mu);
+    sched *s = m->owner;
+    pthread_mutex_lock(&s->mu);
+    if (keep_alive_ns != KEEP_ALIVE_DEFAULT) m->keep_alive_ns = keep_alive_ns;
+    if (--m->refs == 0) {
+        m->expires_ns = m->keep_alive_ns < 0 ? INT64_MAX : sched_now_ns() + m->keep_alive_ns;
+        pthread_cond_broadcast(&s->reap);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
-void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active),
+void sched_gauges(sched *s, metrics_gauges *g) {
+    memset(g, 0, sizeof *g);
+    pthread_mutex_lock(&s->mu);
+    for (sched_model *m = s->models; m; m = m->next) {
+        g->models++;
+        pthread_mutex_lock(&m->mu);
+        g->queued += m->n_queued;
+        g->slots_total += m->n_slots;
+        for (int i = 0; i < m->n_slots; i++) {
+            g->slots_active += m->slots[i].job != NULL;
+            g->kv_tokens += m->slots[i].n_hist;
+        }
+        g->prefix_reused += m->prefix_borrowed;
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active,
+                                        int64_t expires_unix),
                    void *ctx) {
     pthread_mutex_lock(&s->mu);
+    const int64_t now = sched_now_ns(), unix_now = (int64_t)time(NULL);
     for (sched_model *m = s->models; m; m = m->next) {
         pthread_mutex_lock(&m->mu);
         int active = m->n_queued;
         for (int i = 0; i < m->n_slots; i++) active += m->slots[i].job != NULL;
         pthread_mutex_unlock(&m->mu);
-        fn(ctx, &m->man, m->model, active);
+        int64_t exp = 0; /* never */
+        if (m->refs > 0 && m->keep_alive_ns >= 0) exp = unix_now + m->keep_alive_ns / 1000000000;
+        else if (m->refs == 0 && m->expires_ns != INT64_MAX) exp = unix_now + (m->expires_ns - now) / 1000000000;
+        fn(ctx, &m->man, m->model, active, exp);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -133,6 +182,7 @@ static void finish(sched_model *m, slot *sl, const char *reason, bool flush, con
         job_publish_locked(j, sl->held, sl->held_len);
         if (rest) job_publish_locked(j, rest, rest_len);
     }
+    if (j->kind == JOB_GENERATE) metrics_tokens(m->owner->cfg.metrics, j->stats.prompt_n, j->stats.eval_n);
     if (sl->decoding) j->stats.eval_ns = now - sl->t_decode0;
     else if (sl->t_prefill0) j->stats.prompt_eval_ns = now - sl->t_prefill0;
     j->stats.total_ns = now - j->t0;
@@ -238,6 +288,10 @@ static ag_token step_generate(sched_model *m, slot *sl) {
         return -1;
     }
     ag_sampler_accept(sl->smp, tok);
+    const int64_t now = sched_now_ns();
+    if (sl->produced == 0) metrics_ttft(m->owner->cfg.metrics, (double)(now - j->t0) * 1e-9);
+    else metrics_token_latency(m->owner->cfg.metrics, (double)(now - sl->t_last) * 1e-9);
+    sl->t_last = now;
     sl->produced++;
     j->stats.eval_n++;
     if (j->n_all == j->cap_all) {
@@ -533,6 +587,23 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     } else {
         store_manifest_free(&man);
     }
+    if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
+        const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
+                          : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
+        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)ag_model_n_layer(m->model) * 2u *
+                            (uint64_t)ag_model_n_head_kv(m->model) *
+                            (uint64_t)(ag_model_n_embd(m->model) / ag_model_n_head(m->model)) * 2u; /* f16 K and V */
+        m->mem_need = man.size + kv;
+        const uint64_t avail = sched_mem_available(s);
+        if (m->mem_need > avail) {
+            snprintf(err, cap, "model requires more system memory (%.2f GiB: %.2f file + %.2f KV cache for %d x %d tokens) "
+                     "than is available (%.2f GiB)", (double)m->mem_need / (1 << 30), (double)man.size / (1 << 30),
+                     (double)kv / (1 << 30), n_slots, n_ctx, (double)avail / (1 << 30));
+            model_free(m);
+            pthread_mutex_unlock(&s->mu);
+            return 507;
+        }
+    }
     if (!m || !m->model || pthread_create(&m->worker, NULL, worker_main, m) != 0) {
         snprintf(err, cap, "cannot load model '%s': %s", norm, m && !m->model ? ae.msg : "out of memory");
         model_free(m);
@@ -540,6 +611,7 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
         return 500;
     }
     m->refs = 1;
+    m->keep_alive_ns = s->cfg.keep_alive_ns;
     m->next = s->models;
     s->models = m;
     pthread_mutex_unlock(&s->mu);
