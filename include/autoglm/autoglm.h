@@ -272,6 +272,26 @@ ag_token ag_sampler_sample(ag_sampler *s, const float *logits);
 void ag_sampler_accept(ag_sampler *s, ag_token token);
 void ag_sampler_reset(ag_sampler *s);
 
+/* ---------------------------------------------------------------- constrained output */
+
+/* JSON mode and JSON-schema constrained sampling: a grammar over the model's tokens. Before
+ * sampling, ag_json_constraint_apply sets to -INFINITY the logits of tokens whose bytes cannot
+ * continue the output as a valid JSON document (valid against the schema when one is given),
+ * and of end-of-generation tokens until the document is complete; ag_json_constraint_accept
+ * then records the token sampled. Schemas: a subset (type, properties, required,
+ * additionalProperties, items, minItems, maxItems, minLength, maxLength, enum, const); objects
+ * with "properties" take only those keys. Other keywords are refused with a message. */
+typedef struct ag_json_constraint ag_json_constraint;
+/* schema NULL or "": any JSON value (JSON mode). */
+ag_json_constraint *ag_json_constraint_new(const ag_model *model, const char *schema, ag_error *err);
+void ag_json_constraint_free(ag_json_constraint *c);
+ag_status ag_json_schema_check(const char *schema, ag_error *err); /* compiles it, nothing more */
+void ag_json_constraint_apply(ag_json_constraint *c, float *logits); /* logits: n_vocab, changed in place */
+bool ag_json_constraint_accept(ag_json_constraint *c, ag_token token); /* false: not allowed */
+bool ag_json_constraint_complete(const ag_json_constraint *c); /* a whole document so far */
+bool ag_json_constraint_finished(const ag_json_constraint *c); /* complete, and nothing may follow */
+void ag_json_constraint_reset(ag_json_constraint *c);
+
 #ifdef __cplusplus
 }
 #endif

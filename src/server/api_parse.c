@@ -31,6 +31,7 @@ void api_request_free(api_request *rq) {
     cJSON_Delete(rq->options);
     for (int i = 0; i < rq->n_inputs; i++) free(rq->inputs[i]);
     free(rq->inputs);
+    free(rq->format);
     memset(rq, 0, sizeof *rq);
 }
 
@@ -158,6 +159,40 @@ static int map_openai(const cJSON *body, cJSON *opts, char *err, size_t cap) {
     return 0;
 }
 
+/* Ollama's "format" ("json" or a schema object) and OpenAI's "response_format" ({"type": "text" |
+ * "json_object" | "json_schema", "json_schema": {"schema": {...}}}) into rq->format. */
+static int parse_format(const cJSON *body, api_request *rq, char *err, size_t cap) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(body, "format"), *schema = NULL;
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(body, "response_format");
+    bool any = false;
+    if (f && !cJSON_IsNull(f) && !(cJSON_IsString(f) && !*f->valuestring)) {
+        if (cJSON_IsString(f) && strcmp(f->valuestring, "json") == 0) any = true;
+        else if (cJSON_IsObject(f)) schema = f;
+        else return fail(err, cap, "\"format\" must be \"json\" or a JSON schema object");
+    }
+    if (rf && !cJSON_IsNull(rf)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rf, "type");
+        if (!cJSON_IsObject(rf) || !cJSON_IsString(t))
+            return fail(err, cap, "\"response_format\" must be an object with a \"type\"");
+        if (strcmp(t->valuestring, "json_object") == 0) any = true;
+        else if (strcmp(t->valuestring, "json_schema") == 0) {
+            const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+            schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+            if (!cJSON_IsObject(schema)) return fail(err, cap, "\"response_format\".json_schema.schema must be an object");
+        } else if (strcmp(t->valuestring, "text") != 0) {
+            return fail(err, cap, "\"response_format\" type must be text, json_object or json_schema");
+        }
+    }
+    if (schema) {
+        if (!(rq->format = cJSON_PrintUnformatted(schema))) return fail(err, cap, "out of memory");
+        ag_error e = {0};
+        if (ag_json_schema_check(rq->format, &e)) return fail(err, cap, "format: %s", e.msg);
+    } else if (any && !(rq->format = strdup(""))) {
+        return fail(err, cap, "out of memory");
+    }
+    return 0;
+}
+
 bool api_parse_keep_alive(const cJSON *v, int64_t *ns) {
     if (cJSON_IsNumber(v)) {
         double sec = v->valuedouble;
@@ -215,6 +250,7 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
     rq->options = cJSON_IsObject(opts) ? cJSON_Duplicate(opts, true) : cJSON_CreateObject();
     if (!rq->options) return fail(err, cap, "out of memory");
     if (openai && (rc = map_openai(body, rq->options, err, cap))) return rc;
+    if (!embed && (rc = parse_format(body, rq, err, cap))) return rc;
     { /* check the options' types now, so that a bad value is a 400 before any work */
         gen_options g;
         gen_options_default(&g);

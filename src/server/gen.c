@@ -209,6 +209,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             ag_token *toks = NULL;
             int n = 0;
             status = prompt_options(&req, man, &opts, err, sizeof err);
+            if (!status && req.format && !(opts.format = strdup(req.format))) status = 500, snprintf(err, sizeof err, "out of memory");
             if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, sizeof err))) {
                 if (n == 0) status = 400, snprintf(err, sizeof err, "the prompt is empty");
                 else if (!(g->j = job_new_generate(toks, n, &opts, req.priority))) status = 500, snprintf(err, sizeof err, "out of memory");

@@ -28,6 +28,8 @@ sched *sched_new(const sched_config *cfg) {
 static void slot_clear(slot *sl) {
     ag_sampler_free(sl->smp);
     ag_detok_free(sl->dt);
+    ag_json_constraint_free(sl->jc);
+    sl->jc = NULL;
     sl->smp = NULL;
     sl->dt = NULL;
     sl->job = NULL;
@@ -41,6 +43,7 @@ static void model_free(sched_model *m) {
         ag_session_free(m->slots[i].s);
         free(m->slots[i].hist);
         free(m->slots[i].held);
+        free(m->slots[i].masked);
     }
     free(m->slots);
     ag_model_free(m->model);
@@ -282,7 +285,14 @@ static ag_token step_generate(sched_model *m, slot *sl) {
         j->stats.prompt_eval_ns = sl->t_decode0 - sl->t_prefill0;
         pthread_mutex_unlock(&m->mu);
     }
-    ag_token tok = ag_sampler_sample(sl->smp, ag_session_logits(sl->s, -1));
+    const float *logits = ag_session_logits(sl->s, -1);
+    if (sl->jc) { /* constrained output: only tokens that continue a valid document */
+        memcpy(sl->masked, logits, (size_t)ag_model_n_vocab(m->model) * sizeof *sl->masked);
+        ag_json_constraint_apply(sl->jc, sl->masked);
+        logits = sl->masked;
+    }
+    ag_token tok = ag_sampler_sample(sl->smp, logits);
+    if (sl->jc) ag_json_constraint_accept(sl->jc, tok);
     if (ag_token_is_eog(m->model, tok)) {
         finish(m, sl, "stop", true, NULL);
         return -1;
@@ -306,6 +316,10 @@ static ag_token step_generate(sched_model *m, slot *sl) {
     const char *text = ag_detok_push(sl->dt, tok, &len);
     if (emit(m, sl, text, len)) {
         finish(m, sl, "stop", false, NULL);
+        return -1;
+    }
+    if (sl->jc && ag_json_constraint_finished(sl->jc)) { /* the document is whole: nothing may follow */
+        finish(m, sl, "stop", true, NULL);
         return -1;
     }
     if ((j->opts.num_predict >= 0 && sl->produced >= j->opts.num_predict) ||
@@ -408,6 +422,13 @@ static void start_generate(sched_model *m, int si) {
     ag_sampler_params sp = gen_options_sampler(&j->opts);
     sl->smp = ag_sampler_new(&sp, ag_model_n_vocab(m->model), ag_session_n_ctx(sl->s));
     sl->dt = ag_detok_new(m->model);
+    if (j->opts.format) {
+        if (!sl->masked) sl->masked = malloc((size_t)ag_model_n_vocab(m->model) * sizeof *sl->masked);
+        if (!(sl->jc = ag_json_constraint_new(m->model, j->opts.format, &err)) || !sl->masked) {
+            finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
+            return;
+        }
+    }
     if (!sl->smp || !sl->dt) {
         finish(m, sl, "stop", false, "out of memory");
         return;

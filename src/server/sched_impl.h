@@ -49,6 +49,8 @@ typedef struct {
     job *job;                    /* NULL: free */
     ag_sampler *smp;
     ag_detok *dt;
+    ag_json_constraint *jc;      /* format json / a schema: masks the logits before sampling */
+    float *masked;               /* (n_vocab) the logits as masked */
     int pos;                     /* next prompt token to evaluate */
     int produced;
     bool decoding;               /* the last eval's logits are ready to sample */
