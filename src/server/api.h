@@ -42,6 +42,7 @@ typedef struct {
     int priority;        /* PRIO_INTERACTIVE (generation) or PRIO_BATCH (embeddings), "priority" overrides */
     char **inputs;       /* embeddings: texts */
     int n_inputs;
+    bool emb_base64;     /* OpenAI embeddings: "encoding_format": "base64" (float32 little-endian) */
     char *format;        /* constrained output: NULL none, "" any JSON (format "json", json_object), else a
                             JSON schema (format {...}, response_format json_schema), checked at parse */
     int64_t keep_alive_ns; /* keep_alive: how long the model stays loaded after this request; < 0 forever,

@@ -251,6 +251,12 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
     if (!rq->options) return fail(err, cap, "out of memory");
     if (openai && (rc = map_openai(body, rq->options, err, cap))) return rc;
     if (!embed && (rc = parse_format(body, rq, err, cap))) return rc;
+    if (rq->kind == API_OAI_EMBED) {
+        const cJSON *ef = cJSON_GetObjectItemCaseSensitive(body, "encoding_format");
+        if (cJSON_IsString(ef) && strcmp(ef->valuestring, "base64") == 0) rq->emb_base64 = true;
+        else if (ef && !cJSON_IsNull(ef) && !(cJSON_IsString(ef) && strcmp(ef->valuestring, "float") == 0))
+            return fail(err, cap, "\"encoding_format\" must be \"float\" or \"base64\"");
+    }
     { /* check the options' types now, so that a bad value is a 400 before any work */
         gen_options g;
         gen_options_default(&g);

@@ -3,6 +3,7 @@
  * build the prompt and options, queue a job, then stream its text (a reader callback that
  * blocks on the job) or wait for all of it. A client that goes away cancels its job.
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,24 @@ static enum MHD_Result reply_loaded(http_req *rq, const api_request *req, double
     return http_reply_json(rq, 200, o);
 }
 
+/* An embedding as OpenAI's base64: the float32 values' little-endian bytes. */
+static cJSON *base64_floats(const float *e, int n) {
+    unsigned char *raw = malloc((size_t)n * 4), *b64 = malloc(((size_t)n * 4 + 2) / 3 * 4 + 1);
+    cJSON *out = NULL;
+    if (raw && b64) {
+        for (int i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, &e[i], 4);
+            for (int k = 0; k < 4; k++) raw[4 * i + k] = (unsigned char)(u >> (8 * k));
+        }
+        EVP_EncodeBlock(b64, raw, n * 4);
+        out = cJSON_CreateString((const char *)b64);
+    }
+    free(raw);
+    free(b64);
+    return out ? out : cJSON_CreateArray();
+}
+
 static enum MHD_Result embed_reply(http_req *rq, gen_stream *g, const api_request *req) {
     bool gone;
     char *t = wait_all(g, &gone);
@@ -123,7 +142,9 @@ static enum MHD_Result embed_reply(http_req *rq, gen_stream *g, const api_reques
             const float *e = job_embedding(g->j, i, &n_embd);
             cJSON *d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "object", "embedding");
-            cJSON_AddItemToObject(d, "embedding", e ? cJSON_CreateFloatArray(e, n_embd) : cJSON_CreateArray());
+            cJSON_AddItemToObject(d, "embedding", !e ? cJSON_CreateArray()
+                                                  : req->emb_base64 ? base64_floats(e, n_embd)
+                                                                    : cJSON_CreateFloatArray(e, n_embd));
             cJSON_AddNumberToObject(d, "index", i);
             cJSON_AddItemToArray(data, d);
         }
