@@ -498,6 +498,15 @@ static void *worker_main(void *arg) {
         slot *dec[64];
         ag_token dec_tok[64];
         int n_dec = 0;
+        /* an interactive prompt being read: batch prompts and embeddings wait a turn, so that its
+         * first token comes after its own prefill and one batched decode step, not theirs */
+        bool defer_batch = false;
+        for (int i = 0; i < m->n_slots; i++) {
+            const slot *sl = &m->slots[i];
+            if (sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE &&
+                (started >> i & 1 || !sl->decoding))
+                defer_batch = true;
+        }
         for (int i = 0; i < m->n_slots; i++) { /* one turn: each active slot advances once */
             slot *sl = &m->slots[i];
             if (!sl->job) continue;
@@ -509,6 +518,7 @@ static void *worker_main(void *arg) {
                 if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
                 if (!sl->job) continue;
             }
+            if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding)) continue;
             if (sl->job->kind == JOB_EMBED) {
                 step_embed(m, sl);
                 continue;
