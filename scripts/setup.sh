@@ -10,6 +10,7 @@ PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3 libcjson-dev)
 PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, Unicode normalization
 PACKAGES+=(libssl-dev)                              # trust: hashes, signatures, TLS; model store: SHA-256
 PACKAGES+=(libmicrohttpd-dev)                       # server: HTTP
+PACKAGES+=(nodejs npm)                              # tests/js: the official ollama and openai npm clients
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
   missing=()
@@ -23,6 +24,11 @@ if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+fi
+
+# the npm clients of tests/js/clients.mjs, as package-lock.json pins them (skipped when offline)
+if command -v npm >/dev/null && [ ! -d tests/js/node_modules ]; then
+  (cd tests/js && npm ci --no-audit --no-fund >/dev/null) || echo "setup: npm ci failed: tests/js/clients.mjs will be skipped" >&2
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

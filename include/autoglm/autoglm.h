@@ -233,6 +233,18 @@ void ag_session_reset(ag_session *session); /* empties the KV cache */
  * conversation can continue from a common prefix. */
 void ag_session_truncate(ag_session *session, int n_keep);
 
+/* One decode step of n sessions of the same model at once (continuous batching): tokens[i] is
+ * appended to sessions[i] at its own position, and ag_session_logits(sessions[i], -1) gives its
+ * next-token logits. The matrix products run over all n rows together (weights read once per
+ * step); attention is per session. Each session may appear once; AG_ERR_CONTEXT_FULL when one
+ * is full (then nothing is evaluated). */
+ag_status ag_session_eval_batch(ag_session *const *sessions, const ag_token *tokens, int n, ag_error *err);
+
+/* Makes dst hold the first n positions of src's KV cache (same model and KV type; n <= src's
+ * n_past), so a prefix that src computed (a system prompt, a chat history) is copied rather than
+ * recomputed; dst's n_past becomes n. */
+ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err);
+
 /* ---------------------------------------------------------------- embeddings */
 
 /* The embedding of a text's tokens into out (ag_model_n_embd floats), L2-normalized: for an
@@ -289,6 +301,26 @@ ag_token ag_sampler_sample(ag_sampler *s, const float *logits);
 /* Records a token (prompt or generated) for the repeat penalty. */
 void ag_sampler_accept(ag_sampler *s, ag_token token);
 void ag_sampler_reset(ag_sampler *s);
+
+/* ---------------------------------------------------------------- constrained output */
+
+/* JSON mode and JSON-schema constrained sampling: a grammar over the model's tokens. Before
+ * sampling, ag_json_constraint_apply sets to -INFINITY the logits of tokens whose bytes cannot
+ * continue the output as a valid JSON document (valid against the schema when one is given),
+ * and of end-of-generation tokens until the document is complete; ag_json_constraint_accept
+ * then records the token sampled. Schemas: a subset (type, properties, required,
+ * additionalProperties, items, minItems, maxItems, minLength, maxLength, enum, const); objects
+ * with "properties" take only those keys. Other keywords are refused with a message. */
+typedef struct ag_json_constraint ag_json_constraint;
+/* schema NULL or "": any JSON value (JSON mode). */
+ag_json_constraint *ag_json_constraint_new(const ag_model *model, const char *schema, ag_error *err);
+void ag_json_constraint_free(ag_json_constraint *c);
+ag_status ag_json_schema_check(const char *schema, ag_error *err); /* compiles it, nothing more */
+void ag_json_constraint_apply(ag_json_constraint *c, float *logits); /* logits: n_vocab, changed in place */
+bool ag_json_constraint_accept(ag_json_constraint *c, ag_token token); /* false: not allowed */
+bool ag_json_constraint_complete(const ag_json_constraint *c); /* a whole document so far */
+bool ag_json_constraint_finished(const ag_json_constraint *c); /* complete, and nothing may follow */
+void ag_json_constraint_reset(ag_json_constraint *c);
 
 #ifdef __cplusplus
 }

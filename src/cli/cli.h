@@ -75,6 +75,8 @@ int cmd_rm(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "server/api.h"
 #include "server/server.h"
 
 static void usage(FILE *out) {
@@ -20,22 +21,25 @@ static void usage(FILE *out) {
           "  --max-body BYTES     largest request body before 413 (default 33554432)\n"
           "  --num-ctx N          context per sequence (default: the model's, at most 4096)\n"
           "  --threads N          threads per forward pass (default: physical cores)\n"
+          "  --keep-alive DUR     idle time before a model unloads (default $AUTOGLM_KEEP_ALIVE or 5m; -1 never)\n"
+          "  --mem-limit BYTES    memory the models may take (file + KV caches; default: what the system has)\n"
           "  --require-signed --trusted-keys DIR\n"
           "                       load only models with a valid signature (MODEL.sig) by a key in DIR\n",
           out);
 }
 
 int cmd_serve(int argc, char **argv) {
-    enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST };
+    enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST, O_KEEP, O_MEM };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},      {"parallel", required_argument, 0, O_PAR},
         {"max-queue", required_argument, 0, O_QUEUE}, {"max-body", required_argument, 0, O_BODY},
         {"num-ctx", required_argument, 0, O_CTX},    {"threads", required_argument, 0, O_THR},
         {"help", no_argument, 0, O_HELP},            {"require-signed", no_argument, 0, O_REQSIG},
-        {"trusted-keys", required_argument, 0, O_TRUST}, {0, 0, 0, 0}};
+        {"trusted-keys", required_argument, 0, O_TRUST}, {"keep-alive", required_argument, 0, O_KEEP},
+        {"mem-limit", required_argument, 0, O_MEM},    {0, 0, 0, 0}};
     bool require_signed = false;
-    server_config cfg = {.max_body = 32u << 20, .sched = {.n_parallel = 4, .max_queue = 64}};
-    const char *host = getenv("AUTOGLM_HOST");
+    server_config cfg = {.max_body = 32u << 20, .sched = {.n_parallel = 4, .max_queue = 64, .keep_alive_ns = 300000000000}};
+    const char *host = getenv("AUTOGLM_HOST"), *keep = getenv("AUTOGLM_KEEP_ALIVE");
     long long v;
     int c;
     opterr = 0;
@@ -51,6 +55,8 @@ int cmd_serve(int argc, char **argv) {
         case O_HELP: usage(stdout); return CLI_EXIT_OK;
         case O_REQSIG: require_signed = true; break;
         case O_TRUST: cfg.sched.trusted_keys = optarg; break;
+        case O_KEEP: keep = optarg; break;
+        case O_MEM: if (!cli_parse_int("--mem-limit", optarg, 1, 1LL << 50, &v)) return CLI_EXIT_USAGE; cfg.sched.mem_limit = (uint64_t)v; break;
         default:
             fprintf(stderr, "autoglm serve: unknown or incomplete option '%s'\n", argv[optind - 1]);
             usage(stderr);
@@ -60,6 +66,15 @@ int cmd_serve(int argc, char **argv) {
     if (optind < argc) {
         fprintf(stderr, "autoglm serve: unexpected argument '%s'\n", argv[optind]);
         return CLI_EXIT_USAGE;
+    }
+    if (keep && *keep) {
+        cJSON *kv = cJSON_CreateString(keep);
+        bool ok = kv && api_parse_keep_alive(kv, &cfg.sched.keep_alive_ns);
+        cJSON_Delete(kv);
+        if (!ok) {
+            fprintf(stderr, "autoglm serve: --keep-alive '%s' is not a duration (5m, 30s, 1h, -1)\n", keep);
+            return CLI_EXIT_USAGE;
+        }
     }
     if (require_signed && !cfg.sched.trusted_keys) {
         fprintf(stderr, "autoglm serve: --require-signed needs --trusted-keys DIR\n");

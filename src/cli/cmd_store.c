@@ -121,59 +121,6 @@ int cmd_cp(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- create */
 
-/* Merges the Modelfile over the base model (a file or a model of the store). */
-static st_status create_manifest(const char *root, const char *mf_path, modelfile *mf, store_manifest *m,
-                                 st_error *err) {
-    /* FROM: a file relative to the Modelfile's folder, else a name */
-    char *from = mf->from;
-    char *joined = NULL;
-    if (from[0] == '~' && from[1] == '/' && getenv("HOME")) {
-        size_t n = strlen(getenv("HOME")) + strlen(from);
-        if ((joined = malloc(n))) snprintf(joined, n, "%s%s", getenv("HOME"), from + 1);
-    } else if (from[0] != '/') {
-        char *copy = strdup(mf_path);
-        const char *dir = copy ? dirname(copy) : ".";
-        size_t n = strlen(dir) + strlen(from) + 2;
-        if ((joined = malloc(n))) snprintf(joined, n, "%s/%s", dir, from);
-        free(copy);
-    }
-    const char *file = joined ? joined : from;
-    struct stat sb;
-    st_status st;
-    if (stat(file, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        fprintf(stderr, "autoglm: copying %s into the store\n", file);
-        st = store_import_blob(root, file, m, err);
-    } else {
-        char name[STORE_NAME_MAX];
-        memcpy(name, m->name, sizeof name);
-        st = store_read(root, from, m, err);
-        if (st == ST_NOT_FOUND || st == ST_INVALID)
-            st = st_fail(err, ST_NOT_FOUND, "FROM %s: neither a file nor a model of the store", from);
-        memcpy(m->name, name, sizeof name);
-    }
-    free(joined);
-    if (st) return st;
-    if (mf->system) {
-        free(m->system);
-        m->system = mf->system;
-        mf->system = NULL;
-    }
-    if (mf->tmpl) {
-        free(m->tmpl);
-        m->tmpl = mf->tmpl;
-        mf->tmpl = NULL;
-    }
-    if (mf->params) { /* the Modelfile's parameters replace the base's of the same name */
-        if (!m->params) m->params = cJSON_CreateObject();
-        cJSON *p;
-        cJSON_ArrayForEach(p, mf->params) {
-            cJSON_DeleteItemFromObjectCaseSensitive(m->params, p->string);
-            cJSON_AddItemToObject(m->params, p->string, cJSON_Duplicate(p, true));
-        }
-    }
-    return ST_OK;
-}
-
 int cmd_create(int argc, char **argv) {
     const char *name = NULL, *mf_path = "Modelfile";
     for (int i = 1; i < argc; i++) {
@@ -214,18 +161,13 @@ int cmd_create(int argc, char **argv) {
     } else if (modelfile_parse(text, len, &mf, &err)) {
         fprintf(stderr, "autoglm: %s: %s\n", mf_path, err.msg);
     } else {
-        st_status st = create_manifest(root, mf_path, &mf, &m, &err);
-        ag_model *model = st == ST_OK ? cli_load_model(m.path, 1) : NULL;
-        if (st) fprintf(stderr, "autoglm: %s\n", err.msg);
-        else if (model) {
-            store_fill_details(&m, model);
-            if (store_write(root, &m, &err)) fprintf(stderr, "autoglm: %s\n", err.msg);
-            else {
-                printf("created '%s'\n", m.name);
-                rc = CLI_EXIT_OK;
-            }
+        char *copy = strdup(mf_path);
+        if (store_create(root, copy ? dirname(copy) : ".", &mf, &m, &err)) fprintf(stderr, "autoglm: %s\n", err.msg);
+        else {
+            printf("created '%s'\n", m.name);
+            rc = CLI_EXIT_OK;
         }
-        ag_model_free(model);
+        free(copy);
         modelfile_free(&mf);
     }
     store_manifest_free(&m);

@@ -20,6 +20,8 @@ static const command COMMANDS[] = {
     {"perplexity", cmd_perplexity, "perplexity of a model on a text file"},
     {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_0, Q8_0, ...)"},
     {"serve", cmd_serve, "Ollama- and OpenAI-compatible HTTP server (AUTOGLM_HOST, default 127.0.0.1:11434)"},
+    {"ps", cmd_ps, "models loaded by the running server (its /api/ps)"},
+    {"pull", cmd_pull, "download a GGUF file by http:// URL into the store (resumes, checks SHA-256)"},
     {"list", cmd_list, "models of the store (~/.autoglm/models or $AUTOGLM_MODELS)"},
     {"create", cmd_create, "add a model to the store from a Modelfile (FROM, PARAMETER, SYSTEM, TEMPLATE)"},
     {"cp", cmd_cp, "copy a model of the store under another name"},

@@ -1,6 +1,7 @@
 /*
  * session.c - ag_session: one sequence's KV cache, scratch and logits over a loaded model,
- * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch.
+ * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch
+ * (the structure is in session_impl.h, shared with batch.c and session_share.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -9,23 +10,8 @@
 
 #include "base/error.h"
 #include "base/threadpool.h"
-#include "model/forward.h"
+#include "engine/session_impl.h"
 
-struct ag_session {
-    const ag_model *model;
-    ag_threadpool *pool;
-    ag_kv_cache kv;
-    ag_fwd_scratch scratch;
-    int n_ctx;
-    int n_batch;        /* tokens per forward pass now (<= n_batch_max, the scratch's size) */
-    int n_batch_max;
-    ag_power_params power; /* resolved: n_threads and n_batch filled in */
-    double next_ok;     /* rate cap: monotonic time the next forward pass may start */
-    int n_past;
-    float *logits;      /* (n_logits_cap, n_vocab) */
-    int n_logits_cap;   /* rows the logits buffer holds */
-    int n_logits;       /* rows valid after the last eval */
-};
 
 ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, ag_error *err) {
     ag_session_params p = params ? *params : (ag_session_params){0};
@@ -93,7 +79,7 @@ void ag_session_free(ag_session *s) {
     free(s);
 }
 
-static ag_status reserve_logits(ag_session *s, int rows, ag_error *err) {
+ag_status ag_session_reserve_logits(ag_session *s, int rows, ag_error *err) {
     if (rows <= s->n_logits_cap) return AG_OK;
     float *p = realloc(s->logits, (size_t)rows * s->model->hp.n_vocab * sizeof(float));
     if (!p) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for %d tokens", rows);
@@ -157,7 +143,7 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
             return ag_error_set(err, AG_ERR_INVALID_ARG, "token id %d out of range [0, %d)", tokens[i], n_vocab);
-    ag_status st = reserve_logits(s, all_logits ? n : 1, err);
+    ag_status st = ag_session_reserve_logits(s, all_logits ? n : 1, err);
     if (st) return st;
     for (int done = 0; done < n;) {
         const int chunk = n - done < s->n_batch ? n - done : s->n_batch;

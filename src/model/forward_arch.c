@@ -52,6 +52,11 @@ static void per_head_norm(float *x, const ag_weight *w, int n_rows_heads, int hd
 }
 
 void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0) {
+    ag_fwd_qkv_at(m, l, il, s, pool, n, pos0, NULL);
+}
+
+void ag_fwd_qkv_at(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0,
+                   const int *pos) {
     const ag_hparams *hp = &m->hp;
     const int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
     if (l->wqkv.data) {
@@ -79,9 +84,9 @@ void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s,
     const float mscale = swa_base ? 1.0f : hp->rope_attn_factor;
     void (*rope)(float *, int, int, int, float, float, const float *) = hp->arch->rope == AG_ROPE_NEOX ? ag_rope_neox : ag_rope;
     for (int t = 0; t < n; t++) {
-        const float pos = (float)(pos0 + t) / scale;
-        rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, pos, base, ff);
-        rope(s->k + (size_t)t * kv_dim, hp->n_head_kv, hd, hp->n_rot, pos, base, ff);
+        const float p = (float)(pos ? pos[t] : pos0 + t) / scale;
+        rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, p, base, ff);
+        rope(s->k + (size_t)t * kv_dim, hp->n_head_kv, hd, hp->n_rot, p, base, ff);
     }
     if (mscale != 1.0f) { /* cos and sin scaled: the rotated dimensions of every head */
         for (int h = 0; h < n * hp->n_head; h++)

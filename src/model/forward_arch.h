@@ -23,6 +23,9 @@ const float *ag_fwd_rope_factors(const ag_model *m, int n_ctx);
 
 /* s->xb (n, n_embd) normed input -> s->q (n, q_dim), s->k, s->v (n, kv_dim), rotated. */
 void ag_fwd_qkv(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0);
+/* The same with row t at position pos[t] (rows of different sequences; pos NULL = pos0 + t). */
+void ag_fwd_qkv_at(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch *s, ag_threadpool *pool, int n, int pos0,
+                   const int *pos);
 
 /* s->xb (n, n_embd) normed input -> s->xb (n, n_embd) feed-forward output. */
 void ag_fwd_ffn(const ag_model *m, const ag_layer *l, ag_fwd_scratch *s, ag_threadpool *pool, int n);

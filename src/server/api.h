@@ -10,6 +10,7 @@
 #include <cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "autoglm/autoglm.h"
 
@@ -41,12 +42,20 @@ typedef struct {
     int priority;        /* PRIO_INTERACTIVE (generation) or PRIO_BATCH (embeddings), "priority" overrides */
     char **inputs;       /* embeddings: texts */
     int n_inputs;
-    bool keep_alive_zero; /* keep_alive 0: unload after the request (not implemented: noted) */
+    bool emb_base64;     /* OpenAI embeddings: "encoding_format": "base64" (float32 little-endian) */
+    char *format;        /* constrained output: NULL none, "" any JSON (format "json", json_object), else a
+                            JSON schema (format {...}, response_format json_schema), checked at parse */
+    int64_t keep_alive_ns; /* keep_alive: how long the model stays loaded after this request; < 0 forever,
+                              0 unload now; INT64_MIN when absent (the server's setting) */
 } api_request;
 
 /* Parses body[0..len). Returns 0, or the HTTP status of the failure (400) with a message. */
 int api_parse(api_kind kind, const char *body, size_t len, api_request *rq, char *err, size_t cap);
 void api_request_free(api_request *rq);
+
+/* keep_alive as Ollama takes it: a number of seconds, or a duration string ("5m", "1h30m", "10s",
+ * "500ms", "-1", "0"); negative = forever. Returns false on a malformed value. */
+bool api_parse_keep_alive(const cJSON *v, int64_t *ns);
 
 /* Parses {"model": "..."} or {"name": "..."} (show, delete) into a malloc'd name; NULL with a
  * message when absent or malformed. */

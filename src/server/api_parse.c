@@ -31,6 +31,7 @@ void api_request_free(api_request *rq) {
     cJSON_Delete(rq->options);
     for (int i = 0; i < rq->n_inputs; i++) free(rq->inputs[i]);
     free(rq->inputs);
+    free(rq->format);
     memset(rq, 0, sizeof *rq);
 }
 
@@ -158,6 +159,72 @@ static int map_openai(const cJSON *body, cJSON *opts, char *err, size_t cap) {
     return 0;
 }
 
+/* Ollama's "format" ("json" or a schema object) and OpenAI's "response_format" ({"type": "text" |
+ * "json_object" | "json_schema", "json_schema": {"schema": {...}}}) into rq->format. */
+static int parse_format(const cJSON *body, api_request *rq, char *err, size_t cap) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(body, "format"), *schema = NULL;
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(body, "response_format");
+    bool any = false;
+    if (f && !cJSON_IsNull(f) && !(cJSON_IsString(f) && !*f->valuestring)) {
+        if (cJSON_IsString(f) && strcmp(f->valuestring, "json") == 0) any = true;
+        else if (cJSON_IsObject(f)) schema = f;
+        else return fail(err, cap, "\"format\" must be \"json\" or a JSON schema object");
+    }
+    if (rf && !cJSON_IsNull(rf)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rf, "type");
+        if (!cJSON_IsObject(rf) || !cJSON_IsString(t))
+            return fail(err, cap, "\"response_format\" must be an object with a \"type\"");
+        if (strcmp(t->valuestring, "json_object") == 0) any = true;
+        else if (strcmp(t->valuestring, "json_schema") == 0) {
+            const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+            schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+            if (!cJSON_IsObject(schema)) return fail(err, cap, "\"response_format\".json_schema.schema must be an object");
+        } else if (strcmp(t->valuestring, "text") != 0) {
+            return fail(err, cap, "\"response_format\" type must be text, json_object or json_schema");
+        }
+    }
+    if (schema) {
+        if (!(rq->format = cJSON_PrintUnformatted(schema))) return fail(err, cap, "out of memory");
+        ag_error e = {0};
+        if (ag_json_schema_check(rq->format, &e)) return fail(err, cap, "format: %s", e.msg);
+    } else if (any && !(rq->format = strdup(""))) {
+        return fail(err, cap, "out of memory");
+    }
+    return 0;
+}
+
+bool api_parse_keep_alive(const cJSON *v, int64_t *ns) {
+    if (cJSON_IsNumber(v)) {
+        double sec = v->valuedouble;
+        if (sec != sec) return false;
+        *ns = sec < 0 ? -1 : sec > 1e9 ? INT64_MAX / 2 : (int64_t)(sec * 1e9);
+        return true;
+    }
+    if (!cJSON_IsString(v)) return false;
+    const char *p = v->valuestring;
+    bool neg = *p == '-';
+    if (neg) p++;
+    if (!*p) return false;
+    double total = 0;
+    while (*p) { /* number then unit, repeated: 1h30m, 2.5s, 300ms; a bare number is seconds */
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || x < 0 || x != x) return false;
+        p = end;
+        double unit = 1;
+        if (strncmp(p, "ms", 2) == 0) unit = 1e-3, p += 2;
+        else if (strncmp(p, "us", 2) == 0) unit = 1e-6, p += 2;
+        else if (strncmp(p, "ns", 2) == 0) unit = 1e-9, p += 2;
+        else if (*p == 'h') unit = 3600, p++;
+        else if (*p == 'm') unit = 60, p++;
+        else if (*p == 's') p++;
+        else if (*p) return false;
+        total += x * unit;
+    }
+    *ns = neg && total > 0 ? -1 : total > 1e9 ? INT64_MAX / 2 : (int64_t)(total * 1e9);
+    return true;
+}
+
 static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap) {
     int rc;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");
@@ -174,14 +241,22 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
     else if (cJSON_IsString(pr) && strcmp(pr->valuestring, "batch") == 0) rq->priority = PRIO_BATCH;
     else if (pr && !cJSON_IsNull(pr)) return fail(err, cap, "\"priority\" must be \"interactive\" or \"batch\"");
     const cJSON *ka = cJSON_GetObjectItemCaseSensitive(body, "keep_alive");
-    rq->keep_alive_zero = (cJSON_IsNumber(ka) && ka->valuedouble == 0) ||
-                          (cJSON_IsString(ka) && (strcmp(ka->valuestring, "0") == 0 || strcmp(ka->valuestring, "0s") == 0));
+    rq->keep_alive_ns = INT64_MIN;
+    if (ka && !cJSON_IsNull(ka) && !api_parse_keep_alive(ka, &rq->keep_alive_ns))
+        return fail(err, cap, "\"keep_alive\" must be a number of seconds or a duration such as \"5m\"");
     /* options: Ollama's object, or OpenAI's fields */
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(body, "options");
     if (opts && !cJSON_IsNull(opts) && !cJSON_IsObject(opts)) return fail(err, cap, "\"options\" must be an object");
     rq->options = cJSON_IsObject(opts) ? cJSON_Duplicate(opts, true) : cJSON_CreateObject();
     if (!rq->options) return fail(err, cap, "out of memory");
     if (openai && (rc = map_openai(body, rq->options, err, cap))) return rc;
+    if (!embed && (rc = parse_format(body, rq, err, cap))) return rc;
+    if (rq->kind == API_OAI_EMBED) {
+        const cJSON *ef = cJSON_GetObjectItemCaseSensitive(body, "encoding_format");
+        if (cJSON_IsString(ef) && strcmp(ef->valuestring, "base64") == 0) rq->emb_base64 = true;
+        else if (ef && !cJSON_IsNull(ef) && !(cJSON_IsString(ef) && strcmp(ef->valuestring, "float") == 0))
+            return fail(err, cap, "\"encoding_format\" must be \"float\" or \"base64\"");
+    }
     { /* check the options' types now, so that a bad value is a 400 before any work */
         gen_options g;
         gen_options_default(&g);

@@ -3,6 +3,7 @@
  * build the prompt and options, queue a job, then stream its text (a reader callback that
  * blocks on the job) or wait for all of it. A client that goes away cancels its job.
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 static void gen_free(gen_stream *g) {
     if (!g) return;
     job_finish(g->j);
-    sched_release(g->sm);
+    sched_release(g->sm, g->keep_alive_ns);
     free(g->model);
     free(g->buf);
     free(g);
@@ -90,6 +91,7 @@ static char *wait_all(gen_stream *g, bool *gone) {
 
 /* Ollama's answer to a request without a prompt or messages: the model is loaded, done. */
 static enum MHD_Result reply_loaded(http_req *rq, const api_request *req, double load_s) {
+    const bool unload = req->keep_alive_ns == 0; /* Ollama's way to unload a model */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", req->model);
     cJSON_AddStringToObject(o, "created_at", "");
@@ -100,10 +102,28 @@ static enum MHD_Result reply_loaded(http_req *rq, const api_request *req, double
     } else {
         cJSON_AddStringToObject(o, "response", "");
     }
-    cJSON_AddStringToObject(o, "done_reason", "load");
+    cJSON_AddStringToObject(o, "done_reason", unload ? "unload" : "load");
     cJSON_AddBoolToObject(o, "done", true);
     cJSON_AddNumberToObject(o, "load_duration", load_s * 1e9);
     return http_reply_json(rq, 200, o);
+}
+
+/* An embedding as OpenAI's base64: the float32 values' little-endian bytes. */
+static cJSON *base64_floats(const float *e, int n) {
+    unsigned char *raw = malloc((size_t)n * 4), *b64 = malloc(((size_t)n * 4 + 2) / 3 * 4 + 1);
+    cJSON *out = NULL;
+    if (raw && b64) {
+        for (int i = 0; i < n; i++) {
+            uint32_t u;
+            memcpy(&u, &e[i], 4);
+            for (int k = 0; k < 4; k++) raw[4 * i + k] = (unsigned char)(u >> (8 * k));
+        }
+        EVP_EncodeBlock(b64, raw, n * 4);
+        out = cJSON_CreateString((const char *)b64);
+    }
+    free(raw);
+    free(b64);
+    return out ? out : cJSON_CreateArray();
 }
 
 static enum MHD_Result embed_reply(http_req *rq, gen_stream *g, const api_request *req) {
@@ -122,7 +142,9 @@ static enum MHD_Result embed_reply(http_req *rq, gen_stream *g, const api_reques
             const float *e = job_embedding(g->j, i, &n_embd);
             cJSON *d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "object", "embedding");
-            cJSON_AddItemToObject(d, "embedding", e ? cJSON_CreateFloatArray(e, n_embd) : cJSON_CreateArray());
+            cJSON_AddItemToObject(d, "embedding", !e ? cJSON_CreateArray()
+                                                  : req->emb_base64 ? base64_floats(e, n_embd)
+                                                                    : cJSON_CreateFloatArray(e, n_embd));
             cJSON_AddNumberToObject(d, "index", i);
             cJSON_AddItemToArray(data, d);
         }
@@ -185,6 +207,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->fd = rq->fd;
     g->created = (int64_t)time(NULL);
     g->include_usage = req.include_usage;
+    g->keep_alive_ns = req.keep_alive_ns;
     snprintf(g->id, sizeof g->id, "%s-%lx%04x", kind == API_OAI_CHAT ? "chatcmpl" : "cmpl", (unsigned long)time(NULL),
              (unsigned)(sched_now_ns() & 0xffff));
     enum MHD_Result r;
@@ -207,6 +230,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             ag_token *toks = NULL;
             int n = 0;
             status = prompt_options(&req, man, &opts, err, sizeof err);
+            if (!status && req.format && !(opts.format = strdup(req.format))) status = 500, snprintf(err, sizeof err, "out of memory");
             if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, sizeof err))) {
                 if (n == 0) status = 400, snprintf(err, sizeof err, "the prompt is empty");
                 else if (!(g->j = job_new_generate(toks, n, &opts, req.priority))) status = 500, snprintf(err, sizeof err, "out of memory");

@@ -17,6 +17,7 @@ typedef struct {
     int64_t created;      /* unix seconds */
     int64_t t0;           /* request arrival, sched_now_ns */
     double load_s;
+    int64_t keep_alive_ns;  /* the request's keep_alive, applied when it lets go of the model */
     bool include_usage;
     bool sent_first;      /* OpenAI chat: the first chunk carries the role */
     bool ended;

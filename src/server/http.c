@@ -33,6 +33,10 @@ static const route ROUTES[] = {
     {"POST", "/v1/completions", route_oai_completions},
     {"POST", "/v1/embeddings", route_oai_embeddings},
     {"GET", "/v1/models", route_oai_models},
+    {"GET", "/health", route_health},
+    {"GET", "/metrics", route_metrics},
+    {"POST", "/api/create", route_create},
+    {"POST", "/api/pull", route_pull},
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -41,6 +45,7 @@ static enum MHD_Result queue(http_req *rq, unsigned status, struct MHD_Response 
     if (!resp) return MHD_NO;
     if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    metrics_request(rq->srv->metrics, rq->route ? rq->route : "other", status);
     enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -104,7 +109,9 @@ typedef struct {
 static enum MHD_Result dispatch(server *srv, struct MHD_Connection *conn, const char *method, const char *url,
                                 const char *body, size_t len, bool too_large) {
     http_req rq = {.conn = conn, .srv = srv, .method = method, .path = url, .body = body ? body : "", .len = len,
-                   .fd = -1, .t0 = sched_now_ns(), .openai = strncmp(url, "/v1/", 4) == 0};
+                   .fd = -1, .t0 = sched_now_ns(), .openai = strncmp(url, "/v1/", 4) == 0, .route = "other"};
+    for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++)
+        if (strcmp(url, ROUTES[i].path) == 0) rq.route = ROUTES[i].path;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci) rq.fd = ci->connect_fd;
     if (too_large)
@@ -238,8 +245,11 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
         return NULL;
     }
     (void)alen;
-    if (!(s->sched = sched_new(&s->cfg.sched))) {
+    s->metrics = metrics_new();
+    s->cfg.sched.metrics = s->metrics;
+    if (!s->metrics || !(s->sched = sched_new(&s->cfg.sched))) {
         snprintf(err, cap, "out of memory");
+        metrics_free(s->metrics);
         free(s);
         return NULL;
     }
@@ -252,6 +262,7 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
     if (!s->daemon) {
         snprintf(err, cap, "cannot listen on %s:%d (in use?)", s->cfg.host, s->cfg.port);
         sched_free(s->sched);
+        metrics_free(s->metrics);
         free(s);
         return NULL;
     }
@@ -268,5 +279,6 @@ void server_stop(server *s) {
     sched_stop(s->sched);          /* running requests end (cancelled) and reply */
     MHD_stop_daemon(s->daemon);    /* waits for the connection threads */
     sched_free(s->sched);
+    metrics_free(s->metrics);
     free(s);
 }

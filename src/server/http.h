@@ -16,6 +16,7 @@
 struct server {
     server_config cfg;
     sched *sched;
+    metrics *metrics;   /* counters for /metrics (owned) */
     struct MHD_Daemon *daemon;
     int port;
 };
@@ -29,6 +30,7 @@ typedef struct {
     int fd;          /* the client's socket (watched for a disconnect), -1 unknown */
     int64_t t0;      /* when the request arrived (ns, sched_now_ns) */
     bool openai;     /* errors in OpenAI's shape */
+    const char *route; /* the routing table's path ("other" when none), for the metrics */
 } http_req;
 
 typedef enum MHD_Result (*route_fn)(http_req *rq);
@@ -59,6 +61,10 @@ enum MHD_Result route_oai_chat(http_req *rq);
 enum MHD_Result route_oai_completions(http_req *rq);
 enum MHD_Result route_oai_embeddings(http_req *rq);
 enum MHD_Result route_oai_models(http_req *rq);
+enum MHD_Result route_health(http_req *rq);  /* routes_admin.c */
+enum MHD_Result route_metrics(http_req *rq);
+enum MHD_Result route_create(http_req *rq);
+enum MHD_Result route_pull(http_req *rq);
 
 /* gen.c: a generation or embedding request of any kind, start to end. */
 enum MHD_Result gen_handle(http_req *rq, api_kind kind);

@@ -67,10 +67,12 @@ enum MHD_Result route_tags(http_req *rq) {
     return http_reply_json(rq, 200, o);
 }
 
-static void ps_one(void *ctx, const store_manifest *man, const ag_model *model, int active) {
+static void ps_one(void *ctx, const store_manifest *man, const ag_model *model, int active, int64_t expires_unix) {
     (void)active;
     cJSON *o = model_entry(man);
-    cJSON_AddStringToObject(o, "expires_at", "2318-01-01T00:00:00Z"); /* kept until the server stops */
+    char when[40] = "2318-01-01T00:00:00Z"; /* never: kept until the server stops */
+    if (expires_unix > 0) rfc3339(when, sizeof when, expires_unix);
+    cJSON_AddStringToObject(o, "expires_at", when);
     cJSON_ReplaceItemInObjectCaseSensitive(o, "size", cJSON_CreateNumber((double)ag_model_size_bytes(model)));
     cJSON_AddNumberToObject(o, "size_vram", 0);
     cJSON_AddItemToArray(ctx, o);

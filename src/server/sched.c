@@ -1,15 +1,17 @@
 /*
  * sched.c - models loaded on demand, their queues, and the worker thread of each model that
- * serves its slots round-robin: a prefill chunk or one decoded token per slot per turn
+ * serves its slots in turns: a prefill chunk per prompt, one batched decode step for all
  * (see sched.h and, for the shared structures and locks, sched_impl.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
+enum { MIN_BORROW = 4 };     /* positions worth copying from another slot rather than recomputing */
 
 sched *sched_new(const sched_config *cfg) {
     sched *s = calloc(1, sizeof *s);
@@ -18,12 +20,16 @@ sched *sched_new(const sched_config *cfg) {
     if (s->cfg.n_parallel < 1) s->cfg.n_parallel = 1;
     if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->reap, NULL);
+    s->reaper_started = pthread_create(&s->reaper, NULL, sched_reaper_main, s) == 0;
     return s;
 }
 
 static void slot_clear(slot *sl) {
     ag_sampler_free(sl->smp);
     ag_detok_free(sl->dt);
+    ag_json_constraint_free(sl->jc);
+    sl->jc = NULL;
     sl->smp = NULL;
     sl->dt = NULL;
     sl->job = NULL;
@@ -37,6 +43,7 @@ static void model_free(sched_model *m) {
         ag_session_free(m->slots[i].s);
         free(m->slots[i].hist);
         free(m->slots[i].held);
+        free(m->slots[i].masked);
     }
     free(m->slots);
     ag_model_free(m->model);
@@ -49,6 +56,13 @@ static void model_free(sched_model *m) {
 void sched_stop(sched *s) {
     pthread_mutex_lock(&s->mu);
     s->stopped = true;
+    pthread_cond_broadcast(&s->reap);
+    if (s->reaper_started && !s->reaper_joined) { /* the reaper takes s->mu: let it end first */
+        s->reaper_joined = true;
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->reaper, NULL);
+        pthread_mutex_lock(&s->mu);
+    }
     for (sched_model *m = s->models; m; m = m->next) {
         pthread_mutex_lock(&m->mu);
         m->stop = true;
@@ -71,28 +85,67 @@ void sched_free(sched *s) {
         model_free(m);
     }
     pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->reap);
     free(s);
+}
+
+void sched_model_unload(sched_model *m) {
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_signal(&m->work);
+    pthread_mutex_unlock(&m->mu);
+    if (!m->joined) pthread_join(m->worker, NULL);
+    m->joined = true;
+    model_free(m);
 }
 
 const ag_model *sched_model_model(const sched_model *m) { return m->model; }
 const store_manifest *sched_model_manifest(const sched_model *m) { return &m->man; }
 
-void sched_release(sched_model *m) {
+void sched_release(sched_model *m, int64_t keep_alive_ns) {
     if (!m) return;
-    pthread_mutex_lock(&m->owner->mu);
-    m->refs--;
-    pthread_mutex_unlock(&m->owner->mu);
+    sched *s = m->owner;
+    pthread_mutex_lock(&s->mu);
+    if (keep_alive_ns != KEEP_ALIVE_DEFAULT) m->keep_alive_ns = keep_alive_ns;
+    if (--m->refs == 0) {
+        m->expires_ns = m->keep_alive_ns < 0 ? INT64_MAX : sched_now_ns() + m->keep_alive_ns;
+        pthread_cond_broadcast(&s->reap);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
-void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active),
+void sched_gauges(sched *s, metrics_gauges *g) {
+    memset(g, 0, sizeof *g);
+    pthread_mutex_lock(&s->mu);
+    for (sched_model *m = s->models; m; m = m->next) {
+        g->models++;
+        pthread_mutex_lock(&m->mu);
+        g->queued += m->n_queued;
+        g->slots_total += m->n_slots;
+        for (int i = 0; i < m->n_slots; i++) {
+            g->slots_active += m->slots[i].job != NULL;
+            g->kv_tokens += m->slots[i].n_hist;
+        }
+        g->prefix_reused += m->prefix_borrowed;
+        pthread_mutex_unlock(&m->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active,
+                                        int64_t expires_unix),
                    void *ctx) {
     pthread_mutex_lock(&s->mu);
+    const int64_t now = sched_now_ns(), unix_now = (int64_t)time(NULL);
     for (sched_model *m = s->models; m; m = m->next) {
         pthread_mutex_lock(&m->mu);
         int active = m->n_queued;
         for (int i = 0; i < m->n_slots; i++) active += m->slots[i].job != NULL;
         pthread_mutex_unlock(&m->mu);
-        fn(ctx, &m->man, m->model, active);
+        int64_t exp = 0; /* never */
+        if (m->refs > 0 && m->keep_alive_ns >= 0) exp = unix_now + m->keep_alive_ns / 1000000000;
+        else if (m->refs == 0 && m->expires_ns != INT64_MAX) exp = unix_now + (m->expires_ns - now) / 1000000000;
+        fn(ctx, &m->man, m->model, active, exp);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -132,6 +185,7 @@ static void finish(sched_model *m, slot *sl, const char *reason, bool flush, con
         job_publish_locked(j, sl->held, sl->held_len);
         if (rest) job_publish_locked(j, rest, rest_len);
     }
+    if (j->kind == JOB_GENERATE) metrics_tokens(m->owner->cfg.metrics, j->stats.prompt_n, j->stats.eval_n);
     if (sl->decoding) j->stats.eval_ns = now - sl->t_decode0;
     else if (sl->t_prefill0) j->stats.prompt_eval_ns = now - sl->t_prefill0;
     j->stats.total_ns = now - j->t0;
@@ -210,32 +264,44 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done == j->n_emb) finish(m, sl, "stop", false, NULL);
 }
 
-static void step_generate(sched_model *m, slot *sl) {
+/* Advances a generation by one turn: a chunk of the prompt, then (once the prompt is in) the
+ * sampling of the next token. Returns the token the slot wants evaluated in this turn's batched
+ * decode step, or -1 (prefill not done, or the job ended). */
+static ag_token step_generate(sched_model *m, slot *sl) {
     job *j = sl->job;
     ag_error err = {0};
     if (!sl->decoding) { /* a chunk of the prompt */
         int chunk = j->n_prompt - sl->pos < PREFILL_CHUNK ? j->n_prompt - sl->pos : PREFILL_CHUNK;
         if (ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err) || !hist_push(sl, j->prompt + sl->pos, chunk)) {
             finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
-            return;
+            return -1;
         }
         sl->pos += chunk;
         j->stats.prompt_eval_n += chunk;
-        if (sl->pos == j->n_prompt) {
-            sl->decoding = true;
-            sl->t_decode0 = sched_now_ns();
-            pthread_mutex_lock(&m->mu);
-            j->stats.prompt_eval_ns = sl->t_decode0 - sl->t_prefill0;
-            pthread_mutex_unlock(&m->mu);
-        }
-        return;
+        if (sl->pos < j->n_prompt) return -1;
+        sl->decoding = true; /* the prompt is in: sample its first token in this same turn */
+        sl->t_decode0 = sched_now_ns();
+        pthread_mutex_lock(&m->mu);
+        j->stats.prompt_eval_ns = sl->t_decode0 - sl->t_prefill0;
+        pthread_mutex_unlock(&m->mu);
     }
-    ag_token tok = ag_sampler_sample(sl->smp, ag_session_logits(sl->s, -1));
+    const float *logits = ag_session_logits(sl->s, -1);
+    if (sl->jc) { /* constrained output: only tokens that continue a valid document */
+        memcpy(sl->masked, logits, (size_t)ag_model_n_vocab(m->model) * sizeof *sl->masked);
+        ag_json_constraint_apply(sl->jc, sl->masked);
+        logits = sl->masked;
+    }
+    ag_token tok = ag_sampler_sample(sl->smp, logits);
+    if (sl->jc) ag_json_constraint_accept(sl->jc, tok);
     if (ag_token_is_eog(m->model, tok)) {
         finish(m, sl, "stop", true, NULL);
-        return;
+        return -1;
     }
     ag_sampler_accept(sl->smp, tok);
+    const int64_t now = sched_now_ns();
+    if (sl->produced == 0) metrics_ttft(m->owner->cfg.metrics, (double)(now - j->t0) * 1e-9);
+    else metrics_token_latency(m->owner->cfg.metrics, (double)(now - sl->t_last) * 1e-9);
+    sl->t_last = now;
     sl->produced++;
     j->stats.eval_n++;
     if (j->n_all == j->cap_all) {
@@ -250,22 +316,77 @@ static void step_generate(sched_model *m, slot *sl) {
     const char *text = ag_detok_push(sl->dt, tok, &len);
     if (emit(m, sl, text, len)) {
         finish(m, sl, "stop", false, NULL);
-        return;
+        return -1;
+    }
+    if (sl->jc && ag_json_constraint_finished(sl->jc)) { /* the document is whole: nothing may follow */
+        finish(m, sl, "stop", true, NULL);
+        return -1;
     }
     if ((j->opts.num_predict >= 0 && sl->produced >= j->opts.num_predict) ||
         ag_session_n_past(sl->s) >= ag_session_n_ctx(sl->s)) {
         finish(m, sl, "length", true, NULL);
-        return;
+        return -1;
     }
-    if (ag_session_eval(sl->s, &tok, 1, false, &err) || !hist_push(sl, &tok, 1)) {
-        finish(m, sl, "stop", true, err.msg[0] ? err.msg : "out of memory");
-        return;
+    return tok;
+}
+
+/* One decode step for every slot that sampled a token this turn (ag_session_eval_batch: the
+ * weights are read once for all of them). */
+static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n) {
+    if (n == 0) return;
+    ag_session *ss[64];
+    for (int i = 0; i < n; i++) ss[i] = sl[i]->s;
+    ag_error err = {0};
+    bool ok = ag_session_eval_batch(ss, tok, n, &err) == AG_OK;
+    for (int i = 0; i < n; i++)
+        if (!ok || !hist_push(sl[i], &tok[i], 1)) finish(m, sl[i], "stop", true, err.msg[0] ? err.msg : "out of memory");
+}
+
+static int common_prefix(const slot *sl, const job *j) {
+    int keep = 0;
+    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    return keep;
+}
+
+/* Prefix sharing across slots: when another slot's cache holds a longer prefix of this job's
+ * prompt than this slot's own (a common system prompt, the history of a chat that moved to
+ * another slot), its KV rows are copied here instead of being recomputed. Returns the
+ * positions this slot now holds. */
+static int borrow_prefix(sched_model *m, int si, int keep) {
+    slot *sl = &m->slots[si];
+    const job *j = sl->job;
+    int best = -1, best_n = keep;
+    for (int i = 0; i < m->n_slots; i++) {
+        const slot *o = &m->slots[i];
+        if (i == si || !o->s) continue;
+        int n = common_prefix(o, j);
+        if (n > ag_session_n_past(o->s)) n = ag_session_n_past(o->s);
+        if (n >= j->n_prompt) n = j->n_prompt - 1;
+        if (n > best_n) {
+            best = i;
+            best_n = n;
+        }
     }
+    if (best < 0 || best_n - keep < MIN_BORROW) return keep;
+    slot *o = &m->slots[best];
+    ag_error err = {0};
+    if (ag_session_copy_prefix(sl->s, o->s, best_n, &err) != AG_OK) {
+        ag_session_truncate(sl->s, keep); /* a context too small, another KV type: recompute */
+        return keep;
+    }
+    sl->n_hist = 0;
+    if (!hist_push(sl, o->hist, best_n)) {
+        ag_session_truncate(sl->s, 0);
+        return 0;
+    }
+    m->prefix_borrowed += best_n;
+    return best_n;
 }
 
 /* Sets a generation up in its slot (outside the lock): the session (recreated when the job
  * wants another context length), the cached prefix it can keep, sampler and detokenizer. */
-static void start_generate(sched_model *m, slot *sl) {
+static void start_generate(sched_model *m, int si) {
+    slot *sl = &m->slots[si];
     job *j = sl->job;
     int n_ctx = want_ctx(m, j);
     ag_error err = {0};
@@ -289,11 +410,11 @@ static void start_generate(sched_model *m, slot *sl) {
         finish(m, sl, "stop", false, msg);
         return;
     }
-    int keep = 0;
-    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    int keep = common_prefix(sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
     ag_session_truncate(sl->s, keep);
     sl->n_hist = keep;
+    keep = borrow_prefix(m, si, keep);
     sl->pos = keep;
     sl->produced = 0;
     sl->decoding = false;
@@ -301,6 +422,13 @@ static void start_generate(sched_model *m, slot *sl) {
     ag_sampler_params sp = gen_options_sampler(&j->opts);
     sl->smp = ag_sampler_new(&sp, ag_model_n_vocab(m->model), ag_session_n_ctx(sl->s));
     sl->dt = ag_detok_new(m->model);
+    if (j->opts.format) {
+        if (!sl->masked) sl->masked = malloc((size_t)ag_model_n_vocab(m->model) * sizeof *sl->masked);
+        if (!(sl->jc = ag_json_constraint_new(m->model, j->opts.format, &err)) || !sl->masked) {
+            finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
+            return;
+        }
+    }
     if (!sl->smp || !sl->dt) {
         finish(m, sl, "stop", false, "out of memory");
         return;
@@ -367,6 +495,18 @@ static void *worker_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&m->mu);
+        slot *dec[64];
+        ag_token dec_tok[64];
+        int n_dec = 0;
+        /* an interactive prompt being read: batch prompts and embeddings wait a turn, so that its
+         * first token comes after its own prefill and one batched decode step, not theirs */
+        bool defer_batch = false;
+        for (int i = 0; i < m->n_slots; i++) {
+            const slot *sl = &m->slots[i];
+            if (sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE &&
+                (started >> i & 1 || !sl->decoding))
+                defer_batch = true;
+        }
         for (int i = 0; i < m->n_slots; i++) { /* one turn: each active slot advances once */
             slot *sl = &m->slots[i];
             if (!sl->job) continue;
@@ -375,12 +515,21 @@ static void *worker_main(void *arg) {
                 continue;
             }
             if (started >> i & 1) {
-                if (sl->job->kind == JOB_GENERATE) start_generate(m, sl);
+                if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
                 if (!sl->job) continue;
             }
-            if (sl->job->kind == JOB_EMBED) step_embed(m, sl);
-            else step_generate(m, sl);
+            if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding)) continue;
+            if (sl->job->kind == JOB_EMBED) {
+                step_embed(m, sl);
+                continue;
+            }
+            ag_token tok = step_generate(m, sl);
+            if (tok >= 0) {
+                dec[n_dec] = sl;
+                dec_tok[n_dec++] = tok;
+            }
         }
+        decode_batch(m, dec, dec_tok, n_dec); /* the decoding slots, all in one forward step */
         pthread_mutex_lock(&m->mu);
     }
     /* stopping: running jobs end as cancelled, waiting ones too */
@@ -469,6 +618,23 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     } else {
         store_manifest_free(&man);
     }
+    if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
+        const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
+                          : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
+        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)ag_model_n_layer(m->model) * 2u *
+                            (uint64_t)ag_model_n_head_kv(m->model) *
+                            (uint64_t)(ag_model_n_embd(m->model) / ag_model_n_head(m->model)) * 2u; /* f16 K and V */
+        m->mem_need = man.size + kv;
+        const uint64_t avail = sched_mem_available(s);
+        if (m->mem_need > avail) {
+            snprintf(err, cap, "model requires more system memory (%.2f GiB: %.2f file + %.2f KV cache for %d x %d tokens) "
+                     "than is available (%.2f GiB)", (double)m->mem_need / (1 << 30), (double)man.size / (1 << 30),
+                     (double)kv / (1 << 30), n_slots, n_ctx, (double)avail / (1 << 30));
+            model_free(m);
+            pthread_mutex_unlock(&s->mu);
+            return 507;
+        }
+    }
     if (!m || !m->model || pthread_create(&m->worker, NULL, worker_main, m) != 0) {
         snprintf(err, cap, "cannot load model '%s': %s", norm, m && !m->model ? ae.msg : "out of memory");
         model_free(m);
@@ -476,6 +642,7 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
         return 500;
     }
     m->refs = 1;
+    m->keep_alive_ns = s->cfg.keep_alive_ns;
     m->next = s->models;
     s->models = m;
     pthread_mutex_unlock(&s->mu);

@@ -1,8 +1,10 @@
 /*
  * sched.h - the scheduler: models loaded on demand, one worker thread per loaded model that
- * serves up to n_parallel sequences (slots) round-robin, one token per sequence per turn
- * (continuous batching at the scheduler level: a new request joins at the next turn), and a
- * bounded queue per model with two priority classes (interactive before batch).
+ * serves up to n_parallel sequences (slots) in turns: a prefill chunk per prompt, then one
+ * forward step that decodes the next token of every generating slot at once
+ * (ag_session_eval_batch: continuous batching; a new request joins at the next turn), and a
+ * bounded queue per model with two priority classes (interactive before batch). A new request
+ * copies the longest prefix of its prompt that any slot's cache holds (ag_session_copy_prefix).
  *
  * A job is shared by the HTTP thread that made it and the worker: the worker publishes text
  * and final statistics under the model's lock; the HTTP thread reads them with job_wait and
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include "autoglm/autoglm.h"
+#include "server/metrics.h"
 #include "store/options.h"
 #include "store/store.h"
 
@@ -28,7 +31,12 @@ typedef struct {
     int num_ctx;            /* default context per sequence; 0 = min(training context, 4096) */
     int n_threads;          /* threads per forward pass; 0 = physical cores */
     const char *trusted_keys; /* non-NULL: load only models signed by a key in this folder */
+    int64_t keep_alive_ns;  /* how long an idle model stays loaded when a request does not say; < 0 forever */
+    uint64_t mem_limit;     /* bytes models may take (file + KV caches); 0 = the system's available memory */
+    metrics *metrics;       /* counters to feed, or NULL */
 } sched_config;
+
+#define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
 
 typedef struct sched sched;
 typedef struct sched_model sched_model;
@@ -40,16 +48,22 @@ sched *sched_new(const sched_config *cfg);
 void sched_stop(sched *s);
 void sched_free(sched *s); /* stops (when not yet) and frees everything */
 
-/* The loaded model of a name (loading it when needed). Returns 0, 404 (no such model) or 500,
- * with a message. *load_s: seconds spent loading (0 when it was loaded). Release with
- * sched_release. */
+/* The loaded model of a name (loading it when needed). Returns 0, 404 (no such model), 507 (not
+ * enough memory for the file and the KV caches of its slots) or 500, with a message. *load_s:
+ * seconds spent loading (0 when it was loaded). Release with sched_release. */
 int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s, char *err, size_t cap);
-void sched_release(sched_model *m);
+/* Lets go of the model; once no request holds it, it stays loaded keep_alive_ns more (< 0:
+ * until the server stops, 0: unloaded now, KEEP_ALIVE_DEFAULT: the server's setting). */
+void sched_release(sched_model *m, int64_t keep_alive_ns);
+/* Gauges for /metrics. */
+void sched_gauges(sched *s, metrics_gauges *g);
 const ag_model *sched_model_model(const sched_model *m);
 const store_manifest *sched_model_manifest(const sched_model *m);
 
-/* Loaded models, for /api/ps: calls fn for each while holding the scheduler's lock. */
-void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active),
+/* Loaded models, for /api/ps: calls fn for each while holding the scheduler's lock; expires_unix
+ * is when it unloads (unix seconds; 0 = never). */
+void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active,
+                                        int64_t expires_unix),
                    void *ctx);
 
 /* ---------------------------------------------------------------- jobs */

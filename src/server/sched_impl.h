@@ -49,12 +49,15 @@ typedef struct {
     job *job;                    /* NULL: free */
     ag_sampler *smp;
     ag_detok *dt;
+    ag_json_constraint *jc;      /* format json / a schema: masks the logits before sampling */
+    float *masked;               /* (n_vocab) the logits as masked */
     int pos;                     /* next prompt token to evaluate */
     int produced;
     bool decoding;               /* the last eval's logits are ready to sample */
     char *held;                  /* generated text held back: it may start a stop string */
     size_t held_len, held_cap;
     int64_t t_prefill0, t_decode0;
+    int64_t t_last;              /* when the last token was sampled (latency metric) */
 } slot;
 
 struct sched_model {
@@ -70,15 +73,27 @@ struct sched_model {
     slot *slots;
     int n_slots;
     bool stop, joined;
+    int64_t prefix_borrowed;     /* positions copied from another slot's cache (worker only) */
+    int64_t keep_alive_ns;       /* the last request's keep_alive (< 0 forever); under owner->mu */
+    int64_t expires_ns;          /* sched_now_ns when it unloads (refs == 0); INT64_MAX never */
+    uint64_t mem_need;           /* bytes counted against the memory check */
     sched_model *next;
 };
 
 struct sched {
     sched_config cfg;
     pthread_mutex_t mu;
+    pthread_cond_t reap;         /* wakes the reaper: a model released, the server stops */
+    pthread_t reaper;            /* unloads models whose keep_alive has passed (sched_keep.c) */
+    bool reaper_started, reaper_joined;
     sched_model *models;
     bool stopped;
 };
+
+/* sched_keep.c */
+void *sched_reaper_main(void *arg);
+void sched_model_unload(sched_model *m); /* stops its worker and frees it; unlinked, refs 0 */
+uint64_t sched_mem_available(const sched *s); /* bytes a new model may take */
 
 void job_publish_locked(job *j, const char *text, size_t len);
 

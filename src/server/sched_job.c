@@ -61,8 +61,9 @@ job *job_new_generate(const ag_token *prompt, int n_prompt, gen_options *opts, i
     memcpy(j->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
     memcpy(j->all, prompt, (size_t)n_prompt * sizeof *prompt);
     j->n_prompt = j->n_all = n_prompt;
-    j->opts = *opts; /* takes the stop strings */
+    j->opts = *opts; /* takes the stop strings and the format */
     opts->n_stop = 0;
+    opts->format = NULL;
     j->stats.prompt_n = n_prompt;
     return j;
 }

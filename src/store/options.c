@@ -17,6 +17,8 @@ void gen_options_default(gen_options *o) {
 void gen_options_free(gen_options *o) {
     for (int i = 0; i < o->n_stop; i++) free(o->stop[i]);
     o->n_stop = 0;
+    free(o->format);
+    o->format = NULL;
 }
 
 static st_status get_num(const cJSON *v, const char *key, double lo, double hi, bool integer, double *out, st_error *err) {
@@ -30,7 +32,8 @@ static st_status get_num(const cJSON *v, const char *key, double lo, double hi, 
 }
 
 static st_status set_stop(gen_options *o, const cJSON *v, st_error *err) {
-    gen_options_free(o);
+    for (int i = 0; i < o->n_stop; i++) free(o->stop[i]); /* the new list replaces the old */
+    o->n_stop = 0;
     const cJSON *items = cJSON_IsArray(v) ? v->child : v;
     for (const cJSON *s = items; s; s = cJSON_IsArray(v) ? s->next : NULL) {
         if (!cJSON_IsString(s)) return st_fail(err, ST_INVALID, "option \"stop\" must be a string or an array of strings");

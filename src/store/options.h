@@ -22,6 +22,7 @@ typedef struct {
     bool penalty_given;   /* repeat_penalty was set explicitly */
     int n_stop;
     char *stop[GEN_MAX_STOP]; /* owned */
+    char *format;         /* constrained output: NULL none, "" any JSON, else a JSON schema (owned) */
 } gen_options;
 
 void gen_options_default(gen_options *o);

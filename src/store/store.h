@@ -93,6 +93,11 @@ typedef struct {
 st_status modelfile_parse(const char *text, size_t len, modelfile *mf, st_error *err);
 void modelfile_free(modelfile *mf);
 
+/* A model from a Modelfile: FROM (a file relative to base_dir, imported into blobs/, or a model
+ * of the store), the Modelfile's PARAMETER/SYSTEM/TEMPLATE over the base's; the result must load.
+ * m->name is set by the caller; m receives the manifest written (mf's strings are taken). */
+st_status store_create(const char *root, const char *base_dir, modelfile *mf, store_manifest *m, st_error *err);
+
 /* Checks and converts one parameter value by its name (num_ctx ... stop) into *out. */
 st_status store_param_value(const char *key, const char *value, cJSON **out, st_error *err);
 

@@ -225,6 +225,42 @@ try:
                                         "options": {"num_predict": 24}})
     check(status == 200 and g3["response"] == greedy, "after disconnects")
 
+    # constrained output: format "json", a JSON schema, OpenAI's response_format; sampled, several seeds
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 10},
+                                               "age": {"type": "integer"},
+                                               "pet": {"enum": ["cat", "dog"]},
+                                               "tags": {"type": "array", "items": {"type": "string", "maxLength": 6},
+                                                        "maxItems": 2}},
+              "required": ["name", "age", "pet"]}
+    for seed in range(1, 5):
+        opts = {"temperature": 1.2, "seed": seed, "num_predict": 400}
+        st, r = post("/api/generate", {"model": "stories", "prompt": "Once", "raw": True, "stream": False,
+                                       "format": schema, "options": opts})
+        doc = json.loads(r["response"]) if st == 200 else None
+        check(isinstance(doc, dict) and set(doc) <= set(schema["properties"]) and isinstance(doc.get("age"), int)
+              and isinstance(doc.get("name"), str) and doc.get("pet") in ("cat", "dog") and len(doc["name"]) <= 10,
+              f"format schema seed {seed}: {st} {r}")
+        st, r = post("/api/chat", {"model": "stories", "messages": [{"role": "user", "content": "hi"}], "stream": False,
+                                   "format": "json", "options": opts})
+        try:
+            ok = st == 200 and json.loads(r["message"]["content"]) is not None or r["message"]["content"] == "null"
+        except ValueError:
+            ok = r.get("done_reason") == "length"  # free JSON may run past num_predict
+        check(ok, f"format json seed {seed}: {st} {r}")
+        st, r = post("/v1/chat/completions", {"model": "stories", "messages": [{"role": "user", "content": "hi"}],
+                                               "temperature": 1.2, "seed": seed, "max_tokens": 400,
+                                               "response_format": {"type": "json_schema",
+                                                                   "json_schema": {"name": "p", "schema": schema}}})
+        doc = json.loads(r["choices"][0]["message"]["content"]) if st == 200 else None
+        check(isinstance(doc, dict) and doc.get("pet") in ("cat", "dog"), f"response_format json_schema: {st} {r}")
+    st, r = post("/v1/chat/completions", {"model": "stories", "messages": [{"role": "user", "content": "hi"}],
+                                           "max_tokens": 300, "response_format": {"type": "json_object"}})
+    check(st == 200 and r["choices"][0]["message"]["content"][:1] in "{[\"-0123456789tfn ", f"json_object: {st} {r}")
+    st, r = post("/api/generate", {"model": "stories", "prompt": "x", "format": {"anyOf": []}})
+    check(st == 400 and "not supported" in r["error"], f"unsupported schema: {st} {r}")
+    st, r = post("/api/generate", {"model": "stories", "prompt": "x", "format": "xml"})
+    check(st == 400, f"format xml: {st} {r}")
+
     # concurrent requests share the model's slots; greedy answers stay the same
     results = []
 
@@ -236,6 +272,26 @@ try:
     [t.start() for t in threads]
     [t.join() for t in threads]
     check(len(results) == 12 and all(st == 200 and r["response"] == greedy for st, r in results), "concurrent requests")
+
+    # different prompts decoded in one batched step each turn give what each gives alone
+    prompts = ["Once", "The cat sat on the mat.", "Tom and Sue went to the park", "One day, a little bird",
+               "Lily liked to draw. She drew a sun", "A big dog", "Once upon a time, there was a girl named Sue",
+               "The sun was hot"]
+    alone = {}
+    for p in prompts:
+        st, r = post("/api/generate", {"model": "stories", "prompt": p, "raw": True, "stream": False,
+                                       "options": {"num_predict": 20 + len(p) % 7}})
+        alone[p] = r.get("response")
+    together = {}
+
+    def two(p):
+        together[p] = post("/api/generate", {"model": "stories", "prompt": p, "raw": True, "stream": False,
+                                             "options": {"num_predict": 20 + len(p) % 7}})[1].get("response")
+
+    threads = [threading.Thread(target=two, args=(p,)) for p in prompts]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    check(together == alone, "batched decode of different prompts equals each alone")
 finally:
     server.send_signal(signal.SIGTERM)
     try:

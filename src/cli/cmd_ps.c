@@ -1,0 +1,68 @@
+/*
+ * cmd_ps.c - `autoglm ps`: the models the running server holds, from its GET /api/ps
+ * (AUTOGLM_HOST or --host, like `ollama ps`): NAME, ID, SIZE, PROCESSOR, UNTIL.
+ */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "net/httpc.h"
+#include "server/server.h"
+
+int cmd_ps(int argc, char **argv) {
+    const char *host_arg = getenv("AUTOGLM_HOST");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host_arg = argv[++i];
+        else if (strcmp(argv[i], "--help") == 0) {
+            puts("usage: autoglm ps [--host ADDR[:PORT]]   models loaded by the running server");
+            return CLI_EXIT_OK;
+        } else {
+            fprintf(stderr, "autoglm ps: unexpected argument '%s'\n", argv[i]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    char host[256], url[400], err[512];
+    int port;
+    if (!server_parse_host(host_arg, host, sizeof host, &port)) {
+        fprintf(stderr, "autoglm ps: cannot parse host '%s'\n", host_arg);
+        return CLI_EXIT_USAGE;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof url, "http://%s%s%s:%d/api/ps", v6 ? "[" : "", strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host,
+             v6 ? "]" : "", port);
+    httpc_response r;
+    char *body = NULL;
+    size_t len = 0;
+    if (httpc_fetch("GET", url, NULL, 0, 10, &r, &body, &len, err, sizeof err)) {
+        fprintf(stderr, "autoglm: could not connect to the server (is `autoglm serve` running?): %s\n", err);
+        return CLI_EXIT_FAIL;
+    }
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(j, "models");
+    if (r.status != 200 || !cJSON_IsArray(models)) {
+        fprintf(stderr, "autoglm: unexpected answer from %s (HTTP %d)\n", url, r.status);
+        cJSON_Delete(j);
+        free(body);
+        return CLI_EXIT_FAIL;
+    }
+    printf("%-32s %-14s %-10s %-10s %s\n", "NAME", "ID", "SIZE", "PROCESSOR", "UNTIL");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, models) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name"), *dig = cJSON_GetObjectItemCaseSensitive(m, "digest"),
+                    *size = cJSON_GetObjectItemCaseSensitive(m, "size"), *until = cJSON_GetObjectItemCaseSensitive(m, "expires_at");
+        char id[13] = "", sz[32] = "";
+        if (cJSON_IsString(dig)) snprintf(id, sizeof id, "%.12s", dig->valuestring);
+        double b = cJSON_IsNumber(size) ? size->valuedouble : 0;
+        if (b >= 1e9) snprintf(sz, sizeof sz, "%.1f GB", b / 1e9);
+        else if (b >= 1e6) snprintf(sz, sizeof sz, "%.1f MB", b / 1e6);
+        else snprintf(sz, sizeof sz, "%.0f KB", b / 1e3);
+        const char *u = cJSON_IsString(until) ? until->valuestring : "";
+        printf("%-32s %-14s %-10s %-10s %s\n", cJSON_IsString(name) ? name->valuestring : "?", id, sz, "100% CPU",
+               strncmp(u, "2318", 4) == 0 ? "Forever" : u);
+    }
+    cJSON_Delete(j);
+    free(body);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,60 @@
+/*
+ * batch.c - ag_session_eval_batch: one decode step for several sessions of the same model at
+ * once (continuous batching). Row i is the next token of session i; the rows run through
+ * model/forward_multi.c together, so every weight is read once per step whatever the number of
+ * sequences, while attention stays per session (its own KV cache and position).
+ *
+ * The "lead" session (largest context) lends its thread pool and scratch to the step; groups of
+ * at most its n_batch rows run one after another. Logits go to each session's own buffer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "engine/session_impl.h"
+#include "model/forward_multi.h"
+
+enum { GROUP_MAX = 64 };
+
+ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, int n, ag_error *err) {
+    if (n <= 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "no sessions to evaluate");
+    const ag_model *m = ss[0]->model;
+    const int n_vocab = m->hp.n_vocab;
+    int lead = 0;
+    for (int i = 0; i < n; i++) {
+        const ag_session *s = ss[i];
+        if (s->model != m) return ag_error_set(err, AG_ERR_INVALID_ARG, "sessions of different models in one batch");
+        if (s->n_past >= s->n_ctx)
+            return ag_error_set(err, AG_ERR_CONTEXT_FULL, "session %d: all %d positions used", i, s->n_ctx);
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return ag_error_set(err, AG_ERR_INVALID_ARG, "token id %d out of range [0, %d)", tokens[i], n_vocab);
+        for (int k = 0; k < i; k++)
+            if (ss[k] == s) return ag_error_set(err, AG_ERR_INVALID_ARG, "session %d appears twice in the batch", i);
+        if (s->n_ctx > ss[lead]->n_ctx || (s->n_ctx == ss[lead]->n_ctx && s->n_batch > ss[lead]->n_batch)) lead = i;
+    }
+    for (int i = 0; i < n; i++)
+        if (ag_session_reserve_logits(ss[i], 1, err)) return err ? err->code : AG_ERR_NOMEM;
+    ag_session *L = ss[lead];
+    int group = L->n_batch < GROUP_MAX ? L->n_batch : GROUP_MAX;
+    float *logits = malloc((size_t)(n < group ? n : group) * n_vocab * sizeof(float));
+    if (!logits) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for a batch of %d", n);
+    ag_kv_cache *kv[GROUP_MAX];
+    int pos[GROUP_MAX];
+    for (int done = 0; done < n;) {
+        const int g = n - done < group ? n - done : group;
+        for (int t = 0; t < g; t++) {
+            kv[t] = &ss[done + t]->kv;
+            pos[t] = ss[done + t]->n_past;
+        }
+        ag_forward_multi(m, kv, pos, &L->scratch, L->n_ctx, L->pool, tokens + done, g, logits);
+        for (int t = 0; t < g; t++) {
+            ag_session *s = ss[done + t];
+            memcpy(s->logits, logits + (size_t)t * n_vocab, (size_t)n_vocab * sizeof(float));
+            s->n_past++;
+            s->n_logits = 1;
+        }
+        done += g;
+    }
+    free(logits);
+    return AG_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * session_impl.h - the inside of an ag_session, shared by the engine files that work on
+ * sessions: session.c (one sequence), batch.c (one decode step of several sessions) and
+ * session_share.c (copying a cached prefix between sessions). Not for other files.
+ */
+#ifndef AG_ENGINE_SESSION_IMPL_H
+#define AG_ENGINE_SESSION_IMPL_H
+
+#include "base/threadpool.h"
+#include "model/forward.h"
+
+struct ag_session {
+    const ag_model *model;
+    ag_threadpool *pool;
+    ag_kv_cache kv;
+    ag_fwd_scratch scratch;
+    int n_ctx;
+    int n_batch;        /* tokens per forward pass now (<= n_batch_max, the scratch's size) */
+    int n_batch_max;
+    ag_power_params power; /* resolved: n_threads and n_batch filled in */
+    double next_ok;     /* rate cap: monotonic time the next forward pass may start */
+    int n_past;
+    float *logits;      /* (n_logits_cap, n_vocab) */
+    int n_logits_cap;   /* rows the logits buffer holds */
+    int n_logits;       /* rows valid after the last eval */
+};
+
+/* Grows the logits buffer to hold `rows` rows of n_vocab. */
+ag_status ag_session_reserve_logits(ag_session *s, int rows, ag_error *err);
+
+#endif

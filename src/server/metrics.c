@@ -1,0 +1,173 @@
+/*
+ * metrics.c - counters and histograms of the server (see metrics.h), rendered in Prometheus
+ * text format:
+ *   autoglm_requests_total{route,code}   counter
+ *   autoglm_prompt_tokens_total, autoglm_generated_tokens_total
+ *   autoglm_time_to_first_token_seconds  histogram (request arrival -> first token sampled)
+ *   autoglm_token_latency_seconds        histogram (between two tokens of one sequence)
+ *   gauges: loaded models, queue depth, KV slots in use / total, KV positions held
+ */
+#include "server/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_SERIES = 128, N_BUCKETS = 14 };
+
+static const double BUCKETS[N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+typedef struct {
+    uint64_t counts[N_BUCKETS + 1]; /* last: +Inf */
+    double sum;
+    uint64_t n;
+} histogram;
+
+typedef struct {
+    char route[48];
+    unsigned code;
+    uint64_t n;
+} series;
+
+struct metrics {
+    pthread_mutex_t mu;
+    series req[MAX_SERIES];
+    int n_req;
+    uint64_t tok_in, tok_out;
+    histogram ttft, tpot;
+};
+
+metrics *metrics_new(void) {
+    metrics *m = calloc(1, sizeof *m);
+    if (m) pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+void metrics_free(metrics *m) {
+    if (!m) return;
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void metrics_request(metrics *m, const char *route, unsigned code) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    int i = 0;
+    while (i < m->n_req && (m->req[i].code != code || strcmp(m->req[i].route, route) != 0)) i++;
+    if (i == m->n_req && m->n_req < MAX_SERIES) {
+        snprintf(m->req[i].route, sizeof m->req[i].route, "%s", route);
+        m->req[i].code = code;
+        m->n_req++;
+    }
+    if (i < m->n_req) m->req[i].n++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_tokens(metrics *m, int64_t prompt, int64_t generated) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    m->tok_in += (uint64_t)(prompt > 0 ? prompt : 0);
+    m->tok_out += (uint64_t)(generated > 0 ? generated : 0);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void observe(metrics *m, histogram *h, double v) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    int b = 0;
+    while (b < N_BUCKETS && v > BUCKETS[b]) b++;
+    h->counts[b]++;
+    h->sum += v;
+    h->n++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_ttft(metrics *m, double s) { if (m) observe(m, &m->ttft, s); }
+void metrics_token_latency(metrics *m, double s) { if (m) observe(m, &m->tpot, s); }
+
+/* ---------------------------------------------------------------- rendering */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+    if (t->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap * 2 + (size_t)n;
+        char *p = realloc(t->buf, cap);
+        if (!p) {
+            t->failed = true;
+            return;
+        }
+        t->buf = p;
+        t->cap = cap;
+    }
+}
+
+static void put_histogram(text *t, const char *name, const char *help, const histogram *h) {
+    put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int b = 0; b < N_BUCKETS; b++) {
+        cum += h->counts[b];
+        put(t, "%s_bucket{le=\"%g\"} %llu\n", name, BUCKETS[b], (unsigned long long)cum);
+    }
+    cum += h->counts[N_BUCKETS];
+    put(t, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n", name, (unsigned long long)cum, name, h->sum, name,
+        (unsigned long long)h->n);
+}
+
+char *metrics_render(metrics *m, const metrics_gauges *g) {
+    text t = {malloc(4096), 0, 4096, false};
+    if (!t.buf) return NULL;
+    t.buf[0] = '\0';
+    pthread_mutex_lock(&m->mu);
+    put(&t, "# HELP autoglm_requests_total HTTP requests answered, by route and status code.\n"
+            "# TYPE autoglm_requests_total counter\n");
+    for (int i = 0; i < m->n_req; i++)
+        put(&t, "autoglm_requests_total{route=\"%s\",code=\"%u\"} %llu\n", m->req[i].route, m->req[i].code,
+            (unsigned long long)m->req[i].n);
+    put(&t, "# HELP autoglm_prompt_tokens_total Prompt tokens of finished generations.\n"
+            "# TYPE autoglm_prompt_tokens_total counter\nautoglm_prompt_tokens_total %llu\n"
+            "# HELP autoglm_generated_tokens_total Tokens generated.\n"
+            "# TYPE autoglm_generated_tokens_total counter\nautoglm_generated_tokens_total %llu\n",
+        (unsigned long long)m->tok_in, (unsigned long long)m->tok_out);
+    put_histogram(&t, "autoglm_time_to_first_token_seconds", "From the request's arrival to its first generated token.",
+                  &m->ttft);
+    put_histogram(&t, "autoglm_token_latency_seconds", "Between two generated tokens of one sequence.", &m->tpot);
+    pthread_mutex_unlock(&m->mu);
+    put(&t, "# HELP autoglm_models_loaded Models in memory.\n# TYPE autoglm_models_loaded gauge\nautoglm_models_loaded %d\n"
+            "# HELP autoglm_queue_depth Requests waiting for a slot.\n# TYPE autoglm_queue_depth gauge\nautoglm_queue_depth %d\n"
+            "# HELP autoglm_kv_slots_in_use Sequences (KV cache slots) being served.\n"
+            "# TYPE autoglm_kv_slots_in_use gauge\nautoglm_kv_slots_in_use %d\n"
+            "# HELP autoglm_kv_slots_total KV cache slots of the loaded models.\n"
+            "# TYPE autoglm_kv_slots_total gauge\nautoglm_kv_slots_total %d\n"
+            "# HELP autoglm_kv_tokens Positions held in the slots' KV caches.\n"
+            "# TYPE autoglm_kv_tokens gauge\nautoglm_kv_tokens %lld\n"
+            "# HELP autoglm_prefix_reused_tokens_total Prompt positions copied from another slot's cache.\n"
+            "# TYPE autoglm_prefix_reused_tokens_total counter\nautoglm_prefix_reused_tokens_total %lld\n",
+        g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->prefix_reused);
+    if (t.failed) {
+        free(t.buf);
+        return NULL;
+    }
+    return t.buf;
+}

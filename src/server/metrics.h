@@ -1,0 +1,35 @@
+/*
+ * metrics.h - the server's counters for GET /metrics (Prometheus text format 0.0.4): requests by
+ * route and status code, prompt and generated tokens, time-to-first-token and per-token latency
+ * histograms; gauges (queue depth, slots in use, loaded models) are read from the scheduler when
+ * the page is rendered. One metrics object per server, shared by its threads (own lock).
+ */
+#ifndef AG_SERVER_METRICS_H
+#define AG_SERVER_METRICS_H
+
+#include <stdint.h>
+
+typedef struct metrics metrics;
+
+typedef struct {
+    int models;          /* loaded */
+    int queued;          /* requests waiting for a slot */
+    int slots_active;    /* sequences being served */
+    int slots_total;
+    int64_t kv_tokens;   /* positions held in the slots' KV caches */
+    int64_t prefix_reused; /* prompt positions copied from another slot instead of recomputed */
+} metrics_gauges;
+
+metrics *metrics_new(void);
+void metrics_free(metrics *m);
+
+/* route: a path of the routing table (or "other"); code: the HTTP status sent. */
+void metrics_request(metrics *m, const char *route, unsigned code);
+void metrics_tokens(metrics *m, int64_t prompt, int64_t generated);
+void metrics_ttft(metrics *m, double seconds);
+void metrics_token_latency(metrics *m, double seconds);
+
+/* The exposition text (malloc'd), with the gauges given. */
+char *metrics_render(metrics *m, const metrics_gauges *g);
+
+#endif
