@@ -9,7 +9,7 @@ PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3 libcjson-dev)
 
 PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, Unicode normalization
 PACKAGES+=(libssl-dev)                              # trust: hashes, signatures, TLS; model store: SHA-256
-PACKAGES+=(libmicrohttpd-dev)                       # server: HTTP
+PACKAGES+=(libmicrohttpd-dev libgnutls28-dev)       # server: HTTP, TLS (client certificates)
 PACKAGES+=(nodejs npm)                              # tests/js: the official ollama and openai npm clients
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then

@@ -141,14 +141,15 @@ static char *concat(char *a, char *b) {
 
 char *fmt_end(gen_stream *g) {
     const job_stats *st = job_get_stats(g->j);
-    if (st->error[0]) { /* the engine failed mid-way */
+    if (st->error[0] || g->refusal[0]) { /* the engine failed mid-way, or the output policy refused */
+        const char *msg = g->refusal[0] ? g->refusal : st->error;
         cJSON *o = cJSON_CreateObject();
         if (is_openai(g)) {
             cJSON *e = cJSON_AddObjectToObject(o, "error");
-            cJSON_AddStringToObject(e, "message", st->error);
-            cJSON_AddStringToObject(e, "type", "api_error");
+            cJSON_AddStringToObject(e, "message", msg);
+            cJSON_AddStringToObject(e, "type", g->refusal[0] ? "policy_error" : "api_error");
         } else {
-            cJSON_AddStringToObject(o, "error", st->error);
+            cJSON_AddStringToObject(o, "error", msg);
         }
         return wire(g, o);
     }

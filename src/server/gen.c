@@ -17,9 +17,42 @@ static void gen_free(gen_stream *g) {
     if (!g) return;
     job_finish(g->j);
     sched_release(g->sm, g->keep_alive_ns);
+    ag_redact_stream_free(g->redact);
+    free(g->seen);
     free(g->model);
     free(g->buf);
     free(g);
+}
+
+/* The trust layer on a piece of output (the whole text when final and not streamed): the output
+ * policy judges the raw text so far; what the client gets is redacted for its role. Returns the
+ * text to send (malloc'd; may be ""), NULL when out of memory. Sets g->refusal when refused. */
+static char *guard_output(gen_stream *g, char *text, size_t tl, bool final) {
+    if (guard_has_policy(g->gd)) { /* the output is judged as a whole, as it grows */
+        char *p = realloc(g->seen, g->seen_len + tl + 1);
+        if (!p) return NULL;
+        memcpy(p + g->seen_len, text, tl);
+        g->seen = p;
+        g->seen_len += tl;
+        p[g->seen_len] = '\0';
+        if (!guard_output_ok(g->gd, &g->who, g->seen, g->refusal, sizeof g->refusal)) return strdup("");
+    }
+    if (!g->redact) return strndup(text, tl);
+    size_t n1 = 0, n2 = 0;
+    const char *a = ag_redact_stream_push(g->redact, text, tl, &n1);
+    char *out = a ? strndup(a, n1) : NULL;
+    if (out && final) {
+        const char *b = ag_redact_stream_finish(g->redact, &n2);
+        char *both = b ? malloc(n1 + n2 + 1) : NULL;
+        if (both) {
+            memcpy(both, out, n1);
+            memcpy(both + n1, b, n2);
+            both[n1 + n2] = '\0';
+        }
+        free(out);
+        out = both;
+    }
+    return out;
 }
 
 static void on_stream_end(void *cls) { gen_free(cls); }
@@ -36,7 +69,13 @@ static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         size_t tl;
         bool done;
         if (job_wait(g->j, g->fd, 1000, &text, &tl, &done) < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-        char *chunk = text ? fmt_chunk(g, text) : NULL;
+        if ((text || done) && (guard_has_policy(g->gd) || g->redact)) {
+            char *shown = guard_output(g, text ? text : "", text ? tl : 0, done);
+            free(text);
+            text = shown;
+            if (g->refusal[0]) done = true; /* stop here; fmt_end says why */
+        }
+        char *chunk = text && *text ? fmt_chunk(g, text) : NULL;
         char *end = done ? fmt_end(g) : NULL;
         free(text);
         if (done) g->ended = true;
@@ -208,6 +247,15 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->created = (int64_t)time(NULL);
     g->include_usage = req.include_usage;
     g->keep_alive_ns = req.keep_alive_ns;
+    g->gd = rq->srv->guard;
+    g->who = rq->guard;
+    g->who.prompt = NULL;
+    const ag_redactor *red = guard_redactor(g->gd, rq->guard.role);
+    if (red && !(g->redact = ag_redact_stream_new(red))) {
+        gen_free(g);
+        api_request_free(&req);
+        return http_reply_error(rq, 500, "out of memory");
+    }
     snprintf(g->id, sizeof g->id, "%s-%lx%04x", kind == API_OAI_CHAT ? "chatcmpl" : "cmpl", (unsigned long)time(NULL),
              (unsigned)(sched_now_ns() & 0xffff));
     enum MHD_Result r;
@@ -230,6 +278,8 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             ag_token *toks = NULL;
             int n = 0;
             status = prompt_options(&req, man, &opts, err, sizeof err);
+            const int cap_tokens = rq->guard.max_tokens; /* the policy's limit */
+            if (!status && cap_tokens > 0 && (opts.num_predict < 0 || opts.num_predict > cap_tokens)) opts.num_predict = cap_tokens;
             if (!status && req.format && !(opts.format = strdup(req.format))) status = 500, snprintf(err, sizeof err, "out of memory");
             if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, sizeof err))) {
                 if (n == 0) status = 400, snprintf(err, sizeof err, "the prompt is empty");
@@ -259,7 +309,12 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             if (gone) r = MHD_NO;
             else if (!text) r = http_reply_error(rq, 500, "out of memory");
             else if (job_get_stats(g->j)->error[0]) r = http_reply_error(rq, 500, "%s", job_get_stats(g->j)->error);
-            else r = http_reply_json(rq, 200, fmt_full(g, text));
+            else {
+                char *shown = guard_has_policy(g->gd) || g->redact ? guard_output(g, text, strlen(text), true) : NULL;
+                if (g->refusal[0]) r = http_reply_error(rq, 403, "%s", g->refusal);
+                else r = http_reply_json(rq, 200, fmt_full(g, shown ? shown : text));
+                free(shown);
+            }
             free(text);
             gen_free(g);
         }

@@ -7,7 +7,9 @@
 
 #include <cJSON.h>
 
+#include "autoglm/redact.h"
 #include "server/api.h"
+#include "server/guard.h"
 #include "server/sched.h"
 
 typedef struct {
@@ -26,11 +28,20 @@ typedef struct {
     int fd;
     char *buf;            /* formatted bytes not yet handed to the connection */
     size_t len, off;
+    /* the trust layer (guard.h): the client's role and tenant, the redaction of what it receives,
+     * the output policy (checked on the text generated so far) */
+    const guard *gd;
+    guard_info who;           /* role, key; no prompt (it is not kept past the request) */
+    ag_redact_stream *redact; /* NULL: no redaction for this role */
+    char *seen;               /* the raw text so far, when the policy judges output */
+    size_t seen_len;
+    char refusal[256];        /* set when the output policy stopped the reply */
 } gen_stream;
 
 /* One streamed piece of text, formatted (malloc'd). */
 char *fmt_chunk(gen_stream *g, const char *text);
-/* The end of a stream: Ollama's final object with statistics (or {"error"}), OpenAI's last
+/* The end of a stream: Ollama's final object with statistics (or {"error"}: the engine failed or
+ * the output policy refused), OpenAI's last
  * chunk with finish_reason, the usage chunk when asked, and "data: [DONE]". */
 char *fmt_end(gen_stream *g);
 /* A whole (non-streamed) response with the full text. */

@@ -4,6 +4,7 @@
  * (413 past it), the routing table, and the reply helpers of http.h.
  */
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,32 +12,37 @@
 
 #include "server/http.h"
 
+#include "base/file.h"
+
 typedef struct {
     const char *method; /* NULL: any of GET/HEAD */
     const char *path;
     route_fn fn;
+    ag_role min_role; /* with API keys on: the least role that may use it */
 } route;
 
+#define ROLE_PUBLIC ((ag_role)-1) /* no key needed: liveness and version only */
+
 static const route ROUTES[] = {
-    {"GET", "/", route_root},
-    {"GET", "/api/version", route_version},
-    {"GET", "/api/tags", route_tags},
-    {"POST", "/api/show", route_show},
-    {"GET", "/api/ps", route_ps},
-    {"DELETE", "/api/delete", route_delete},
-    {"POST", "/api/copy", route_copy},
-    {"POST", "/api/generate", route_generate},
-    {"POST", "/api/chat", route_chat},
-    {"POST", "/api/embed", route_embed},
-    {"POST", "/api/embeddings", route_embeddings},
-    {"POST", "/v1/chat/completions", route_oai_chat},
-    {"POST", "/v1/completions", route_oai_completions},
-    {"POST", "/v1/embeddings", route_oai_embeddings},
-    {"GET", "/v1/models", route_oai_models},
-    {"GET", "/health", route_health},
-    {"GET", "/metrics", route_metrics},
-    {"POST", "/api/create", route_create},
-    {"POST", "/api/pull", route_pull},
+    {"GET", "/", route_root, ROLE_PUBLIC},
+    {"GET", "/api/version", route_version, ROLE_PUBLIC},
+    {"GET", "/api/tags", route_tags, AG_ROLE_READER},
+    {"POST", "/api/show", route_show, AG_ROLE_READER},
+    {"GET", "/api/ps", route_ps, AG_ROLE_READER},
+    {"DELETE", "/api/delete", route_delete, AG_ROLE_ADMIN},
+    {"POST", "/api/copy", route_copy, AG_ROLE_ADMIN},
+    {"POST", "/api/generate", route_generate, AG_ROLE_USER},
+    {"POST", "/api/chat", route_chat, AG_ROLE_USER},
+    {"POST", "/api/embed", route_embed, AG_ROLE_USER},
+    {"POST", "/api/embeddings", route_embeddings, AG_ROLE_USER},
+    {"POST", "/v1/chat/completions", route_oai_chat, AG_ROLE_USER},
+    {"POST", "/v1/completions", route_oai_completions, AG_ROLE_USER},
+    {"POST", "/v1/embeddings", route_oai_embeddings, AG_ROLE_USER},
+    {"GET", "/v1/models", route_oai_models, AG_ROLE_READER},
+    {"GET", "/health", route_health, ROLE_PUBLIC},
+    {"GET", "/metrics", route_metrics, AG_ROLE_ADMIN},
+    {"POST", "/api/create", route_create, AG_ROLE_ADMIN},
+    {"POST", "/api/pull", route_pull, AG_ROLE_ADMIN},
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -45,7 +51,9 @@ static enum MHD_Result queue(http_req *rq, unsigned status, struct MHD_Response 
     if (!resp) return MHD_NO;
     if (type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == 503) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     metrics_request(rq->srv->metrics, rq->route ? rq->route : "other", status);
+    guard_audit(rq->srv->guard, &rq->guard, rq->method, rq->path, status, (double)(sched_now_ns() - rq->t0) / 1e6);
     enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -100,6 +108,18 @@ enum MHD_Result http_reply_stream(http_req *rq, const char *type, MHD_ContentRea
 
 /* ---------------------------------------------------------------- requests */
 
+/* Under mutual TLS (--tls-client-ca): the client presented a certificate that verifies against
+ * the configured CA. Always true without it. */
+static bool client_cert_ok(const server *srv, struct MHD_Connection *conn) {
+    if (!srv->cfg.tls_client_ca) return true;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session) return false;
+    gnutls_session_t session = (gnutls_session_t)ci->tls_session;
+    unsigned int n_certs = 0, status = 0;
+    if (!gnutls_certificate_get_peers(session, &n_certs) || n_certs == 0) return false;
+    return gnutls_certificate_verify_peers2(session, &status) == 0 && status == 0;
+}
+
 typedef struct {
     char *body;
     size_t len, cap;
@@ -121,7 +141,15 @@ static enum MHD_Result dispatch(server *srv, struct MHD_Connection *conn, const 
         if (strcmp(url, ROUTES[i].path) != 0) continue;
         path_known = true;
         bool head_ok = strcmp(ROUTES[i].method, "GET") == 0 && strcmp(method, "HEAD") == 0;
-        if (strcmp(method, ROUTES[i].method) == 0 || head_ok) return ROUTES[i].fn(&rq);
+        if (strcmp(method, ROUTES[i].method) != 0 && !head_ok) continue;
+        char err[512];
+        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        int status = client_cert_ok(srv, conn) ? 0 : 403;
+        if (status) snprintf(err, sizeof err, "forbidden: a valid client certificate is required");
+        else status = guard_check(srv->guard, auth, url, ROUTES[i].min_role, body, len, &rq.guard, err, sizeof err);
+        enum MHD_Result r = status ? http_reply_error(&rq, (unsigned)status, "%s", err) : ROUTES[i].fn(&rq);
+        guard_info_free(&rq.guard);
+        return r;
     }
     if (path_known) return http_reply_error(&rq, 405, "method %s not allowed on %s", method, url);
     return http_reply_error(&rq, 404, "404 page not found: %s %s", method, url);
@@ -215,6 +243,44 @@ bool server_parse_host(const char *text, char *host, size_t cap, int *port) {
     return true;
 }
 
+/* Reads the PEM files named in the configuration (held for the daemon's lifetime). */
+static bool tls_load(server *s, char *err, size_t cap) {
+    const char *paths[3] = {s->cfg.tls_cert, s->cfg.tls_key, s->cfg.tls_client_ca};
+    char **dst[3] = {&s->tls_cert, &s->tls_key, &s->tls_ca};
+    if (!paths[0] != !paths[1]) {
+        snprintf(err, cap, "--tls-cert and --tls-key go together");
+        return false;
+    }
+    if (paths[2] && !paths[0]) {
+        snprintf(err, cap, "--tls-client-ca needs --tls-cert and --tls-key");
+        return false;
+    }
+    if (paths[0] && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, cap, "this libmicrohttpd was built without TLS");
+        return false;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!paths[i]) continue;
+        ag_error e = {0};
+        if (!(*dst[i] = ag_read_file(paths[i], 1u << 20, NULL, &e))) {
+            snprintf(err, cap, "TLS: %s", e.msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Frees what server_start made, in reverse (any of it may be missing). */
+static void server_free_parts(server *s) {
+    sched_free(s->sched); /* running requests end (cancelled) and reply */
+    metrics_free(s->metrics);
+    guard_free(s->guard);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s->tls_ca);
+    free(s);
+}
+
 server *server_start(const server_config *cfg, char *err, size_t cap) {
     server *s = calloc(1, sizeof *s);
     if (!s) {
@@ -245,25 +311,40 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
         return NULL;
     }
     (void)alen;
+    if (!s->cfg.max_per_ip) s->cfg.max_per_ip = 32;
+    if (!s->cfg.idle_timeout) s->cfg.idle_timeout = 30;
+    if (!tls_load(s, err, cap) || !(s->guard = guard_new(&s->cfg.guard, err, cap))) {
+        server_free_parts(s);
+        return NULL;
+    }
     s->metrics = metrics_new();
     s->cfg.sched.metrics = s->metrics;
     if (!s->metrics || !(s->sched = sched_new(&s->cfg.sched))) {
         snprintf(err, cap, "out of memory");
-        metrics_free(s->metrics);
-        free(s);
+        server_free_parts(s);
         return NULL;
     }
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {s->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, s->tls_ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (s->tls_cert) flags |= MHD_USE_TLS;
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 600u,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_per_ip,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.idle_timeout,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, /* headers beyond: 431 */
+                                 MHD_OPTION_ARRAY, s->tls_cert ? tls : tls + 4,
                                  MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, cap, "cannot listen on %s:%d (in use?)", s->cfg.host, s->cfg.port);
-        sched_free(s->sched);
-        metrics_free(s->metrics);
-        free(s);
+        snprintf(err, cap, "cannot listen on %s:%d (in use?%s)", s->cfg.host, s->cfg.port,
+                 s->tls_cert ? " or the TLS certificate/key are not valid" : "");
+        server_free_parts(s);
         return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -273,12 +354,12 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
 
 int server_port(const server *s) { return s->port; }
 
+bool server_tls(const server *s) { return s->tls_cert != NULL; }
+
 void server_stop(server *s) {
     if (!s) return;
     MHD_quiesce_daemon(s->daemon); /* no new connections */
     sched_stop(s->sched);          /* running requests end (cancelled) and reply */
     MHD_stop_daemon(s->daemon);    /* waits for the connection threads */
-    sched_free(s->sched);
-    metrics_free(s->metrics);
-    free(s);
+    server_free_parts(s);
 }

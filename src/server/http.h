@@ -11,12 +11,15 @@
 #include <sys/types.h>
 
 #include "server/api.h"
+#include "server/guard.h"
 #include "server/server.h"
 
 struct server {
     server_config cfg;
     sched *sched;
     metrics *metrics;   /* counters for /metrics (owned) */
+    guard *guard;       /* keys, policy, redaction, audit (owned; may be NULL) */
+    char *tls_cert, *tls_key, *tls_ca; /* PEM text (owned), NULL without TLS */
     struct MHD_Daemon *daemon;
     int port;
 };
@@ -31,6 +34,7 @@ typedef struct {
     int64_t t0;      /* when the request arrived (ns, sched_now_ns) */
     bool openai;     /* errors in OpenAI's shape */
     const char *route; /* the routing table's path ("other" when none), for the metrics */
+    guard_info guard;  /* who asked and what the policy allows (guard_check) */
 } http_req;
 
 typedef enum MHD_Result (*route_fn)(http_req *rq);

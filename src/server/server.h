@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/guard.h"
 #include "server/sched.h"
 
 typedef struct {
@@ -22,6 +23,11 @@ typedef struct {
     int port;         /* 0: any free port (server_port tells which) */
     size_t max_body;  /* bytes of a request body before 413 */
     int max_connections;
+    int max_per_ip;   /* connections from one address (slow clients stay bounded); 0: 32 */
+    int idle_timeout; /* seconds a connection may stay silent; 0: 30 */
+    const char *tls_cert, *tls_key; /* PEM files: HTTPS only (TLS 1.2/1.3) */
+    const char *tls_client_ca;      /* PEM: require client certificates signed by it (mutual TLS) */
+    guard_config guard;             /* keys, policy, redaction, audit */
     sched_config sched;
 } server_config;
 
@@ -34,6 +40,7 @@ typedef struct server server;
 /* Starts listening (threads of its own); NULL with a message on failure. */
 server *server_start(const server_config *cfg, char *err, size_t cap);
 int server_port(const server *s);
+bool server_tls(const server *s);
 void server_stop(server *s); /* closes the socket, ends running requests, frees everything */
 
 #endif

@@ -1,0 +1,253 @@
+"""server_trust.py - the trust layer of `autoglm serve`, attacks first (each must be refused):
+no key, a wrong key, a reader writing or generating, a model name with "../", oversized headers
+and bodies, slow clients beyond the per-address limit, plain HTTP to a TLS port, a client without
+a certificate under mutual TLS, a model with one flipped byte under --require-signed, an edited
+audit line, a non-loopback address without keys; then what must work: roles, policy (denied
+topic -> 403 naming the rule, max_tokens capped, output refused), redaction of replies streamed
+and not, HTTPS and mutual TLS with a certificate, the audit log chained and free of keys.
+usage: server_trust.py AUTOGLM SHARED"""
+import http.client, json, os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, threading, time
+
+exe, shared = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="autoglm-trust-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models", AUTOGLM_KEYS=f"{tmp}/keys.json")
+failures = []
+passed = 0
+
+
+def check(cond, what):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(what)
+        print(f"FAIL: {what}", file=sys.stderr)
+
+
+def cli(*args):
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def start(*extra, expect_fail=False):
+    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *extra], env=env, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+    if not m:
+        p.kill()
+        if expect_fail:
+            return None, line
+        sys.exit(f"server did not start: {line}{p.stderr.read()}")
+    threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
+    return p, int(m.group(1))
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        check(False, "server hangs on SIGTERM")
+
+
+def request(port, method, path, body=None, key=None, headers=None, ctx=None, raw_body=None):
+    c = (http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=ctx) if ctx
+         else http.client.HTTPConnection("127.0.0.1", port, timeout=60))
+    h = {"Content-Type": "application/json", **(headers or {})}
+    if key:
+        h["Authorization"] = f"Bearer {key}"
+    data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
+    c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    text = r.read().decode(errors="replace")
+    c.close()
+    return r.status, text
+
+
+def gen(port, key=None, stream=False, prompt="Once upon a time", n=12, ctx=None):
+    return request(port, "POST", "/api/generate", {"model": "story", "prompt": prompt, "stream": stream, "raw": True,
+                                                   "options": {"temperature": 0, "num_predict": n}}, key=key, ctx=ctx)
+
+
+def text_of(body, stream):
+    if not stream:
+        try:
+            return json.loads(body).get("response", "")
+        except ValueError:
+            return ""
+    return "".join(json.loads(l).get("response", "") for l in body.splitlines() if l.strip())
+
+
+try:
+    model = f"{tmp}/story.gguf"
+    shutil.copy(f"{shared}/models/stories260K.gguf", model)
+    open(f"{tmp}/Modelfile", "w").write(f"FROM {model}\n")
+    check(cli("create", "story", "-f", f"{tmp}/Modelfile").returncode == 0, "create")
+    keys = {}
+    for role in ("admin", "user", "reader"):
+        p = cli("keys", "add", "--role", role, "--tenant", "acme")
+        keys[role] = p.stdout.strip()
+        check(p.returncode == 0 and keys[role].startswith("agk_"), f"keys add {role}")
+
+    # ---- refused: starting on a public address without keys
+    q = subprocess.run([exe, "serve", "--host", "0.0.0.0:0"], env=env, capture_output=True, text=True, timeout=30)
+    check(q.returncode == 2 and "without API keys" in q.stderr, f"0.0.0.0 without keys refused: {q.stderr}")
+
+    policy = f"{tmp}/policy.json"
+    json.dump({"rules": [{"name": "no-dragons", "roles": ["user", "reader"], "deny_prompt": ["dragon", "re:(?i)龙"]},
+                         {"name": "short", "roles": ["user"], "max_tokens": 5}]}, open(policy, "w"))
+    audit = f"{tmp}/audit.log"
+    p, port = start("--auth", "--policy", policy, "--audit-log", audit, "--max-per-ip", "6")
+
+    s, b = gen(port)
+    check(s == 401 and "API key" in b, f"no key: {s} {b}")
+    s, b = gen(port, key="agk_" + "x" * 43)
+    check(s == 401 and "invalid" in b, f"wrong key: {s} {b}")
+    s, b = request(port, "POST", "/api/generate", {"model": "story"}, headers={"Authorization": "Basic Zm9vOmJhcg=="})
+    check(s == 401, f"not a bearer key: {s}")
+    s, b = gen(port, key=keys["reader"])
+    check(s == 403 and "reader" in b, f"reader generating: {s} {b}")
+    s, b = request(port, "DELETE", "/api/delete", {"model": "story"}, key=keys["reader"])
+    check(s == 403, f"reader deleting: {s} {b}")
+    s, b = request(port, "POST", "/api/pull", {"model": "http://127.0.0.1:9/x.gguf"}, key=keys["user"])
+    check(s == 403, f"user pulling: {s} {b}")
+    s, b = request(port, "GET", "/api/tags", key=keys["reader"])
+    check(s == 200 and "story" in b, f"reader listing: {s}")
+    s, b = request(port, "GET", "/health")
+    check(s == 200, f"health is public: {s}")
+    s, b = request(port, "POST", "/api/show", {"model": "../../etc/passwd"}, key=keys["admin"])
+    check(s in (400, 404), f"model name with ../: {s} {b}")
+    s, b = request(port, "POST", "/api/generate", {"model": "../story", "prompt": "x"}, key=keys["user"])
+    check(s in (400, 404), f"generate with ../ model: {s}")
+    s, b = request(port, "POST", "/api/generate", raw_body=b"{" + b" " * (40 << 20), key=keys["user"])
+    check(s == 413, f"body over the limit: {s}")
+    s = None
+    try:
+        s, b = request(port, "GET", "/api/tags", key=keys["admin"], headers={"X-Big": "a" * (200 << 10)})
+    except (ConnectionError, http.client.HTTPException, OSError):
+        s = "closed"
+    check(s in (413, 431, "closed"), f"oversized headers: {s}")
+
+    # slow clients: at most 6 connections from one address; others are refused, and the server goes on
+    slow = []
+    for _ in range(6):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        slow.append(c)
+    time.sleep(0.3)
+    extra = socket.create_connection(("127.0.0.1", port))
+    extra.settimeout(5)
+    extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        got = extra.recv(100)
+    except (ConnectionError, socket.timeout, OSError):
+        got = b""
+    check(not got.startswith(b"HTTP/1.1 200"), f"a 7th connection from the same address is refused: {got!r}")
+    extra.close()
+    for c in slow:
+        c.close()
+    time.sleep(0.5)
+    s, b = request(port, "GET", "/health")
+    check(s == 200, f"served again after the slow clients left: {s}")
+
+    # policy
+    s, b = gen(port, key=keys["user"], prompt="the dragon said")
+    check(s == 403 and "no-dragons" in b, f"denied topic: {s} {b}")
+    s, b = gen(port, key=keys["user"], prompt="一条龙")
+    check(s == 403, f"denied topic (Chinese pattern): {s}")
+    s, b = gen(port, key=keys["admin"], prompt="the dragon said", n=3)
+    check(s == 200, f"the rule is not for admins: {s} {b}")
+    s, b = gen(port, key=keys["user"], n=50)
+    check(s == 200 and json.loads(b).get("eval_count", 99) <= 5, f"max_tokens of the policy: {s} {b[:200]}")
+    stop(p)
+
+    # audit log: records chained, keys not in it, prompts only hashed; an edited line is detected
+    log = open(audit).read()
+    check(log.count("\n") >= 10 and "\"key\":" in log and "prompt_sha256" in log, "audit records")
+    check(not any(k in log for k in keys.values()) and "dragon" not in log, "no keys or prompts in the audit log")
+    v = cli("audit", "verify", audit)
+    check(v.returncode == 0 and v.stdout.startswith("OK"), f"audit verify: {v.stdout} {v.stderr}")
+    lines = open(audit).read().splitlines(True)
+    lines[2] = lines[2].replace("\"status\":401", "\"status\":200")
+    open(audit, "w").writelines(lines)
+    v = cli("audit", "verify", audit)
+    check(v.returncode == 1 and "line 3" in v.stderr, f"edited audit line detected: {v.stderr}")
+
+    # redaction and the output policy (the greedy story goes ", there was a little girl...")
+    words = f"{tmp}/words.txt"
+    open(words, "w").write("girl\n")
+    out_policy = f"{tmp}/out_policy.json"
+    json.dump({"rules": [{"name": "no-cats", "roles": ["user"], "deny_output": ["re:\\blittle\\b"]}]}, open(out_policy, "w"))
+    p, port = start("--redact", "mask", "--redact-words", words)
+    s, b = gen(port, n=12)
+    s2, b2 = gen(port, n=12, stream=True)
+    check(s == 200 and "[CUSTOM]" in text_of(b, False) and "girl" not in text_of(b, False), f"redacted reply: {b[:200]}")
+    check(s2 == 200 and text_of(b2, True) == text_of(b, False), f"streamed reply redacted the same: {text_of(b2, True)!r}")
+    stop(p)
+    p, port = start("--keys", f"{tmp}/keys.json", "--policy", out_policy)
+    s, b = gen(port, key=keys["user"], n=12)
+    check(s == 403 and "no-cats" in b, f"output refused (whole): {s} {b}")
+    s, b = gen(port, key=keys["user"], n=12, stream=True)
+    check(s == 200 and "no-cats" in b and "little" not in text_of(b.replace('{"error"', '{"x"'), True),
+          f"output refused mid-stream: {b[-300:]}")
+    stop(p)
+
+    # signed models: a flipped byte is refused
+    tk = f"{tmp}/trusted"
+    os.mkdir(tk)
+    cli("keys", "gen", f"{tmp}/signer")
+    shutil.copy(f"{tmp}/signer.pub", tk)
+    blob_path = next(os.path.join(f"{tmp}/models/blobs", f) for f in os.listdir(f"{tmp}/models/blobs")
+                     if f.startswith("sha256-") and not f.endswith(".sig"))
+    check(cli("sign", blob_path, "--key", f"{tmp}/signer.key").returncode == 0, "sign the stored model")
+    p, port = start("--require-signed", "--trusted-keys", tk)
+    s, b = gen(port, n=3)
+    check(s == 200, f"signed model served: {s} {b[:200]}")
+    stop(p)
+    data = bytearray(open(blob_path, "rb").read())
+    data[len(data) // 3] ^= 1
+    os.chmod(blob_path, 0o644)
+    open(blob_path, "wb").write(data)
+    p, port = start("--require-signed", "--trusted-keys", tk)
+    s, b = gen(port, n=3)
+    check(s >= 400 and "modified" in b, f"a flipped byte is refused: {s} {b}")
+    stop(p)
+
+    # TLS and mutual TLS (certificates made with the openssl command)
+    def ossl(*args):
+        return subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=tmp).returncode == 0
+    ok = ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+              "-subj", "/CN=test-ca")
+    ok &= ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    open(f"{tmp}/ext.cnf", "w").write("subjectAltName=IP:127.0.0.1\n")
+    ok &= ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
+               "-days", "2", "-extfile", "ext.cnf")
+    ok &= ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cli.key", "-out", "cli.csr", "-subj", "/CN=client")
+    ok &= ossl("x509", "-req", "-in", "cli.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cli.pem", "-days", "2")
+    check(ok, "openssl made the certificates")
+    if ok:
+        ctx = ssl.create_default_context(cafile=f"{tmp}/ca.pem")
+        p, port = start("--tls-cert", f"{tmp}/srv.pem", "--tls-key", f"{tmp}/srv.key")
+        s, b = gen(port, n=3, ctx=ctx)
+        check(s == 200, f"HTTPS: {s}")
+        try:
+            s, b = request(port, "GET", "/health")
+        except (ConnectionError, http.client.HTTPException, OSError):
+            s = "closed"
+        check(s != 200, f"plain HTTP to the TLS port: {s}")
+        stop(p)
+        p, port = start("--tls-cert", f"{tmp}/srv.pem", "--tls-key", f"{tmp}/srv.key", "--tls-client-ca", f"{tmp}/ca.pem")
+        try:
+            s, b = gen(port, n=3, ctx=ctx)
+        except (ConnectionError, ssl.SSLError, http.client.HTTPException, OSError):
+            s = "closed"
+        check(s in (403, "closed"), f"mTLS: a client without a certificate is refused: {s}")
+        ctx.load_cert_chain(f"{tmp}/cli.pem", f"{tmp}/cli.key")
+        s, b = gen(port, n=3, ctx=ctx)
+        check(s == 200, f"mTLS with a client certificate: {s} {b[:200]}")
+        stop(p)
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+print(f"{passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)
