@@ -14,7 +14,9 @@
  *               "allow_endpoints": ["/api/chat", "/v1/chat/completions"],  absent = any
  *               "deny_prompt": ["password dump", "re:(?i)credit\\s*card"],   keyword or re:PCRE2
  *               "deny_output": ["re:BEGIN [A-Z ]*PRIVATE KEY"],
- *               "max_tokens": 512}]}
+ *               "max_tokens": 512,
+ *               "route_upstream": ["re:(?i)translate"]}]}   prompts matching go to the upstream API
+ *                                                         (serve --upstream), redacted
  * A request is refused by the first rule that applies and denies it; the decision names the rule.
  * Keywords match case-insensitively as substrings; "re:" patterns are PCRE2 (UTF); models and
  * endpoints are glob patterns (fnmatch: "llama3*", "/v1/" followed by "*").
@@ -71,6 +73,7 @@ typedef struct {
     char rule[64];    /* the rule that refused, or "" */
     char reason[192]; /* e.g. "model 'x' is not allowed", "the prompt matches a denied topic" */
     int max_tokens;   /* the smallest max_tokens of the rules that apply; 0 = no limit */
+    bool upstream;    /* a rule's route_upstream matched the prompt */
 } ag_policy_decision;
 
 /* A request: endpoint path, model name (may be NULL) and prompt text (may be NULL). */

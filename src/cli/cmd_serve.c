@@ -37,7 +37,11 @@ static void usage(FILE *out) {
           "  --redact-words FILE  more words to redact (one per line)\n"
           "  --tls-cert PEM --tls-key PEM   HTTPS only (TLS 1.2/1.3)\n"
           "  --tls-client-ca PEM  require client certificates signed by this CA (mutual TLS)\n"
-          "  --max-per-ip N       connections from one address (default 32)\n",
+          "  --max-per-ip N       connections from one address (default 32)\n"
+          "  --upstream URL       send chat requests that ask for it (\"upstream\": true) or that a policy rule's\n"
+          "                       route_upstream matches to this OpenAI-compatible API, redacted first\n"
+          "  --upstream-key-env VAR  its API key's environment variable (default AUTOGLM_UPSTREAM_KEY)\n"
+          "  --upstream-model NAME   the model to ask for there (default: the request's)\n",
           out);
 }
 
@@ -76,7 +80,8 @@ static bool is_loopback(const char *host) {
 
 int cmd_serve(int argc, char **argv) {
     enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST, O_KEEP, O_MEM, O_AUTH, O_KEYS,
-           O_INSECURE, O_POLICY, O_AUDIT, O_AUDIT_PROMPTS, O_REDACT, O_REDACT_ROLE, O_CERT, O_KEY, O_CA, O_PERIP, O_WORDS };
+           O_INSECURE, O_POLICY, O_AUDIT, O_AUDIT_PROMPTS, O_REDACT, O_REDACT_ROLE, O_CERT, O_KEY, O_CA, O_PERIP, O_WORDS,
+           O_UP, O_UP_KEY, O_UP_MODEL };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},      {"parallel", required_argument, 0, O_PAR},
         {"max-queue", required_argument, 0, O_QUEUE}, {"max-body", required_argument, 0, O_BODY},
@@ -90,6 +95,8 @@ int cmd_serve(int argc, char **argv) {
         {"redact-role", required_argument, 0, O_REDACT_ROLE}, {"tls-cert", required_argument, 0, O_CERT},
         {"tls-key", required_argument, 0, O_KEY},      {"tls-client-ca", required_argument, 0, O_CA},
         {"max-per-ip", required_argument, 0, O_PERIP}, {"redact-words", required_argument, 0, O_WORDS},
+        {"upstream", required_argument, 0, O_UP},      {"upstream-key-env", required_argument, 0, O_UP_KEY},
+        {"upstream-model", required_argument, 0, O_UP_MODEL},
         {0, 0, 0, 0}};
     bool insecure = false, auth_default = false;
     char *default_keys = NULL;
@@ -125,6 +132,9 @@ int cmd_serve(int argc, char **argv) {
             if (!parse_redact(optarg, c == O_REDACT_ROLE, cfg.guard.redact)) return CLI_EXIT_USAGE;
             break;
         case O_WORDS: cfg.guard.redact_words_path = optarg; break;
+        case O_UP: cfg.upstream_url = optarg; break;
+        case O_UP_KEY: cfg.upstream_key_env = optarg; break;
+        case O_UP_MODEL: cfg.upstream_model = optarg; break;
         case O_CERT: cfg.tls_cert = optarg; break;
         case O_KEY: cfg.tls_key = optarg; break;
         case O_CA: cfg.tls_client_ca = optarg; break;
@@ -154,6 +164,10 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!server_parse_host(host, cfg.host, sizeof cfg.host, &cfg.port)) {
         fprintf(stderr, "autoglm serve: cannot parse host '%s' (expected host:port)\n", host);
+        return CLI_EXIT_USAGE;
+    }
+    if (cfg.upstream_url && strncmp(cfg.upstream_url, "http://", 7) != 0 && strncmp(cfg.upstream_url, "https://", 8) != 0) {
+        fprintf(stderr, "autoglm serve: --upstream wants an http:// or https:// URL, not '%s'\n", cfg.upstream_url);
         return CLI_EXIT_USAGE;
     }
     if (auth_default && !cfg.guard.keys_path) {

@@ -175,6 +175,7 @@ int guard_check(guard *g, const char *auth_header, const char *path, ag_role min
             return 403;
         }
         info->max_tokens = d.max_tokens;
+        info->upstream = d.upstream;
     }
     return 0;
 }
@@ -206,6 +207,7 @@ void guard_audit(guard *g, const guard_info *info, const char *method, const cha
         cJSON_AddStringToObject(o, "tenant", info->key.tenant);
     }
     if (info->model[0]) cJSON_AddStringToObject(o, "model", info->model);
+    if (info->upstream) cJSON_AddBoolToObject(o, "upstream", true);
     if (info->prompt_sha256[0]) cJSON_AddStringToObject(o, "prompt_sha256", info->prompt_sha256);
     if (g->audit_prompts && info->prompt) cJSON_AddStringToObject(o, "prompt", info->prompt);
     char *text = cJSON_PrintUnformatted(o);

@@ -34,6 +34,7 @@ typedef struct {
     ag_key_info key;      /* when authed */
     ag_role role;         /* the key's role; admin when authentication is off */
     int max_tokens;       /* from the policy; 0 = no limit */
+    bool upstream;        /* the policy routes it to the upstream API (the router sets it when used) */
     char model[128];      /* "model"/"name" of the body, "" when none */
     char prompt_sha256[65];
     char *prompt;         /* the prompt text (owned), for the audit log when prompts are logged */

@@ -70,6 +70,10 @@ enum MHD_Result route_metrics(http_req *rq);
 enum MHD_Result route_create(http_req *rq);
 enum MHD_Result route_pull(http_req *rq);
 
+/* router.c: whether a chat request goes to the upstream API, and sending it there. */
+bool router_wants(const http_req *rq);
+enum MHD_Result router_handle(http_req *rq);
+
 /* gen.c: a generation or embedding request of any kind, start to end. */
 enum MHD_Result gen_handle(http_req *rq, api_kind kind);
 

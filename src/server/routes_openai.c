@@ -6,7 +6,9 @@
 
 #include "server/http.h"
 
-enum MHD_Result route_oai_chat(http_req *rq) { return gen_handle(rq, API_OAI_CHAT); }
+enum MHD_Result route_oai_chat(http_req *rq) {
+    return router_wants(rq) ? router_handle(rq) : gen_handle(rq, API_OAI_CHAT);
+}
 enum MHD_Result route_oai_completions(http_req *rq) { return gen_handle(rq, API_OAI_COMPLETION); }
 enum MHD_Result route_oai_embeddings(http_req *rq) { return gen_handle(rq, API_OAI_EMBED); }
 

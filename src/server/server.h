@@ -28,6 +28,9 @@ typedef struct {
     const char *tls_cert, *tls_key; /* PEM files: HTTPS only (TLS 1.2/1.3) */
     const char *tls_client_ca;      /* PEM: require client certificates signed by it (mutual TLS) */
     guard_config guard;             /* keys, policy, redaction, audit */
+    const char *upstream_url;       /* router: an OpenAI-compatible API (router.c); NULL = off */
+    const char *upstream_key_env;   /* environment variable with its key (default AUTOGLM_UPSTREAM_KEY) */
+    const char *upstream_model;     /* model name to ask upstream; NULL = the request's */
     sched_config sched;
 } server_config;
 

@@ -29,8 +29,8 @@ typedef struct {
     char name[64];
     unsigned roles;     /* bit per ag_role */
     glob_list tenants, models, endpoints;
-    matcher *deny_prompt, *deny_output;
-    int n_deny_prompt, n_deny_output;
+    matcher *deny_prompt, *deny_output, *route_upstream;
+    int n_deny_prompt, n_deny_output, n_route_upstream;
     int max_tokens;
 } rule;
 
@@ -61,6 +61,7 @@ void ag_policy_free(ag_policy *p) {
         free_globs(&r->endpoints);
         free_matchers(r->deny_prompt, r->n_deny_prompt);
         free_matchers(r->deny_output, r->n_deny_output);
+        free_matchers(r->route_upstream, r->n_route_upstream);
     }
     free(p->rules);
     free(p);
@@ -140,10 +141,11 @@ static ag_status read_rule(const cJSON *o, int index, rule *r, ag_error *err) {
     if ((st = read_globs(o, "tenants", r->name, &r->tenants, err)) || (st = read_globs(o, "allow_models", r->name, &r->models, err)) ||
         (st = read_globs(o, "allow_endpoints", r->name, &r->endpoints, err)) ||
         (st = read_matchers(o, "deny_prompt", r->name, &r->deny_prompt, &r->n_deny_prompt, err)) ||
-        (st = read_matchers(o, "deny_output", r->name, &r->deny_output, &r->n_deny_output, err)))
+        (st = read_matchers(o, "deny_output", r->name, &r->deny_output, &r->n_deny_output, err)) ||
+        (st = read_matchers(o, "route_upstream", r->name, &r->route_upstream, &r->n_route_upstream, err)))
         return st;
     static const char *const known[] = {"name", "roles", "tenants", "allow_models", "allow_endpoints", "deny_prompt",
-                                        "deny_output", "max_tokens"};
+                                        "deny_output", "max_tokens", "route_upstream"};
     cJSON_ArrayForEach(it, o) {
         bool ok = false;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) ok |= strcmp(it->string, known[k]) == 0;
@@ -240,6 +242,7 @@ ag_policy_decision ag_policy_check_request(const ag_policy *p, ag_role role, con
         }
         if (any_match(r->deny_prompt, r->n_deny_prompt, prompt)) return refuse(d, r, "the prompt matches a denied topic");
         if (r->max_tokens > 0 && (d.max_tokens == 0 || r->max_tokens < d.max_tokens)) d.max_tokens = r->max_tokens;
+        if (any_match(r->route_upstream, r->n_route_upstream, prompt)) d.upstream = true;
     }
     return d;
 }
