@@ -10,6 +10,7 @@ PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3 libcjson-dev)
 PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, Unicode normalization
 PACKAGES+=(libssl-dev)                              # trust: hashes, signatures, TLS; model store: SHA-256
 PACKAGES+=(libmicrohttpd-dev)                       # server: HTTP
+PACKAGES+=(libsqlite3-dev libpoppler-glib-dev libzip-dev) # knowledge base: SQLite FTS5, PDF text, DOCX zip
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
   missing=()

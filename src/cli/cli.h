@@ -77,5 +77,7 @@ int cmd_create(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_kb(int argc, char **argv);
+int cmd_summarize(int argc, char **argv);
 
 #endif
