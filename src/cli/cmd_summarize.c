@@ -83,6 +83,22 @@ int cmd_summarize(int argc, char **argv) {
         ag_doc_free(&doc);
         return CLI_EXIT_FAIL;
     }
+    /* the paragraphs only: headings are labels, not sentences of the summary */
+    size_t body_len = 0;
+    char *body = malloc(doc.len + 1);
+    for (int i = 0; body && i < doc.n_blocks; i++) {
+        if (doc.blocks[i].heading_level) continue;
+        if (body_len) memcpy(body + body_len, "\n\n", 2), body_len += 2;
+        memcpy(body + body_len, doc.text + doc.blocks[i].start, doc.blocks[i].end - doc.blocks[i].start);
+        body_len += doc.blocks[i].end - doc.blocks[i].start;
+    }
+    if (!body) {
+        ag_doc_free(&doc);
+        return CLI_EXIT_FAIL;
+    }
+    body[body_len] = '\0';
+    ag_doc_free(&doc);
+    doc = (ag_doc){.text = body, .len = body_len};
     ag_summary_params sp = {.max_length = (int)max_len, .min_length = (int)min_len};
     char *summary = NULL;
     if (model && !extractive) {

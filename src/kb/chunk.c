@@ -4,8 +4,8 @@
  * The document becomes a list of units: each heading is a unit, each paragraph is cut into
  * sentences (ag_split_sentences), and a sentence longer than a chunk is cut at spaces (or
  * characters). Units are packed greedily into chunks of at most max_tokens; a heading always
- * starts a new chunk (and updates the heading path the chunk carries); a new chunk within a
- * section repeats the previous chunk's last sentences up to `overlap` tokens. A chunk is a byte
+ * starts a new chunk (and updates the heading path the chunk carries), so does a new page; a
+ * new chunk within a section repeats the previous chunk's last sentences up to `overlap` tokens. A chunk is a byte
  * range of the document's text, so it keeps its offsets.
  */
 #include <stdlib.h>
@@ -162,7 +162,8 @@ int ag_chunk_doc(const ag_doc *doc, const ag_chunk_params *params, ag_chunk **ou
     for (int i = 0; i <= l.n && !oom; i++) {
         bool is_heading = i < l.n && l.u[i].heading;
         bool full = i < l.n && tokens + l.u[i].tokens > p.max_tokens && i > first;
-        if ((i == l.n || is_heading || full) && i > first) { /* emit units [first, i) */
+        bool new_page = i < l.n && i > first && doc->blocks[l.u[i].block].page != doc->blocks[l.u[first].block].page;
+        if ((i == l.n || is_heading || full || new_page) && i > first) { /* emit units [first, i) */
             if (n_out == cap_out) {
                 cap_out = cap_out ? 2 * cap_out : 16;
                 ag_chunk *q = realloc(chunks, (size_t)cap_out * sizeof *q);
@@ -180,7 +181,7 @@ int ag_chunk_doc(const ag_doc *doc, const ag_chunk_params *params, ag_chunk **ou
             chunks[n_out++] = (ag_chunk){.start = l.u[first].start, .end = l.u[i - 1].end,
                                          .page = doc->blocks[l.u[first].block].page, .heading = h, .n_tokens = tokens};
             int back = i, ov = 0; /* the overlap: trailing sentences of this chunk */
-            if (full && !is_heading)
+            if (full && !is_heading && !new_page)
                 while (back - 1 > first && !l.u[back - 1].heading && ov + l.u[back - 1].tokens <= p.overlap &&
                        ov + l.u[back - 1].tokens + l.u[i].tokens <= p.max_tokens)
                     ov += l.u[--back].tokens;
