@@ -122,7 +122,6 @@ static ag_status load_vectors(ag_kb *kb, ag_error *err) {
     sqlite3_finalize(st);
     kb->n_vec = i;
     kb->vec_generation = gen;
-    if (kb->ann_threshold > 0 && kb->n_vec >= kb->ann_threshold) load_or_build_graph(kb, gen);
     return AG_OK;
 }
 
@@ -186,7 +185,9 @@ static int search_dense(ag_kb *kb, const char *question, int k, ranked *out, ag_
         return -1;
     }
     int n = 0;
-    if (kb->hnsw) {
+    bool ann = kb->ann_threshold > 0 && kb->n_vec >= kb->ann_threshold;
+    if (ann && !kb->hnsw) load_or_build_graph(kb, kb->vec_generation);
+    if (ann && kb->hnsw) {
         int *idx = malloc((size_t)k * sizeof *idx);
         float *sim = malloc((size_t)k * sizeof *sim);
         if (idx && sim) {
