@@ -214,7 +214,12 @@ ag_status kb_delete_doc(ag_kb *kb, int64_t doc_id, ag_error *err) {
 
 ag_status ag_kb_remove(ag_kb *kb, const char *path, int *n_removed, ag_error *err) {
     int removed = 0;
-    char *abs = realpath(path, NULL); /* the file may be gone: then the path as given */
+    char *abs = realpath(path, NULL); /* the file may be gone: then the path made absolute */
+    if (!abs && path[0] != '/') {
+        char cwd[4096];
+        size_t l = strlen(path) + sizeof cwd + 2;
+        if (getcwd(cwd, sizeof cwd) && (abs = malloc(l))) snprintf(abs, l, "%s/%s", cwd, path);
+    }
     const char *p = abs ? abs : path;
     size_t pl = strlen(p);
     while (pl > 1 && p[pl - 1] == '/') pl--;

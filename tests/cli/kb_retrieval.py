@@ -55,8 +55,8 @@ bert = os.path.join(tmp, "bert.gguf")
 if run("convert", os.path.join(here, "..", "data", "arch", "bert"), bert, "--type", "f32").returncode == 0:
     models.append(("bert (random weights)", bert))
 results = {}
-for label, path in models:
-    name = "eval" + str(len(results))
+for idx, (label, path) in enumerate(models):
+    name = f"eval{idx}"
     p = run("kb", "create", name, "--embed", path, "--chunk-tokens", "128")
     check(f"create with {label}", p.returncode == 0, p.stderr.decode())
     p = run("kb", "add", name, os.path.join(data, "docs"), "--quiet")
@@ -78,6 +78,17 @@ if markdown:
     print("\n| embedding model | mode | recall@5 | MRR@10 | recall@5 (en) | recall@5 (zh) |\n| --- | --- | ---: | ---: | ---: | ---: |")
     for (label, mode), r in results.items():
         print(f"| {label} | {mode} | {r['recall@5']:.3f} | {r['mrr']:.3f} | {r['recall@5_en']:.3f} | {r['recall@5_zh']:.3f} |")
+# the dense path is the engine's embedding: a chunk's own text finds it with cosine 1, and the
+# next score is the cosine of `autoglm embed` vectors (embed is checked against the reference
+# library's embeddings in convert.py)
+for idx, (label, path) in enumerate(models):
+    q = json.loads(run("kb", "query", f"eval{idx}", questions[0]["question"], "--mode", "bm25", "-k", "1", "--json").stdout)["results"][0]["text"]
+    d = json.loads(run("kb", "query", f"eval{idx}", q, "--mode", "dense", "-k", "2", "--json").stdout)["results"]
+    check(f"{label}: a chunk's text finds that chunk with cosine 1", d and d[0]["text"] == q and abs(d[0]["score"] - 1) < 1e-4, d[:1])
+    if label.startswith("bert"):
+        e = json.loads(run("embed", path, q, d[1]["text"], "--json").stdout)["embeddings"]
+        cos = sum(a * b for a, b in zip(e[0], e[1]))
+        check(f"{label}: dense score == cosine of `autoglm embed` vectors", abs(cos - d[1]["score"]) < 1e-4, (cos, d[1]["score"]))
 bm = results.get(("stories260K", "bm25"))
 check("bm25 recall@5 >= 0.85", bm and bm["recall@5"] >= 0.85, bm)
 check("bm25 MRR >= 0.75", bm and bm["mrr"] >= 0.75, bm)
