@@ -95,6 +95,15 @@ void ag_chunks_free(ag_chunk *chunks, int n);
 
 typedef struct ag_kb ag_kb;
 
+/* Where bases live: $AUTOGLM_KB, else ~/.autoglm/kb (malloc'd; NULL when neither is set). */
+char *ag_kb_root(void);
+/* Letters, digits, '-', '_', '.', not starting with '.', at most 128. */
+bool ag_kb_valid_name(const char *name);
+/* The folder of a base: ROOT/NAME, or ROOT/@TENANT/NAME for a tenant (tenant NULL or "": none);
+ * created (mode 0700) when create. NULL for an invalid name or tenant (or when it cannot be made).
+ * The database is DIR/kb.sqlite. */
+char *ag_kb_dir(const char *root, const char *tenant, const char *name, bool create);
+
 typedef struct {
     const char *embed_model; /* path of a GGUF model for the vectors; NULL = BM25 only */
     int chunk_tokens;        /* 0 = 256 (at most the model's context) */

@@ -38,56 +38,24 @@ static int usage_err(void) {
 /* ---- where bases live */
 
 static char *kb_root(void) {
-    const char *env = getenv("AUTOGLM_KB");
-    char buf[4096];
-    if (env && *env) snprintf(buf, sizeof buf, "%s", env);
-    else {
-        const char *home = getenv("HOME");
-        if (!home || !*home) {
-            fprintf(stderr, "autoglm kb: neither AUTOGLM_KB nor HOME is set\n");
-            return NULL;
-        }
-        snprintf(buf, sizeof buf, "%s/.autoglm/kb", home);
-    }
-    return strdup(buf);
-}
-
-static bool valid_name(const char *name) {
-    if (!*name || name[0] == '.' || strlen(name) > 128) return false;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-            return false;
-    return true;
-}
-
-static bool mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) return false;
-            *p = '/';
-        }
-    return mkdir(buf, 0700) == 0 || errno == EEXIST;
+    char *root = ag_kb_root();
+    if (!root) fprintf(stderr, "autoglm kb: neither AUTOGLM_KB nor HOME is set\n");
+    return root;
 }
 
 /* The database path of NAME (malloc'd), or NULL with a message. */
 static char *kb_path(const char *name, bool create_dir) {
-    if (!valid_name(name)) {
+    if (!ag_kb_valid_name(name)) {
         fprintf(stderr, "autoglm kb: '%s' is not a valid name (letters, digits, '-', '_', '.')\n", name);
         return NULL;
     }
     char *root = kb_root();
     if (!root) return NULL;
-    size_t l = strlen(root) + strlen(name) + 32;
-    char *p = malloc(l);
-    if (p) snprintf(p, l, "%s/%s", root, name);
-    if (p && create_dir && !mkdirs(p)) {
-        fprintf(stderr, "autoglm kb: cannot create %s: %s\n", p, strerror(errno));
-        free(p), p = NULL;
-    }
-    if (p) strcat(p, "/kb.sqlite");
+    char *dir = ag_kb_dir(root, NULL, name, create_dir);
+    char *p = dir ? malloc(strlen(dir) + 16) : NULL;
+    if (p) sprintf(p, "%s/kb.sqlite", dir);
+    else fprintf(stderr, "autoglm kb: cannot create %s/%s: %s\n", root, name, strerror(errno));
+    free(dir);
     free(root);
     return p;
 }
@@ -269,7 +237,7 @@ static int kb_ls(int argc, char **argv) {
         char **names = NULL;
         int n = 0;
         for (struct dirent *e; (e = readdir(d));) {
-            if (!valid_name(e->d_name)) continue;
+            if (!ag_kb_valid_name(e->d_name)) continue;
             char **q = realloc(names, (size_t)(n + 1) * sizeof *q);
             if (!q) break;
             names = q;

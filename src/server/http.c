@@ -43,6 +43,13 @@ static const route ROUTES[] = {
     {"GET", "/metrics", route_metrics, AG_ROLE_ADMIN},
     {"POST", "/api/create", route_create, AG_ROLE_ADMIN},
     {"POST", "/api/pull", route_pull, AG_ROLE_ADMIN},
+    {"GET", "/api/kb", route_kb_list, AG_ROLE_READER},
+    {"POST", "/api/kb/create", route_kb_create, AG_ROLE_USER},
+    {"POST", "/api/kb/add", route_kb_add, AG_ROLE_USER},
+    {"POST", "/api/kb/remove", route_kb_remove, AG_ROLE_USER},
+    {"POST", "/api/kb/query", route_kb_query, AG_ROLE_READER},
+    {"POST", "/api/kb/ask", route_kb_ask, AG_ROLE_USER},
+    {"POST", "/api/summarize", route_summarize, AG_ROLE_USER},
 };
 
 /* ---------------------------------------------------------------- replies */

@@ -70,6 +70,15 @@ enum MHD_Result route_metrics(http_req *rq);
 enum MHD_Result route_create(http_req *rq);
 enum MHD_Result route_pull(http_req *rq);
 
+/* routes_kb.c: knowledge bases (per tenant) and summaries. */
+enum MHD_Result route_kb_list(http_req *rq);
+enum MHD_Result route_kb_create(http_req *rq);
+enum MHD_Result route_kb_add(http_req *rq);
+enum MHD_Result route_kb_remove(http_req *rq);
+enum MHD_Result route_kb_query(http_req *rq);
+enum MHD_Result route_kb_ask(http_req *rq);
+enum MHD_Result route_summarize(http_req *rq);
+
 /* router.c: whether a chat request goes to the upstream API, and sending it there. */
 bool router_wants(const http_req *rq);
 enum MHD_Result router_handle(http_req *rq);

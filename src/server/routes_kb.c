@@ -1,0 +1,411 @@
+/*
+ * routes_kb.c - knowledge bases and summaries over HTTP, on include/autoglm/kb.h:
+ *   GET  /api/kb                 the caller's bases                       (reader)
+ *   POST /api/kb/create          {"name", "embed_model"?}                 (user)
+ *   POST /api/kb/add             {"name", "files": [{"filename", "content" (base64)}]}  (user)
+ *   POST /api/kb/remove          {"name", "path"}                         (user)
+ *   POST /api/kb/query           {"name", "query", "k"?, "mode"?}         (reader)
+ *   POST /api/kb/ask             {"name", "question", "model", "k"?}      (user)
+ *   POST /api/summarize          {"text" | "filename"+"content", "model"?, "extractive"?, "max_length"?, "min_length"?}
+ * With API keys on, a caller's bases are those of its key's tenant ($AUTOGLM_KB/@TENANT/NAME):
+ * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
+ * (files/, names reduced to their last component). A base is opened per request (an ag_kb
+ * belongs to one thread). Answers and summaries go through the caller's redaction.
+ */
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "autoglm/kb.h"
+#include "server/http.h"
+
+#define KB_MAX_HITS 50
+
+static const char *tenant_of(const http_req *rq) { return rq->guard.authed ? rq->guard.key.tenant : NULL; }
+
+/* The base's folder for this caller (created when asked); NULL after replying with an error. */
+static char *base_dir(http_req *rq, const char *name, bool create, enum MHD_Result *r) {
+    char *root = ag_kb_root();
+    char *dir = root && ag_kb_valid_name(name) ? ag_kb_dir(root, tenant_of(rq), name, create) : NULL;
+    free(root);
+    if (!dir) *r = http_reply_error(rq, 400, "invalid knowledge base name '%.100s' (letters, digits, '-', '_', '.')", name ? name : "");
+    return dir;
+}
+
+/* Opens the caller's base NAME; NULL after replying 404 (absent) or 500. */
+static ag_kb *open_base(http_req *rq, const char *name, enum MHD_Result *r) {
+    char *dir = base_dir(rq, name, false, r);
+    if (!dir) return NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/kb.sqlite", dir);
+    free(dir);
+    if (access(path, F_OK) != 0) {
+        *r = http_reply_error(rq, 404, "knowledge base '%s' not found", name);
+        return NULL;
+    }
+    ag_error err = {0};
+    ag_kb *kb = ag_kb_open(path, &err);
+    if (!kb) *r = http_reply_error(rq, 500, "%s", err.msg);
+    return kb;
+}
+
+static cJSON *parse_body(http_req *rq, enum MHD_Result *r) {
+    cJSON *root = cJSON_ParseWithLength(rq->body, rq->len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        *r = http_reply_error(rq, 400, "invalid JSON: expected an object");
+        return NULL;
+    }
+    return root;
+}
+
+static const char *str_field(const cJSON *o, const char *key) { return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)); }
+
+/* A model of the store (or a path) for the knowledge base; NULL = none. Replies on failure. */
+static bool resolve_model(http_req *rq, const char *name, char **path, enum MHD_Result *r) {
+    *path = NULL;
+    if (!name || !*name) return true;
+    store_manifest man;
+    st_error se = {0};
+    if (store_resolve(rq->srv->cfg.sched.store_root, name, &man, &se)) {
+        *r = http_reply_error(rq, 404, "model '%s' not found", name);
+        return false;
+    }
+    *path = strdup(man.path);
+    store_manifest_free(&man);
+    return true;
+}
+
+/* Text the caller may see: its redaction applied. malloc'd. */
+static char *shown(const http_req *rq, const char *text) {
+    const ag_redactor *red = guard_redactor(rq->srv->guard, rq->guard.role);
+    return red ? ag_redact_text(red, text, strlen(text), NULL) : strdup(text);
+}
+
+enum MHD_Result route_kb_list(http_req *rq) {
+    char *root = ag_kb_root();
+    const char *tenant = tenant_of(rq);
+    char dir[4200];
+    if (root) {
+        if (tenant && *tenant) snprintf(dir, sizeof dir, "%s/@%s", root, tenant);
+        else snprintf(dir, sizeof dir, "%s", root);
+    }
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "knowledge_bases");
+    DIR *d = root ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char db[4600];
+        if (!ag_kb_valid_name(e->d_name)) continue;
+        snprintf(db, sizeof db, "%s/%s/kb.sqlite", dir, e->d_name);
+        if (access(db, F_OK) == 0) cJSON_AddItemToArray(arr, cJSON_CreateString(e->d_name));
+    }
+    if (d) closedir(d);
+    free(root);
+    return http_reply_json(rq, 200, o);
+}
+
+enum MHD_Result route_kb_create(http_req *rq) {
+    enum MHD_Result r = MHD_NO;
+    cJSON *body = parse_body(rq, &r);
+    if (!body) return r;
+    char *model = NULL, *dir = NULL;
+    if (resolve_model(rq, str_field(body, "embed_model"), &model, &r) && (dir = base_dir(rq, str_field(body, "name"), true, &r))) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/kb.sqlite", dir);
+        ag_error err = {0};
+        ag_kb_params p = {.embed_model = model};
+        if (ag_kb_create(path, &p, &err) != AG_OK)
+            r = http_reply_error(rq, access(path, F_OK) == 0 ? 409 : 500, "%s", err.msg);
+        else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "status", "created");
+            r = http_reply_json(rq, 200, o);
+        }
+    }
+    free(model);
+    free(dir);
+    cJSON_Delete(body);
+    return r;
+}
+
+/* Writes one uploaded file into DIR/files/; returns its path (malloc'd) or NULL with why. */
+static char *save_upload(const char *dir, const cJSON *file, char *why, size_t cap) {
+    const char *name = str_field(file, "filename"), *b64 = str_field(file, "content");
+    if (!name || !b64) {
+        snprintf(why, cap, "each file needs \"filename\" and \"content\" (base64)");
+        return NULL;
+    }
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (!*base || base[0] == '.' || strlen(base) > 200) {
+        snprintf(why, cap, "bad file name '%.100s'", name);
+        return NULL;
+    }
+    size_t n = strlen(b64);
+    unsigned char *data = malloc(n / 4 * 3 + 4);
+    int len = data ? EVP_DecodeBlock(data, (const unsigned char *)b64, (int)n) : -1;
+    if (len < 0 || n % 4) {
+        free(data);
+        snprintf(why, cap, "'%.100s': content is not base64", base);
+        return NULL;
+    }
+    while (n > 0 && b64[n - 1] == '=') n--, len--; /* EVP_DecodeBlock counts padding as zeros */
+    char folder[4200], *path = malloc(4400);
+    snprintf(folder, sizeof folder, "%s/files", dir);
+    mkdir(folder, 0700);
+    if (path) snprintf(path, 4400, "%s/%s", folder, base);
+    FILE *f = path ? fopen(path, "wb") : NULL;
+    bool ok = f && fwrite(data, 1, (size_t)len, f) == (size_t)len;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(data);
+    if (!ok) {
+        snprintf(why, cap, "'%.100s': cannot store it", base);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+typedef struct {
+    cJSON *files;
+} add_report;
+
+static void on_file(void *ctx, const char *path, const char *what, const ag_error *file_err) {
+    add_report *rep = ctx;
+    cJSON *o = cJSON_CreateObject();
+    const char *base = strrchr(path, '/');
+    cJSON_AddStringToObject(o, "file", base ? base + 1 : path);
+    if (file_err && file_err->code) cJSON_AddStringToObject(o, "error", file_err->msg);
+    else cJSON_AddStringToObject(o, "status", what);
+    cJSON_AddItemToArray(rep->files, o);
+}
+
+enum MHD_Result route_kb_add(http_req *rq) {
+    enum MHD_Result r = MHD_NO;
+    cJSON *body = parse_body(rq, &r);
+    if (!body) return r;
+    const char *name = str_field(body, "name");
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(body, "files");
+    ag_kb *kb = NULL;
+    char *dir = NULL;
+    if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) == 0) r = http_reply_error(rq, 400, "\"files\" must be a non-empty list");
+    else if ((kb = open_base(rq, name, &r)) && (dir = base_dir(rq, name, false, &r))) {
+        int n = cJSON_GetArraySize(files), k = 0;
+        char **paths = calloc((size_t)n, sizeof *paths), why[256] = "";
+        const cJSON *f;
+        cJSON_ArrayForEach(f, files) {
+            if (!paths || !(paths[k] = save_upload(dir, f, why, sizeof why))) break;
+            k++;
+        }
+        if (k < n) r = http_reply_error(rq, 400, "%s", why[0] ? why : "out of memory");
+        else {
+            add_report rep = {cJSON_CreateArray()};
+            ag_kb_add_callbacks cb = {on_file, &rep};
+            ag_kb_add_stats st = {0};
+            ag_error err = {0};
+            if (ag_kb_add(kb, (const char *const *)paths, n, &cb, &st, &err) != AG_OK) {
+                cJSON_Delete(rep.files);
+                r = http_reply_error(rq, 500, "%s", err.msg);
+            } else {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddItemToObject(o, "files", rep.files);
+                cJSON_AddNumberToObject(o, "chunks_added", st.chunks_added);
+                cJSON_AddNumberToObject(o, "chunks_embedded", st.chunks_embedded);
+                cJSON_AddNumberToObject(o, "files_failed", st.files_failed);
+                r = http_reply_json(rq, 200, o);
+            }
+        }
+        for (int i = 0; paths && i < k; i++) free(paths[i]);
+        free(paths);
+    }
+    free(dir);
+    ag_kb_close(kb);
+    cJSON_Delete(body);
+    return r;
+}
+
+enum MHD_Result route_kb_remove(http_req *rq) {
+    enum MHD_Result r = MHD_NO;
+    cJSON *body = parse_body(rq, &r);
+    if (!body) return r;
+    ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    const char *file = str_field(body, "path");
+    if (kb && !file) r = http_reply_error(rq, 400, "\"path\" is required");
+    else if (kb) {
+        char *dir = base_dir(rq, str_field(body, "name"), false, &r), full[4600];
+        const char *base = strrchr(file, '/');
+        snprintf(full, sizeof full, "%s/files/%s", dir ? dir : "", base ? base + 1 : file);
+        int n = 0;
+        ag_error err = {0};
+        if (dir && ag_kb_remove(kb, full, &n, &err) != AG_OK) r = http_reply_error(rq, 500, "%s", err.msg);
+        else if (dir) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "removed", n);
+            r = http_reply_json(rq, n ? 200 : 404, o);
+        }
+        free(dir);
+    }
+    ag_kb_close(kb);
+    cJSON_Delete(body);
+    return r;
+}
+
+/* The hits as JSON sources [{n, source, page, heading, score, text}] (text redacted for the caller). */
+static cJSON *sources_json(const http_req *rq, const ag_kb_hit *hits, int n) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        const char *base = strrchr(hits[i].path, '/');
+        char *text = shown(rq, hits[i].text);
+        cJSON_AddNumberToObject(o, "n", i + 1);
+        cJSON_AddStringToObject(o, "source", base ? base + 1 : hits[i].path);
+        cJSON_AddNumberToObject(o, "page", hits[i].page);
+        cJSON_AddStringToObject(o, "heading", hits[i].heading ? hits[i].heading : "");
+        cJSON_AddNumberToObject(o, "score", hits[i].score);
+        cJSON_AddStringToObject(o, "text", text ? text : "");
+        free(text);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+/* Runs the query of a /query or /ask body; returns the hit count or -1 after replying. */
+static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *question, ag_kb_hit **hits, enum MHD_Result *r) {
+    const cJSON *jk = cJSON_GetObjectItemCaseSensitive(body, "k");
+    const char *mode_name = str_field(body, "mode");
+    int k = cJSON_IsNumber(jk) ? (int)jk->valuedouble : 5;
+    int mode = mode_name ? ag_kb_mode_from_name(mode_name) : AG_KB_HYBRID;
+    if (!question || !*question || k < 1 || k > KB_MAX_HITS || mode < 0) {
+        *r = http_reply_error(rq, 400, "need a question, k in 1..%d and mode bm25|dense|hybrid", KB_MAX_HITS);
+        return -1;
+    }
+    ag_error err = {0};
+    int n = ag_kb_query(kb, question, k, (ag_kb_mode)mode, hits, &err);
+    if (n < 0) *r = http_reply_error(rq, 500, "%s", err.msg);
+    return n;
+}
+
+enum MHD_Result route_kb_query(http_req *rq) {
+    enum MHD_Result r = MHD_NO;
+    cJSON *body = parse_body(rq, &r);
+    if (!body) return r;
+    ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    ag_kb_hit *hits = NULL;
+    int n = kb ? query_body(rq, kb, body, str_field(body, "query"), &hits, &r) : -1;
+    if (n >= 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "results", sources_json(rq, hits, n));
+        r = http_reply_json(rq, 200, o);
+        ag_kb_hits_free(hits, n);
+    }
+    ag_kb_close(kb);
+    cJSON_Delete(body);
+    return r;
+}
+
+/* Loads a generation model of the store for ask/summarize; NULL after replying. */
+static ag_model *load_model(http_req *rq, const char *name, enum MHD_Result *r) {
+    char *path = NULL;
+    if (!name || !*name) {
+        *r = http_reply_error(rq, 400, "\"model\" is required");
+        return NULL;
+    }
+    if (!resolve_model(rq, name, &path, r)) return NULL;
+    ag_error err = {0};
+    ag_model *m = ag_model_load(path, &(ag_model_params){.n_threads = rq->srv->cfg.sched.n_threads,
+                                                          .trusted_keys = rq->srv->cfg.sched.trusted_keys}, &err);
+    free(path);
+    if (!m) *r = http_reply_error(rq, 500, "cannot load model '%s': %s", name, err.msg);
+    return m;
+}
+
+enum MHD_Result route_kb_ask(http_req *rq) {
+    enum MHD_Result r = MHD_NO;
+    cJSON *body = parse_body(rq, &r);
+    if (!body) return r;
+    const char *question = str_field(body, "question");
+    ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    ag_kb_hit *hits = NULL;
+    int n = kb ? query_body(rq, kb, body, question, &hits, &r) : -1;
+    ag_model *m = n >= 0 ? load_model(rq, str_field(body, "model"), &r) : NULL;
+    if (m) {
+        char *prompt = ag_kb_ask_prompt(question, hits, n);
+        const int cap = rq->guard.max_tokens;
+        ag_generate_params gp = {.max_tokens = cap > 0 && cap < 256 ? cap : 256};
+        ag_error err = {0};
+        char *answer = prompt ? ag_generate_greedy(m, prompt, &gp, &err) : NULL;
+        char *visible = answer ? shown(rq, answer) : NULL;
+        char why[256];
+        if (!answer) r = http_reply_error(rq, 500, "%s", err.msg[0] ? err.msg : "out of memory");
+        else if (!guard_output_ok(rq->srv->guard, &rq->guard, answer, why, sizeof why)) r = http_reply_error(rq, 403, "%s", why);
+        else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "answer", visible ? visible : "");
+            cJSON_AddItemToObject(o, "sources", sources_json(rq, hits, n));
+            r = http_reply_json(rq, 200, o);
+        }
+        free(visible);
+        free(answer);
+        free(prompt);
+        ag_model_free(m);
+    }
+    if (n >= 0) ag_kb_hits_free(hits, n);
+    ag_kb_close(kb);
+    cJSON_Delete(body);
+    return r;
+}
+
+enum MHD_Result route_summarize(http_req *rq) {
+    enum MHD_Result r = MHD_NO;
+    cJSON *body = parse_body(rq, &r);
+    if (!body) return r;
+    const char *text = str_field(body, "text"), *fname = str_field(body, "filename"), *content = str_field(body, "content");
+    const cJSON *jmax = cJSON_GetObjectItemCaseSensitive(body, "max_length");
+    const cJSON *jmin = cJSON_GetObjectItemCaseSensitive(body, "min_length");
+    const bool extractive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "extractive")) || !str_field(body, "model");
+    ag_summary_params sp = {.max_length = cJSON_IsNumber(jmax) ? (int)jmax->valuedouble : 0,
+                            .min_length = cJSON_IsNumber(jmin) ? (int)jmin->valuedouble : 0};
+    ag_doc doc = {0};
+    char *owned = NULL;
+    ag_error err = {0};
+    if (!text && fname && content) { /* a document: parsed as its extension says */
+        size_t n = strlen(content);
+        unsigned char *data = malloc(n / 4 * 3 + 4);
+        int len = data && n % 4 == 0 ? EVP_DecodeBlock(data, (const unsigned char *)content, (int)n) : -1;
+        while (len > 0 && n > 0 && content[n - 1] == '=') n--, len--;
+        if (len >= 0 && ag_doc_parse_buffer(ag_doc_kind_from_path(fname), data, (size_t)len, &doc, &err) == AG_OK)
+            text = owned = strdup(doc.text ? doc.text : "");
+        else if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "content is not base64");
+        free(data);
+    }
+    if (!text) r = http_reply_error(rq, 400, "%s", err.msg[0] ? err.msg : "need \"text\", or \"filename\" and \"content\" (base64)");
+    else if (sp.max_length < 0 || sp.min_length < 0) r = http_reply_error(rq, 400, "max_length and min_length must not be negative");
+    else {
+        ag_model *m = extractive ? NULL : load_model(rq, str_field(body, "model"), &r);
+        char *summary = extractive ? ag_summarize_extractive(text, strlen(text), &sp, &err)
+                        : m        ? ag_summarize_model(m, text, strlen(text), &sp, rq->srv->cfg.sched.n_threads, &err)
+                                   : NULL;
+        if (summary) {
+            char *visible = shown(rq, summary);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "summary", visible ? visible : "");
+            cJSON_AddStringToObject(o, "method", extractive ? "extractive" : "model");
+            r = http_reply_json(rq, 200, o);
+            free(visible);
+        } else if (extractive || m) {
+            r = http_reply_error(rq, 500, "%s", err.msg);
+        }
+        free(summary);
+        ag_model_free(m);
+    }
+    ag_doc_free(&doc);
+    free(owned);
+    cJSON_Delete(body);
+    return r;
+}
