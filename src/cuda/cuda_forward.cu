@@ -40,14 +40,19 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *er
     const int e = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, f = hp->n_ff;
     const int ld_qkv = qd + 2 * kvd;
     const float eps = hp->norm_eps;
+    /* small batches: the norms and silu_mul also write the 8-bit activations of the next product */
+    const bool q8 = n <= CU_MMV_MAX_COLS && e % 32 == 0 && f % 32 == 0;
     ag_status r;
     for (int il = 0; il < hp->n_layer; il++) {
         const cu_layer *L = &m->layers[il];
-        cu_rmsnorm(s->x, s->xb, L->attn_norm, n, 1, e, e, eps, st);
-        cu_act a = {s->xb, n, e, false, false};
-        if ((r = matmul(s, &L->wq, &a, s->qkv, ld_qkv, false, err)) ||
-            (r = matmul(s, &L->wk, &a, s->qkv + qd, ld_qkv, false, err)) ||
-            (r = matmul(s, &L->wv, &a, s->qkv + qd + kvd, ld_qkv, false, err)))
+        if (q8) cu_rmsnorm_q8(s->x, s->xb, L->attn_norm, n, e, eps, s->x8, s->xds, st);
+        else cu_rmsnorm(s->x, s->xb, L->attn_norm, n, 1, e, e, eps, st);
+        cu_act a = {s->xb, n, e, q8, false};
+        if (L->wqkv.q) {
+            if ((r = matmul(s, &L->wqkv, &a, s->qkv, ld_qkv, false, err))) return r;
+        } else if ((r = matmul(s, &L->wq, &a, s->qkv, ld_qkv, false, err)) ||
+                   (r = matmul(s, &L->wk, &a, s->qkv + qd, ld_qkv, false, err)) ||
+                   (r = matmul(s, &L->wv, &a, s->qkv + qd + kvd, ld_qkv, false, err)))
             return r;
         if (L->bq) cu_add_bias(s->qkv, L->bq, n, ld_qkv, qd, st);
         if (L->bk) cu_add_bias(s->qkv + qd, L->bk, n, ld_qkv, kvd, st);
@@ -58,17 +63,23 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *er
         cu_attention(s, il, n, st);
         cu_act ao = {s->att, n, qd, false, false};
         if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err))) return r;
-        cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);
-        cu_act b = {s->xb, n, e, false, false};
-        if ((r = matmul(s, &L->gate, &b, s->gu, 2 * f, false, err)) || (r = matmul(s, &L->up, &b, s->gu + f, 2 * f, false, err)))
+        if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
+        else cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);
+        cu_act b = {s->xb, n, e, q8, false};
+        if (L->wgu.q) {
+            if ((r = matmul(s, &L->wgu, &b, s->gu, 2 * f, false, err))) return r;
+        } else if ((r = matmul(s, &L->gate, &b, s->gu, 2 * f, false, err)) ||
+                   (r = matmul(s, &L->up, &b, s->gu + f, 2 * f, false, err)))
             return r;
-        cu_silu_mul(s->gu, s->hb, n, f, st);
-        cu_act c = {s->hb, n, f, false, false};
+        if (q8) cu_silu_mul_q8(s->gu, s->hb, n, f, s->x8, s->xds, st);
+        else cu_silu_mul(s->gu, s->hb, n, f, st);
+        cu_act c = {s->hb, n, f, q8, false};
         if ((r = matmul(s, &L->down, &c, s->x, e, true, err))) return r;
     }
     const int n_out = n - first;
-    cu_rmsnorm(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, 1, e, e, eps, st);
-    cu_act o = {s->xb, n_out, e, false, false};
+    if (q8) cu_rmsnorm_q8(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, e, eps, s->x8, s->xds, st);
+    else cu_rmsnorm(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, 1, e, e, eps, st);
+    cu_act o = {s->xb, n_out, e, q8, false};
     return matmul(s, &m->output, &o, s->logits, hp->n_vocab, false, err);
 }
 

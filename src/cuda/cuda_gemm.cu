@@ -38,16 +38,25 @@ __global__ void dequant_q_kernel(const uint8_t *q, const half *d, int64_t n_bloc
     for (int j = 0; j < 4; j++) dst[j] = ((const uint4 *)o)[j];
 }
 
-/* Q4_K: one thread per (super-block, pair of 32-groups) -> 64 halves. */
+/* 8 values as one 16-byte store */
+static __device__ __forceinline__ void store8(half *o, const float *v) {
+    __align__(16) half2 h[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) h[j] = __floats2half2_rn(v[2 * j], v[2 * j + 1]);
+    *(uint4 *)o = *(const uint4 *)h;
+}
+
+/* Q4_K: one thread per (super-block, pair of 32-groups p, 8 bytes c of the pair's 32) -> 16 halves. */
 __global__ void dequant_q4k_kernel(const uint8_t *q, int64_t n_items, half *out) {
     const int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (it >= n_items) return;
-    const int64_t sb = it >> 2;
-    const int p = (int)(it & 3);
+    const int64_t sb = it >> 4;
+    const int p = (int)(it >> 2) & 3, c = (int)(it & 3);
     const uint8_t *blk = q + sb * 144;
     const float d = __half2float(*(const half *)blk), dmin = __half2float(*(const half *)(blk + 2));
     const uint8_t *s = blk + 4;
     float sc[2], mn[2];
+#pragma unroll
     for (int h = 0; h < 2; h++) {
         const int j = 2 * p + h;
         if (j < 4) {
@@ -58,29 +67,38 @@ __global__ void dequant_q4k_kernel(const uint8_t *q, int64_t n_items, half *out)
             mn[h] = (float)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
         }
     }
-    const uint8_t *qs = blk + 16 + 32 * p;
-    half *o = out + sb * 256 + 64 * p;
-    for (int l = 0; l < 32; l++) {
-        o[l] = __float2half(d * sc[0] * (float)(qs[l] & 15) - dmin * mn[0]);
-        o[l + 32] = __float2half(d * sc[1] * (float)(qs[l] >> 4) - dmin * mn[1]);
+    const uint2 qv = *(const uint2 *)(blk + 16 + 32 * p + 8 * c);
+    const uint8_t *qs = (const uint8_t *)&qv;
+    float lo[8], hi[8];
+#pragma unroll
+    for (int l = 0; l < 8; l++) {
+        lo[l] = d * sc[0] * (float)(qs[l] & 15) - dmin * mn[0];
+        hi[l] = d * sc[1] * (float)(qs[l] >> 4) - dmin * mn[1];
     }
+    half *o = out + sb * 256 + 64 * p + 8 * c;
+    store8(o, lo);
+    store8(o + 32, hi);
 }
 
-/* Q6_K (padded blocks): one thread per (super-block, 32-group) -> 32 halves. */
+/* Q6_K (padded blocks): one thread per (super-block, 32-group g, 8 values c) -> 8 halves. */
 __global__ void dequant_q6k_kernel(const uint8_t *q, int64_t n_items, half *out) {
     const int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (it >= n_items) return;
-    const int64_t sb = it >> 3;
-    const int g = (int)(it & 7), nh = g >> 2, j = g & 3;
+    const int64_t sb = it >> 5;
+    const int g = (int)(it >> 2) & 7, c = (int)(it & 3), nh = g >> 2, j = g & 3;
     const uint8_t *blk = q + sb * CU_Q6_K_STRIDE;
-    const uint8_t *ql = blk + 64 * nh + 32 * (j & 1), *qh = blk + 128 + 32 * nh;
-    const int8_t *sc = (const int8_t *)blk + 192 + 8 * nh + 2 * j;
+    const uint2 lv = *(const uint2 *)(blk + 64 * nh + 32 * (j & 1) + 8 * c);
+    const uint2 hv = *(const uint2 *)(blk + 128 + 32 * nh + 8 * c);
+    const uint8_t *ql = (const uint8_t *)&lv, *qh = (const uint8_t *)&hv;
     const float d = __half2float(*(const half *)(blk + 208));
-    half *o = out + sb * 256 + 32 * g;
-    for (int l = 0; l < 32; l++) {
+    const float sc = (float)((const int8_t *)blk)[192 + 8 * nh + 2 * j + (c >> 1)];
+    float v[8];
+#pragma unroll
+    for (int l = 0; l < 8; l++) {
         const int lo = j < 2 ? ql[l] & 15 : ql[l] >> 4, hi = (qh[l] >> (2 * j)) & 3;
-        o[l] = __float2half(d * (float)sc[l / 16] * (float)((lo | hi << 4) - 32));
+        v[l] = d * sc * (float)((lo | hi << 4) - 32);
     }
+    store8(out + sb * 256 + 32 * g + 8 * c, v);
 }
 
 __global__ void to_half_kernel(const float *x, int64_t n, half *y) {
@@ -110,8 +128,8 @@ ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, i
         case CU_F16: wh = (const half *)w->q; break;
         case CU_Q4_0: dequant_q_kernel<CU_Q4_0><<<blocks_for(n_w / 32, 128), 128, 0, st>>>(w->q, w->d, n_w / 32, s->wh); break;
         case CU_Q8_0: dequant_q_kernel<CU_Q8_0><<<blocks_for(n_w / 32, 128), 128, 0, st>>>(w->q, w->d, n_w / 32, s->wh); break;
-        case CU_Q4_K: dequant_q4k_kernel<<<blocks_for(n_w / 64, 128), 128, 0, st>>>(w->q, n_w / 64, s->wh); break;
-        case CU_Q6_K: dequant_q6k_kernel<<<blocks_for(n_w / 32, 128), 128, 0, st>>>(w->q, n_w / 32, s->wh); break;
+        case CU_Q4_K: dequant_q4k_kernel<<<blocks_for(n_w / 16, 128), 128, 0, st>>>(w->q, n_w / 16, s->wh); break;
+        case CU_Q6_K: dequant_q6k_kernel<<<blocks_for(n_w / 8, 128), 128, 0, st>>>(w->q, n_w / 8, s->wh); break;
         }
         bs = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, a->n, k, &one, wh, CUDA_R_16F, k, s->xh, CUDA_R_16F,
                           k, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);

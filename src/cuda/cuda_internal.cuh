@@ -40,6 +40,9 @@ struct cu_weight {
 struct cu_layer {
     const float *attn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *ffn_norm; /* NULL when absent */
     cu_weight wq, wk, wv, wo, gate, up, down;
+    /* when the parts share a type they are uploaded stacked (rows of q, then k, then v; gate then
+       up), so one product fills the qkv / gu buffers; the parts are then empty */
+    cu_weight wqkv, wgu;
     bool swa;
 };
 
@@ -109,6 +112,11 @@ size_t cu_weight_bytes(int kind, int64_t k, int64_t rows); /* aligned device byt
 
 /* ---- cuda_mmv.cu: y[c*ldy + r] (+)= W[r] . x[c] for c < n <= CU_MMV_MAX_COLS */
 void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, cudaStream_t st);
+/* rmsnorm (as cu_rmsnorm, whole rows) that also writes the 8-bit activations (dim % 32 == 0) */
+void cu_rmsnorm_q8(const float *x, float *y, const float *w, int n, int dim, float eps, int8_t *x8, float2 *xds,
+                   cudaStream_t st);
+/* silu_mul (as cu_silu_mul) that also writes the 8-bit activations of h (f % 32 == 0) */
+void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cudaStream_t st);
 void cu_mmv(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, int n, float *y, int ldy,
             bool accumulate, cudaStream_t st);
 

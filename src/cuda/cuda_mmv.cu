@@ -71,6 +71,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
     const uint8_t *wr = w.q + row * w.row_bytes;
     if (KIND == CU_Q4_0 || KIND == CU_Q8_0) {
         const half *wd = w.d + row * nb;
+#pragma unroll 4
         for (int64_t b = lane; b < nb; b += 32) {
             int wq[8];
             if (KIND == CU_Q4_0) {
@@ -96,6 +97,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
         }
     } else if (KIND == CU_Q4_K) {
         const int64_t n_items = k / 256 * 4; /* (super-block, pair of 32-groups) */
+#pragma unroll 2
         for (int64_t it = lane; it < n_items; it += 32) {
             const int64_t sb = it >> 2;
             const int p = (int)(it & 3);
@@ -139,6 +141,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
         }
     } else { /* CU_Q6_K */
         const int64_t n_items = k / 256 * 8; /* (super-block, 32-group) */
+#pragma unroll 2
         for (int64_t it = lane; it < n_items; it += 32) {
             const int64_t sb = it >> 3;
             const int g = (int)(it & 7), nh = g >> 2, j = g & 3;

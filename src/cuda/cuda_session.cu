@@ -23,6 +23,10 @@ static void desc_maxima(const ag_cuda_model_desc *d, int64_t *max_k, size_t *max
             if (mats[i]->ne0 > *max_k) *max_k = mats[i]->ne0;
             if (mats[i]->type != AG_TYPE_F32) *max_wh = max_sz(*max_wh, (size_t)(mats[i]->ne0 * mats[i]->ne1));
         }
+        /* stacked products (cuda_weights.cu): at most q+k+v and gate+up rows */
+        if (l->wq.type != AG_TYPE_F32)
+            *max_wh = max_sz(*max_wh, (size_t)(l->wq.ne0 * (l->wq.ne1 + l->wk.ne1 + l->wv.ne1)));
+        if (l->gate.type != AG_TYPE_F32) *max_wh = max_sz(*max_wh, (size_t)(l->gate.ne0 * (l->gate.ne1 + l->up.ne1)));
     }
 }
 

@@ -45,11 +45,32 @@ size_t cu_weight_bytes(int kind, int64_t k, int64_t rows) {
 static size_t matrix_bytes(const ag_cuda_weight *w) { return w->data ? cu_weight_bytes(kind_for(w), w->ne0, w->ne1) : 0; }
 static size_t vector_bytes(const ag_cuda_weight *w) { return w->data ? cu_align((size_t)w->ne0 * w->ne1 * 4) : 0; }
 
+/* Whether the n matrices can be stacked into one: all present, one type, one row length. */
+static bool fusable(const ag_cuda_weight *const *w, int n) {
+    for (int i = 0; i < n; i++)
+        if (!w[i]->data || w[i]->type != w[0]->type || w[i]->ne0 != w[0]->ne0 || w[i]->row_bytes != w[0]->row_bytes)
+            return false;
+    return true;
+}
+
+static size_t stacked_bytes(const ag_cuda_weight *const *w, int n) {
+    if (!fusable(w, n)) {
+        size_t total = 0;
+        for (int i = 0; i < n; i++) total += matrix_bytes(w[i]);
+        return total;
+    }
+    int64_t rows = 0;
+    for (int i = 0; i < n; i++) rows += w[i]->ne1;
+    return cu_weight_bytes(kind_for(w[0]), w[0]->ne0, rows);
+}
+
 extern "C" uint64_t ag_cuda_model_bytes(const ag_cuda_model_desc *d) {
     uint64_t total = matrix_bytes(&d->output) + vector_bytes(&d->output_norm) + cu_align((size_t)d->n_rot / 2 * 4);
     for (int il = 0; il < d->n_layer; il++) {
         const ag_cuda_layer_desc *l = &d->layers[il];
-        const ag_cuda_weight *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+        const ag_cuda_weight *qkv[] = {&l->wq, &l->wk, &l->wv}, *gu[] = {&l->gate, &l->up};
+        total += stacked_bytes(qkv, 3) + stacked_bytes(gu, 2);
+        const ag_cuda_weight *mats[] = {&l->wo, &l->down};
         const ag_cuda_weight *vecs[] = {&l->attn_norm, &l->bq, &l->bk, &l->bv, &l->q_norm, &l->k_norm, &l->ffn_norm};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) total += matrix_bytes(mats[i]);
         for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) total += vector_bytes(vecs[i]);
@@ -171,6 +192,34 @@ static ag_status upload_matrix(uploader *u, const ag_cuda_weight *w, cu_weight *
     return AG_OK;
 }
 
+/* n matrices stacked into *fused when fusable, else each into its own out[i]. */
+static ag_status upload_stacked(uploader *u, const ag_cuda_weight *const *w, int n, cu_weight *fused, cu_weight *const *out) {
+    memset(fused, 0, sizeof *fused);
+    if (!fusable(w, n)) {
+        for (int i = 0; i < n; i++) {
+            const ag_status st = upload_matrix(u, w[i], out[i]);
+            if (st) return st;
+        }
+        return AG_OK;
+    }
+    int64_t rows = 0;
+    for (int i = 0; i < n; i++) rows += w[i]->ne1;
+    uint8_t *cat = (uint8_t *)malloc((size_t)rows * w[0]->row_bytes);
+    if (!cat) return cu_error(u->err, AG_ERR_NOMEM, "out of host memory stacking weights");
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(cat + off, w[i]->data, (size_t)w[i]->ne1 * w[i]->row_bytes);
+        off += (size_t)w[i]->ne1 * w[i]->row_bytes;
+    }
+    ag_cuda_weight all = *w[0];
+    all.data = cat;
+    all.ne1 = rows;
+    const ag_status st = upload_matrix(u, &all, fused);
+    free(cat);
+    for (int i = 0; i < n; i++) memset(out[i], 0, sizeof *out[i]);
+    return st;
+}
+
 static ag_status upload_all(uploader *u, const ag_cuda_model_desc *d) {
     ag_cuda_model *m = u->m;
     ag_status st;
@@ -186,10 +235,12 @@ static ag_status upload_all(uploader *u, const ag_cuda_model_desc *d) {
         if ((st = upload_vector(u, &l->attn_norm, &o->attn_norm)) || (st = upload_vector(u, &l->bq, &o->bq)) ||
             (st = upload_vector(u, &l->bk, &o->bk)) || (st = upload_vector(u, &l->bv, &o->bv)) ||
             (st = upload_vector(u, &l->q_norm, &o->q_norm)) || (st = upload_vector(u, &l->k_norm, &o->k_norm)) ||
-            (st = upload_vector(u, &l->ffn_norm, &o->ffn_norm)) || (st = upload_matrix(u, &l->wq, &o->wq)) ||
-            (st = upload_matrix(u, &l->wk, &o->wk)) || (st = upload_matrix(u, &l->wv, &o->wv)) ||
-            (st = upload_matrix(u, &l->wo, &o->wo)) || (st = upload_matrix(u, &l->gate, &o->gate)) ||
-            (st = upload_matrix(u, &l->up, &o->up)) || (st = upload_matrix(u, &l->down, &o->down)))
+            (st = upload_vector(u, &l->ffn_norm, &o->ffn_norm)))
+            return st;
+        const ag_cuda_weight *qkv[] = {&l->wq, &l->wk, &l->wv}, *gu[] = {&l->gate, &l->up};
+        cu_weight *const qkv_out[] = {&o->wq, &o->wk, &o->wv}, *const gu_out[] = {&o->gate, &o->up};
+        if ((st = upload_stacked(u, qkv, 3, &o->wqkv, qkv_out)) || (st = upload_stacked(u, gu, 2, &o->wgu, gu_out)) ||
+            (st = upload_matrix(u, &l->wo, &o->wo)) || (st = upload_matrix(u, &l->down, &o->down)))
             return st;
         o->swa = d->n_swa > 0 && (d->swa_period <= 0 || il % d->swa_period < d->swa_period - 1);
     }
