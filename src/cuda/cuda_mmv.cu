@@ -15,6 +15,10 @@
 #include "cuda/cuda_internal.cuh"
 
 #define MMV_WARPS 4
+#ifndef AG_MMV_UNROLL /* iterations of a lane's loop whose loads are issued together */
+#define AG_MMV_UNROLL 4
+#endif
+static constexpr int MMV_UNROLL = AG_MMV_UNROLL;
 
 /* ---------------------------------------------------------------- activations to 8 bits */
 
@@ -71,7 +75,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
     const uint8_t *wr = w.q + row * w.row_bytes;
     if (KIND == CU_Q4_0 || KIND == CU_Q8_0) {
         const half *wd = w.d + row * nb;
-#pragma unroll 4
+#pragma unroll MMV_UNROLL
         for (int64_t b = lane; b < nb; b += 32) {
             int wq[8];
             if (KIND == CU_Q4_0) {
