@@ -6,18 +6,6 @@
  */
 #include "cuda/cuda_internal.cuh"
 
-/* Quantizes the warp's 32 values v (one per lane) into x8[i] and, from lane 0, *ds. */
-static __device__ __forceinline__ void q8_warp(float v, int8_t *x8, float2 *ds) {
-    float amax = fabsf(v);
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float d = amax / 127.0f;
-    const int q = amax == 0.0f ? 0 : __float2int_rn(v / d);
-    int sum = q;
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    *x8 = (int8_t)q;
-    if ((threadIdx.x & 31) == 0) *ds = make_float2(d, d * (float)sum);
-}
-
 /* One block (256 threads) per token. */
 __global__ void rmsnorm_q8_kernel(const float *x, float *y, const float *w, int dim, float eps, int8_t *x8, float2 *xds) {
     const int t = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;

@@ -17,6 +17,8 @@ struct attn_args {
     const float *qkv;  /* (n, q_dim + 2 kv_dim) */
     const half *k, *v; /* this layer's (n_ctx, kv_dim) */
     float *out;        /* (n, q_dim) */
+    int8_t *x8;        /* non-NULL: also out's 8-bit activations (head_dim % 32 == 0) */
+    float2 *xds;
     const int *pos0;
     int n_head, n_head_kv, hd, n_swa;
     float scale;
@@ -75,15 +77,20 @@ __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
         f[j] = sl[j] > 0.0f ? expf(sm[j] - mx) : 0.0f;
         lsum += sl[j] * f[j];
     }
-    float *o = a.out + (size_t)t * q_dim + (size_t)h * a.hd;
+    const size_t o_off = (size_t)t * q_dim + (size_t)h * a.hd;
+    float *o = a.out + o_off;
 #pragma unroll
     for (int i = 0; i < NI; i++) {
         const int d = lane + 32 * i;
-        if (d >= a.hd) continue;
+        if (32 * i >= a.hd) break; /* warp-uniform */
         float v = 0.0f;
+        if (d < a.hd) {
 #pragma unroll
-        for (int j = 0; j < NW; j++) v += sacc[j][d] * f[j];
-        o[d] = v / lsum;
+            for (int j = 0; j < NW; j++) v += sacc[j][d] * f[j];
+            v /= lsum;
+            o[d] = v;
+        }
+        if (a.x8) q8_warp(v, a.x8 + o_off + d, a.xds + o_off / 32 + i);
     }
 }
 
@@ -96,11 +103,12 @@ static void launch_nw(const attn_args &a, int n, cudaStream_t st) {
     else attn_kernel<8, NW><<<grid, block, 0, st>>>(a);
 }
 
-void cu_attention(ag_cuda_session *s, int il, int n, cudaStream_t st) {
+void cu_attention(ag_cuda_session *s, int il, int n, bool q8, cudaStream_t st) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
     const size_t layer = (size_t)s->n_ctx * hp->n_head_kv * hp->head_dim;
-    const attn_args a = {s->qkv, s->k_cache + il * layer, s->v_cache + il * layer, s->att, s->d_pos,
+    const attn_args a = {s->qkv, s->k_cache + il * layer, s->v_cache + il * layer, s->att,
+                         q8 ? s->x8 : NULL, q8 ? s->xds : NULL, s->d_pos,
                          hp->n_head, hp->n_head_kv, hp->head_dim, m->layers[il].swa ? hp->n_swa : 0, hp->attn_scale};
     if (n <= 4) launch_nw<8>(a, n, st); /* decode: few blocks, more warps each */
     else launch_nw<4>(a, n, st);

@@ -5,7 +5,7 @@
  * Per layer, for the n tokens of the batch (x: the residual stream, on the device):
  *   xb = rmsnorm(x) * attn_norm
  *   qkv = [xb @ wq + bq | xb @ wk + bk | xb @ wv + bv] ; per-head norms (qwen3) ; rope(q, k)
- *   k, v -> cache[pos0 ..] (F16) ; att = flash attention over the cache
+ *   k, v -> cache[pos0 ..] (F16) ; att = flash attention over the cache (+ its 8-bit activations)
  *   x += att @ wo                                     (the product accumulates into x)
  *   xb = rmsnorm(x) * ffn_norm ; gu = [xb @ gate | xb @ up] ; hb = silu(g) * u ; x += hb @ down
  * then logits = rmsnorm(x) * output_norm @ output.
@@ -60,8 +60,9 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *er
         if (L->q_norm) cu_rmsnorm(s->qkv, s->qkv, L->q_norm, n * hp->n_head, hp->n_head, ld_qkv, hd, eps, st);
         if (L->k_norm) cu_rmsnorm(s->qkv + qd, s->qkv + qd, L->k_norm, n * hp->n_head_kv, hp->n_head_kv, ld_qkv, hd, eps, st);
         cu_rope_store(s, il, n, st);
-        cu_attention(s, il, n, st);
-        cu_act ao = {s->att, n, qd, false, false};
+        const bool att_q8 = q8 && hd % 32 == 0; /* the attention writes the 8-bit activations of att */
+        cu_attention(s, il, n, att_q8, st);
+        cu_act ao = {s->att, n, qd, att_q8, false};
         if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err))) return r;
         if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
         else cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);

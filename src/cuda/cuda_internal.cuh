@@ -106,6 +106,20 @@ ag_status cu_error(ag_error *err, ag_status code, const char *fmt, ...) __attrib
 
 static inline size_t cu_align(size_t n) { return (n + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
 
+#ifdef __CUDACC__
+/* Quantizes the warp's 32 values v (one per lane) into x8[i] and, from lane 0, *ds. */
+static __device__ __forceinline__ void q8_warp(float v, int8_t *x8, float2 *ds) {
+    float amax = fabsf(v);
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = amax / 127.0f;
+    const int q = amax == 0.0f ? 0 : __float2int_rn(v / d);
+    int sum = q;
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    *x8 = (int8_t)q;
+    if ((threadIdx.x & 31) == 0) *ds = make_float2(d, d * (float)sum);
+}
+#endif
+
 /* ---- cuda_weights.cu */
 int cu_kind_of(int ag_type);                         /* -1: converted to F16 at upload */
 size_t cu_weight_bytes(int kind, int64_t k, int64_t rows); /* aligned device bytes */
@@ -130,7 +144,8 @@ void cu_add_bias(float *y, const float *b, int n, int ld, int len, cudaStream_t 
 void cu_rope_store(ag_cuda_session *s, int il, int n, cudaStream_t st);
 void cu_silu_mul(const float *gu, float *h, int n, int f, cudaStream_t st);
 
-/* ---- cuda_attn.cu: att (n, q_dim) = softmax(q K^T * scale) V over the cache of layer il */
-void cu_attention(ag_cuda_session *s, int il, int n, cudaStream_t st);
+/* ---- cuda_attn.cu: att (n, q_dim) = softmax(q K^T * scale) V over the cache of layer il; with q8
+   (head_dim % 32 == 0, n <= CU_MMV_MAX_COLS) also att's 8-bit activations in s->x8, s->xds */
+void cu_attention(ag_cuda_session *s, int il, int n, bool q8, cudaStream_t st);
 
 #endif
