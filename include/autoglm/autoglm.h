@@ -56,7 +56,15 @@ typedef struct {
     bool vocab_only; /* metadata and tokenizer only: any architecture, no weights bound (no sessions) */
     const char *trusted_keys; /* non-NULL: refuse the file (AG_ERR_UNTRUSTED) unless MODEL.sig is a valid
                                  signature of it by a public key in this folder (see autoglm/sign.h) */
+    const char *device; /* where sessions run the forward pass: "cpu", "cuda" (= "cuda:0") or "cuda:N";
+                           NULL or "auto": the first GPU when there is one, the model's family runs there
+                           and the model fits, else the CPU. An explicit "cuda" that cannot be used is an
+                           error (no device, driver too old, out of memory, unsupported family). */
+    int n_gpu_layers;   /* layers placed on the GPU: 0 (default) = all of them; AG_GPU_LAYERS_NONE = none
+                           (the CPU, like device "cpu"); partial offload is not implemented yet */
 } ag_model_params;
+
+#define AG_GPU_LAYERS_NONE (-1)
 
 ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_error *err);
 void ag_model_free(ag_model *model);
@@ -73,6 +81,8 @@ int ag_model_n_head_kv(const ag_model *model);
 int ag_model_n_vocab(const ag_model *model);
 uint32_t ag_model_gguf_version(const ag_model *model);
 const char *ag_model_chat_template(const ag_model *model); /* NULL when the file has none */
+/* Where the forward pass runs: "cpu" or "cuda:N (device name)". */
+const char *ag_model_device(const ag_model *model);
 
 /* Metadata as the file holds it, rendered as text (arrays summarized when long). */
 int ag_model_meta_count(const ag_model *model);
@@ -149,6 +159,10 @@ void ag_energy_close(ag_energy *e);
 /* Best-of-`reps` streaming read bandwidth of this machine in bytes/s, over a buffer of `bytes`
  * read by n_threads threads with the widest vector loads the CPU has. 0 on failure. */
 double ag_measure_read_bandwidth(size_t bytes, int n_threads, int reps);
+
+/* The same for the memory of CUDA device `device` (a kernel summing `bytes` of device memory);
+ * 0 with err set when there is no such device or the build has no CUDA. */
+double ag_measure_gpu_bandwidth(int device, size_t bytes, int reps, ag_error *err);
 
 /* ---------------------------------------------------------------- tokenizer */
 

@@ -26,7 +26,20 @@ bool cli_parse_float(const char *flag, const char *text, double lo, double hi, d
  * and returns NULL on failure. len may be NULL. */
 char *cli_read_file(const char *path, size_t *len);
 
-/* Loads a model, printing "autoglm: <message>" on failure. */
+/* --device cpu|cuda[:N] and --gpu-layers N of run, bench and perplexity. */
+typedef struct {
+    const char *device;    /* NULL: $AUTOGLM_DEVICE, else auto (the GPU when one is usable) */
+    long long gpu_layers;  /* -1: not given; 0: the CPU; N: layers on the GPU */
+} cli_device_opts;
+#define CLI_DEVICE_OPTS_INIT {NULL, -1}
+/* Handles argv[*i] when it is one of the two flags (consuming its value): 1 handled, 0 not ours,
+ * -1 bad value (message printed). */
+int cli_device_flag(int argc, char **argv, int *i, cli_device_opts *d);
+void cli_device_apply(const cli_device_opts *d, ag_model_params *mp);
+#define CLI_DEVICE_USAGE "  --device cpu|cuda[:N]  where the model runs (default: $AUTOGLM_DEVICE, else the GPU when usable)\n" \
+                         "  --gpu-layers N       layers on the GPU: 0 = CPU only, default all\n"
+
+/* Loads a model, printing "autoglm: <message>" on failure. params->device NULL: $AUTOGLM_DEVICE. */
 ag_model *cli_load_model(const char *path, int n_threads);
 ag_model *cli_load_model_ex(const char *path, const ag_model_params *params);
 

@@ -82,9 +82,32 @@ ag_model *cli_load_model(const char *path, int n_threads) {
     return cli_load_model_ex(path, &mp);
 }
 
+int cli_device_flag(int argc, char **argv, int *i, cli_device_opts *d) {
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (strcmp(a, "--device") == 0) {
+        if (!v || (strcmp(v, "cpu") != 0 && strcmp(v, "auto") != 0 && strncmp(v, "cuda", 4) != 0)) {
+            fprintf(stderr, "autoglm: --device: '%s' is not cpu, cuda or cuda:N\n", v ? v : "");
+            return -1;
+        }
+        d->device = v;
+    } else if (strcmp(a, "--gpu-layers") == 0 || strcmp(a, "-ngl") == 0) {
+        if (!cli_parse_int(a, v, 0, 1 << 20, &d->gpu_layers)) return -1;
+    } else
+        return 0;
+    (*i)++;
+    return 1;
+}
+
+void cli_device_apply(const cli_device_opts *d, ag_model_params *mp) {
+    mp->device = d->device;
+    if (d->gpu_layers == 0) mp->n_gpu_layers = AG_GPU_LAYERS_NONE;
+    else if (d->gpu_layers > 0) mp->n_gpu_layers = (int)(d->gpu_layers > 1 << 20 ? 1 << 20 : d->gpu_layers);
+}
+
 ag_model *cli_load_model_ex(const char *path, const ag_model_params *params) {
     ag_error err = {0};
     ag_model_params mp = *params;
+    if (!mp.device) mp.device = getenv("AUTOGLM_DEVICE");
     ag_model *m = ag_model_load(path, &mp, &err);
     if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
     else if (ag_vocab_warning(m)) fprintf(stderr, "autoglm: warning: %s\n", ag_vocab_warning(m));

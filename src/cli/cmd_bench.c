@@ -1,6 +1,7 @@
 /*
- * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json]` and
- * `autoglm bench --membw`.
+ * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE]
+ * [--max-tps T] [--json]` and `autoglm bench --membw`; --device cpu|cuda[:N] / --gpu-layers N choose where
+ * it runs (with --membw: the GPU's memory bandwidth).
  *
  * Like the reference's bench tool: pp = one batch of p prompt tokens from an empty cache,
  * tg = n tokens generated one at a time from an empty cache; each repeated r times after one
@@ -55,6 +56,20 @@ static long peak_rss_kib(void) {
     return v;
 }
 
+/* The CUDA device index of a device string "cuda:N ..." / "cuda", or -1. */
+static int cuda_index(const char *dev) {
+    if (!dev || strncmp(dev, "cuda", 4) != 0) return -1;
+    return dev[4] == ':' ? atoi(dev + 5) : 0;
+}
+
+/* Device-memory read bandwidth of cuda:dev (2 GiB, best of 5) in bytes/s; 0 with a message. */
+static double gpu_bandwidth(int dev) {
+    ag_error err = {0};
+    const double bw = ag_measure_gpu_bandwidth(dev, (size_t)2 << 30, 5, &err);
+    if (bw <= 0) fprintf(stderr, "autoglm bench: cannot measure the GPU bandwidth: %s\n", err.msg);
+    return bw;
+}
+
 static int bench_membw(int threads) {
     const size_t bytes = (size_t)1 << 30;
     double one = ag_measure_read_bandwidth(bytes, 1, 7);
@@ -74,8 +89,12 @@ int cmd_bench(int argc, char **argv) {
     cli_power_opts po = {0, NULL, 0};
     int pr;
     const char *model = NULL;
+    cli_device_opts dev = CLI_DEVICE_OPTS_INIT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const int df = cli_device_flag(argc, argv, &i, &dev);
+        if (df < 0) return CLI_EXIT_USAGE;
+        if (df > 0) continue;
         if (strcmp(a, "-p") == 0 || strcmp(a, "--n-prompt") == 0) {
             if (!cli_parse_int(a, v, 0, 1 << 16, &pp)) return CLI_EXIT_USAGE;
             i++;
@@ -94,17 +113,26 @@ int cmd_bench(int argc, char **argv) {
         else if (strcmp(a, "--membw") == 0) membw = true;
         else if (a[0] == '-' || model) {
             fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
-                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json] | --membw\n", a);
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--device D] [--gpu-layers N] [--json] | --membw [--device D]\n", a);
             return CLI_EXIT_USAGE;
         } else model = a;
+    }
+    if (membw && !model && cuda_index(dev.device) >= 0) {
+        const double bw = gpu_bandwidth(cuda_index(dev.device));
+        if (bw <= 0) return CLI_EXIT_FAIL;
+        printf("GPU memory read bandwidth of cuda:%d (2 GiB, best of 5): %.1f GB/s\n", cuda_index(dev.device), bw / 1e9);
+        return CLI_EXIT_OK;
     }
     if (membw && !model) return bench_membw(threads ? (int)threads : ag_default_threads());
     if (!model || (pp == 0 && tg == 0)) {
         fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json] | --membw\n");
         return CLI_EXIT_USAGE;
     }
-    ag_model *m = cli_load_model(model, (int)threads);
+    ag_model_params mp = {.n_threads = (int)threads};
+    cli_device_apply(&dev, &mp);
+    ag_model *m = cli_load_model_ex(model, &mp);
     if (!m) return CLI_EXIT_FAIL;
+    const int gpu = cuda_index(ag_model_device(m));
     ag_error err = {0};
     const int n_ctx = (int)(pp > tg ? pp : tg) + 8;
     ag_session_params sp = {.n_ctx = n_ctx, .n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1, .n_threads = (int)threads};
@@ -138,10 +166,10 @@ int cmd_bench(int argc, char **argv) {
         const double decode_gb = ag_model_decode_bytes(m) / 1e9;
         if (json) {
             printf("%s{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %lld, \"threads\": %d, \"test\": \"%s%lld\", "
-                   "\"tokens_per_s\": %.3f, \"stddev\": %.3f, \"peak_rss_bytes\": %ld",
+                   "\"tokens_per_s\": %.3f, \"stddev\": %.3f, \"peak_rss_bytes\": %ld, \"device\": \"%s\"",
                    printed ? ", " : "", ag_model_name(m), (unsigned long long)ag_model_size_bytes(m),
                    (long long)ag_model_n_params(m), threads ? (int)threads : ag_default_threads(), tests[k], sizes[k],
-                   results[k].mean, results[k].stddev, peak_rss_kib() * 1024);
+                   results[k].mean, results[k].stddev, peak_rss_kib() * 1024, ag_model_device(m));
             if (joules_per_token[k] >= 0) printf(", \"joules_per_token\": %.6f", joules_per_token[k]);
             else printf(", \"joules_per_token\": null");
             if (k == 1) printf(", \"decode_bytes\": %llu, \"decode_bandwidth_gbs\": %.3f",
@@ -162,11 +190,12 @@ int cmd_bench(int argc, char **argv) {
     }
     if (json) printf("]\n");
     else {
-        printf("\npeak RSS %.1f MiB; decode reads %.1f MiB of weights per token", peak_rss_kib() / 1024.0,
+        printf("\ndevice: %s\npeak RSS %.1f MiB; decode reads %.1f MiB of weights per token", ag_model_device(m), peak_rss_kib() / 1024.0,
                ag_model_decode_bytes(m) / 1048576.0);
         if (tg > 0) {
             const double eff = ag_model_decode_bytes(m) * results[1].mean;
-            const double bw = ag_measure_read_bandwidth((size_t)1 << 30, threads ? (int)threads : ag_default_threads(), 5);
+            const double bw = gpu >= 0 ? gpu_bandwidth(gpu)
+                                       : ag_measure_read_bandwidth((size_t)1 << 30, threads ? (int)threads : ag_default_threads(), 5);
             printf(" -> effective decode bandwidth %.2f GB/s", eff / 1e9);
             if (bw > 0) printf(" = %.0f%% of the measured %.1f GB/s read bandwidth (bound: %.1f t/s)", 100 * eff / bw, bw / 1e9,
                                bw / ag_model_decode_bytes(m));

@@ -27,11 +27,15 @@ int cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
     long long n_ctx = 512, threads = 0;
     cli_power_opts po = {0, NULL, 0};
+    cli_device_opts dev = CLI_DEVICE_OPTS_INIT;
     for (int i = 1; i < argc; i++) {
         const int pr = cli_parse_power_flag(argc, argv, &i, &po);
         if (pr < 0) return CLI_EXIT_USAGE;
         if (pr > 0) continue;
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        const int df = cli_device_flag(argc, argv, &i, &dev);
+        if (df < 0) return CLI_EXIT_USAGE;
+        if (df > 0) continue;
         if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
             if (!next) { fprintf(stderr, "autoglm perplexity: -f needs a file name\n"); return CLI_EXIT_USAGE; }
             file = argv[++i];
@@ -43,7 +47,7 @@ int cmd_perplexity(int argc, char **argv) {
             i++;
         } else if (a[0] == '-') {
             fprintf(stderr, "autoglm perplexity: unknown option '%s'\n"
-                            "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE]\n", a);
+                            "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE] [--device D] [--gpu-layers N]\n", a);
             return CLI_EXIT_USAGE;
         } else if (!model) model = a;
         else { fprintf(stderr, "autoglm perplexity: unexpected argument '%s'\n", a); return CLI_EXIT_USAGE; }
@@ -56,7 +60,9 @@ int cmd_perplexity(int argc, char **argv) {
     char *text = cli_read_file(file, &len);
     if (!text) return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_FAIL;
-    ag_model *m = cli_load_model(model, (int)threads);
+    ag_model_params mp = {.n_threads = (int)threads};
+    cli_device_apply(&dev, &mp);
+    ag_model *m = cli_load_model_ex(model, &mp);
     ag_session *s = NULL;
     ag_token *ids = NULL;
     int n_tok = 0;

@@ -29,6 +29,7 @@ typedef struct {
     const char *trusted_keys; /* --trusted-keys: refuse models not signed by a key there */
     bool require_signed;
     cli_power_opts power; /* --batch-size, --power, --max-tps */
+    cli_device_opts dev; /* --device, --gpu-layers */
     ag_sampler_params sp;
 } run_opts;
 
@@ -55,6 +56,7 @@ static void usage(FILE *out) {
           "  --batch-size N       prompt tokens per forward pass (default 512)\n"
           "  --power MODE         performance (default), balanced or powersave\n"
           "  --max-tps T          cap the token rate (tokens/s; default: none)\n"
+          CLI_DEVICE_USAGE
           "  --raw                no chat template: the prompt goes to the model as it is\n"
           "  --system TEXT        a system message (chat mode)\n"
           "  --verbose            timings on stderr\n"
@@ -64,7 +66,7 @@ static void usage(FILE *out) {
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -76,6 +78,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"require-signed", no_argument, 0, O_REQSIG},    {"trusted-keys", required_argument, 0, O_TRUST},
         {"batch-size", required_argument, 0, O_BATCH},   {"power", required_argument, 0, O_POWER},
         {"max-tps", required_argument, 0, O_MAXTPS},
+        {"device", required_argument, 0, O_DEV},         {"gpu-layers", required_argument, 0, O_NGL},
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->sp = ag_sampler_default_params();
@@ -127,6 +130,13 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
             o->power.power = a;
             break;
         case O_MAXTPS: if (!cli_parse_float("--max-tps", a, 0, 1e9, &o->power.max_tps)) return CLI_EXIT_USAGE; break;
+        case O_DEV:
+        case O_NGL: {
+            char *fv[3] = {NULL, (char *)(c == O_DEV ? "--device" : "--gpu-layers"), (char *)a};
+            int k = 1;
+            if (cli_device_flag(3, fv, &k, &o->dev) < 0) return CLI_EXIT_USAGE;
+            break;
+        }
         case O_HELP: usage(stdout); return -1;
         default:
             fprintf(stderr, "autoglm run: unknown or incomplete option '%s'\n", argv[optind - 1]);
@@ -149,7 +159,8 @@ static int positionals(int argc, char **argv, char **out) {
     static const char *const with_value[] = {"--num-predict", "--temperature", "--top-k", "--top-p",
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
                                              "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys",
-                                             "--batch-size", "--power", "--max-tps"};
+                                             "--batch-size", "--power", "--max-tps",
+                                             "--device", "--gpu-layers"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -400,7 +411,7 @@ static int interactive(ag_model *m, ag_session *s, ag_sampler *smp, const run_op
 }
 
 int cmd_run(int argc, char **argv) {
-    run_opts o = {0};
+    run_opts o = {.dev = CLI_DEVICE_OPTS_INIT};
     int first = 0;
     int rc = parse_opts(argc, argv, &o, &first, NULL);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
@@ -422,7 +433,9 @@ int cmd_run(int argc, char **argv) {
     }
     if (man.params) parse_opts(argc, argv, &o, &first, man.params); /* flags over the model's parameters */
     if (!o.system) o.system = man.system;
-    ag_model *m = cli_load_model_ex(man.path, &(ag_model_params){.n_threads = (int)o.threads, .trusted_keys = o.trusted_keys});
+    ag_model_params mp = {.n_threads = (int)o.threads, .trusted_keys = o.trusted_keys};
+    cli_device_apply(&o.dev, &mp);
+    ag_model *m = cli_load_model_ex(man.path, &mp);
     if (!m) {
         store_manifest_free(&man);
         free(pos);

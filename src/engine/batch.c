@@ -32,6 +32,13 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
             if (ss[k] == s) return ag_error_set(err, AG_ERR_INVALID_ARG, "session %d appears twice in the batch", i);
         if (s->n_ctx > ss[lead]->n_ctx || (s->n_ctx == ss[lead]->n_ctx && s->n_batch > ss[lead]->n_batch)) lead = i;
     }
+    if (ss[0]->gpu) { /* sessions on a GPU: one step each (the device has no multi-sequence pass yet) */
+        for (int i = 0; i < n; i++) {
+            ag_status st = ag_session_eval(ss[i], &tokens[i], 1, false, err);
+            if (st) return st;
+        }
+        return AG_OK;
+    }
     for (int i = 0; i < n; i++)
         if (ag_session_reserve_logits(ss[i], 1, err)) return err ? err->code : AG_ERR_NOMEM;
     ag_session *L = ss[lead];

@@ -1,7 +1,8 @@
 /*
  * session.c - ag_session: one sequence's KV cache, scratch and logits over a loaded model,
  * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch
- * (the structure is in session_impl.h, shared with batch.c and session_share.c).
+ * (the structure is in session_impl.h, shared with batch.c and session_share.c). For a model
+ * placed on a GPU (gpu/gpu.h) the KV cache and scratch live on the device instead.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "base/error.h"
 #include "base/threadpool.h"
 #include "engine/session_impl.h"
+#include "gpu/gpu.h"
 
 
 ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, ag_error *err) {
@@ -54,8 +56,14 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
         ag_error_set(err, AG_ERR_NOMEM, "cannot start %d threads", p.n_threads);
         goto fail;
     }
-    if (ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err) ||
-        ag_fwd_scratch_init(&s->scratch, m, s->n_batch, s->n_ctx, ag_threadpool_n_threads(s->pool), err))
+    if (m->cuda) {
+        if (kv_type != AG_TYPE_F16) {
+            ag_error_set(err, AG_ERR_UNSUPPORTED, "the GPU keeps the KV cache in f16 (model on %s)", m->device);
+            goto fail;
+        }
+        if (!(s->gpu = ag_gpu_session_new(m, s->n_ctx, s->n_batch, err))) goto fail;
+    } else if (ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err) ||
+               ag_fwd_scratch_init(&s->scratch, m, s->n_batch, s->n_ctx, ag_threadpool_n_threads(s->pool), err))
         goto fail;
     s->n_logits_cap = 1;
     s->logits = malloc((size_t)m->hp.n_vocab * sizeof(float));
@@ -72,6 +80,7 @@ fail:
 
 void ag_session_free(ag_session *s) {
     if (!s) return;
+    ag_gpu_session_free(s->gpu);
     ag_kv_cache_free(&s->kv);
     ag_fwd_scratch_free(&s->scratch);
     ag_threadpool_free(s->pool);
@@ -150,7 +159,11 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         /* without all_logits each chunk writes its last token's logits; the final chunk's stay */
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
         const double t0 = s->power.max_tokens_per_s > 0 ? now_s() : 0;
-        ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
+        if (s->gpu) {
+            if ((st = ag_gpu_forward(s->gpu, s->model, tokens + done, chunk, s->n_past, out, all_logits, err)))
+                return st;
+        } else
+            ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
         pace(s, t0, chunk);
         s->n_past += chunk;
         done += chunk;

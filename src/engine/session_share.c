@@ -12,6 +12,7 @@
 ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err) {
     if (dst == src) return ag_error_set(err, AG_ERR_INVALID_ARG, "a session cannot copy from itself");
     if (dst->model != src->model) return ag_error_set(err, AG_ERR_INVALID_ARG, "sessions of different models");
+    if (dst->gpu || src->gpu) return ag_error_set(err, AG_ERR_UNSUPPORTED, "copying a prefix between GPU sessions is not supported yet");
     if (dst->kv.type != src->kv.type) return ag_error_set(err, AG_ERR_INVALID_ARG, "KV caches of different types");
     if (n < 0 || n > src->n_past || n > dst->n_ctx)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "cannot copy %d positions (source holds %d, target fits %d)", n,

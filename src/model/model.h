@@ -102,6 +102,10 @@ struct ag_model {
     char **tensor_names; /* one per tensor */
     char *name;          /* general.name or "" */
     char *chat_template; /* tokenizer.chat_template or NULL */
+    /* the device (gpu/gpu.h): NULL cuda = the CPU runs the forward pass */
+    struct ag_cuda_model *cuda; /* weights uploaded to GPU cuda_device (owned) */
+    int cuda_device;
+    char device[300];    /* "cpu" or "cuda:N (name)" */
 };
 
 #endif

@@ -21,6 +21,7 @@ uint32_t ag_model_gguf_version(const ag_model *m) { return ag_gguf_version(m->gg
 
 const char *ag_model_name(const ag_model *m) { return m->name; }
 const char *ag_model_chat_template(const ag_model *m) { return m->chat_template; }
+const char *ag_model_device(const ag_model *m) { return m->device[0] ? m->device : "cpu"; }
 
 int ag_model_meta_count(const ag_model *m) { return (int)ag_gguf_kv_count(m->gguf); }
 

@@ -13,6 +13,7 @@
 #include "autoglm/sign.h"
 #include "base/error.h"
 #include "base/threadpool.h"
+#include "gpu/gpu.h"
 #include "model/arch.h"
 #include "model/model.h"
 #include "tensor/quant.h"
@@ -226,11 +227,16 @@ ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_erro
         ag_model_free(m);
         return NULL;
     }
+    if (ag_gpu_attach(m, params, err) != AG_OK) {
+        ag_model_free(m);
+        return NULL;
+    }
     return m;
 }
 
 void ag_model_free(ag_model *m) {
     if (!m) return;
+    ag_gpu_detach(m);
     for (char **p = m->meta_keys; p && *p; p++) free(*p);
     for (char **p = m->tensor_names; p && *p; p++) free(*p);
     free(m->meta_keys);

@@ -1,0 +1,115 @@
+/*
+ * cuda_attn.cu - attention over the F16 KV cache, flash-attention style (one pass, online
+ * softmax, no score matrix in memory), for decode and prefill alike:
+ *   att[t, h] = sum_p softmax_p(q[t,h] . K[p, kvh] * scale) V[p, kvh]     p in [p0, pos0 + t]
+ * with kvh = h / (n_head / n_head_kv) and p0 > 0 only in sliding-window layers.
+ *
+ * One block per (head, token). Each warp walks every NW-th position keeping its own running max
+ * m, normalizer l and output accumulator (lane d owns dimensions d, d+32, ...); the warps' states
+ * are merged at the end: out = sum_w acc_w e^(m_w - M) / sum_w l_w e^(m_w - M). The query is
+ * rounded to F16 first, as the CPU path does.
+ */
+#include <math.h>
+
+#include "cuda/cuda_internal.cuh"
+
+struct attn_args {
+    const float *qkv;  /* (n, q_dim + 2 kv_dim) */
+    const half *k, *v; /* this layer's (n_ctx, kv_dim) */
+    float *out;        /* (n, q_dim) */
+    int8_t *x8;        /* non-NULL: also out's 8-bit activations (head_dim % 32 == 0) */
+    float2 *xds;
+    const int *pos0;
+    int n_head, n_head_kv, hd, n_swa;
+    float scale;
+};
+
+template <int NI, int NW>
+__global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
+    const int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x, w = threadIdx.y;
+    const int q_dim = a.n_head * a.hd, kv_dim = a.n_head_kv * a.hd;
+    const int kvh = h / (a.n_head / a.n_head_kv);
+    const int n_pos = *a.pos0 + t + 1;
+    const int p0 = a.n_swa > 0 && n_pos > a.n_swa ? n_pos - a.n_swa : 0;
+    const float *q = a.qkv + (size_t)t * (q_dim + 2 * kv_dim) + (size_t)h * a.hd;
+    float qv[NI], acc[NI];
+#pragma unroll
+    for (int i = 0; i < NI; i++) {
+        const int d = lane + 32 * i;
+        qv[i] = d < a.hd ? __half2float(__float2half_rn(q[d])) : 0.0f;
+        acc[i] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    const half *kb = a.k + (size_t)kvh * a.hd, *vb = a.v + (size_t)kvh * a.hd;
+    for (int p = p0 + w; p < n_pos; p += NW) {
+        const half *kr = kb + (size_t)p * kv_dim, *vr = vb + (size_t)p * kv_dim;
+        float s = 0.0f, vv[NI];
+#pragma unroll
+        for (int i = 0; i < NI; i++) {
+            const int d = lane + 32 * i;
+            const bool in = d < a.hd;
+            s += in ? __half2float(kr[d]) * qv[i] : 0.0f;
+            vv[i] = in ? __half2float(vr[d]) : 0.0f;
+        }
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        s *= a.scale;
+        const float m_new = fmaxf(m, s), corr = expf(m - m_new), e = expf(s - m_new);
+        l = l * corr + e;
+#pragma unroll
+        for (int i = 0; i < NI; i++) acc[i] = acc[i] * corr + e * vv[i];
+        m = m_new;
+    }
+    __shared__ float sm[NW], sl[NW], sacc[NW][NI * 32];
+    if (lane == 0) {
+        sm[w] = m;
+        sl[w] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < NI; i++) sacc[w][lane + 32 * i] = acc[i];
+    __syncthreads();
+    if (w != 0) return;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < NW; j++) mx = fmaxf(mx, sm[j]);
+    float lsum = 0.0f, f[NW];
+#pragma unroll
+    for (int j = 0; j < NW; j++) {
+        f[j] = sl[j] > 0.0f ? expf(sm[j] - mx) : 0.0f;
+        lsum += sl[j] * f[j];
+    }
+    const size_t o_off = (size_t)t * q_dim + (size_t)h * a.hd;
+    float *o = a.out + o_off;
+#pragma unroll
+    for (int i = 0; i < NI; i++) {
+        const int d = lane + 32 * i;
+        if (32 * i >= a.hd) break; /* warp-uniform */
+        float v = 0.0f;
+        if (d < a.hd) {
+#pragma unroll
+            for (int j = 0; j < NW; j++) v += sacc[j][d] * f[j];
+            v /= lsum;
+            o[d] = v;
+        }
+        if (a.x8) q8_warp(v, a.x8 + o_off + d, a.xds + o_off / 32 + i);
+    }
+}
+
+template <int NW>
+static void launch_nw(const attn_args &a, int n, cudaStream_t st) {
+    const dim3 grid(a.n_head, n), block(32, NW);
+    if (a.hd <= 32) attn_kernel<1, NW><<<grid, block, 0, st>>>(a);
+    else if (a.hd <= 64) attn_kernel<2, NW><<<grid, block, 0, st>>>(a);
+    else if (a.hd <= 128) attn_kernel<4, NW><<<grid, block, 0, st>>>(a);
+    else attn_kernel<8, NW><<<grid, block, 0, st>>>(a);
+}
+
+void cu_attention(ag_cuda_session *s, int il, int n, bool q8, cudaStream_t st) {
+    const ag_cuda_model *m = s->m;
+    const ag_cuda_model_desc *hp = &m->hp;
+    const size_t layer = (size_t)s->n_ctx * hp->n_head_kv * hp->head_dim;
+    const attn_args a = {s->qkv, s->k_cache + il * layer, s->v_cache + il * layer, s->att,
+                         q8 ? s->x8 : NULL, q8 ? s->xds : NULL, s->d_pos,
+                         hp->n_head, hp->n_head_kv, hp->head_dim, m->layers[il].swa ? hp->n_swa : 0, hp->attn_scale};
+    if (n <= 4) launch_nw<8>(a, n, st); /* decode: few blocks, more warps each */
+    else launch_nw<4>(a, n, st);
+}

@@ -1,0 +1,139 @@
+/*
+ * cuda_forward.cu - the llama-family forward pass on the device (the twin of model/forward.c and
+ * forward_arch.c for the options the CUDA backend runs), and the decode step as a CUDA graph.
+ *
+ * Per layer, for the n tokens of the batch (x: the residual stream, on the device):
+ *   xb = rmsnorm(x) * attn_norm
+ *   qkv = [xb @ wq + bq | xb @ wk + bk | xb @ wv + bv] ; per-head norms (qwen3) ; rope(q, k)
+ *   k, v -> cache[pos0 ..] (F16) ; att = flash attention over the cache (+ its 8-bit activations)
+ *   x += att @ wo                                     (the product accumulates into x)
+ *   xb = rmsnorm(x) * ffn_norm ; gu = [xb @ gate | xb @ up] ; hb = silu(g) * u ; x += hb @ down
+ * then logits = rmsnorm(x) * output_norm @ output.
+ * Products of up to CU_MMV_MAX_COLS tokens use the matrix-vector kernels (8-bit activations for
+ * quantized weights), larger ones cuBLAS. Every kernel reads the position from s->d_pos, so the
+ * whole decode step (n = 1) is captured once as a graph and replayed at every position.
+ * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graph off (for measurements).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_internal.cuh"
+
+static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,
+                        ag_error *err) {
+    if (a->n <= CU_MMV_MAX_COLS) {
+        if (w->kind >= CU_Q4_0 && !a->have_q8) {
+            cu_quantize_q8(a->x, a->n, a->k, s->x8, s->xds, s->stream);
+            a->have_q8 = true;
+        }
+        cu_mmv(w, a->x, s->x8, s->xds, a->n, y, ldy, accumulate, s->stream);
+        return AG_OK;
+    }
+    return cu_gemm(s, w, a, y, ldy, accumulate, err);
+}
+
+/* Enqueues the pass for n tokens whose embeddings are in s->x; logits of tokens first.. n-1. */
+static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *err) {
+    const ag_cuda_model *m = s->m;
+    const ag_cuda_model_desc *hp = &m->hp;
+    const cudaStream_t st = s->stream;
+    const int e = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, f = hp->n_ff;
+    const int ld_qkv = qd + 2 * kvd;
+    const float eps = hp->norm_eps;
+    /* small batches: the norms and silu_mul also write the 8-bit activations of the next product */
+    const bool q8 = n <= CU_MMV_MAX_COLS && e % 32 == 0 && f % 32 == 0;
+    ag_status r;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const cu_layer *L = &m->layers[il];
+        if (q8) cu_rmsnorm_q8(s->x, s->xb, L->attn_norm, n, e, eps, s->x8, s->xds, st);
+        else cu_rmsnorm(s->x, s->xb, L->attn_norm, n, 1, e, e, eps, st);
+        cu_act a = {s->xb, n, e, q8, false};
+        if (L->wqkv.q) {
+            if ((r = matmul(s, &L->wqkv, &a, s->qkv, ld_qkv, false, err))) return r;
+        } else if ((r = matmul(s, &L->wq, &a, s->qkv, ld_qkv, false, err)) ||
+                   (r = matmul(s, &L->wk, &a, s->qkv + qd, ld_qkv, false, err)) ||
+                   (r = matmul(s, &L->wv, &a, s->qkv + qd + kvd, ld_qkv, false, err)))
+            return r;
+        if (L->bq) cu_add_bias(s->qkv, L->bq, n, ld_qkv, qd, st);
+        if (L->bk) cu_add_bias(s->qkv + qd, L->bk, n, ld_qkv, kvd, st);
+        if (L->bv) cu_add_bias(s->qkv + qd + kvd, L->bv, n, ld_qkv, kvd, st);
+        if (L->q_norm) cu_rmsnorm(s->qkv, s->qkv, L->q_norm, n * hp->n_head, hp->n_head, ld_qkv, hd, eps, st);
+        if (L->k_norm) cu_rmsnorm(s->qkv + qd, s->qkv + qd, L->k_norm, n * hp->n_head_kv, hp->n_head_kv, ld_qkv, hd, eps, st);
+        cu_rope_store(s, il, n, st);
+        const bool att_q8 = q8 && hd % 32 == 0; /* the attention writes the 8-bit activations of att */
+        cu_attention(s, il, n, att_q8, st);
+        cu_act ao = {s->att, n, qd, att_q8, false};
+        if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err))) return r;
+        if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
+        else cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);
+        cu_act b = {s->xb, n, e, q8, false};
+        if (L->wgu.q) {
+            if ((r = matmul(s, &L->wgu, &b, s->gu, 2 * f, false, err))) return r;
+        } else if ((r = matmul(s, &L->gate, &b, s->gu, 2 * f, false, err)) ||
+                   (r = matmul(s, &L->up, &b, s->gu + f, 2 * f, false, err)))
+            return r;
+        if (q8) cu_silu_mul_q8(s->gu, s->hb, n, f, s->x8, s->xds, st);
+        else cu_silu_mul(s->gu, s->hb, n, f, st);
+        cu_act c = {s->hb, n, f, q8, false};
+        if ((r = matmul(s, &L->down, &c, s->x, e, true, err))) return r;
+    }
+    const int n_out = n - first;
+    if (q8) cu_rmsnorm_q8(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, e, eps, s->x8, s->xds, st);
+    else cu_rmsnorm(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, 1, e, e, eps, st);
+    cu_act o = {s->xb, n_out, e, q8, false};
+    return matmul(s, &m->output, &o, s->logits, hp->n_vocab, false, err);
+}
+
+/* The decode step as a graph: captured on first use; false when it cannot be (then run directly). */
+static bool decode_graph(ag_cuda_session *s, ag_error *err) {
+    if (s->graph) return true;
+    if (s->graph_failed) return false;
+    const char *env = getenv("AUTOGLM_CUDA_GRAPHS");
+    if (env && strcmp(env, "0") == 0) {
+        s->graph_failed = true;
+        return false;
+    }
+    cudaGraph_t g = NULL;
+    bool ok = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+    if (ok) {
+        ag_error e2 = {};
+        const ag_status r = enqueue_pass(s, 1, 0, &e2);
+        ok = cudaStreamEndCapture(s->stream, &g) == cudaSuccess && r == AG_OK;
+    }
+    ok = ok && cudaGraphInstantiate(&s->graph, g, 0) == cudaSuccess;
+    if (g) cudaGraphDestroy(g);
+    if (!ok) {
+        cudaGetLastError();
+        s->graph = NULL;
+        s->graph_failed = true;
+    }
+    (void)err;
+    return ok;
+}
+
+extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float *logits, bool all_logits, ag_error *err) {
+    const ag_cuda_model_desc *hp = &s->m->hp;
+    if (n < 1 || n > s->n_batch) return cu_error(err, AG_ERR_INVALID_ARG, "batch of %d tokens (at most %d)", n, s->n_batch);
+    if (pos0 < 0 || pos0 + n > s->n_ctx) return cu_error(err, AG_ERR_CONTEXT_FULL, "positions beyond the context");
+    CU_TRY(cudaSetDevice(s->m->device), err, "select device");
+    const cudaStream_t st = s->stream;
+    *s->h_pos = pos0;
+    CU_TRY(cudaMemcpyAsync(s->d_pos, s->h_pos, sizeof(int), cudaMemcpyHostToDevice, st), err, "copy position");
+    CU_TRY(cudaMemcpyAsync(s->x, s->h_x, (size_t)n * hp->n_embd * sizeof(float), cudaMemcpyHostToDevice, st), err,
+           "copy embeddings");
+    const int first = all_logits ? 0 : n - 1;
+    if (n == 1 && decode_graph(s, err)) {
+        CU_TRY(cudaGraphLaunch(s->graph, st), err, "launch the decode graph");
+    } else {
+        const ag_status r = enqueue_pass(s, n, first, err);
+        if (r) {
+            cudaStreamSynchronize(st);
+            return r;
+        }
+    }
+    CU_TRY(cudaGetLastError(), err, "kernel launch");
+    CU_TRY(cudaMemcpyAsync(logits, s->logits, (size_t)(n - first) * hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st),
+           err, "copy logits");
+    CU_TRY(cudaStreamSynchronize(st), err, "forward pass");
+    return AG_OK;
+}

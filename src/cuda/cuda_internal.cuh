@@ -1,0 +1,151 @@
+/*
+ * cuda_internal.cuh - what the CUDA backend's files share: the device model and session structs,
+ * the device layout of each weight kind, error helpers, and the kernel launchers each file
+ * provides (one concern per file: weights, mmv, gemm, ops, attention, forward, device).
+ *
+ * Device layouts (uploaded once by cuda_weights.cu; the GGUF block formats repacked so that every
+ * thread reads aligned 16-byte vectors):
+ *   CU_F32, CU_F16   rows of k elements
+ *   CU_Q4_0          q: (rows, k/32, 16 bytes) nibbles (element j low, j+16 high), d: (rows, k/32) f16
+ *   CU_Q8_0          q: (rows, k/32, 32 bytes) int8,                                 d: (rows, k/32) f16
+ *   CU_Q4_K          q: (rows, k/256) GGUF blocks of 144 bytes (already 16-byte aligned)
+ *   CU_Q6_K          q: (rows, k/256) GGUF blocks of 210 bytes, each padded to 224
+ * Activations for the integer paths: x8 (n, k) int8 and xds (n, k/32) {d, d*sum(q)} per 32 values.
+ */
+#ifndef AG_CUDA_INTERNAL_CUH
+#define AG_CUDA_INTERNAL_CUH
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+
+#include "cuda/cuda_backend.h"
+#include "tensor/types.h"
+
+enum cu_kind { CU_F32, CU_F16, CU_Q4_0, CU_Q8_0, CU_Q4_K, CU_Q6_K };
+
+#define CU_Q6_K_STRIDE 224 /* padded Q6_K block */
+#define CU_MMV_MAX_COLS 8  /* batches up to this many tokens use the matrix-vector kernels */
+#define CU_ALIGN 256
+
+struct cu_weight {
+    int kind;
+    int64_t k, rows;
+    const uint8_t *q;  /* see the layouts above */
+    const half *d;     /* Q4_0 / Q8_0 scales */
+    size_t row_bytes;  /* bytes of one row in q */
+};
+
+struct cu_layer {
+    const float *attn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *ffn_norm; /* NULL when absent */
+    cu_weight wq, wk, wv, wo, gate, up, down;
+    /* when the parts share a type they are uploaded stacked (rows of q, then k, then v; gate then
+       up), so one product fills the qkv / gu buffers; the parts are then empty */
+    cu_weight wqkv, wgu;
+    bool swa;
+};
+
+struct ag_cuda_model {
+    int device;
+    ag_cuda_model_desc hp; /* the numbers of the description (its pointers are not kept) */
+    uint8_t *arena;        /* every weight, one allocation */
+    size_t arena_bytes;
+    cu_layer *layers;      /* host array of n_layer */
+    cu_weight output;
+    const float *output_norm;
+    const float *rope_freqs; /* device (n_rot/2) or NULL */
+    float rope_theta_scale;  /* base^(-2/n_rot), computed on the host like the CPU does */
+    int64_t max_k;           /* largest input dimension of any matrix */
+    size_t max_wh;           /* largest rows*k of a matrix that prefill dequantizes to F16 */
+};
+
+/* Activations of one matrix product input, converted lazily for the kernels that need them. */
+struct cu_act {
+    const float *x; /* (n, k) */
+    int n;
+    int64_t k;
+    bool have_q8, have_h;
+};
+
+struct ag_cuda_session {
+    ag_cuda_model *m;
+    int n_ctx, n_batch;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    uint8_t *arena; /* KV cache + scratch, one allocation */
+    size_t arena_bytes;
+    half *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) */
+    float *x;      /* (n_batch, n_embd) residual stream */
+    float *xb;     /* (n_batch, max(n_embd, q_dim)) normed input */
+    float *qkv;    /* (n_batch, q_dim + 2 kv_dim) */
+    float *att;    /* (n_batch, q_dim) attention output */
+    float *gu;     /* (n_batch, 2 n_ff) gate | up */
+    float *hb;     /* (n_batch, n_ff) */
+    float *logits; /* (n_batch, n_vocab) */
+    int8_t *x8;    /* (CU_MMV_MAX_COLS, max_k) */
+    float2 *xds;   /* (CU_MMV_MAX_COLS, max_k/32) */
+    half *xh;      /* (n_batch, max_k) activations for cuBLAS */
+    half *wh;      /* (max_wh) a weight dequantized for cuBLAS */
+    void *blas_ws;
+    size_t blas_ws_bytes;
+    int *d_pos;    /* position of the batch's first token (device), read by the kernels */
+    int *h_pos;    /* pinned */
+    float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
+    cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */
+    bool graph_failed;
+};
+
+/* ---- errors */
+ag_status cu_error(ag_error *err, ag_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define CU_TRY(call, err, what)                                                                          \
+    do {                                                                                                 \
+        cudaError_t e_ = (call);                                                                         \
+        if (e_ != cudaSuccess) return cu_error(err, AG_ERR_IO, "CUDA: %s: %s", what, cudaGetErrorString(e_)); \
+    } while (0)
+
+static inline size_t cu_align(size_t n) { return (n + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
+
+#ifdef __CUDACC__
+/* Quantizes the warp's 32 values v (one per lane) into x8[i] and, from lane 0, *ds. */
+static __device__ __forceinline__ void q8_warp(float v, int8_t *x8, float2 *ds) {
+    float amax = fabsf(v);
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = amax / 127.0f;
+    const int q = amax == 0.0f ? 0 : __float2int_rn(v / d);
+    int sum = q;
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    *x8 = (int8_t)q;
+    if ((threadIdx.x & 31) == 0) *ds = make_float2(d, d * (float)sum);
+}
+#endif
+
+/* ---- cuda_weights.cu */
+int cu_kind_of(int ag_type);                         /* -1: converted to F16 at upload */
+size_t cu_weight_bytes(int kind, int64_t k, int64_t rows); /* aligned device bytes */
+
+/* ---- cuda_mmv.cu: y[c*ldy + r] (+)= W[r] . x[c] for c < n <= CU_MMV_MAX_COLS */
+void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, cudaStream_t st);
+/* rmsnorm (as cu_rmsnorm, whole rows) that also writes the 8-bit activations (dim % 32 == 0) */
+void cu_rmsnorm_q8(const float *x, float *y, const float *w, int n, int dim, float eps, int8_t *x8, float2 *xds,
+                   cudaStream_t st);
+/* silu_mul (as cu_silu_mul) that also writes the 8-bit activations of h (f % 32 == 0) */
+void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cudaStream_t st);
+void cu_mmv(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, int n, float *y, int ldy,
+            bool accumulate, cudaStream_t st);
+
+/* ---- cuda_gemm.cu: the same for any n through cuBLAS (weights dequantized to F16) */
+ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate, ag_error *err);
+
+/* ---- cuda_ops.cu */
+void cu_rmsnorm(const float *x, float *y, const float *w, int n_rows, int n_per_tok, int ld_tok, int dim, float eps,
+                cudaStream_t st);
+void cu_add_bias(float *y, const float *b, int n, int ld, int len, cudaStream_t st);
+void cu_rope_store(ag_cuda_session *s, int il, int n, cudaStream_t st);
+void cu_silu_mul(const float *gu, float *h, int n, int f, cudaStream_t st);
+
+/* ---- cuda_attn.cu: att (n, q_dim) = softmax(q K^T * scale) V over the cache of layer il; with q8
+   (head_dim % 32 == 0, n <= CU_MMV_MAX_COLS) also att's 8-bit activations in s->x8, s->xds */
+void cu_attention(ag_cuda_session *s, int il, int n, bool q8, cudaStream_t st);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * cuda_ops.cu - the element-wise and per-row steps of the forward pass on the device, each the
+ * twin of a CPU op (cpu/ops.c, cpu/ops_arch.c):
+ *   rmsnorm     y = x / sqrt(mean(x^2) + eps) * w           per row (the model dim or one head)
+ *   add_bias    y[t] += b
+ *   rope_store  q, k rotated by theta_i = pos * base^(-2i/n_rot) (/ freq factor), pairs (2i, 2i+1)
+ *               or (i, i + n_rot/2); k and v written to the F16 cache at their positions
+ *   silu_mul    h = g / (1 + exp(-g)) * u
+ * Positions come from the session's device counter (s->d_pos), so a captured decode step replays
+ * at any position.
+ */
+#include "cuda/cuda_internal.cuh"
+
+/* One block per row; row r of token t = r / n_per_tok, part r % n_per_tok at t*ld_tok + part*dim. */
+__global__ void rmsnorm_kernel(const float *x, float *y, const float *w, int n_per_tok, int ld_tok, int dim, float eps) {
+    const int r = blockIdx.x;
+    const size_t off = (size_t)(r / n_per_tok) * ld_tok + (size_t)(r % n_per_tok) * dim;
+    const float *xr = x + off;
+    float *yr = y + off;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    __shared__ float part[32];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
+    if (n_warps > 1) {
+        if (lane == 0) part[warp] = ss;
+        __syncthreads();
+        ss = lane < n_warps ? part[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    }
+    const float scale = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = (xr[i] * scale) * w[i];
+}
+
+void cu_rmsnorm(const float *x, float *y, const float *w, int n_rows, int n_per_tok, int ld_tok, int dim, float eps,
+                cudaStream_t st) {
+    const int threads = dim <= 256 ? 32 : dim <= 2048 ? 256 : 1024;
+    rmsnorm_kernel<<<n_rows, threads, 0, st>>>(x, y, w, n_per_tok, ld_tok, dim, eps);
+}
+
+__global__ void add_bias_kernel(float *y, const float *b, int ld, int len) {
+    const int t = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < len; i += gridDim.x * blockDim.x) y[(size_t)t * ld + i] += b[i];
+}
+
+void cu_add_bias(float *y, const float *b, int n, int ld, int len, cudaStream_t st) {
+    add_bias_kernel<<<dim3((len + 255) / 256, n), 256, 0, st>>>(y, b, ld, len);
+}
+
+struct rope_args {
+    float *qkv;           /* (n, q_dim + 2 kv_dim): q rotated in place */
+    half *k_cache, *v_cache; /* this layer's (n_ctx, kv_dim) */
+    const int *pos0;
+    const float *freqs;   /* (n_rot/2) or NULL */
+    int n_head, n_head_kv, hd, n_rot, neox;
+    float theta_scale, pos_scale;
+};
+
+/* Block t: token t; threads over (q heads, k heads, v heads) x hd/2 pairs. */
+__global__ void rope_store_kernel(rope_args a) {
+    const int t = blockIdx.x, half_hd = a.hd / 2;
+    const int q_dim = a.n_head * a.hd, kv_dim = a.n_head_kv * a.hd, ld = q_dim + 2 * kv_dim;
+    const int pos = *a.pos0 + t;
+    const float fpos = (float)pos / a.pos_scale;
+    float *row = a.qkv + (size_t)t * ld;
+    const int n_items = (a.n_head + 2 * a.n_head_kv) * half_hd;
+    for (int it = threadIdx.x; it < n_items; it += blockDim.x) {
+        const int head = it / half_hd, i = it % half_hd; /* head counts q, then k, then v heads */
+        float *v = row + (size_t)head * a.hd;
+        int i0 = 2 * i, i1 = 2 * i + 1;
+        float x0 = v[i0], x1 = v[i1];
+        const bool is_v = head >= a.n_head + a.n_head_kv;
+        if (!is_v && i < a.n_rot / 2) {
+            if (a.neox) {
+                i0 = i;
+                i1 = i + a.n_rot / 2;
+                x0 = v[i0];
+                x1 = v[i1];
+            }
+            float theta = fpos; /* the CPU's recurrence: theta_i = pos * scale^i, one rounding each */
+            for (int j = 0; j < i; j++) theta = __fmul_rn(theta, a.theta_scale);
+            const float th = a.freqs ? theta / a.freqs[i] : theta;
+            const float c = cosf(th), s = sinf(th);
+            const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+            const float y1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+            x0 = y0;
+            x1 = y1;
+        }
+        if (head < a.n_head) {
+            v[i0] = x0;
+            v[i1] = x1;
+        } else {
+            const bool is_k = !is_v;
+            half *dst = (is_k ? a.k_cache : a.v_cache) + (size_t)pos * kv_dim +
+                        (size_t)(head - a.n_head - (is_k ? 0 : a.n_head_kv)) * a.hd;
+            dst[i0] = __float2half_rn(x0);
+            dst[i1] = __float2half_rn(x1);
+        }
+    }
+}
+
+void cu_rope_store(ag_cuda_session *s, int il, int n, cudaStream_t st) {
+    const ag_cuda_model *m = s->m;
+    const ag_cuda_model_desc *hp = &m->hp;
+    const size_t layer = (size_t)s->n_ctx * hp->n_head_kv * hp->head_dim;
+    rope_args a = {s->qkv, s->k_cache + il * layer, s->v_cache + il * layer, s->d_pos, m->rope_freqs,
+                   hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox ? 1 : 0,
+                   m->rope_theta_scale, hp->rope_scale};
+    rope_store_kernel<<<n, 256, 0, st>>>(a);
+}
+
+__global__ void silu_mul_kernel(const float *gu, float *h, int f) {
+    const int t = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < f; i += gridDim.x * blockDim.x) {
+        const float g = gu[(size_t)t * 2 * f + i], u = gu[(size_t)t * 2 * f + f + i];
+        h[(size_t)t * f + i] = g / (1.0f + expf(-g)) * u;
+    }
+}
+
+void cu_silu_mul(const float *gu, float *h, int n, int f, cudaStream_t st) {
+    silu_mul_kernel<<<dim3((f + 255) / 256, n), 256, 0, st>>>(gu, h, f);
+}

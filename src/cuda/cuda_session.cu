@@ -1,0 +1,130 @@
+/*
+ * cuda_session.cu - a session's device state: the F16 KV cache and every scratch buffer carved
+ * out of one allocation (sized up front, so nothing is allocated per token), its stream, cuBLAS
+ * handle (with its workspace in that allocation), pinned host buffers and its decode graph.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_internal.cuh"
+
+#define BLAS_WS_BYTES (32u << 20)
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+/* The model's largest matrix input and largest matrix (in elements) from the description alone. */
+static void desc_maxima(const ag_cuda_model_desc *d, int64_t *max_k, size_t *max_wh) {
+    *max_k = d->output.ne0;
+    *max_wh = d->output.type == AG_TYPE_F32 ? 0 : (size_t)(d->output.ne0 * d->output.ne1);
+    for (int il = 0; il < d->n_layer; il++) {
+        const ag_cuda_layer_desc *l = &d->layers[il];
+        const ag_cuda_weight *mats[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+            if (mats[i]->ne0 > *max_k) *max_k = mats[i]->ne0;
+            if (mats[i]->type != AG_TYPE_F32) *max_wh = max_sz(*max_wh, (size_t)(mats[i]->ne0 * mats[i]->ne1));
+        }
+        /* stacked products (cuda_weights.cu): at most q+k+v and gate+up rows */
+        if (l->wq.type != AG_TYPE_F32)
+            *max_wh = max_sz(*max_wh, (size_t)(l->wq.ne0 * (l->wq.ne1 + l->wk.ne1 + l->wv.ne1)));
+        if (l->gate.type != AG_TYPE_F32) *max_wh = max_sz(*max_wh, (size_t)(l->gate.ne0 * (l->gate.ne1 + l->up.ne1)));
+    }
+}
+
+/* Offsets of every buffer in the session's allocation; returns the total. With base, sets the pointers. */
+static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx, int n_batch, int64_t max_k,
+                     size_t max_wh, uint8_t *base) {
+    const size_t nb = (size_t)n_batch, q_dim = (size_t)d->n_head * d->head_dim,
+                 kv_dim = (size_t)d->n_head_kv * d->head_dim;
+    size_t off = 0;
+#define CARVE(field, type, count)                                            \
+    do {                                                                     \
+        if (base) s->field = (type *)(base + off);                           \
+        off += cu_align((size_t)(count) * sizeof(type));                     \
+    } while (0)
+    CARVE(k_cache, half, (size_t)d->n_layer * n_ctx * kv_dim);
+    CARVE(v_cache, half, (size_t)d->n_layer * n_ctx * kv_dim);
+    CARVE(x, float, nb * d->n_embd);
+    CARVE(xb, float, nb * max_sz(d->n_embd, q_dim));
+    CARVE(qkv, float, nb * (q_dim + 2 * kv_dim));
+    CARVE(att, float, nb * q_dim);
+    CARVE(gu, float, nb * 2 * d->n_ff);
+    CARVE(hb, float, nb * d->n_ff);
+    CARVE(logits, float, nb * d->n_vocab);
+    CARVE(x8, int8_t, (size_t)CU_MMV_MAX_COLS * max_k);
+    CARVE(xds, float2, (size_t)CU_MMV_MAX_COLS * max_k / 32);
+    const bool prefill = n_batch > CU_MMV_MAX_COLS;
+    CARVE(xh, half, prefill ? nb * max_k : 0);
+    CARVE(wh, half, prefill ? max_wh : 0);
+    CARVE(d_pos, int, 1);
+    if (base) s->blas_ws = base + off;
+    off += prefill ? BLAS_WS_BYTES : 0;
+#undef CARVE
+    return off;
+}
+
+extern "C" uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch) {
+    int64_t max_k;
+    size_t max_wh;
+    desc_maxima(d, &max_k, &max_wh);
+    ag_cuda_session tmp;
+    return layout(&tmp, d, n_ctx, n_batch, max_k, max_wh, NULL);
+}
+
+extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, ag_error *err) {
+    ag_cuda_session *s = (ag_cuda_session *)calloc(1, sizeof *s);
+    if (!s) {
+        cu_error(err, AG_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->m = m;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    cudaError_t e = cudaSetDevice(m->device);
+    const ag_cuda_model_desc *d = &m->hp;
+    s->arena_bytes = layout(s, d, n_ctx, n_batch, m->max_k, m->max_wh, NULL);
+    if (e == cudaSuccess) e = cudaMalloc(&s->arena, s->arena_bytes);
+    if (e != cudaSuccess) {
+        size_t fr = 0, tot = 0;
+        cudaGetLastError();
+        cudaMemGetInfo(&fr, &tot);
+        cu_error(err, AG_ERR_NOMEM,
+                 "cannot allocate %.2f GiB on cuda:%d for the KV cache (%d tokens) and scratch (%.2f GiB free): %s",
+                 s->arena_bytes / 1073741824.0, m->device, n_ctx, fr / 1073741824.0, cudaGetErrorString(e));
+        ag_cuda_session_free(s);
+        return NULL;
+    }
+    layout(s, d, n_ctx, n_batch, m->max_k, m->max_wh, s->arena);
+    s->blas_ws_bytes = n_batch > CU_MMV_MAX_COLS ? BLAS_WS_BYTES : 0;
+    if (cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaMallocHost(&s->h_x, (size_t)n_batch * d->n_embd * sizeof(float)) != cudaSuccess ||
+        cudaMallocHost(&s->h_pos, sizeof(int)) != cudaSuccess) {
+        cudaGetLastError();
+        cu_error(err, AG_ERR_NOMEM, "cannot create a CUDA stream or pinned buffers on cuda:%d", m->device);
+        ag_cuda_session_free(s);
+        return NULL;
+    }
+    if (n_batch > CU_MMV_MAX_COLS) {
+        if (cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS ||
+            cublasSetWorkspace(s->blas, s->blas_ws, s->blas_ws_bytes) != CUBLAS_STATUS_SUCCESS) {
+            cu_error(err, AG_ERR_IO, "cannot initialize cuBLAS on cuda:%d", m->device);
+            ag_cuda_session_free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+extern "C" void ag_cuda_session_free(ag_cuda_session *s) {
+    if (!s) return;
+    cudaSetDevice(s->m->device);
+    if (s->stream) cudaStreamSynchronize(s->stream);
+    if (s->graph) cudaGraphExecDestroy(s->graph);
+    if (s->blas) cublasDestroy(s->blas);
+    if (s->stream) cudaStreamDestroy(s->stream);
+    cudaFreeHost(s->h_x);
+    cudaFreeHost(s->h_pos);
+    cudaFree(s->arena);
+    free(s);
+}
+
+extern "C" float *ag_cuda_session_input(ag_cuda_session *s) { return s->h_x; }

@@ -1,0 +1,28 @@
+/*
+ * gpu.h - the engine's hook to the GPU backend: placing a loaded model on a device (or leaving it
+ * on the CPU) and running a session's batches there. model_load.c calls ag_gpu_attach/detach,
+ * session.c calls the session functions; everything CUDA-specific is behind cuda/cuda_backend.h.
+ */
+#ifndef AG_GPU_GPU_H
+#define AG_GPU_GPU_H
+
+#include "model/model.h"
+
+struct ag_cuda_session;
+
+/* Decides where m runs (params->device, n_gpu_layers; see autoglm.h) and, for a GPU, checks the
+ * memory estimate and uploads the weights (m->cuda). On the CPU m->cuda stays NULL. Errors only
+ * when a GPU was asked for explicitly and cannot be used, or the options are invalid. */
+ag_status ag_gpu_attach(ag_model *m, const ag_model_params *params, ag_error *err);
+void ag_gpu_detach(ag_model *m);
+
+/* A session's device half: KV cache and scratch on m's GPU. */
+struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_error *err);
+void ag_gpu_session_free(struct ag_cuda_session *s);
+
+/* tokens[0..n) (n <= the session's n_batch) at positions pos0..: embeddings on the host, the
+ * rest on the GPU; logits as ag_forward writes them. */
+ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, const ag_token *tokens, int n, int pos0,
+                         float *logits, bool all_logits, ag_error *err);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * gpu_session.c - a session's batches on the GPU: the token embeddings are looked up on the host
+ * (one row each, any weight type the CPU reads) into the backend's pinned input buffer, and the
+ * rest of the forward pass runs on the device (cuda/cuda_backend.h).
+ */
+#include "base/error.h"
+#include "cpu/ops.h"
+#include "cuda/cuda_backend.h"
+#include "gpu/gpu.h"
+
+struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_error *err) {
+    return ag_cuda_session_new(m->cuda, n_ctx, n_batch, err);
+}
+
+void ag_gpu_session_free(struct ag_cuda_session *s) { ag_cuda_session_free(s); }
+
+ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, const ag_token *tokens, int n, int pos0,
+                         float *logits, bool all_logits, ag_error *err) {
+    float *x = ag_cuda_session_input(s);
+    const int e = m->hp.n_embd;
+    for (int t = 0; t < n; t++)
+        ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e,
+                               x + (size_t)t * e);
+    return ag_cuda_forward(s, n, pos0, logits, all_logits, err);
+}
