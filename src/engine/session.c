@@ -76,6 +76,7 @@ void ag_session_free(ag_session *s) {
     ag_fwd_scratch_free(&s->scratch);
     ag_threadpool_free(s->pool);
     free(s->logits);
+    free(s->batch_logits);
     free(s);
 }
 
@@ -151,6 +152,10 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
         const double t0 = s->power.max_tokens_per_s > 0 ? now_s() : 0;
         ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
+        if (s->scratch.aborted) { /* n_past stays: the chunk is recomputed when evaluated again */
+            s->n_logits = 0;
+            return ag_error_set(err, AG_ERR_ABORTED, "aborted at position %d", s->n_past);
+        }
         pace(s, t0, chunk);
         s->n_past += chunk;
         done += chunk;
