@@ -3,7 +3,9 @@
  * stories260K: 8 sequences of different prompt lengths decoded greedily one step at a time, all
  * in one batched step, give the same tokens (and near-equal logits) as each decoded alone;
  * sequences leave the batch at different steps; sessions of different context lengths mix; a
- * prefix copied from another session gives the logits of recomputing it; bad batches are refused.
+ * prefix copied from another session gives the logits of recomputing it; bad batches are refused;
+ * an eval (single or batched) stopped by the abort check commits nothing, and evaluating the same
+ * tokens again gives bit-identical logits to a session that was never aborted.
  */
 #include "autoglm/autoglm.h"
 #include "test.h"
@@ -150,4 +152,63 @@ static void test_copy_prefix(void) {
     ag_model_free(m);
 }
 
-TEST_MAIN(TEST(test_batch_equals_single), TEST(test_copy_prefix))
+/* Aborts once the check has been asked `after` times (counted in *calls). */
+typedef struct {
+    int calls, after;
+} abort_after;
+
+static bool abort_cb(void *ctx) {
+    abort_after *a = ctx;
+    return ++a->calls > a->after;
+}
+
+static void test_abort(void) {
+    ag_model *m = load();
+    CHECK(m);
+    if (!m) return;
+    const int nv = ag_model_n_vocab(m);
+    ag_error err = {0};
+    ag_token t[128];
+    const char *text = "Once upon a time, there was a little girl named Lily. She liked to play.";
+    const int n = ag_tokenize(m, text, strlen(text), t, 128, true, false), half = n / 2;
+    ag_session_params sp = {.n_ctx = 256};
+    ag_session *ref = ag_session_new(m, &sp, &err), *s = ag_session_new(m, &sp, &err);
+    ag_session *ref2 = ag_session_new(m, &sp, &err), *s2 = ag_session_new(m, &sp, &err);
+    CHECK(ref && s && ref2 && s2);
+    CHECK(ag_session_eval(ref, t, n, false, &err) == AG_OK);
+    CHECK(ag_session_eval(s, t, half, false, &err) == AG_OK);
+    for (int after = 0; after < 3; after++) { /* before the first layer, after one, after two */
+        abort_after a = {0, after};
+        ag_session_set_abort(s, abort_cb, &a);
+        CHECK(ag_session_eval(s, t + half, n - half, false, &err) == AG_ERR_ABORTED);
+        CHECK(ag_session_n_past(s) == half);
+        CHECK(ag_session_logits(s, -1) == NULL);
+    }
+    ag_session_set_abort(s, NULL, NULL);
+    CHECK(ag_session_eval(s, t + half, n - half, false, &err) == AG_OK);
+    CHECK(ag_session_n_past(s) == n);
+    CHECK(memcmp(ag_session_logits(s, -1), ag_session_logits(ref, -1), (size_t)nv * sizeof(float)) == 0);
+    /* a batched step: the lead (largest context) checks; nothing moves when it stops */
+    CHECK(ag_session_eval(ref2, t, half, false, &err) == AG_OK);
+    CHECK(ag_session_eval(s2, t, half, false, &err) == AG_OK);
+    ag_session *ss[2] = {s, s2}, *rr[2] = {ref, ref2};
+    ag_token next[2] = {t[1], t[2]};
+    abort_after a = {0, 1};
+    ag_session_set_abort(s, abort_cb, &a);
+    ag_session_set_abort(s2, abort_cb, &a);
+    CHECK(ag_session_eval_batch(ss, next, 2, &err) == AG_ERR_ABORTED);
+    CHECK(ag_session_n_past(s) == n && ag_session_n_past(s2) == half);
+    ag_session_set_abort(s, NULL, NULL);
+    ag_session_set_abort(s2, NULL, NULL);
+    CHECK(ag_session_eval_batch(ss, next, 2, &err) == AG_OK);
+    CHECK(ag_session_eval_batch(rr, next, 2, &err) == AG_OK);
+    for (int i = 0; i < 2; i++)
+        CHECK(memcmp(ag_session_logits(ss[i], -1), ag_session_logits(rr[i], -1), (size_t)nv * sizeof(float)) == 0);
+    ag_session_free(ref);
+    ag_session_free(s);
+    ag_session_free(ref2);
+    ag_session_free(s2);
+    ag_model_free(m);
+}
+
+TEST_MAIN(TEST(test_batch_equals_single), TEST(test_copy_prefix), TEST(test_abort))

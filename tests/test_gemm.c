@@ -172,6 +172,18 @@ static void test_kernels_match_reference(void) {
                         worst_v = e > worst_v ? e : worst_v;
                     }
                 }
+                double worst_f = 0;
+                for (int nt = 2; nt <= AG_GEMV_FEW_MAX; nt += 3) {
+                    ag_gemv_few(t, n, w, rb, rows, act, arb, nt, y, rows);
+                    for (int tok = 0; tok < nt; tok++)
+                        for (int r = 0; r < rows; r++) {
+                            const double want = ag_gemm_dot_ref(t, n, w + (size_t)r * rb, act + (size_t)tok * arb);
+                            const double e = fabs(y[(size_t)tok * rows + r] - want) /
+                                             (magnitude(t, n, w + (size_t)r * rb, x + (size_t)tok * n) + 1e-6);
+                            worst_f = e > worst_f ? e : worst_f;
+                        }
+                }
+                CHECK_MSG(worst_f < 1e-5, "gemv_few %s n=%lld raw %d: relative error %g", ag_type_name(t), (long long)n, raw, worst_f);
                 for (int r0 = 0; r0 < rows; r0 += AG_GEMM_ROWS) {
                     const int nr = rows - r0 < AG_GEMM_ROWS ? rows - r0 : AG_GEMM_ROWS;
                     ag_gemm_tile(t, n, w + (size_t)r0 * rb, rb, nr, act, arb, toks, y + r0, rows, scratch);

@@ -37,6 +37,7 @@ typedef enum {
     AG_ERR_INVALID_ARG,  /* caller passed a bad value */
     AG_ERR_CONTEXT_FULL, /* the tokens do not fit in the session's context */
     AG_ERR_UNTRUSTED,    /* a signature is missing, invalid, by an untrusted key, or the file changed */
+    AG_ERR_ABORTED,      /* the session's abort callback stopped a forward pass (ag_session_set_abort) */
 } ag_status;
 
 typedef struct {
@@ -258,6 +259,16 @@ ag_status ag_session_eval_batch(ag_session *const *sessions, const ag_token *tok
  * n_past), so a prefix that src computed (a system prompt, a chat history) is copied rather than
  * recomputed; dst's n_past becomes n. */
 ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err);
+
+/* An abort check for the session's forward passes: fn(ctx) is called between layers (and before
+ * the first); when it returns true the pass stops there and ag_session_eval / ag_session_eval_batch
+ * return AG_ERR_ABORTED. The positions of the stopped pass are not committed (n_past stays as
+ * it was before that pass; with an eval of several n_batch chunks, the chunks already done stay)
+ * and the logits are invalid: evaluating the same tokens again gives the same result as if
+ * nothing had happened. In eval_batch the check of the session whose scratch runs the step (the
+ * largest context) applies. fn NULL removes the check; fn must be cheap and thread-safe. */
+typedef bool (*ag_abort_fn)(void *ctx);
+void ag_session_set_abort(ag_session *session, ag_abort_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------- embeddings */
 

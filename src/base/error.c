@@ -17,6 +17,7 @@ const char *ag_status_name(ag_status code) {
     case AG_ERR_INVALID_ARG: return "invalid argument";
     case AG_ERR_CONTEXT_FULL: return "context full";
     case AG_ERR_UNTRUSTED: return "untrusted";
+    case AG_ERR_ABORTED: return "aborted";
     }
     return "unknown error";
 }

@@ -79,6 +79,8 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
         ag_gemm_f16_tile(w->n, wr0, w->w_row_bytes, (int)(r1 - r0), j->xf, (size_t)w->n, j->n_tok, y + r0, (size_t)w->d);
     } else if (j->act && j->n_tok == 1) {
         ag_gemv(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, y + r0);
+    } else if (j->act && j->n_tok <= AG_GEMV_FEW_MAX) { /* a batched decode step: rows read once */
+        ag_gemv_few(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, j->act_row, j->n_tok, y + r0, (size_t)w->d);
     } else if (j->act) { /* tiles of AG_GEMM_ROWS rows against every token */
         uint8_t *tile = j->scratch->tiles + (size_t)thread * j->scratch->tile_bytes;
         for (int64_t r = r0; r < r1; r += AG_GEMM_ROWS) {

@@ -5,7 +5,9 @@
  * sequences, while attention stays per session (its own KV cache and position).
  *
  * The "lead" session (largest context) lends its thread pool and scratch to the step; groups of
- * at most its n_batch rows run one after another. Logits go to each session's own buffer.
+ * at most its n_batch rows run one after another. Logits go to each session's own buffer (through
+ * the lead's batch buffer, grown when needed, not per step). The lead's abort check applies: a
+ * stopped group commits nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +45,14 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
         if (ag_session_reserve_logits(ss[i], 1, err)) return err ? err->code : AG_ERR_NOMEM;
     ag_session *L = ss[lead];
     int group = L->n_batch < GROUP_MAX ? L->n_batch : GROUP_MAX;
-    float *logits = malloc((size_t)(n < group ? n : group) * n_vocab * sizeof(float));
-    if (!logits) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for a batch of %d", n);
+    const int rows = n < group ? n : group;
+    if (rows > L->batch_cap) { /* kept by the lead session: no allocation per step */
+        float *p = realloc(L->batch_logits, (size_t)rows * n_vocab * sizeof(float));
+        if (!p) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for a batch of %d", n);
+        L->batch_logits = p;
+        L->batch_cap = rows;
+    }
+    float *logits = L->batch_logits;
     ag_kv_cache *kv[GROUP_MAX];
     int pos[GROUP_MAX];
     for (int done = 0; done < n;) {
@@ -54,6 +62,10 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
             pos[t] = ss[done + t]->n_past;
         }
         ag_forward_multi(m, kv, pos, &L->scratch, L->n_ctx, L->pool, tokens + done, g, logits);
+        if (L->scratch.aborted) { /* the groups already done stay; this one is dropped */
+            for (int t = 0; t < g; t++) ss[done + t]->n_logits = 0;
+            return ag_error_set(err, AG_ERR_ABORTED, "batched step aborted after %d of %d sessions", done, n);
+        }
         for (int t = 0; t < g; t++) {
             ag_session *s = ss[done + t];
             memcpy(s->logits, logits + (size_t)t * n_vocab, (size_t)n_vocab * sizeof(float));
@@ -62,6 +74,5 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
         }
         done += g;
     }
-    free(logits);
     return AG_OK;
 }

@@ -85,6 +85,7 @@ void ag_session_free(ag_session *s) {
     ag_fwd_scratch_free(&s->scratch);
     ag_threadpool_free(s->pool);
     free(s->logits);
+    free(s->batch_logits);
     free(s);
 }
 
@@ -162,8 +163,13 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         if (s->gpu) {
             if ((st = ag_gpu_forward(s->gpu, s->model, tokens + done, chunk, s->n_past, out, all_logits, err)))
                 return st;
-        } else
+        } else {
             ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
+            if (s->scratch.aborted) { /* n_past stays: the chunk is recomputed when evaluated again */
+                s->n_logits = 0;
+                return ag_error_set(err, AG_ERR_ABORTED, "aborted at position %d", s->n_past);
+            }
+        }
         pace(s, t0, chunk);
         s->n_past += chunk;
         done += chunk;

@@ -24,6 +24,8 @@ struct ag_session {
     float *logits;      /* (n_logits_cap, n_vocab) */
     int n_logits_cap;   /* rows the logits buffer holds */
     int n_logits;       /* rows valid after the last eval */
+    float *batch_logits; /* (batch_cap, n_vocab) a batched step's logits when this session leads it */
+    int batch_cap;
 };
 
 /* Grows the logits buffer to hold `rows` rows of n_vocab. */

@@ -35,14 +35,23 @@ typedef struct {
     float *arch;   /* (n_batch, ag_fwd_arch_floats) fused QKV / gate-up outputs, expert routing */
     const float *rope_ff; /* (n_rot/2) rotary divisors for this context size, or NULL (ag_fwd_rope_factors) */
     ag_matmul_scratch mm; /* activations converted for the matmul kernels */
+    bool (*abort_fn)(void *ctx); /* asked between layers; true stops the pass (NULL: never) */
+    void *abort_ctx;
+    bool aborted;         /* set when the last pass stopped early: its outputs are invalid */
 } ag_fwd_scratch;
+
+/* The abort check between layers (sets s->aborted). */
+static inline bool ag_fwd_should_abort(ag_fwd_scratch *s) {
+    return s->abort_fn && (s->aborted = s->abort_fn(s->abort_ctx));
+}
 
 ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch, int n_ctx,
                               int n_threads, ag_error *err);
 void ag_fwd_scratch_free(ag_fwd_scratch *s);
 
 /* Runs tokens[0..n) (n <= n_batch) at positions pos0.. and writes logits: of every token
- * ((n, n_vocab)) when all_logits, else of the last one ((n_vocab)). */
+ * ((n, n_vocab)) when all_logits, else of the last one ((n_vocab)). s->aborted tells whether the
+ * abort check stopped it (then the cache rows at pos0.. and the logits are garbage). */
 void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_threadpool *pool,
                 const ag_token *tokens, int n, int pos0, float *logits, bool all_logits);
 

@@ -101,7 +101,9 @@ void ag_forward_multi(const ag_model *m, ag_kv_cache *const *kv, const int *pos,
         for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] *= sqrtf((float)e);
     uint64_t ctx_sum = 0; /* positions attended over all rows (to decide on threads) */
     for (int t = 0; t < n; t++) ctx_sum += (uint64_t)pos[t] + 1;
+    s->aborted = false;
     for (int il = 0; il < hp->n_layer; il++) {
+        if (ag_fwd_should_abort(s)) return; /* the caller commits nothing */
         const ag_layer *l = &m->layers[il];
         /* attention */
         for (int t = 0; t < n; t++)

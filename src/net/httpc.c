@@ -1,7 +1,8 @@
 /*
- * httpc.c - the HTTP/1.1 client of httpc.h: URL split (http://host[:port]/path, [v6] hosts),
- * getaddrinfo + connect with timeouts, the request, the status line and headers, and the body
- * by Content-Length, chunked transfer coding, or until the peer closes.
+ * httpc.c - the HTTP/1.1 client of httpc.h: URL split (http[s]://host[:port]/path, [v6] hosts),
+ * getaddrinfo + connect with timeouts, TLS for https (OpenSSL: the system's trusted CAs, or
+ * $SSL_CERT_FILE as OpenSSL reads it; peer and host name verified, SNI), the request, the status
+ * line and headers, and the body by Content-Length, chunked transfer coding, or until close.
  */
 #include "net/httpc.h"
 
@@ -18,6 +19,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t cap, const char *fmt, ...) {
     va_list ap;
@@ -29,17 +33,16 @@ static int fail(char *err, size_t cap, const char *fmt, ...) {
 
 typedef struct {
     char host[256], port[8], path[2048];
+    bool tls;
 } url_parts;
 
 static int split_url(const char *url, url_parts *u, char *err, size_t cap) {
-    if (strncasecmp(url, "https://", 8) == 0)
-        return fail(err, cap, "https:// is not supported yet (this build has no TLS client): use an http:// URL, or "
-                              "download the file and add it with `autoglm create NAME -f Modelfile`");
-    if (strncasecmp(url, "http://", 7) != 0) return fail(err, cap, "not an http:// URL: %s", url);
-    const char *h = url + 7, *slash = strchr(h, '/');
+    u->tls = strncasecmp(url, "https://", 8) == 0;
+    if (!u->tls && strncasecmp(url, "http://", 7) != 0) return fail(err, cap, "not an http:// or https:// URL: %s", url);
+    const char *h = url + (u->tls ? 8 : 7), *slash = strchr(h, '/');
     size_t hl = slash ? (size_t)(slash - h) : strlen(h);
     snprintf(u->path, sizeof u->path, "%s", slash ? slash : "/");
-    snprintf(u->port, sizeof u->port, "80");
+    snprintf(u->port, sizeof u->port, u->tls ? "443" : "80");
     const char *colon = NULL;
     if (hl && h[0] == '[') {
         const char *close = memchr(h, ']', hl);
@@ -85,10 +88,55 @@ static int dial(const url_parts *u, int timeout_s, char *err, size_t cap) {
     return fd;
 }
 
-static int send_all(int fd, const char *p, size_t n) {
+/* ---------------------------------------------------------------- the connection: plain or TLS */
+
+typedef struct {
+    int fd;
+    SSL_CTX *ctx; /* https only */
+    SSL *ssl;
+} conn;
+
+static void conn_close(conn *c) {
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    SSL_CTX_free(c->ctx);
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1, c->ssl = NULL, c->ctx = NULL;
+}
+
+/* The TLS handshake over c->fd: certificates against the default trust store, host name checked. */
+static int tls_start(conn *c, const char *host, char *err, size_t cap) {
+    if (!(c->ctx = SSL_CTX_new(TLS_client_method())) || !(c->ssl = SSL_new(c->ctx)))
+        return fail(err, cap, "cannot set up TLS: out of memory");
+    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_default_verify_paths(c->ctx);
+    SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+    SSL_set_tlsext_host_name(c->ssl, host);
+    SSL_set1_host(c->ssl, host);
+    SSL_set_fd(c->ssl, c->fd);
+    if (SSL_connect(c->ssl) != 1) {
+        const long vr = SSL_get_verify_result(c->ssl);
+        char e[256];
+        ERR_error_string_n(ERR_get_error(), e, sizeof e);
+        if (vr != X509_V_OK)
+            return fail(err, cap, "TLS to %s: certificate not trusted: %s", host, X509_verify_cert_error_string(vr));
+        return fail(err, cap, "TLS handshake with %s failed: %s", host, e);
+    }
+    return 0;
+}
+
+static int send_all(conn *c, const char *p, size_t n) {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
+        ssize_t w;
+        if (c->ssl) {
+            size_t done = 0;
+            w = SSL_write_ex(c->ssl, p, n, &done) == 1 ? (ssize_t)done : -1;
+        } else {
+            w = send(c->fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) continue;
+        }
         if (w <= 0) return -1;
         p += w;
         n -= (size_t)w;
@@ -96,9 +144,24 @@ static int send_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
-/* A buffered reader over the socket. */
+/* Bytes received (0 at the end of the stream), or -1. */
+static ssize_t conn_recv(conn *c, char *buf, size_t cap) {
+    if (!c->ssl) {
+        for (;;) {
+            ssize_t n = recv(c->fd, buf, cap, 0);
+            if (n < 0 && errno == EINTR) continue;
+            return n;
+        }
+    }
+    size_t got = 0;
+    if (SSL_read_ex(c->ssl, buf, cap, &got) == 1) return (ssize_t)got;
+    const int e = SSL_get_error(c->ssl, 0);
+    return e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) ? 0 : -1;
+}
+
+/* A buffered reader over the connection. */
 typedef struct {
-    int fd;
+    conn *c;
     char buf[65536];
     size_t off, len;
     bool eof;
@@ -107,14 +170,11 @@ typedef struct {
 static int fill(reader *r) {
     if (r->off < r->len) return 0;
     r->off = r->len = 0;
-    for (;;) {
-        ssize_t n = recv(r->fd, r->buf, sizeof r->buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        if (n == 0) r->eof = true;
-        r->len = (size_t)n;
-        return 0;
-    }
+    ssize_t n = conn_recv(r->c, r->buf, sizeof r->buf);
+    if (n < 0) return -1;
+    if (n == 0) r->eof = true;
+    r->len = (size_t)n;
+    return 0;
 }
 
 /* One line without its CRLF into line (cap); -1 on error or EOF before the newline. */
@@ -153,13 +213,17 @@ static int one_request(const char *method, const char *url, const char *const *h
                        httpc_sink sink, void *ctx, char *err, size_t cap) {
     url_parts u;
     if (split_url(url, &u, err, cap)) return -1;
-    int fd = dial(&u, timeout_s, err, cap);
-    if (fd < 0) return -1;
+    conn c = {dial(&u, timeout_s, err, cap), NULL, NULL};
+    if (c.fd < 0) return -1;
+    if (u.tls && tls_start(&c, u.host, err, cap)) {
+        conn_close(&c);
+        return -1;
+    }
     size_t hcap = 4096 + strlen(u.path);
     for (int i = 0; headers && headers[i]; i++) hcap += strlen(headers[i]) + 2;
     char *head = malloc(hcap);
     if (!head) {
-        close(fd);
+        conn_close(&c);
         return fail(err, cap, "out of memory");
     }
     bool v6 = strchr(u.host, ':') != NULL;
@@ -169,18 +233,18 @@ static int one_request(const char *method, const char *url, const char *const *h
     for (int i = 0; headers && headers[i]; i++) hn += (size_t)snprintf(head + hn, hcap - hn, "%s\r\n", headers[i]);
     if (body) hn += (size_t)snprintf(head + hn, hcap - hn, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
     hn += (size_t)snprintf(head + hn, hcap - hn, "\r\n");
-    int rc = send_all(fd, head, hn) || (body && send_all(fd, body, body_len));
+    int rc = send_all(&c, head, hn) || (body && send_all(&c, body, body_len));
     free(head);
     if (rc) {
-        close(fd);
+        conn_close(&c);
         return fail(err, cap, "cannot send the request to %s: %s", u.host, strerror(errno));
     }
     reader *r = malloc(sizeof *r);
     if (!r) {
-        close(fd);
+        conn_close(&c);
         return fail(err, cap, "out of memory");
     }
-    r->fd = fd;
+    r->c = &c;
     r->off = r->len = 0;
     r->eof = false;
     char line[8192];
@@ -238,7 +302,7 @@ static int one_request(const char *method, const char *url, const char *const *h
     }
 done:
     free(r);
-    close(fd);
+    conn_close(&c);
     return rc;
 }
 
@@ -254,7 +318,8 @@ int httpc_request(const char *method, const char *url, const char *const *header
             url_parts u;
             split_url(cur, &u, err, cap);
             bool v6 = strchr(u.host, ':') != NULL;
-            snprintf(cur, sizeof cur, "http://%s%s%s:%s%s", v6 ? "[" : "", u.host, v6 ? "]" : "", u.port, loc);
+            snprintf(cur, sizeof cur, "%s://%s%s%s:%s%s", u.tls ? "https" : "http", v6 ? "[" : "", u.host, v6 ? "]" : "",
+                     u.port, loc);
         } else {
             snprintf(cur, sizeof cur, "%s", loc);
         }

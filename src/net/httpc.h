@@ -1,8 +1,8 @@
 /*
- * httpc.h - a small HTTP/1.1 client over plain sockets (no TLS): one request per connection,
- * redirects followed, the body (Content-Length, chunked, or until close) handed to a callback
- * piece by piece. Used by `autoglm pull` (downloads with Range resume) and `autoglm ps` (a
- * client of the running server). https:// URLs are refused with a clear message.
+ * httpc.h - a small HTTP/1.1 client over plain sockets or TLS (https://, OpenSSL's libssl,
+ * certificates verified): one request per connection, redirects followed, the body
+ * (Content-Length, chunked, or until close) handed to a callback piece by piece. Used by
+ * `autoglm pull` (downloads with Range resume, Hugging Face listings) and `autoglm ps`.
  */
 #ifndef AG_NET_HTTPC_H
 #define AG_NET_HTTPC_H
@@ -24,7 +24,7 @@ typedef int (*httpc_sink)(void *ctx, const char *data, size_t n);
 /* Sends method url with the extra header lines (each "Name: value", NULL-terminated list, may be
  * NULL) and the body (may be NULL), follows up to 5 redirects, and streams the final body to
  * sink (NULL: discarded). timeout_s bounds each wait for data. Returns 0, or -1 with a message
- * (connection, malformed response, https, sink abort). */
+ * (connection, TLS or certificate, malformed response, sink abort). */
 int httpc_request(const char *method, const char *url, const char *const *headers, const char *body, size_t body_len,
                   int timeout_s, httpc_response *resp, httpc_sink sink, void *ctx, char *err, size_t cap);
 

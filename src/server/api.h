@@ -35,7 +35,10 @@ typedef struct {
     bool raw;            /* generate: the prompt goes to the model as it is */
     bool stream;
     bool include_usage;  /* OpenAI stream_options.include_usage */
-    cJSON *messages;     /* chat: [{"role", "content"}] normalized (content parts joined) */
+    cJSON *messages;     /* chat: [{"role", "content", "tool_calls"?, "tool_call_id"?, "name"?}] normalized
+                            (content parts joined, tool call arguments as objects) */
+    cJSON *tools;        /* chat: function definitions for the template, or NULL (api_tools.c) */
+    bool tools_off;      /* OpenAI tool_choice "none": tools are not shown and answers not parsed */
     ag_token *context;   /* generate: tokens of a previous answer's "context" */
     int n_context;
     cJSON *options;      /* Ollama options (OpenAI fields mapped to them); object, may be empty */
@@ -52,6 +55,11 @@ typedef struct {
 /* Parses body[0..len). Returns 0, or the HTTP status of the failure (400) with a message. */
 int api_parse(api_kind kind, const char *body, size_t len, api_request *rq, char *err, size_t cap);
 void api_request_free(api_request *rq);
+
+/* api_tools.c: "tools" / "tool_choice" of a chat body into rq; a message's tool fields (in) into
+ * its normalized copy (out). 0 or 400 with a message. */
+int api_parse_tools(const cJSON *body, api_request *rq, char *err, size_t cap);
+int api_message_tools(const cJSON *in, cJSON *out, char *err, size_t cap);
 
 /* keep_alive as Ollama takes it: a number of seconds, or a duration string ("5m", "1h30m", "10s",
  * "500ms", "-1", "0"); negative = forever. Returns false on a malformed value. */

@@ -27,6 +27,7 @@ void api_request_free(api_request *rq) {
     free(rq->system);
     free(rq->tmpl);
     cJSON_Delete(rq->messages);
+    cJSON_Delete(rq->tools);
     free(rq->context);
     cJSON_Delete(rq->options);
     for (int i = 0; i < rq->n_inputs; i++) free(rq->inputs[i]);
@@ -98,6 +99,7 @@ static int parse_messages(const cJSON *body, api_request *rq, char *err, size_t 
         cJSON_AddStringToObject(out, "content", content);
         free(content);
         cJSON_AddItemToArray(rq->messages, out);
+        if ((rc = api_message_tools(m, out, err, cap))) return rc;
     }
     return 0;
 }
@@ -281,7 +283,7 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
         break;
     case API_CHAT:
     case API_OAI_CHAT:
-        if ((rc = parse_messages(body, rq, err, cap))) return rc;
+        if ((rc = parse_messages(body, rq, err, cap)) || (rc = api_parse_tools(body, rq, err, cap))) return rc;
         break;
     case API_EMBED:
     case API_EMBEDDINGS:

@@ -23,8 +23,37 @@ static void created_at(cJSON *o) {
     cJSON_AddStringToObject(o, "created_at", buf);
 }
 
-static const char *finish_reason(const job_stats *st) {
+static const char *finish_reason(const gen_stream *g, const job_stats *st) {
+    if (g->calls) return "tool_calls";
     return st->done_reason && strcmp(st->done_reason, "length") == 0 ? "length" : "stop";
+}
+
+/* g->calls in the wire shape: Ollama {"function": {"name", "arguments": object}}; OpenAI
+ * {"index"?, "id", "type": "function", "function": {"name", "arguments": JSON string}} */
+static cJSON *wire_calls(const gen_stream *g, bool openai, bool chunk) {
+    cJSON *arr = cJSON_CreateArray();
+    const cJSON *c;
+    int i = 0;
+    cJSON_ArrayForEach(c, g->calls) {
+        cJSON *o = cJSON_CreateObject(), *f = cJSON_CreateObject();
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(c, "arguments");
+        cJSON_AddStringToObject(f, "name", cJSON_GetObjectItemCaseSensitive(c, "name")->valuestring);
+        if (openai) {
+            char id[64], *a = cJSON_PrintUnformatted(args);
+            snprintf(id, sizeof id, "call_%s_%d", g->id, i);
+            if (chunk) cJSON_AddNumberToObject(o, "index", i);
+            cJSON_AddStringToObject(o, "id", id);
+            cJSON_AddStringToObject(o, "type", "function");
+            cJSON_AddStringToObject(f, "arguments", a ? a : "{}");
+            free(a);
+        } else {
+            cJSON_AddItemToObject(f, "arguments", cJSON_Duplicate(args, true));
+        }
+        cJSON_AddItemToObject(o, "function", f);
+        cJSON_AddItemToArray(arr, o);
+        i++;
+    }
+    return arr;
 }
 
 /* {"model", "created_at", "response" | "message"} of Ollama */
@@ -36,6 +65,7 @@ static cJSON *ollama_object(const gen_stream *g, const char *text) {
         cJSON *m = cJSON_AddObjectToObject(o, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
         cJSON_AddStringToObject(m, "content", text);
+        if (g->calls) cJSON_AddItemToObject(m, "tool_calls", wire_calls(g, false, false));
     } else {
         cJSON_AddStringToObject(o, "response", text);
     }
@@ -87,7 +117,13 @@ static void openai_choice(const gen_stream *g, cJSON *o, const char *text, const
     if (g->kind == API_OAI_CHAT) {
         cJSON *m = cJSON_AddObjectToObject(c, chunk ? "delta" : "message");
         if (!chunk || !g->sent_first) cJSON_AddStringToObject(m, "role", "assistant");
-        if (text) cJSON_AddStringToObject(m, "content", text);
+        if (g->calls && !(chunk && finish)) { /* the calls: in the message, or in one chunk before the end */
+            if (text && *text) cJSON_AddStringToObject(m, "content", text);
+            else if (!chunk) cJSON_AddNullToObject(m, "content");
+            cJSON_AddItemToObject(m, "tool_calls", wire_calls(g, true, chunk));
+        } else if (text) {
+            cJSON_AddStringToObject(m, "content", text);
+        }
     } else {
         cJSON_AddStringToObject(c, "text", text ? text : "");
         cJSON_AddNullToObject(c, "logprobs");
@@ -117,6 +153,18 @@ char *fmt_chunk(gen_stream *g, const char *text) {
     }
     cJSON *o = openai_object(g, true);
     openai_choice(g, o, text, NULL, true);
+    g->sent_first = true;
+    return wire(g, o);
+}
+
+char *fmt_calls_chunk(gen_stream *g) {
+    if (!is_openai(g)) {
+        cJSON *o = ollama_object(g, "");
+        cJSON_AddBoolToObject(o, "done", false);
+        return wire(g, o);
+    }
+    cJSON *o = openai_object(g, true);
+    openai_choice(g, o, NULL, NULL, true);
     g->sent_first = true;
     return wire(g, o);
 }
@@ -159,7 +207,7 @@ char *fmt_end(gen_stream *g) {
         return wire(g, o);
     }
     cJSON *o = openai_object(g, true);
-    openai_choice(g, o, g->kind == API_OAI_CHAT ? NULL : "", finish_reason(st), true);
+    openai_choice(g, o, g->kind == API_OAI_CHAT ? NULL : "", finish_reason(g, st), true);
     char *out = wire(g, o);
     if (g->include_usage) {
         cJSON *u = openai_object(g, true);
@@ -178,7 +226,7 @@ cJSON *fmt_full(gen_stream *g, const char *text) {
         return o;
     }
     cJSON *o = openai_object(g, false);
-    openai_choice(g, o, text, finish_reason(st), false);
+    openai_choice(g, o, text, finish_reason(g, st), false);
     cJSON_AddItemToObject(o, "usage", usage(g));
     return o;
 }

@@ -12,6 +12,7 @@
 #include "server/gen.h"
 #include "server/http.h"
 #include "server/prompt.h"
+#include "server/tool_calls.h"
 
 static void gen_free(gen_stream *g) {
     if (!g) return;
@@ -21,6 +22,8 @@ static void gen_free(gen_stream *g) {
     free(g->seen);
     free(g->model);
     free(g->buf);
+    free(g->held);
+    cJSON_Delete(g->calls);
     free(g);
 }
 
@@ -57,6 +60,33 @@ static char *guard_output(gen_stream *g, char *text, size_t tl, bool final) {
 
 static void on_stream_end(void *cls) { gen_free(cls); }
 
+/* A streamed answer with tools: holds text back while it may still be a tool call. Returns
+ * the formatted chunk(s) to send now (malloc'd; NULL when nothing, or out of memory: *oom). */
+static char *tools_chunk(gen_stream *g, const char *text, bool done, bool *oom) {
+    *oom = false;
+    if (g->passthrough) return text ? fmt_chunk(g, text) : NULL;
+    if (text) {
+        const size_t tl = strlen(text);
+        char *p = realloc(g->held, g->held_len + tl + 1);
+        if (!p) return *oom = true, NULL;
+        memcpy(p + g->held_len, text, tl + 1);
+        g->held = p;
+        g->held_len += tl;
+    }
+    if (!g->held) return NULL;
+    if (!done && tool_calls_may_start(g->held)) return NULL;
+    char *content = NULL;
+    if (done && (g->calls = tool_calls_parse(g->held, &content))) {
+        char *out = fmt_calls_chunk(g);
+        free(content);
+        return out ? out : (*oom = true, NULL);
+    }
+    g->passthrough = true; /* not a call: what was held goes out as text */
+    char *out = fmt_chunk(g, g->held);
+    if (!out) *oom = true;
+    return out;
+}
+
 static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     gen_stream *g = cls;
@@ -75,9 +105,11 @@ static ssize_t on_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             text = shown;
             if (g->refusal[0]) done = true; /* stop here; fmt_end says why */
         }
-        char *chunk = text && *text ? fmt_chunk(g, text) : NULL;
-        char *end = done ? fmt_end(g) : NULL;
+        bool oom = false;
+        char *chunk = g->tools ? tools_chunk(g, text, done, &oom) : text && *text ? fmt_chunk(g, text) : NULL;
+        char *end = done && !oom ? fmt_end(g) : NULL;
         free(text);
+        if (oom) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (done) g->ended = true;
         size_t lc = chunk ? strlen(chunk) : 0, le = end ? strlen(end) : 0;
         if (lc + le) {
@@ -256,6 +288,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
         api_request_free(&req);
         return http_reply_error(rq, 500, "out of memory");
     }
+    g->tools = req.tools && !req.tools_off;
     snprintf(g->id, sizeof g->id, "%s-%lx%04x", kind == API_OAI_CHAT ? "chatcmpl" : "cmpl", (unsigned long)time(NULL),
              (unsigned)(sched_now_ns() & 0xffff));
     enum MHD_Result r;
@@ -311,8 +344,13 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             else if (job_get_stats(g->j)->error[0]) r = http_reply_error(rq, 500, "%s", job_get_stats(g->j)->error);
             else {
                 char *shown = guard_has_policy(g->gd) || g->redact ? guard_output(g, text, strlen(text), true) : NULL;
+                char *content = NULL;
                 if (g->refusal[0]) r = http_reply_error(rq, 403, "%s", g->refusal);
-                else r = http_reply_json(rq, 200, fmt_full(g, shown ? shown : text));
+                else {
+                    if (g->tools) g->calls = tool_calls_parse(shown ? shown : text, &content);
+                    r = http_reply_json(rq, 200, fmt_full(g, content ? content : shown ? shown : text));
+                }
+                free(content);
                 free(shown);
             }
             free(text);

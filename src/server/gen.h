@@ -23,6 +23,13 @@ typedef struct {
     bool include_usage;
     bool sent_first;      /* OpenAI chat: the first chunk carries the role */
     bool ended;
+    /* tools: the answer is parsed for tool calls (server/tool_calls.h); streamed, its beginning is
+     * held back while it may still be a call */
+    bool tools;
+    bool passthrough;     /* streamed: the answer is not a call, stream as it comes */
+    char *held;           /* streamed: text held back so far */
+    size_t held_len;
+    cJSON *calls;         /* the calls found: [{"name", "arguments": object}], or NULL */
     job *j;
     sched_model *sm;
     int fd;
@@ -40,11 +47,13 @@ typedef struct {
 
 /* One streamed piece of text, formatted (malloc'd). */
 char *fmt_chunk(gen_stream *g, const char *text);
+/* A streamed chunk carrying g->calls (Ollama message.tool_calls; OpenAI delta.tool_calls). */
+char *fmt_calls_chunk(gen_stream *g);
 /* The end of a stream: Ollama's final object with statistics (or {"error"}: the engine failed or
  * the output policy refused), OpenAI's last
  * chunk with finish_reason, the usage chunk when asked, and "data: [DONE]". */
 char *fmt_end(gen_stream *g);
-/* A whole (non-streamed) response with the full text. */
+/* A whole (non-streamed) response with the full text (and g->calls, when found). */
 cJSON *fmt_full(gen_stream *g, const char *text);
 
 #endif

@@ -103,6 +103,7 @@ int prompt_tokens(const api_request *rq, const ag_model *m, const store_manifest
         cJSON *msgs = conversation(rq, man);
         cJSON *ctx = cJSON_CreateObject();
         cJSON_AddItemToObject(ctx, "messages", msgs);
+        if (rq->tools && !rq->tools_off) cJSON_AddItemToObject(ctx, "tools", cJSON_Duplicate(rq->tools, true));
         cJSON_AddBoolToObject(ctx, "add_generation_prompt", true);
         char *json = cJSON_PrintUnformatted(ctx);
         ag_error ae = {0};

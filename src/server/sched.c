@@ -11,6 +11,7 @@
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
+enum { BATCH_CHUNK_BUSY = 32 }; /* a batch prompt's chunk while interactive work waits or runs */
 enum { MIN_BORROW = 4 };     /* positions worth copying from another slot rather than recomputing */
 
 sched *sched_new(const sched_config *cfg) {
@@ -34,6 +35,13 @@ static void slot_clear(slot *sl) {
     sl->dt = NULL;
     sl->job = NULL;
     sl->held_len = 0;
+    sl->pending = -1;
+}
+
+bool sched_preempt_check(void *ctx) {
+    sched_model *m = ctx;
+    return atomic_load_explicit(&m->preemptible, memory_order_relaxed) &&
+           atomic_load_explicit(&m->n_inter_queued, memory_order_relaxed) > 0;
 }
 
 static void model_free(sched_model *m) {
@@ -264,15 +272,29 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done == j->n_emb) finish(m, sl, "stop", false, NULL);
 }
 
+/* What a turn knows about the model's work: interactive jobs running or waiting (batch prompts
+ * are read in small chunks then), free slots (preempting batch work helps only if one is free). */
+typedef struct {
+    bool inter_busy;
+    int n_free;
+} turn_state;
+
 /* Advances a generation by one turn: a chunk of the prompt, then (once the prompt is in) the
  * sampling of the next token. Returns the token the slot wants evaluated in this turn's batched
- * decode step, or -1 (prefill not done, or the job ended). */
-static ag_token step_generate(sched_model *m, slot *sl) {
+ * decode step, -1 (prefill not done, or the job ended), or -2 (its prompt chunk was preempted). */
+static ag_token step_generate(sched_model *m, slot *sl, const turn_state *ts) {
     job *j = sl->job;
     ag_error err = {0};
+    if (sl->pending >= 0) return sl->pending; /* its decode step was preempted: evaluate it again */
     if (!sl->decoding) { /* a chunk of the prompt */
-        int chunk = j->n_prompt - sl->pos < PREFILL_CHUNK ? j->n_prompt - sl->pos : PREFILL_CHUNK;
-        if (ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err) || !hist_push(sl, j->prompt + sl->pos, chunk)) {
+        const bool batch = j->priority == PRIO_BATCH;
+        const int max_chunk = batch && ts->inter_busy ? BATCH_CHUNK_BUSY : PREFILL_CHUNK;
+        int chunk = j->n_prompt - sl->pos < max_chunk ? j->n_prompt - sl->pos : max_chunk;
+        atomic_store(&m->preemptible, batch && ts->n_free > 0);
+        ag_status st = ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err);
+        atomic_store(&m->preemptible, false);
+        if (st == AG_ERR_ABORTED) return -2; /* an interactive job came: the chunk is read again later */
+        if (st || !hist_push(sl, j->prompt + sl->pos, chunk)) {
             finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
             return -1;
         }
@@ -332,14 +354,23 @@ static ag_token step_generate(sched_model *m, slot *sl) {
 
 /* One decode step for every slot that sampled a token this turn (ag_session_eval_batch: the
  * weights are read once for all of them). */
-static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n) {
+static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n, const turn_state *ts) {
     if (n == 0) return;
     ag_session *ss[64];
-    for (int i = 0; i < n; i++) ss[i] = sl[i]->s;
+    bool batch_only = ts->n_free > 0;
+    for (int i = 0; i < n; i++) {
+        ss[i] = sl[i]->s;
+        batch_only = batch_only && sl[i]->job->priority == PRIO_BATCH;
+    }
     ag_error err = {0};
-    bool ok = ag_session_eval_batch(ss, tok, n, &err) == AG_OK;
-    for (int i = 0; i < n; i++)
-        if (!ok || !hist_push(sl[i], &tok[i], 1)) finish(m, sl[i], "stop", true, err.msg[0] ? err.msg : "out of memory");
+    atomic_store(&m->preemptible, batch_only);
+    const ag_status st = ag_session_eval_batch(ss, tok, n, &err);
+    atomic_store(&m->preemptible, false);
+    for (int i = 0; i < n; i++) {
+        if (st == AG_ERR_ABORTED) sl[i]->pending = tok[i]; /* preempted: the next step evaluates it */
+        else if (st || !hist_push(sl[i], &tok[i], 1)) finish(m, sl[i], "stop", true, err.msg[0] ? err.msg : "out of memory");
+        else sl[i]->pending = -1;
+    }
 }
 
 static int common_prefix(const slot *sl, const job *j) {
@@ -399,6 +430,7 @@ static void start_generate(sched_model *m, int si) {
         ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads};
         sl->s = ag_session_new(m->model, &sp, &err);
         sl->n_hist = 0;
+        if (sl->s) ag_session_set_abort(sl->s, sched_preempt_check, m);
     }
     if (!sl->s) {
         finish(m, sl, "stop", false, err.msg);
@@ -416,6 +448,7 @@ static void start_generate(sched_model *m, int si) {
     sl->n_hist = keep;
     keep = borrow_prefix(m, si, keep);
     sl->pos = keep;
+    sl->pending = -1;
     sl->produced = 0;
     sl->decoding = false;
     sl->held_len = 0;
@@ -445,6 +478,7 @@ static job *pop_locked(sched_model *m, int prio) {
     j->next = NULL;
     j->queued = false;
     m->n_queued--;
+    if (prio == PRIO_INTERACTIVE) atomic_fetch_sub(&m->n_inter_queued, 1);
     return j;
 }
 
@@ -494,42 +528,51 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&m->work, &m->mu);
             continue;
         }
+        turn_state ts = {atomic_load(&m->n_inter_queued) > 0, m->n_slots - active};
         pthread_mutex_unlock(&m->mu);
         slot *dec[64];
         ag_token dec_tok[64];
         int n_dec = 0;
         /* an interactive prompt being read: batch prompts and embeddings wait a turn, so that its
          * first token comes after its own prefill and one batched decode step, not theirs */
-        bool defer_batch = false;
+        bool defer_batch = false, preempted = false;
         for (int i = 0; i < m->n_slots; i++) {
             const slot *sl = &m->slots[i];
-            if (sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE &&
-                (started >> i & 1 || !sl->decoding))
-                defer_batch = true;
-        }
-        for (int i = 0; i < m->n_slots; i++) { /* one turn: each active slot advances once */
-            slot *sl = &m->slots[i];
-            if (!sl->job) continue;
-            if (atomic_load(&sl->job->cancelled)) {
-                finish(m, sl, "cancel", false, NULL);
-                continue;
-            }
-            if (started >> i & 1) {
-                if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
-                if (!sl->job) continue;
-            }
-            if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding)) continue;
-            if (sl->job->kind == JOB_EMBED) {
-                step_embed(m, sl);
-                continue;
-            }
-            ag_token tok = step_generate(m, sl);
-            if (tok >= 0) {
-                dec[n_dec] = sl;
-                dec_tok[n_dec++] = tok;
+            if (sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE) {
+                ts.inter_busy = true;
+                if (started >> i & 1 || !sl->decoding) defer_batch = true;
             }
         }
-        decode_batch(m, dec, dec_tok, n_dec); /* the decoding slots, all in one forward step */
+        /* one turn: each active slot advances once, interactive slots first (their prompts are
+         * read before any batch work of the turn) */
+        for (int pass = 0; pass < 2 && !preempted; pass++)
+            for (int i = 0; i < m->n_slots && !preempted; i++) {
+                slot *sl = &m->slots[i];
+                if (!sl->job || (sl->job->priority == PRIO_BATCH) != (pass == 1)) continue;
+                if (atomic_load(&sl->job->cancelled)) {
+                    finish(m, sl, "cancel", false, NULL);
+                    continue;
+                }
+                if (started >> i & 1) {
+                    if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
+                    if (!sl->job) continue;
+                }
+                if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding))
+                    continue;
+                if (sl->job->kind == JOB_EMBED) {
+                    step_embed(m, sl);
+                    continue;
+                }
+                ag_token tok = step_generate(m, sl, &ts);
+                if (tok == -2) preempted = true; /* an interactive job waits: admit it first */
+                if (tok >= 0) {
+                    dec[n_dec] = sl;
+                    dec_tok[n_dec++] = tok;
+                }
+            }
+        if (preempted) /* the slots that sampled keep their token for the next step */
+            for (int i = 0; i < n_dec; i++) dec[i]->pending = dec_tok[i];
+        else decode_batch(m, dec, dec_tok, n_dec, &ts); /* the decoding slots, all in one forward step */
         pthread_mutex_lock(&m->mu);
     }
     /* stopping: running jobs end as cancelled, waiting ones too */
@@ -565,6 +608,7 @@ int sched_submit(sched_model *m, job *j) {
     else m->q_head[j->priority] = j;
     m->q_tail[j->priority] = j;
     m->n_queued++;
+    if (j->priority == PRIO_INTERACTIVE) atomic_fetch_add(&m->n_inter_queued, 1);
     pthread_cond_signal(&m->work);
     pthread_mutex_unlock(&m->mu);
     return 0;

@@ -5,6 +5,12 @@
  * Locks: sched.mu guards the list of loaded models and their reference counts; each model's mu
  * guards its queues, its slots' job pointers and everything a job shares with its HTTP thread
  * (out, done, released, stats). The worker never holds mu during a forward pass.
+ *
+ * Preemption: while the worker runs a forward pass that holds batch-class work only (a batch
+ * prompt chunk, a decode step without interactive rows) with a slot free, it sets preemptible;
+ * the sessions' abort check (sched_preempt_check) stops that pass within one layer as soon as an
+ * interactive job is queued. Nothing is lost: a prompt chunk is evaluated again, a decode step's
+ * tokens (already published) stay in their slots' `pending` for the next step.
  */
 #ifndef AG_SERVER_SCHED_IMPL_H
 #define AG_SERVER_SCHED_IMPL_H
@@ -52,6 +58,7 @@ typedef struct {
     ag_json_constraint *jc;      /* format json / a schema: masks the logits before sampling */
     float *masked;               /* (n_vocab) the logits as masked */
     int pos;                     /* next prompt token to evaluate */
+    ag_token pending;            /* sampled and published, its decode step preempted: evaluate it next (-1 none) */
     int produced;
     bool decoding;               /* the last eval's logits are ready to sample */
     char *held;                  /* generated text held back: it may start a stop string */
@@ -70,6 +77,8 @@ struct sched_model {
     pthread_cond_t work;
     job *q_head[PRIO_COUNT], *q_tail[PRIO_COUNT];
     int n_queued;
+    atomic_int n_inter_queued;   /* interactive jobs waiting (the abort check reads it without mu) */
+    atomic_bool preemptible;     /* the worker's forward pass in flight is batch-class work only */
     slot *slots;
     int n_slots;
     bool stop, joined;
@@ -96,5 +105,7 @@ void sched_model_unload(sched_model *m); /* stops its worker and frees it; unlin
 uint64_t sched_mem_available(const sched *s); /* bytes a new model may take */
 
 void job_publish_locked(job *j, const char *text, size_t len);
+/* The sessions' abort check (ag_session_set_abort; ctx: the sched_model). */
+bool sched_preempt_check(void *ctx);
 
 #endif

@@ -178,6 +178,7 @@ void job_finish(job *j) {
                 *pp = j->next;
                 if (m->q_tail[j->priority] == j) m->q_tail[j->priority] = prev;
                 m->n_queued--;
+                if (j->priority == PRIO_INTERACTIVE) atomic_fetch_sub(&m->n_inter_queued, 1);
             }
             j->queued = false;
             j->released = true;

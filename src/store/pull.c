@@ -3,6 +3,7 @@
  * resumes it, progress, SHA-256 check, the model check, the atomic rename and the manifest.
  */
 #include "store/pull.h"
+#include "store/hf.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -112,15 +113,17 @@ static st_status download(const char *url, const char *path, const pull_params *
 st_status store_pull(const char *root, const char *url, const char *name, const pull_params *p, store_manifest *m,
                      st_error *err) {
     memset(m, 0, sizeof *m);
-    if (strncasecmp(url, "hf.co/", 6) == 0 || strncasecmp(url, "huggingface.co/", 15) == 0 ||
-        strncasecmp(url, "https://", 8) == 0)
-        return st_fail(err, ST_INVALID, "'%s': Hugging Face names and https:// URLs are not supported yet (this build "
-                                        "has no TLS client); give an http:// URL of a GGUF file", url);
-    if (strncasecmp(url, "http://", 7) != 0)
-        return st_fail(err, ST_INVALID, "'%s': pulling from a model registry is not supported; give an http:// URL of a "
-                                        "GGUF file", url);
-    char def[STORE_NAME_MAX];
-    if (!name) pull_default_name(url, def, sizeof def);
+    char def[STORE_NAME_MAX], hf_url[2048];
+    if (hf_is_name(url)) { /* hf.co/ORG/REPO:QUANT -> the URL of its GGUF file */
+        st_status st = hf_resolve(p ? p->hf_endpoint : NULL, url, hf_url, sizeof hf_url, def, sizeof def, err);
+        if (st) return st;
+        url = hf_url;
+    } else if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        return st_fail(err, ST_INVALID, "'%s': pulling from a model registry is not supported; give an http(s):// URL "
+                                        "of a GGUF file or a Hugging Face name hf.co/ORG/REPO:QUANT", url);
+    } else if (!name) {
+        pull_default_name(url, def, sizeof def);
+    }
     st_status st = store_parse_name(name ? name : def, m->name, err);
     if (st) return st;
     if (p && p->sha256 && strlen(p->sha256) != 64) return st_fail(err, ST_INVALID, "a SHA-256 digest has 64 hex digits");

@@ -1,9 +1,9 @@
 /*
- * pull.h - `autoglm pull` / POST /api/pull: a GGUF file downloaded by http:// URL into the store.
+ * pull.h - `autoglm pull` / POST /api/pull: a GGUF file downloaded by http(s):// URL or Hugging
+ * Face name (hf.co/ORG/REPO:QUANT, store/hf.h) into the store.
  * The download goes to blobs/partial-<hash of the URL> and resumes from its size with a Range
  * request; the file's SHA-256 is checked (against the expected digest when given), the file
  * must load as a model, then it is renamed into blobs/sha256-<hex> and a manifest written.
- * https:// and hf.co/ names answer "not supported yet" (no TLS client in this build).
  */
 #ifndef AG_STORE_PULL_H
 #define AG_STORE_PULL_H
@@ -16,6 +16,7 @@ typedef struct {
     void (*progress)(void *ctx, const char *status, uint64_t done, uint64_t total);
     void *ctx;
     volatile int *cancel; /* non-NULL and set: stop (the partial file stays for a resume) */
+    const char *hf_endpoint; /* Hugging Face host for hf.co/ names; NULL: https://huggingface.co */
 } pull_params;
 
 /* The store name a URL gets when none is given: its file name without .gguf, lowercased, other

@@ -4,6 +4,7 @@
  *
  *   ag_gemv(type, n, w, w_row_bytes, n_rows, act, y)            one token (decode):
  *       y[r] = dot(w row r, act)                 r < n_rows, read straight from the weights
+ *   ag_gemv_few(..., act_row_bytes, n_tok, y, y_stride)             a few tokens (batched decode)
  *   ag_gemm_tile(type, n, w, w_row_bytes, n_rows (<= 16), act, act_row_bytes, n_tok, y,
  *                y_stride, scratch)                              many tokens (prefill):
  *       y[t * y_stride + r] = dot(w row r, act row t)            r < n_rows, t < n_tok
@@ -33,6 +34,12 @@ bool ag_gemm_available(ag_type wtype, int64_t n);
 
 void ag_gemv(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
              float *y);
+
+/* A few tokens (gemv_few.c; any n_tok, best up to AG_GEMV_FEW_MAX): y[t * y_stride + r] =
+ * dot(w row r, act row t), rows read straight from the weights once per 4 tokens. */
+#define AG_GEMV_FEW_MAX 8
+void ag_gemv_few(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
+                 size_t act_row_bytes, int n_tok, float *y, size_t y_stride);
 
 /* Bytes of per-thread scratch for one tile. */
 size_t ag_gemm_tile_scratch_bytes(int64_t n);

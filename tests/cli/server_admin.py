@@ -72,11 +72,28 @@ def ps_names(port):
 class Files(http.server.BaseHTTPRequestHandler):
     cut_next = [0]  # > 0: the next full answer stops after that many bytes (a broken download)
     ranges = []
+    hf = []  # Hugging Face file paths asked for
 
     def log_message(self, *a):
         pass
 
     def do_GET(self):
+        if self.path.startswith("/api/models/"):  # a fake Hugging Face listing
+            repo = self.path[len("/api/models/"):]
+            if repo != "org/tiny-GGUF":
+                self.send_error(401)
+                return
+            body = json.dumps({"id": repo, "siblings": [
+                {"rfilename": "README.md"}, {"rfilename": "tiny-Q4_K_M.gguf"}, {"rfilename": "mmproj-tiny-Q8_0.gguf"},
+                {"rfilename": "tiny-Q8_0.gguf"}, {"rfilename": "tiny-IQ4_XS.gguf"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.path in ("/org/tiny-GGUF/resolve/main/tiny-Q8_0.gguf", "/org/tiny-GGUF/resolve/main/tiny-Q4_K_M.gguf"):
+            Files.hf.append(self.path)
+            self.path = "/moved.gguf"  # then redirected to the file, as the Hub redirects to its CDN
         if self.path == "/moved.gguf":
             self.send_response(302)
             self.send_header("Location", "/stories.gguf")
@@ -127,9 +144,23 @@ p = cli("pull", f"{base}/bad.gguf", "bad", rc=2)
 check("not a usable model" in p.stderr, f"pull: not a model: {p.stderr}")
 p = cli("pull", f"{base}/missing.gguf", rc=1)
 check("404" in p.stderr, f"pull: 404: {p.stderr}")
-for url in ("https://example.com/x.gguf", "hf.co/org/repo:Q4_K_M"):
-    p = cli("pull", url, rc=2)
-    check("not supported yet" in p.stderr, f"pull {url}: {p.stderr}")
+# Hugging Face names against the fake listing (AUTOGLM_HF_ENDPOINT): the file matching the quant
+hf_env = dict(env, AUTOGLM_HF_ENDPOINT=base)
+p = subprocess.run([exe, "pull", "hf.co/org/tiny-GGUF:q8_0"], env=hf_env, capture_output=True, text=True, timeout=120)
+check(p.returncode == 0 and "pulled 'hf.co/org/tiny-gguf:q8_0'" in p.stdout and
+      Files.hf[-1].endswith("/tiny-Q8_0.gguf"), f"pull hf.co: {p.returncode} {p.stdout} {p.stderr} {Files.hf}")
+p = subprocess.run([exe, "pull", "huggingface.co/org/tiny-GGUF", "hfdefault"], env=hf_env, capture_output=True, text=True,
+                   timeout=120)
+check(p.returncode == 0 and Files.hf[-1].endswith("/tiny-Q4_K_M.gguf"), f"pull hf.co default quant: {p.stderr} {Files.hf}")
+for name, want in (("hf.co/org/tiny-GGUF:Q2_K", "matches 'Q2_K'"), ("hf.co/org/other", "HTTP 401"),
+                   ("hf.co/org", "hf.co/ORG/REPO")):
+    p = subprocess.run([exe, "pull", name], env=hf_env, capture_output=True, text=True, timeout=120)
+    check(p.returncode != 0 and want in p.stderr, f"pull {name}: {p.returncode} {p.stderr}")
+# https: a TLS handshake with a plain HTTP server fails cleanly (no network needed)
+p = cli("pull", base.replace("http://", "https://") + "/stories.gguf", rc=1)
+check("TLS" in p.stderr, f"pull https from a plain server: {p.stderr}")
+p = cli("pull", "ftp://example.com/x.gguf", rc=2)
+check("not supported" in p.stderr, f"pull ftp: {p.stderr}")
 
 # ---------------------------------------------------------------- the server
 server, port = start("--parallel", "2", "--keep-alive", "-1")
@@ -142,8 +173,8 @@ try:
     lines = [json.loads(l) for l in text.splitlines() if l.strip()]
     check(status == 200 and lines[-1] == {"status": "success"} and any("completed" in l for l in lines),
           f"/api/pull: {status} {text[:300]}")
-    status, r = post(port, "/api/pull", {"model": "https://example.com/x.gguf", "stream": False})
-    check(status == 400 and "not supported yet" in r["error"], f"/api/pull https: {status} {r}")
+    status, r = post(port, "/api/pull", {"model": "ftp://example.com/x.gguf", "stream": False})
+    check(status == 400 and "not supported" in r["error"], f"/api/pull ftp: {status} {r}")
     status, r = post(port, "/api/create", {"model": "made", "from": "pulled", "system": "Be brief.",
                                            "parameters": {"temperature": 0, "num_predict": 5, "stop": ["x", "y"]},
                                            "stream": False})

@@ -292,6 +292,62 @@ try:
     [t.start() for t in threads]
     [t.join() for t in threads]
     check(together == alone, "batched decode of different prompts equals each alone")
+
+    # tools: a model with Qwen 2.5's template (which renders `tools` and tool messages); the
+    # definitions must reach the prompt (more prompt tokens, growing with them), tool_choice
+    # "none" hides them, tool results and assistant tool_calls (arguments as an object or an
+    # OpenAI JSON string) are accepted, malformed tools are a 400. (The parser of the model's
+    # answer is unit-tested in tests/test_tool_calls.c: a 260K-parameter model writes no calls.)
+    qwen = open(f"{shared}/chat-templates/Qwen-Qwen2.5-7B-Instruct.jinja").read()
+    status, _ = post("/api/create", {"model": "qwen-tools", "from": "stories", "template": qwen})
+    check(status == 200, f"create with template: {status}")
+    weather = {"type": "function", "function": {"name": "get_current_weather", "description": "Weather of a city",
+                                                "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                               "required": ["city"]}}}
+    clock = {"type": "function", "function": {"name": "get_time", "description": "The time now", "parameters": {}}}
+    msgs = [{"role": "user", "content": "Weather in Paris?"}]
+
+    def count(path, body):
+        body = dict(body, model="qwen-tools", messages=body.get("messages", msgs), stream=False)
+        if path == "/api/chat":
+            body["options"] = {"num_predict": 1}
+        else:
+            body["max_tokens"] = 1
+        st, o = post(path, body)
+        if st != 200:
+            check(False, f"{path} {body.get('tools')}: {st} {o}")
+            return -1, o
+        return (o["prompt_eval_count"] if path == "/api/chat" else o["usage"]["prompt_tokens"]), o
+
+    n0, _ = count("/api/chat", {})
+    n1, o1 = count("/api/chat", {"tools": [weather]})
+    n2, _ = count("/api/chat", {"tools": [weather, clock]})
+    check(0 < n0 < n1 < n2, f"tools reach the prompt: {n0} {n1} {n2}")
+    check(o1["message"]["role"] == "assistant" and "content" in o1["message"], f"chat with tools: {o1}")
+    m0, _ = count("/v1/chat/completions", {})
+    m1, c1 = count("/v1/chat/completions", {"tools": [weather]})
+    mn, _ = count("/v1/chat/completions", {"tools": [weather], "tool_choice": "none"})
+    check(m0 == n0 and m1 == n1 and mn == m0, f"OpenAI tools: {m0} {m1} {mn}")
+    check(c1["choices"][0]["finish_reason"] in ("stop", "length", "tool_calls"), f"OpenAI chat with tools: {c1}")
+    history = msgs + [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "get_current_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "22 degrees and sunny"}]
+    h1, _ = count("/v1/chat/completions", {"tools": [weather], "messages": history})
+    ollama_history = msgs + [
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_current_weather",
+                                                                           "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "22 degrees and sunny"}]
+    h2, _ = count("/api/chat", {"tools": [weather], "messages": ollama_history})
+    check(h1 > m1 and h1 == h2, f"tool calls and results in the history: {h1} {h2} (without {m1})")
+    text = request("POST", "/v1/chat/completions", {"model": "qwen-tools", "messages": msgs, "tools": [weather],
+                                                     "stream": True, "max_tokens": 3})[2]
+    ev = sse(text)
+    check(ev and ev[-1] == "[DONE]" and json.loads(ev[-2])["choices"][0]["finish_reason"], f"streamed with tools: {text[-300:]}")
+    for bad in ({"tools": {"x": 1}}, {"tools": [{"type": "function"}]}, {"tools": [weather], "tool_choice": "always"},
+                {"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[1]"}}]}]}):
+        st, o = post("/v1/chat/completions", dict({"model": "qwen-tools", "messages": msgs}, **bad))
+        check(st == 400 and "error" in o, f"bad tools {bad}: {st} {o}")
 finally:
     server.send_signal(signal.SIGTERM)
     try:

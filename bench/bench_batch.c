@@ -1,0 +1,80 @@
+/*
+ * bench_batch.c - time of one batched decode step (ag_session_eval_batch) over n sessions, for
+ * n = 1, 2, 4, 8, ...: the cost continuous batching pays per step, and the speed-up it gives
+ * over n single steps (docs/PERFORMANCE.md, "Server").
+ * Each n: the best of 3 rounds of K steps.
+ * usage: bench_batch MODEL.gguf [--max N] [--ctx POS] [--steps K] [--threads T]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autoglm/autoglm.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_batch MODEL.gguf [--max N] [--ctx POS] [--steps K] [--threads T]\n");
+        return 2;
+    }
+    int max_n = 8, ctx = 32, steps = 8, threads = 0;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--max")) max_n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ctx")) ctx = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+    }
+    if (max_n < 1 || max_n > 64 || ctx < 1 || steps < 1) return 2;
+    ag_error err = {0};
+    ag_model_params mp = {.n_threads = threads};
+    ag_model *m = ag_model_load(argv[1], &mp, &err);
+    if (!m) {
+        fprintf(stderr, "bench_batch: %s\n", err.msg);
+        return 1;
+    }
+    ag_session *ss[64] = {0};
+    ag_token tok[64], *prompt = calloc((size_t)ctx, sizeof *prompt);
+    int rc = 1;
+    if (!prompt) goto out;
+    for (int i = 0; i < ctx; i++) prompt[i] = 1 + i % 100;
+    ag_session_params sp = {.n_ctx = ctx + steps * 2 + 8, .n_threads = threads};
+    for (int i = 0; i < max_n; i++) {
+        if (!(ss[i] = ag_session_new(m, &sp, &err)) || ag_session_eval(ss[i], prompt, ctx, false, &err)) {
+            fprintf(stderr, "bench_batch: %s\n", err.msg);
+            goto out;
+        }
+        tok[i] = 2 + i;
+    }
+    double t1 = 0;
+    printf("%-4s %12s %12s %10s\n", "n", "ms/step", "ms/seq", "speed-up");
+    for (int n = 1; n <= max_n; n *= 2) {
+        for (int i = 0; i < n; i++) ag_session_truncate(ss[i], ctx);
+        if (ag_session_eval_batch(ss, tok, n, &err)) goto fail; /* warm-up */
+        double ms = 1e30; /* the best of 3 rounds: other processes on the machine add noise */
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < n; i++) ag_session_truncate(ss[i], ctx);
+            const double t0 = now_s();
+            for (int k = 0; k < steps; k++)
+                if (ag_session_eval_batch(ss, tok, n, &err)) goto fail;
+            const double r = (now_s() - t0) * 1e3 / steps;
+            ms = r < ms ? r : ms;
+        }
+        if (n == 1) t1 = ms;
+        printf("%-4d %12.1f %12.1f %9.2fx\n", n, ms, ms / n, t1 * n / ms);
+    }
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "bench_batch: %s\n", err.msg);
+out:
+    for (int i = 0; i < max_n; i++) ag_session_free(ss[i]);
+    free(prompt);
+    ag_model_free(m);
+    return rc;
+}
