@@ -2,7 +2,8 @@
  * search.c - ag_kb_query: BM25 through FTS5, dense search over the chunk vectors (exact for
  * small collections, the HNSW graph from ann_threshold chunks on, persisted in the file and
  * rebuilt when the generation moved), hybrid by reciprocal-rank fusion (score = sum over the
- * two rankings of 1 / (60 + rank)), a small result cache in the handle and a cache of question
+ * two rankings of w / (60 + rank), the dense ranking's w its agreement with BM25 beyond
+ * chance: see dense_weight), a small result cache in the handle and a cache of question
  * embeddings in the file. Also the prompt of `kb ask`.
  */
 #include <math.h>
@@ -216,13 +217,34 @@ static int search_dense(ag_kb *kb, const char *question, int k, ranked *out, ag_
 
 /* ---------------------------------------------------------------- fusion and hits */
 
-static int fuse(const ranked *a, int na, const ranked *b, int nb, ranked *out, int k) {
+/* How much to trust the dense ranking next to BM25: their agreement beyond chance. The top
+ * AGREE_DEPTH of both lists are compared; with N chunks, two unrelated rankings share about
+ * depth^2 / N of them. Agreement at chance level (an embedding model that does not understand
+ * the text, such as a random-weight one) gives 0, full agreement 1. When BM25 found nothing (no
+ * word in common: a paraphrase), the dense ranking is all there is and counts fully. */
+#define AGREE_DEPTH 10
+static double dense_weight(const ranked *a, int na, const ranked *b, int nb, int64_t n_chunks) {
+    if (na == 0) return 1.0;
+    int da = na < AGREE_DEPTH ? na : AGREE_DEPTH, db = nb < AGREE_DEPTH ? nb : AGREE_DEPTH, shared = 0;
+    for (int i = 0; i < da; i++)
+        for (int j = 0; j < db; j++) shared += a[i].id == b[j].id;
+    const int depth = da < db ? da : db;
+    if (depth == 0) return 0.0;
+    double chance = n_chunks > 0 ? (double)da * db / (double)n_chunks : 0;
+    if (chance >= depth) return 1.0; /* everything is in both lists: nothing to tell */
+    double w = ((double)shared - chance) / ((double)depth - chance);
+    return w < 0 ? 0 : w > 1 ? 1 : w;
+}
+
+/* Reciprocal-rank fusion, the dense ranking weighted by w_dense. */
+static int fuse(const ranked *a, int na, const ranked *b, int nb, double w_dense, ranked *out, int k) {
     int n = 0;
     for (int pass = 0; pass < 2; pass++) {
         const ranked *l = pass ? b : a;
         int nl = pass ? nb : na;
+        const double w = pass ? w_dense : 1.0;
         for (int r = 0; r < nl; r++) {
-            double s = 1.0 / (RRF_K + r + 1);
+            double s = w / (RRF_K + r + 1);
             int j = 0;
             while (j < n && out[j].id != l[r].id) j++;
             if (j == n) out[n++] = (ranked){l[r].id, 0};
@@ -308,7 +330,7 @@ int ag_kb_query(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_h
         int na = search_bm25(kb, question, depth, a, err);
         int nb = na < 0 ? -1 : search_dense(kb, question, depth, b, err);
         if (nb >= 0) {
-            n = fuse(a, na, b, nb, f, k);
+            n = fuse(a, na, b, nb, dense_weight(a, na, b, nb, kb->n_vec), f, k);
             memcpy(a, f, (size_t)n * sizeof *a);
         }
     }
