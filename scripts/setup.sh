@@ -11,6 +11,7 @@ PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, U
 PACKAGES+=(libssl-dev)                              # trust: hashes, signatures, TLS; model store: SHA-256
 PACKAGES+=(libmicrohttpd-dev libgnutls28-dev)       # server: HTTP, TLS (client certificates)
 PACKAGES+=(nodejs npm)                              # tests/js: the official ollama and openai npm clients
+PACKAGES+=(chromium)                                # tests/js/web.mjs: the desktop page, headless (playwright-core)
 PACKAGES+=(libsqlite3-dev libpoppler-glib-dev libzip-dev) # knowledge base: SQLite FTS5, PDF text, DOCX zip
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
