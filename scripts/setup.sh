@@ -11,6 +11,7 @@ PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, U
 PACKAGES+=(libssl-dev)                              # trust: hashes, signatures, TLS; model store: SHA-256
 PACKAGES+=(libmicrohttpd-dev libgnutls28-dev)       # server: HTTP, TLS (client certificates)
 PACKAGES+=(nodejs npm)                              # tests/js: the official ollama and openai npm clients
+PACKAGES+=(chromium)                                # tests/js/web.mjs: the desktop page, headless (playwright-core)
 PACKAGES+=(libsqlite3-dev libpoppler-glib-dev libzip-dev) # knowledge base: SQLite FTS5, PDF text, DOCX zip
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
@@ -27,9 +28,11 @@ if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
   fi
 fi
 
-# the npm clients of tests/js/clients.mjs, as package-lock.json pins them (skipped when offline)
-if command -v npm >/dev/null && [ ! -d tests/js/node_modules ]; then
-  (cd tests/js && npm ci --no-audit --no-fund >/dev/null) || echo "setup: npm ci failed: tests/js/clients.mjs will be skipped" >&2
+# the npm packages of tests/js (the ollama and openai clients, playwright-core), as package-lock.json
+# pins them; installed again when the lock file changed (the JS tests are skipped when offline)
+if command -v npm >/dev/null && ! cmp -s tests/js/package-lock.json tests/js/node_modules/.autoglm-lock; then
+  (cd tests/js && npm ci --no-audit --no-fund >/dev/null && cp package-lock.json node_modules/.autoglm-lock) ||
+    echo "setup: npm ci failed: the tests in tests/js will be skipped" >&2
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null

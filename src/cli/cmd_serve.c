@@ -22,6 +22,7 @@ static void usage(FILE *out) {
           "  --max-body BYTES     largest request body before 413 (default 33554432)\n"
           "  --num-ctx N          context per sequence (default: the model's, at most 4096)\n"
           "  --threads N          threads per forward pass (default: physical cores)\n"
+          "  --power MODE         performance|balanced|powersave (threads, batch; switch later: POST /api/power)\n"
           "  --keep-alive DUR     idle time before a model unloads (default $AUTOGLM_KEEP_ALIVE or 5m; -1 never)\n"
           "  --mem-limit BYTES    memory the models may take (file + KV caches; default: what the system has)\n"
           "  --require-signed --trusted-keys DIR\n"
@@ -81,7 +82,7 @@ static bool is_loopback(const char *host) {
 int cmd_serve(int argc, char **argv) {
     enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST, O_KEEP, O_MEM, O_AUTH, O_KEYS,
            O_INSECURE, O_POLICY, O_AUDIT, O_AUDIT_PROMPTS, O_REDACT, O_REDACT_ROLE, O_CERT, O_KEY, O_CA, O_PERIP, O_WORDS,
-           O_UP, O_UP_KEY, O_UP_MODEL };
+           O_UP, O_UP_KEY, O_UP_MODEL, O_POWER };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},      {"parallel", required_argument, 0, O_PAR},
         {"max-queue", required_argument, 0, O_QUEUE}, {"max-body", required_argument, 0, O_BODY},
@@ -96,7 +97,7 @@ int cmd_serve(int argc, char **argv) {
         {"tls-key", required_argument, 0, O_KEY},      {"tls-client-ca", required_argument, 0, O_CA},
         {"max-per-ip", required_argument, 0, O_PERIP}, {"redact-words", required_argument, 0, O_WORDS},
         {"upstream", required_argument, 0, O_UP},      {"upstream-key-env", required_argument, 0, O_UP_KEY},
-        {"upstream-model", required_argument, 0, O_UP_MODEL},
+        {"upstream-model", required_argument, 0, O_UP_MODEL}, {"power", required_argument, 0, O_POWER},
         {0, 0, 0, 0}};
     bool insecure = false, auth_default = false;
     char *default_keys = NULL;
@@ -115,6 +116,13 @@ int cmd_serve(int argc, char **argv) {
         case O_QUEUE: if (!cli_parse_int("--max-queue", optarg, 0, 1 << 20, &v)) return CLI_EXIT_USAGE; cfg.sched.max_queue = (int)v; break;
         case O_BODY: if (!cli_parse_int("--max-body", optarg, 1, 1LL << 34, &v)) return CLI_EXIT_USAGE; cfg.max_body = (size_t)v; break;
         case O_CTX: if (!cli_parse_int("--num-ctx", optarg, 1, 1 << 20, &v)) return CLI_EXIT_USAGE; cfg.sched.num_ctx = (int)v; break;
+        case O_POWER:
+            if (ag_power_mode_from_name(optarg) < 0) {
+                fprintf(stderr, "autoglm serve: --power must be performance, balanced or powersave, not '%s'\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            cfg.sched.power = (ag_power_mode)ag_power_mode_from_name(optarg);
+            break;
         case O_THR: if (!cli_parse_int("--threads", optarg, 1, 1024, &v)) return CLI_EXIT_USAGE; cfg.sched.n_threads = (int)v; break;
         case O_HELP: usage(stdout); return CLI_EXIT_OK;
         case O_REQSIG: require_signed = true; break;

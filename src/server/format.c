@@ -72,7 +72,34 @@ static cJSON *ollama_object(const gen_stream *g, const char *text) {
     return o;
 }
 
-static void ollama_stats(const gen_stream *g, cJSON *o) {
+/* The request's energy, read once at its end; fed to the metrics with its rate. */
+static void energy_take(gen_stream *g) {
+    if (g->energy_read) return;
+    g->energy_read = true;
+    g->joules = g->energy ? ag_energy_joules(g->energy) : -1;
+    const job_stats *st = job_get_stats(g->j);
+    metrics_done d = {.tokens = st->eval_n, .joules = g->joules,
+                      .tokens_per_s = st->eval_ns > 0 ? st->eval_n / ((double)st->eval_ns * 1e-9) : 0,
+                      .ttft_s = (double)(st->total_ns - st->eval_ns) * 1e-9};
+    if (st->eval_n > 0) metrics_finished(g->metrics, &d);
+}
+
+/* "energy_joules" and "joules_per_token" (per generated token; the prompt's energy included):
+ * null when the machine gives no reading. */
+static void energy_fields(gen_stream *g, cJSON *o) {
+    energy_take(g);
+    const job_stats *st = job_get_stats(g->j);
+    if (g->joules < 0) {
+        cJSON_AddNullToObject(o, "energy_joules");
+        cJSON_AddNullToObject(o, "joules_per_token");
+        return;
+    }
+    cJSON_AddNumberToObject(o, "energy_joules", g->joules);
+    if (st->eval_n > 0) cJSON_AddNumberToObject(o, "joules_per_token", g->joules / st->eval_n);
+    else cJSON_AddNullToObject(o, "joules_per_token");
+}
+
+static void ollama_stats(gen_stream *g, cJSON *o) {
     const job_stats *st = job_get_stats(g->j);
     cJSON_AddStringToObject(o, "done_reason", st->done_reason ? st->done_reason : "stop");
     cJSON_AddBoolToObject(o, "done", true);
@@ -88,6 +115,7 @@ static void ollama_stats(const gen_stream *g, cJSON *o) {
     cJSON_AddNumberToObject(o, "prompt_eval_duration", (double)st->prompt_eval_ns);
     cJSON_AddNumberToObject(o, "eval_count", st->eval_n);
     cJSON_AddNumberToObject(o, "eval_duration", (double)st->eval_ns);
+    energy_fields(g, o);
 }
 
 static cJSON *openai_object(const gen_stream *g, bool chunk) {
@@ -101,12 +129,13 @@ static cJSON *openai_object(const gen_stream *g, bool chunk) {
     return o;
 }
 
-static cJSON *usage(const gen_stream *g) {
+static cJSON *usage(gen_stream *g) {
     const job_stats *st = job_get_stats(g->j);
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", st->prompt_n);
     cJSON_AddNumberToObject(u, "completion_tokens", st->eval_n);
     cJSON_AddNumberToObject(u, "total_tokens", st->prompt_n + st->eval_n);
+    energy_fields(g, u);
     return u;
 }
 
@@ -201,6 +230,7 @@ char *fmt_end(gen_stream *g) {
         }
         return wire(g, o);
     }
+    energy_take(g); /* the metrics get it even when the reply has no usage object */
     if (!is_openai(g)) {
         cJSON *o = ollama_object(g, "");
         ollama_stats(g, o);

@@ -43,6 +43,10 @@ typedef struct {
     char *seen;               /* the raw text so far, when the policy judges output */
     size_t seen_len;
     char refusal[256];        /* set when the output policy stopped the reply */
+    ag_energy *energy;        /* CPU package energy since the request began; NULL: unavailable */
+    bool energy_read;         /* joules below taken (once, at the final stats) */
+    double joules;            /* < 0: unavailable */
+    metrics *metrics;         /* the server's, fed with the request's rate and energy */
 } gen_stream;
 
 /* One streamed piece of text, formatted (malloc'd). */

@@ -24,7 +24,13 @@ typedef struct {
 #define ROLE_PUBLIC ((ag_role)-1) /* no key needed: liveness and version only */
 
 static const route ROUTES[] = {
-    {"GET", "/", route_root, ROLE_PUBLIC},
+    {"GET", "/", route_web_root, ROLE_PUBLIC}, /* the page for browsers, "Ollama is running" otherwise */
+    {"GET", "/app.js", route_web_asset, ROLE_PUBLIC},
+    {"GET", "/worker.js", route_web_asset, ROLE_PUBLIC},
+    {"GET", "/style.css", route_web_asset, ROLE_PUBLIC},
+    {"GET", "/api/power", route_power_get, AG_ROLE_READER},
+    {"POST", "/api/power", route_power_set, AG_ROLE_ADMIN},
+    {"GET", "/api/stats", route_stats, AG_ROLE_READER},
     {"GET", "/api/version", route_version, ROLE_PUBLIC},
     {"GET", "/api/tags", route_tags, AG_ROLE_READER},
     {"POST", "/api/show", route_show, AG_ROLE_READER},
@@ -81,6 +87,13 @@ enum MHD_Result http_reply_json(http_req *rq, unsigned status, cJSON *json) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(text);
     return queue(rq, status, resp, "application/json; charset=utf-8");
+}
+
+enum MHD_Result http_reply_static(http_req *rq, const char *type, const void *data, size_t len,
+                                  const char *const *headers) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    for (int i = 0; resp && headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return queue(rq, 200, resp, type);
 }
 
 enum MHD_Result http_reply_error(http_req *rq, unsigned status, const char *fmt, ...) {

@@ -42,6 +42,9 @@ typedef enum MHD_Result (*route_fn)(http_req *rq);
 /* Replies; each queues a response and returns MHD's result. The JSON is consumed. */
 enum MHD_Result http_reply_json(http_req *rq, unsigned status, cJSON *json);
 enum MHD_Result http_reply_text(http_req *rq, unsigned status, const char *type, const char *text);
+/* Bytes that live as long as the program (the embedded page); headers: name, value pairs, NULL-ended. */
+enum MHD_Result http_reply_static(http_req *rq, const char *type, const void *data, size_t len,
+                                  const char *const *headers);
 /* {"error": "..."} (Ollama) or {"error": {"message": ..., "type": ...}} (OpenAI routes). */
 enum MHD_Result http_reply_error(http_req *rq, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A streamed reply: read(ctx, buf, max) gives the next bytes (MHD's reader protocol), done(ctx)
@@ -78,6 +81,13 @@ enum MHD_Result route_kb_remove(http_req *rq);
 enum MHD_Result route_kb_query(http_req *rq);
 enum MHD_Result route_kb_ask(http_req *rq);
 enum MHD_Result route_summarize(http_req *rq);
+
+/* routes_web.c: the page (embedded web/ assets); routes_power.c: power mode and live statistics. */
+enum MHD_Result route_web_root(http_req *rq);
+enum MHD_Result route_web_asset(http_req *rq);
+enum MHD_Result route_power_get(http_req *rq);
+enum MHD_Result route_power_set(http_req *rq);
+enum MHD_Result route_stats(http_req *rq);
 
 /* router.c: whether a chat request goes to the upstream API, and sending it there. */
 bool router_wants(const http_req *rq);

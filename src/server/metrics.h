@@ -7,6 +7,7 @@
 #ifndef AG_SERVER_METRICS_H
 #define AG_SERVER_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct metrics metrics;
@@ -18,7 +19,25 @@ typedef struct {
     int slots_total;
     int64_t kv_tokens;   /* positions held in the slots' KV caches */
     int64_t prefix_reused; /* prompt positions copied from another slot instead of recomputed */
+    int power_mode;      /* ag_power_mode of the server */
 } metrics_gauges;
+
+/* One finished generation, for /api/stats (the dashboard) and the energy counters. */
+typedef struct {
+    double tokens_per_s;   /* generated tokens over the decode time */
+    double ttft_s;         /* request arrival to first token */
+    int64_t tokens;        /* generated */
+    double joules;         /* CPU package energy during the request; < 0: unavailable */
+} metrics_done;
+
+typedef struct {
+    uint64_t prompt_tokens, generated_tokens, ttft_n;
+    double ttft_sum;
+    double joules;          /* summed over requests with energy readings */
+    uint64_t joules_tokens; /* generated tokens of those requests */
+    bool has_last;
+    metrics_done last;
+} metrics_snapshot;
 
 metrics *metrics_new(void);
 void metrics_free(metrics *m);
@@ -28,6 +47,9 @@ void metrics_request(metrics *m, const char *route, unsigned code);
 void metrics_tokens(metrics *m, int64_t prompt, int64_t generated);
 void metrics_ttft(metrics *m, double seconds);
 void metrics_token_latency(metrics *m, double seconds);
+
+void metrics_finished(metrics *m, const metrics_done *d);
+void metrics_snapshot_get(metrics *m, metrics_snapshot *out);
 
 /* The exposition text (malloc'd), with the gauges given. */
 char *metrics_render(metrics *m, const metrics_gauges *g);

@@ -81,6 +81,7 @@ static void ps_one(void *ctx, const store_manifest *man, const ag_model *model, 
 enum MHD_Result route_ps(http_req *rq) {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "models");
     sched_foreach(rq->srv->sched, ps_one, arr);
+    cJSON_AddStringToObject(o, "power_mode", sched_power_name(sched_get_power(rq->srv->sched).mode)); /* ours */
     return http_reply_json(rq, 200, o);
 }
 

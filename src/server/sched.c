@@ -20,6 +20,7 @@ sched *sched_new(const sched_config *cfg) {
     s->cfg = *cfg;
     if (s->cfg.n_parallel < 1) s->cfg.n_parallel = 1;
     if (s->cfg.max_queue < 0) s->cfg.max_queue = 0;
+    sched_set_power(s, s->cfg.power, 0);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->reap, NULL);
     s->reaper_started = pthread_create(&s->reaper, NULL, sched_reaper_main, s) == 0;
@@ -124,6 +125,7 @@ void sched_release(sched_model *m, int64_t keep_alive_ns) {
 
 void sched_gauges(sched *s, metrics_gauges *g) {
     memset(g, 0, sizeof *g);
+    g->power_mode = (int)sched_get_power(s).mode;
     pthread_mutex_lock(&s->mu);
     for (sched_model *m = s->models; m; m = m->next) {
         g->models++;
@@ -530,6 +532,7 @@ static void *worker_main(void *arg) {
         }
         turn_state ts = {atomic_load(&m->n_inter_queued) > 0, m->n_slots - active};
         pthread_mutex_unlock(&m->mu);
+        const int64_t turn0 = sched_now_ns();
         slot *dec[64];
         ag_token dec_tok[64];
         int n_dec = 0;
@@ -557,6 +560,7 @@ static void *worker_main(void *arg) {
                     if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
                     if (!sl->job) continue;
                 }
+                if (sl->s) sched_power_slot(m, sl);
                 if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding))
                     continue;
                 if (sl->job->kind == JOB_EMBED) {
@@ -573,6 +577,7 @@ static void *worker_main(void *arg) {
         if (preempted) /* the slots that sampled keep their token for the next step */
             for (int i = 0; i < n_dec; i++) dec[i]->pending = dec_tok[i];
         else decode_batch(m, dec, dec_tok, n_dec, &ts); /* the decoding slots, all in one forward step */
+        sched_power_pace(m, turn0, n_dec); /* a token-rate cap of the power mode */
         pthread_mutex_lock(&m->mu);
     }
     /* stopping: running jobs end as cancelled, waiting ones too */

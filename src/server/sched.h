@@ -34,6 +34,7 @@ typedef struct {
     int64_t keep_alive_ns;  /* how long an idle model stays loaded when a request does not say; < 0 forever */
     uint64_t mem_limit;     /* bytes models may take (file + KV caches); 0 = the system's available memory */
     metrics *metrics;       /* counters to feed, or NULL */
+    ag_power_mode power;    /* the power mode sessions start in (sched_set_power changes it) */
 } sched_config;
 
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
@@ -59,6 +60,13 @@ void sched_release(sched_model *m, int64_t keep_alive_ns);
 void sched_gauges(sched *s, metrics_gauges *g);
 const ag_model *sched_model_model(const sched_model *m);
 const store_manifest *sched_model_manifest(const sched_model *m);
+
+/* Power mode of every session (sched_power.c): applied by each model's worker before the next
+ * eval of a slot. max_tokens_per_s > 0 caps each sequence's eval rate. The thread and batch
+ * numbers of the returned params are what the mode resolves to for a full-size session. */
+void sched_set_power(sched *s, ag_power_mode mode, double max_tokens_per_s);
+ag_power_params sched_get_power(const sched *s);
+const char *sched_power_name(ag_power_mode mode);
 
 /* Loaded models, for /api/ps: calls fn for each while holding the scheduler's lock; expires_unix
  * is when it unloads (unix seconds; 0 = never). */

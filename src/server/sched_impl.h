@@ -97,6 +97,8 @@ struct sched {
     bool reaper_started, reaper_joined;
     sched_model *models;
     bool stopped;
+    atomic_int power_mode;       /* ag_power_mode the slots' sessions should run in (sched_power.c) */
+    atomic_llong power_cap_milli; /* token-rate cap, tokens per 1000 s; 0: none */
 };
 
 /* sched_keep.c */
@@ -107,5 +109,12 @@ uint64_t sched_mem_available(const sched *s); /* bytes a new model may take */
 void job_publish_locked(job *j, const char *text, size_t len);
 /* The sessions' abort check (ag_session_set_abort; ctx: the sched_model). */
 bool sched_preempt_check(void *ctx);
+
+/* sched_power.c: brings the slot's session to the server's power mode (worker thread, before
+ * its eval). */
+void sched_power_slot(sched_model *m, slot *sl);
+/* Under a token-rate cap: sleeps until a decode turn that began at turn0 (sched_now_ns) has
+ * taken 1/cap seconds, so each sequence makes at most cap tokens per second. */
+void sched_power_pace(sched_model *m, int64_t turn0, int n_dec);
 
 #endif
