@@ -4,11 +4,13 @@
  *
  * A tile of up to AG_KGEMM_ROWS weight rows is first decoded into per-thread scratch, once
  * (per row and block an ag_kdec of kgemm_x86.h: codes, i16 scales, offsets, mins, d_w). Then,
- * for every 2 tokens and every 4 rows of the tile (8 accumulators), per block:
+ * for every 4 rows of the tile and every 2 tokens (8 accumulators), per block:
  *   p[r,t]   = sum_k VPDPWSSD(VPMADDUBSW(u_rk, act_tk), scales_rk) (+ off_r . bsums_t)
  *   acc[r,t] += float(p) * (d_w,r * d_a,t)  -  mf_r * (d_a,t * bsums_t)
- * so each weight block is decoded once per tile and read from L1/L2 for every token, and
- * each token's activation block is loaded once per 4 rows.
+ * so each weight block is decoded once per tile, and the 4 decoded rows (448 bytes a block)
+ * stay in L1/L2 while all the tokens' activations (292 bytes a block) stream past them:
+ * with tokens outer the decoded tile streamed from L2 instead, and pp was slower (and slower
+ * still with the scales stored spread per lane: the kernel is bound by cache traffic).
  */
 #include "tensor/kgemm.h"
 
@@ -74,14 +76,14 @@ AG_AVX512 static inline void ktile(ag_type t, int64_t n, const uint8_t *w, size_
         ag_kdec *o = (ag_kdec *)((uint8_t *)dec + (size_t)r * drb);
         for (int64_t b = 0; b < n / AG_QK_K; b++) kdecode(t, wr + (size_t)b * bs, &o[b]);
     }
-    for (int t0 = 0; t0 < n_tok; t0 += 2) {
-        const int nt = n_tok - t0 < 2 ? n_tok - t0 : 2;
-        const ag_block_q8_k *a[2];
-        for (int k = 0; k < 2; k++) a[k] = (const ag_block_q8_k *)(act + (size_t)(t0 + (k < nt ? k : 0)) * arb);
-        for (int r0 = 0; r0 < n_rows; r0 += 4) {
+    for (int r0 = 0; r0 < n_rows; r0 += 4) { /* 4 decoded rows stay in L1/L2 across the tokens */
+        const int nr = n_rows - r0 < 4 ? n_rows - r0 : 4;
+        for (int t0 = 0; t0 < n_tok; t0 += 2) {
+            const int nt = n_tok - t0 < 2 ? n_tok - t0 : 2;
+            const ag_block_q8_k *a[2];
+            for (int k = 0; k < 2; k++) a[k] = (const ag_block_q8_k *)(act + (size_t)(t0 + (k < nt ? k : 0)) * arb);
             float out[2][4];
             kmicro_4x2(t, n, (const ag_kdec *)((uint8_t *)dec + (size_t)r0 * drb), drb, a, out);
-            const int nr = n_rows - r0 < 4 ? n_rows - r0 : 4;
             for (int k = 0; k < nt; k++)
                 for (int r = 0; r < nr; r++) y[(size_t)(t0 + k) * y_stride + r0 + r] = out[k][r];
         }
