@@ -1,6 +1,7 @@
 /*
  * test_kgemm.c - the K-quant matrix kernels (tensor/kgemm.h) against their scalar references:
  * the SIMD Q8_K quantizer (bytes identical to ag_ref_from_float_q8_k, awkward input included),
+ * the prepared rows the kernels read (the Q8_K bytes plus reordered codes and d * bsums),
  * and the decode (gemv) and tile kernels of Q2_K..Q6_K against the reference vec_dot on the
  * same Q8_K activations, within float rounding relative to M = sum |w_i a_i| (the kernels sum
  * the per-block floats in another order).
@@ -71,19 +72,43 @@ static double magnitude(ag_type t, int64_t n, const void *wrow, const void *arow
     return m;
 }
 
+/* the prepared row: Q8_K blocks as the reference writes them, then the reordered codes and d * bsums */
+static void test_prepared_row(void) {
+    const int64_t n = 768;
+    float *x = xmalloc((size_t)n * sizeof(float));
+    uint8_t *row = xmalloc(ag_kact_row_bytes(n)), *q = xmalloc(ag_type_row_size(AG_TYPE_Q8_K, n));
+    uint64_t s = 3;
+    fill(x, n, &s, 0);
+    ag_kact_quantize(x, row, n);
+    ag_ref_from_float_q8_k(x, q, n);
+    CHECK(memcmp(row, q, ag_type_row_size(AG_TYPE_Q8_K, n)) == 0);
+    const ag_block_q8_k *y = (const ag_block_q8_k *)q;
+    const ag_kact_extra *e = ag_kact_extras(row, n);
+    int bad = 0;
+    for (int b = 0; b < n / 256; b++) {
+        for (int j = 0; j < 256; j++) { /* byte j: run r = j / 32 of the order 0, 2, 1, 3, 4, 6, 5, 7 */
+            static const int RUN[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+            bad += e[b].qp[j] != y[b].qs[32 * RUN[j / 32] + j % 32];
+        }
+        for (int g = 0; g < 16; g++) bad += e[b].bsf[g] != y[b].d * (float)y[b].bsums[g];
+    }
+    CHECK_MSG(bad == 0, "%d prepared values differ", bad);
+    free(x), free(row), free(q);
+}
+
 static void test_kernels_match_reference(void) {
     const int64_t lens[] = {256, 768, 2048};
     const int rows = 37, toks = 11;
     uint64_t s = 99;
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
         const int64_t n = lens[li];
-        const size_t arb = ag_type_row_size(AG_TYPE_Q8_K, n);
+        const size_t arb = ag_kact_row_bytes(n);
         float *x = xmalloc((size_t)n * toks * sizeof(float)), *y = xmalloc((size_t)rows * toks * sizeof(float));
         float *wf = xmalloc((size_t)n * rows * sizeof(float));
         uint8_t *act = xmalloc(arb * toks), *scratch = xmalloc(ag_kgemm_tile_scratch_bytes(n));
         for (int t = 0; t < toks; t++) {
             fill(x + (size_t)t * n, n, &s, t % 3 == 2 ? 1 : 0);
-            ag_q8k_quantize(x + (size_t)t * n, act + (size_t)t * arb, n);
+            ag_kact_quantize(x + (size_t)t * n, act + (size_t)t * arb, n);
         }
         for (int64_t i = 0; i < n * rows; i++) wf[i] = frand(&s) * (i % 97 == 0 ? 8.0f : 1.0f);
         for (int i = 0; i < N_TYPES; i++) {
@@ -126,4 +151,4 @@ static void test_kernels_match_reference(void) {
     }
 }
 
-TEST_MAIN(TEST(test_q8k_matches_reference), TEST(test_kernels_match_reference))
+TEST_MAIN(TEST(test_q8k_matches_reference), TEST(test_prepared_row), TEST(test_kernels_match_reference))

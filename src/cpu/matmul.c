@@ -23,7 +23,9 @@ typedef enum {
 
 size_t ag_matmul_scratch_row(ag_type wtype, int64_t n) {
     const ag_type_traits *tr = ag_type_traits_get(wtype);
-    return ag_type_row_size(tr ? tr->vec_dot_type : AG_TYPE_F32, n);
+    const size_t r = ag_type_row_size(tr ? tr->vec_dot_type : AG_TYPE_F32, n);
+    if (tr && tr->vec_dot_type == AG_TYPE_Q8_K && n % 256 == 0 && ag_kact_row_bytes(n) > r) return ag_kact_row_bytes(n);
+    return r;
 }
 
 bool ag_matmul_scratch_init(ag_matmul_scratch *s, int64_t max_n, size_t max_xq_row, int max_tok, int n_threads) {
@@ -125,7 +127,7 @@ static void convert_task(void *ctx, int64_t t, int thread) {
     if (c->f16_round) {
         const float *x = c->x + (size_t)t * c->n;
         for (int64_t i = 0; i < c->n; i++) ((float *)dst)[i] = ag_fp16_to_fp32(ag_fp32_to_fp16(x[i]));
-    } else if (c->q8k) ag_q8k_quantize(c->x + (size_t)t * c->n, dst, c->n);
+    } else if (c->q8k) ag_kact_quantize(c->x + (size_t)t * c->n, dst, c->n);
     else if (c->from_float) c->from_float(c->x + (size_t)t * c->n, dst, c->n);
     else ag_qact_quantize(c->x + (size_t)t * c->n, dst, c->n);
 }
@@ -145,7 +147,7 @@ static void run_group(ag_threadpool *pool, const ag_matmul_weight *const *ws, fl
     job.path = path;
     if (path == PATH_K) {
         job.xq = scratch->xq;
-        job.xq_row = ag_type_row_size(AG_TYPE_Q8_K, n);
+        job.xq_row = ag_kact_row_bytes(n);
         cv.out = scratch->xq, cv.out_row = job.xq_row, cv.q8k = true;
     } else if (path == PATH_F16) {
         job.xf = scratch->xf;

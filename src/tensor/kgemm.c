@@ -32,17 +32,18 @@ AG_AVX512 static inline void kmicro_4x2(ag_type t, int64_t n, const ag_kdec *dec
                                         const ag_block_q8_k *const a[2], float out[2][4]) {
     __m512i idx[4];
     for (int k = 0; k < 4; k++) idx[k] = kidx(t, k);
+    const ag_kact_extra *e[2] = {ag_kact_extras(a[0], n), ag_kact_extras(a[1], n)};
     __m512 acc[4][2];
     for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     const size_t rstride = drb / sizeof(ag_kdec);
     for (int64_t b = 0; b < n / AG_QK_K; b++) {
         ag_kact act[2];
-        kact(t, &a[0][b], &act[0], 0);
-        kact(t, &a[1][b], &act[1], 0);
+        kact(t, &a[0][b], &e[0][b], &act[0], 0);
+        kact(t, &a[1][b], &e[1][b], &act[1], 0);
         __m512i p[4][2];
         for (int r = 0; r < 4; r++) p[r][0] = p[r][1] = _mm512_setzero_si512();
         for (int k = 0; k < 4; k++) {
-            const __m512i a0 = kact_load(t, a[0][b].qs, k), a1 = kact_load(t, a[1][b].qs, k);
+            const __m512i a0 = kact_load(t, &a[0][b], &e[0][b], k), a1 = kact_load(t, &a[1][b], &e[1][b], k);
             for (int r = 0; r < 4; r++) {
                 const ag_kdec *d = &dec[(size_t)r * rstride + (size_t)b];
                 const __m512i u = _mm512_load_si512(&d->u[k]);

@@ -4,6 +4,10 @@
  *
  *   ag_q8k_quantize(x, y, n)        x (n floats) -> y (n/256 Q8_K blocks), bytes identical to
  *                                   the scalar reference quantizer (SIMD when the CPU has it)
+ *   ag_kact_quantize(x, row, n)     the prepared row the kernels take (ag_kact_row_bytes(n)):
+ *                                   the Q8_K blocks (what vec_dot reads), then per block
+ *                                   ag_kact_extra: the codes in Q4_K/Q5_K's order (kgemm_x86.h)
+ *                                   and d * bsums as floats, so that no kernel rebuilds them
  *   ag_kgemv(type, n, w, w_row_bytes, n_rows, a, y)                 one token (decode):
  *       y[r] = dot(w row r, a)      r < n_rows; rows read once, straight from the weights,
  *                                   one block of 256 per step
@@ -35,6 +39,18 @@ bool ag_kgemm_available(ag_type wtype, int64_t n);
 
 void ag_q8k_quantize(const float *x, void *y, int64_t n);
 
+typedef struct {
+    int8_t qp[256]; /* 32-byte runs of groups g, g + 2 side by side: runs 0, 2, 1, 3, 4, 6, 5, 7 */
+    float bsf[16];  /* d * bsums */
+} ag_kact_extra;    /* 320 bytes */
+
+size_t ag_kact_row_bytes(int64_t n);
+void ag_kact_quantize(const float *x, void *row, int64_t n);
+static inline const ag_kact_extra *ag_kact_extras(const void *row, int64_t n) {
+    return (const ag_kact_extra *)((const uint8_t *)row + (((size_t)(n / 256) * 292 + 63) & ~(size_t)63));
+}
+
+/* a: prepared rows (ag_kact_quantize) */
 void ag_kgemv(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *a, float *y);
 
 size_t ag_kgemm_tile_scratch_bytes(int64_t n);

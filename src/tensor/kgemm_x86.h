@@ -14,6 +14,7 @@
 
 #include <immintrin.h>
 
+#include "tensor/kgemm.h"
 #include "tensor/quant_k_impl.h"
 
 #define AG_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -47,11 +48,15 @@ AG_AVX512 static inline __m512i kjoin(const void *lo, const void *hi) {
                               _mm256_loadu_si256((const __m256i *)hi), 1);
 }
 
-/* act_k of a Q8_K block's codes q (256 bytes) */
-AG_AVX512 static inline __m512i kact_load(ag_type t, const int8_t *q, int k) {
-    if (!kperm(t)) return _mm512_loadu_si512(q + 64 * k);
+/* act_k of a Q8_K block's codes q (256 bytes) in Q4_K/Q5_K's order (what ag_kact_extra keeps) */
+AG_AVX512 static inline __m512i kact_perm(const int8_t *q, int k) {
     const int8_t *p = q + 128 * (k / 2) + 32 * (k % 2);
     return kjoin(p, p + 64);
+}
+
+/* act_k of block y of a prepared row (e: its extra) */
+AG_AVX512 static inline __m512i kact_load(ag_type t, const ag_block_q8_k *y, const ag_kact_extra *e, int k) {
+    return _mm512_loadu_si512(kperm(t) ? e->qp + 64 * k : y->qs + 64 * k);
 }
 
 /* Q2_K/Q3_K low 2-bit codes of half h: elements 128h + 0..63 and 128h + 64..127 */
@@ -147,14 +152,12 @@ typedef struct {
     float d;        /* d_a */
 } ag_kact;
 
-AG_AVX512 static inline void kact(ag_type t, const ag_block_q8_k *y, ag_kact *o, int with_a) {
+AG_AVX512 static inline void kact(ag_type t, const ag_block_q8_k *y, const ag_kact_extra *e, ag_kact *o, int with_a) {
     if (with_a)
-        for (int k = 0; k < 4; k++) o->a[k] = kact_load(t, y->qs, k);
-    const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
-    o->bsums = _mm512_zextsi256_si512(bs);
+        for (int k = 0; k < 4; k++) o->a[k] = kact_load(t, y, e, k);
+    o->bsums = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)y->bsums));
     o->d = y->d;
-    o->bsf = khas_min(t) ? _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(bs)), _mm512_set1_ps(y->d))
-                         : _mm512_setzero_ps();
+    o->bsf = khas_min(t) ? _mm512_loadu_ps(e->bsf) : _mm512_setzero_ps();
 }
 
 /* integer part of one block: sum_k sum u*a*sc (+ sum_g off_g * bsums_g), 16 i32 lanes */

@@ -61,3 +61,20 @@ void ag_q8k_quantize(const float *x, void *y, int64_t n) {
 #endif
     ag_ref_from_float_q8_k(x, y, n);
 }
+
+/* ---------------------------------------------------------------- prepared rows (kgemm.h) */
+
+size_t ag_kact_row_bytes(int64_t n) {
+    return (((size_t)(n / AG_QK_K) * sizeof(ag_block_q8_k) + 63) & ~(size_t)63) + (size_t)(n / AG_QK_K) * sizeof(ag_kact_extra);
+}
+
+void ag_kact_quantize(const float *x, void *row, int64_t n) {
+    ag_q8k_quantize(x, row, n);
+    const ag_block_q8_k *y = row;
+    ag_kact_extra *e = (ag_kact_extra *)ag_kact_extras(row, n);
+    for (int64_t b = 0; b < n / AG_QK_K; b++) {
+        for (int k = 0; k < 4; k++) /* 32-byte runs 0, 2, 1, 3, 4, 6, 5, 7 */
+            for (int h = 0; h < 2; h++) memcpy(e[b].qp + 64 * k + 32 * h, y[b].qs + 128 * (k / 2) + 32 * (k % 2) + 64 * h, 32);
+        for (int g = 0; g < 16; g++) e[b].bsf[g] = y[b].d * (float)y[b].bsums[g];
+    }
+}
