@@ -30,11 +30,6 @@
 /* True when the CPU has AVX-512 F/BW/VL/VNNI/BF16 + FMA + F16C (checked once per process). */
 bool ag_gemm_cpu_ok(void);
 bool ag_gemm_available(ag_type wtype, int64_t n);
-/* True when ag_gemm_cpu_ok and the CPU also has AVX-512 VBMI (byte permutes). */
-bool ag_gemm_vbmi_ok(void);
-/* ag_gemv for Q4_0 / Q8_0 with VBMI (gemv_vbmi.c); false (nothing done) where it does not apply. */
-bool ag_gemv_vbmi(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
-                  float *y);
 
 void ag_gemv(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
              float *y);

@@ -60,20 +60,6 @@ bool ag_gemm_cpu_ok(void) {
     return cpu_ok;
 }
 
-static pthread_once_t vbmi_once = PTHREAD_ONCE_INIT;
-static bool vbmi_ok; /* written once, under vbmi_once */
-
-static void check_vbmi(void) {
-#if defined(__x86_64__)
-    vbmi_ok = ag_gemm_cpu_ok() && __builtin_cpu_supports("avx512vbmi");
-#endif
-}
-
-bool ag_gemm_vbmi_ok(void) {
-    pthread_once(&vbmi_once, check_vbmi);
-    return vbmi_ok;
-}
-
 bool ag_gemm_available(ag_type wtype, int64_t n) {
     const bool type_ok = wtype == AG_TYPE_Q8_0 || wtype == AG_TYPE_Q4_0 || wtype == AG_TYPE_Q4_1 ||
                          wtype == AG_TYPE_Q5_0 || wtype == AG_TYPE_Q5_1;

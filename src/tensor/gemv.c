@@ -62,7 +62,6 @@ GEMV_FN(gemv_q8_0, AG_TYPE_Q8_0)
 
 void ag_gemv(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
              float *y) {
-    if (ag_gemv_vbmi(wtype, n, w, w_row_bytes, n_rows, act, y)) return;
 #if defined(__x86_64__)
     switch (wtype) {
     case AG_TYPE_Q4_0: gemv_q4_0(n, w, w_row_bytes, n_rows, act, y); return;
