@@ -69,7 +69,7 @@ AG_AVX512 static inline void kmicro_4x2(ag_type t, int64_t n, const ag_kdec *dec
 AG_AVX512 static inline void ktile(ag_type t, int64_t n, const uint8_t *w, size_t w_row_bytes, int n_rows,
                                    const uint8_t *act, size_t arb, int n_tok, float *y, size_t y_stride,
                                    void *scratch) {
-    const size_t drb = dec_row_bytes(n), bs = ag_type_size(t);
+    const size_t drb = dec_row_bytes(n), bs = kbytes(t);
     ag_kdec *dec = (ag_kdec *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     const int rows4 = (n_rows + 3) & ~3;
     for (int r = 0; r < rows4; r++) { /* missing rows of the last 4 repeat the last row */

@@ -28,6 +28,15 @@ typedef struct {
     float pad[15];
 } ag_kdec; /* 448 bytes */
 
+/* bytes per block, a constant once inlined */
+static inline size_t kbytes(ag_type t) {
+    return t == AG_TYPE_Q2_K ? sizeof(ag_block_q2_k)
+           : t == AG_TYPE_Q3_K ? sizeof(ag_block_q3_k)
+           : t == AG_TYPE_Q4_K ? sizeof(ag_block_q4_k)
+           : t == AG_TYPE_Q5_K ? sizeof(ag_block_q5_k)
+                               : sizeof(ag_block_q6_k);
+}
+
 static inline bool kperm(ag_type t) { return t == AG_TYPE_Q4_K || t == AG_TYPE_Q5_K; }
 static inline bool khas_off(ag_type t) { return t == AG_TYPE_Q3_K || t == AG_TYPE_Q6_K; }
 static inline bool khas_min(ag_type t) { return t == AG_TYPE_Q2_K || t == AG_TYPE_Q4_K || t == AG_TYPE_Q5_K; }

@@ -34,7 +34,7 @@ AG_AVX512 static inline void kgemv_block(ag_type t, const uint8_t *blk, const ag
  * (and the mins into a third), so that no chain of dependent float operations sets the pace */
 AG_AVX512 static inline float kgemv_row(ag_type t, int64_t n, const uint8_t *w, const ag_block_q8_k *a,
                                        const ag_kact_extra *e) {
-    const size_t bs = ag_type_size(t);
+    const size_t bs = kbytes(t);
     const int64_t nb = n / AG_QK_K;
     __m512i idx[4];
     for (int k = 0; k < 4; k++) idx[k] = kidx(t, k);
