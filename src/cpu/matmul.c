@@ -124,10 +124,8 @@ static void convert_task(void *ctx, int64_t t, int thread) {
     (void)thread;
     const convert_job *c = ctx;
     void *dst = (uint8_t *)c->out + (size_t)t * c->out_row;
-    if (c->f16_round) {
-        const float *x = c->x + (size_t)t * c->n;
-        for (int64_t i = 0; i < c->n; i++) ((float *)dst)[i] = ag_fp16_to_fp32(ag_fp32_to_fp16(x[i]));
-    } else if (c->q8k) ag_kact_quantize(c->x + (size_t)t * c->n, dst, c->n);
+    if (c->f16_round) ag_f16_round(c->x + (size_t)t * c->n, dst, c->n);
+    else if (c->q8k) ag_kact_quantize(c->x + (size_t)t * c->n, dst, c->n);
     else if (c->from_float) c->from_float(c->x + (size_t)t * c->n, dst, c->n);
     else ag_qact_quantize(c->x + (size_t)t * c->n, dst, c->n);
 }
