@@ -9,12 +9,13 @@
  *                                   ag_kact_extra: the codes in Q4_K/Q5_K's order (kgemm_x86.h)
  *                                   and d * bsums as floats, so that no kernel rebuilds them
  *   ag_kgemv(type, n, w, w_row_bytes, n_rows, a, y)                 one token (decode):
- *       y[r] = dot(w row r, a)      r < n_rows; rows read once, straight from the weights,
- *                                   one block of 256 per step
+ *       y[r] = dot(w row r, a)      r < n_rows; rows read once, one after the other,
+ *                                   straight from the weights, two blocks of 256 per step
  *   ag_kgemm_tile(type, n, w, w_row_bytes, n_rows (<= AG_KGEMM_ROWS), a, a_row_bytes, n_tok,
  *                 y, y_stride, scratch)                             many tokens (prefill):
  *       y[t * y_stride + r] = dot(w row r, a row t)
- *     the tile's rows are decoded once into scratch, then 4 rows x 2 tokens at a time.
+ *     the tile's rows are decoded once into scratch, then 4 rows x 2 tokens at a time
+ *     (for each 4 rows, every token).
  *
  * Every type is read the same way: per block, 4 chunks of 64 codes as unsigned bytes u
  * (Q3_K: q + 4, Q6_K: q + 32), the group scales as i16, and

@@ -3,6 +3,8 @@
  * ag_ref_from_float_q8_k: per block of 256 the signed value of largest magnitude (the first
  * one, NaN ignored), iscale = -127 / max, q = nearest_int(iscale * x) computed with the same
  * float add trick (so NaN/inf give the same bytes), clamped to -128..127, bsums per 16.
+ * Then the prepared rows of kgemm.h (ag_kact_quantize): the Q8_K blocks plus, per block, the
+ * codes reordered for Q4_K/Q5_K and d * bsums as floats (scalar: a few hundred bytes a block).
  */
 #include <string.h>
 
