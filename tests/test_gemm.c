@@ -4,7 +4,7 @@
  * and scales as the Q8_0 / Q8_1 reference quantizers), the reference dot product (identical to
  * vec_dot's reference on Q8 blocks), and the decode (gemv) and tile kernels against it, within
  * float rounding relative to M = sum |w_i a_i| (summation order differs); the F16 tiles
- * against vec_dot's F16 reference.
+ * against vec_dot's F16 reference, the SIMD f16 rounding against the scalar one.
  */
 #include <math.h>
 #include <stdint.h>
@@ -236,5 +236,22 @@ static void test_f16_tile(void) {
     free(w), free(xh), free(x), free(y);
 }
 
-TEST_MAIN(TEST(test_qact_matches_reference), TEST(test_dot_ref_is_vec_dot_ref), TEST(test_kernels_match_reference),
+/* SIMD f16 rounding = the scalar conversions, awkward values included */
+static void test_f16_round(void) {
+    const int64_t n = 528;
+    uint64_t s = 11;
+    float *x = amalloc((size_t)n * sizeof(float)), *got = amalloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] = frand(&s) * (i % 7 == 0 ? 70000.0f : i % 5 == 0 ? 1e-6f : 3.0f);
+    x[3] = NAN, x[4] = -INFINITY, x[9] = 6e-8f, x[10] = 2.9802322e-08f, x[11] = 1.0009765625f + 0.00048828125f;
+    ag_f16_round(x, got, n);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float want = ag_fp16_to_fp32(ag_fp32_to_fp16(x[i]));
+        bad += memcmp(&want, &got[i], sizeof want) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d f16 roundings differ", bad);
+    free(x), free(got);
+}
+
+TEST_MAIN(TEST(test_f16_round), TEST(test_qact_matches_reference), TEST(test_dot_ref_is_vec_dot_ref), TEST(test_kernels_match_reference),
           TEST(test_f16_tile))

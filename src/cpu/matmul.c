@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tensor/gemm.h"
+#include "tensor/kgemm.h"
 #include "tensor/qact.h"
 #include "tensor/quant.h"
 
@@ -17,17 +18,22 @@ typedef enum {
     PATH_VEC_DOT, /* a loop of vec_dot over x converted to the vec_dot_type */
     PATH_INT,     /* integer kernels over prepared 8-bit activations (gemm.h) */
     PATH_F16,     /* F16 tiles over x rounded to f16 values, kept as floats (several tokens) */
+    PATH_K,       /* K-quant kernels over x quantized to Q8_K (kgemm.h), any mix of K types */
 } mm_path;
 
 size_t ag_matmul_scratch_row(ag_type wtype, int64_t n) {
     const ag_type_traits *tr = ag_type_traits_get(wtype);
-    return ag_type_row_size(tr ? tr->vec_dot_type : AG_TYPE_F32, n);
+    const size_t r = ag_type_row_size(tr ? tr->vec_dot_type : AG_TYPE_F32, n);
+    if (tr && tr->vec_dot_type == AG_TYPE_Q8_K && n % 256 == 0 && ag_kact_row_bytes(n) > r) return ag_kact_row_bytes(n);
+    return r;
 }
 
 bool ag_matmul_scratch_init(ag_matmul_scratch *s, int64_t max_n, size_t max_xq_row, int max_tok, int n_threads) {
     memset(s, 0, sizeof *s);
     const int64_t qn = (max_n + AG_QACT_GROUP - 1) / AG_QACT_GROUP * AG_QACT_GROUP;
-    s->tile_bytes = (ag_gemm_tile_scratch_bytes(qn) + 63) & ~(size_t)63;
+    const int64_t kn = (max_n + 255) / 256 * 256;
+    const size_t tb = ag_gemm_tile_scratch_bytes(qn), ktb = ag_kgemm_tile_scratch_bytes(kn);
+    s->tile_bytes = ((tb > ktb ? tb : ktb) + 63) & ~(size_t)63;
     s->max_tok = max_tok;
     s->xq = malloc((size_t)max_tok * max_xq_row + 64);
     s->act_alloc = malloc(ag_qact_row_bytes(qn) * (size_t)max_tok + 64);
@@ -75,7 +81,16 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
     const int64_t r0 = (task - j->first_task[i]) * j->rows_per_task[i];
     const int64_t r1 = r0 + j->rows_per_task[i] < w->d ? r0 + j->rows_per_task[i] : w->d;
     const uint8_t *wr0 = (const uint8_t *)w->w + (size_t)r0 * w->w_row_bytes;
-    if (j->path == PATH_F16) {
+    if (j->path == PATH_K && j->n_tok == 1) {
+        ag_kgemv(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->xq, y + r0);
+    } else if (j->path == PATH_K) { /* tiles of AG_KGEMM_ROWS rows against every token */
+        uint8_t *tile = j->scratch->tiles + (size_t)thread * j->scratch->tile_bytes;
+        for (int64_t r = r0; r < r1; r += AG_KGEMM_ROWS) {
+            const int rows = (int)(r1 - r < AG_KGEMM_ROWS ? r1 - r : AG_KGEMM_ROWS);
+            ag_kgemm_tile(w->wtype, w->n, (const uint8_t *)w->w + (size_t)r * w->w_row_bytes, w->w_row_bytes, rows,
+                          j->xq, j->xq_row, j->n_tok, y + r, (size_t)w->d, tile);
+        }
+    } else if (j->path == PATH_F16) {
         ag_gemm_f16_tile(w->n, wr0, w->w_row_bytes, (int)(r1 - r0), j->xf, (size_t)w->n, j->n_tok, y + r0, (size_t)w->d);
     } else if (j->act && j->n_tok == 1) {
         ag_gemv(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, y + r0);
@@ -102,18 +117,18 @@ typedef struct {
     int64_t n;
     void *out;
     size_t out_row;
-    ag_from_float_fn from_float; /* NULL: the prepared integer layout or f16 rounding */
+    ag_from_float_fn from_float; /* NULL: the prepared integer layout, Q8_K or f16 rounding */
     bool f16_round;
+    bool q8k; /* SIMD Q8_K (kgemm.h) */
 } convert_job;
 
 static void convert_task(void *ctx, int64_t t, int thread) {
     (void)thread;
     const convert_job *c = ctx;
     void *dst = (uint8_t *)c->out + (size_t)t * c->out_row;
-    if (c->f16_round) {
-        const float *x = c->x + (size_t)t * c->n;
-        for (int64_t i = 0; i < c->n; i++) ((float *)dst)[i] = ag_fp16_to_fp32(ag_fp32_to_fp16(x[i]));
-    } else if (c->from_float) c->from_float(c->x + (size_t)t * c->n, dst, c->n);
+    if (c->f16_round) ag_f16_round(c->x + (size_t)t * c->n, dst, c->n);
+    else if (c->q8k) ag_kact_quantize(c->x + (size_t)t * c->n, dst, c->n);
+    else if (c->from_float) c->from_float(c->x + (size_t)t * c->n, dst, c->n);
     else ag_qact_quantize(c->x + (size_t)t * c->n, dst, c->n);
 }
 
@@ -128,9 +143,13 @@ static void run_group(ag_threadpool *pool, const ag_matmul_weight *const *ws, fl
     job.n_tok = n_tok;
     job.scratch = scratch;
     job.vec_dot = tr->vec_dot;
-    convert_job cv = {x, n, NULL, 0, NULL, false};
+    convert_job cv = {x, n, NULL, 0, NULL, false, false};
     job.path = path;
-    if (path == PATH_F16) {
+    if (path == PATH_K) {
+        job.xq = scratch->xq;
+        job.xq_row = ag_kact_row_bytes(n);
+        cv.out = scratch->xq, cv.out_row = job.xq_row, cv.q8k = true;
+    } else if (path == PATH_F16) {
         job.xf = scratch->xf;
         cv.out = scratch->xf, cv.out_row = (size_t)n * sizeof(float), cv.f16_round = true;
     } else if (integer) {
@@ -156,7 +175,10 @@ static void run_group(ag_threadpool *pool, const ag_matmul_weight *const *ws, fl
     for (int i = 0; i < n_w; i++) {
         const ag_matmul_weight *w = ws[i];
         int64_t rpt = w->d / (n_threads * 8);
-        const int64_t unit = path == PATH_F16 ? AG_GEMM_ROWS : integer ? (n_tok > 1 ? AG_GEMM_ROWS : 8) : 4;
+        const int64_t unit = path == PATH_F16                  ? AG_GEMM_ROWS
+                             : path == PATH_K && n_tok > 1     ? AG_KGEMM_ROWS
+                             : integer || path == PATH_K       ? (n_tok > 1 ? AG_GEMM_ROWS : 8)
+                                                               : 4;
         rpt = rpt < unit ? unit : (rpt + unit - 1) / unit * unit;
         job.w[i] = w;
         job.y[i] = ys[i];
@@ -171,6 +193,7 @@ static void run_group(ag_threadpool *pool, const ag_matmul_weight *const *ws, fl
 static mm_path choose_path(const ag_matmul_weight *w, int n_tok, const ag_matmul_scratch *s) {
     if (n_tok > s->max_tok) return PATH_VEC_DOT;
     if (ag_gemm_available(w->wtype, w->n)) return PATH_INT;
+    if (ag_kgemm_available(w->wtype, w->n)) return PATH_K;
     if (w->wtype == AG_TYPE_F16 && n_tok >= 2 && s->xf && ag_gemm_f16_available(w->n)) return PATH_F16;
     return PATH_VEC_DOT;
 }

@@ -6,7 +6,9 @@
  * ag_matmul_multi): to the prepared 8-bit layout of tensor/qact.h when the type has integer
  * kernels (tensor/gemm.h: one token reads each row once; several tokens go by tiles of rows
  * decoded once); for F16 weights and several tokens, to floats rounded to f16 for F32 FMA
- * tiles; else to the type's vec_dot_type for a loop of vec_dot.
+ * tiles; for K-quant weights (any mix of Q2_K..Q6_K), to Q8_K in SIMD for the kernels of
+ * tensor/kgemm.h (decode rows, prefill tiles); else to the type's vec_dot_type for a loop of
+ * vec_dot.
  */
 #ifndef AG_CPU_MATMUL_H
 #define AG_CPU_MATMUL_H

@@ -49,6 +49,8 @@ void ag_gemm_tile(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, i
 /* F16 weights (gemm_f16.c): x holds n_tok rows of floats (x_stride apart) already rounded to
  * f16 values; y[t * y_stride + r] = dot(w row r, x row t), F32 FMA, any n_rows. */
 bool ag_gemm_f16_available(int64_t n);
+/* out[i] = x[i] rounded to the nearest f16 value (SIMD, identical to the scalar conversions). */
+void ag_f16_round(const float *x, float *out, int64_t n);
 void ag_gemm_f16_tile(int64_t n, const void *w, size_t w_row_bytes, int n_rows, const float *x, size_t x_stride,
                       int n_tok, float *y, size_t y_stride);
 

@@ -8,6 +8,12 @@
  *   acc[r][t] += w_r * x_t[k..k+16]
  * then y[t][r] = sum of acc[r][t]'s lanes. The rows of a tile (<= AG_GEMM_ROWS, 16..256 KiB
  * of halves) stay in L2 while every group of 4 tokens streams past them.
+ *
+ * ag_f16_round (the activations' conversion, once per product) rounds floats to f16 values
+ * with VCVTPS2PH/VCVTPH2PS, bit-identical to the scalar ag_fp32_to_fp16 / ag_fp16_to_fp32
+ * pair (round to nearest even, NaN kept quiet). A one-token F16 row kernel over these floats
+ * (4 accumulators) was tried and was no faster than vec_dot in cache: it loads 6 bytes per
+ * element instead of 4.
  */
 #include "tensor/gemm.h"
 
@@ -33,6 +39,13 @@ AG_AVX512 static void micro_4x4(int64_t n, const uint8_t *w, size_t wrb, const f
     }
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < 4; t++) out[t][r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+AG_AVX512 static void round_f16(const float *x, float *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) out[i] = ag_fp16_to_fp32(ag_fp32_to_fp16(x[i]));
 }
 
 AG_AVX512 static void tile_f16(int64_t n, const uint8_t *w, size_t wrb, int n_rows, const float *x, size_t x_stride,
@@ -63,6 +76,16 @@ AG_AVX512 static void tile_f16(int64_t n, const uint8_t *w, size_t wrb, int n_ro
 #endif
 
 bool ag_gemm_f16_available(int64_t n) { return n > 0 && n % 16 == 0 && ag_gemm_cpu_ok(); }
+
+void ag_f16_round(const float *x, float *out, int64_t n) {
+#if defined(__x86_64__)
+    if (ag_gemm_cpu_ok()) {
+        round_f16(x, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) out[i] = ag_fp16_to_fp32(ag_fp32_to_fp16(x[i]));
+}
 
 void ag_gemm_f16_tile(int64_t n, const void *w, size_t w_row_bytes, int n_rows, const float *x, size_t x_stride,
                       int n_tok, float *y, size_t y_stride) {
