@@ -19,12 +19,12 @@ const STRINGS = {
     p_perf: "高性能：全部核心，整批处理", p_bal: "均衡：一半核心，每批 64", p_save: "省电：单核心，每批 16",
     cap: "每序列速率上限（词元/秒，0 = 不限）", apikey: "API 密钥（用于 --auth 启动的服务器）",
     stopped: "已停止", error: "错误", untitled: "新对话", uploaded: "已添加", unavailable: "此机器不可用",
-    energy_note: "能耗：CPU {cpu}；GPU {gpu}", created: "已创建", power_set: "电源模式：{mode}", no_model: "没有模型",
+    energy_note: "能耗来源：{sources}", created: "已创建", power_set: "电源模式：{mode}", no_model: "没有模型",
   },
 };
 const EN = {
   stopped: "stopped", error: "error", untitled: "New chat", uploaded: "added", unavailable: "unavailable on this machine",
-  energy_note: "Energy: CPU {cpu}; GPU {gpu}", created: "created", power_set: "Power mode: {mode}", no_model: "no models",
+  energy_note: "Energy sources: {sources}", created: "created", power_set: "Power mode: {mode}", no_model: "no models",
 };
 let lang = localStorage.getItem("autoglm.lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
 const t = (key, vars = {}) => {
@@ -347,7 +347,7 @@ async function poll() {
     $("#d-tokens").textContent = String(s.generated_tokens);
     $("#d-slots").textContent = `${s.slots_active} / ${s.slots_total}`;
     $("#d-models").textContent = String(s.models_loaded);
-    $("#d-energy").textContent = t("energy_note", { cpu: s.energy.cpu === "unavailable" ? t("unavailable") : s.energy.cpu, gpu: s.energy.gpu });
+    $("#d-energy").textContent = t("energy_note", { sources: s.energy.sources === "unavailable" ? t("unavailable") : s.energy.sources });
     drawChart();
     showPower(s.power);
   } catch { /* the server may be restarting: try again on the next tick */ }

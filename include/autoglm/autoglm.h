@@ -149,11 +149,14 @@ ag_status ag_convert(const char *hf_dir, const char *out_path, const ag_convert_
 /* The default thread count: physical cores this process may run on (at least 1). */
 int ag_default_threads(void);
 
-/* Energy used by the CPU packages (Linux powercap/RAPL), where the machine reports it.
- * ag_energy_open returns NULL when nothing is readable ("unavailable"); ag_energy_joules gives
- * the joules used since open (read it at least every few minutes: counters wrap), -1 on error. */
+/* Energy used by the CPU packages (Linux powercap/RAPL) and NVIDIA GPUs (NVML), where the
+ * machine reports it. ag_energy_open returns NULL when nothing is readable ("unavailable");
+ * ag_energy_joules gives the joules used since open (read it at least every few minutes:
+ * counters wrap), -1 on error (safe to call from several threads); ag_energy_sources says what
+ * is counted. */
 typedef struct ag_energy ag_energy;
 ag_energy *ag_energy_open(void);
+const char *ag_energy_sources(const ag_energy *e);
 double ag_energy_joules(ag_energy *e);
 void ag_energy_close(ag_energy *e);
 

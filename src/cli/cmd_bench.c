@@ -177,8 +177,9 @@ int cmd_bench(int argc, char **argv) {
             printf("}");
         } else {
             if (!printed)
-                printf("| model | size | params | threads | test | t/s | energy (CPU package) |\n"
-                       "| --- | ---: | ---: | ---: | --- | ---: | ---: |\n");
+                printf("| model | size | params | threads | test | t/s | energy (%s) |\n"
+                       "| --- | ---: | ---: | ---: | --- | ---: | ---: |\n",
+                       ag_energy_sources(meter));
             char energy[48] = "unavailable";
             if (joules_per_token[k] >= 0) snprintf(energy, sizeof energy, "%.4f J/token", joules_per_token[k]);
             printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f | %s |\n", ag_model_arch(m), ag_model_name(m),

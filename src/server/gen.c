@@ -19,7 +19,6 @@ static void gen_free(gen_stream *g) {
     job_finish(g->j);
     sched_release(g->sm, g->keep_alive_ns);
     ag_redact_stream_free(g->redact);
-    ag_energy_close(g->energy);
     free(g->seen);
     free(g->model);
     free(g->buf);
@@ -281,7 +280,8 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->include_usage = req.include_usage;
     g->keep_alive_ns = req.keep_alive_ns;
     g->gd = rq->srv->guard;
-    g->energy = ag_energy_open(); /* read again at the final stats (format.c) */
+    g->energy = rq->srv->energy; /* read again at the final stats (format.c) */
+    g->joules0 = ag_energy_joules(g->energy);
     g->metrics = rq->srv->metrics;
     g->who = rq->guard;
     g->who.prompt = NULL;

@@ -43,7 +43,8 @@ typedef struct {
     char *seen;               /* the raw text so far, when the policy judges output */
     size_t seen_len;
     char refusal[256];        /* set when the output policy stopped the reply */
-    ag_energy *energy;        /* CPU package energy since the request began; NULL: unavailable */
+    ag_energy *energy;        /* the server's meter (CPU packages, GPUs); NULL: unavailable */
+    double joules0;           /* its reading when the request began (< 0: none) */
     bool energy_read;         /* joules below taken (once, at the final stats) */
     double joules;            /* < 0: unavailable */
     metrics *metrics;         /* the server's, fed with the request's rate and energy */

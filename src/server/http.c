@@ -294,6 +294,7 @@ static bool tls_load(server *s, char *err, size_t cap) {
 static void server_free_parts(server *s) {
     sched_free(s->sched); /* running requests end (cancelled) and reply */
     metrics_free(s->metrics);
+    ag_energy_close(s->energy);
     guard_free(s->guard);
     free(s->tls_cert);
     free(s->tls_key);
@@ -338,6 +339,7 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
         return NULL;
     }
     s->metrics = metrics_new();
+    s->energy = ag_energy_open(); /* one meter for every request (opening NVML costs) */
     s->cfg.sched.metrics = s->metrics;
     if (!s->metrics || !(s->sched = sched_new(&s->cfg.sched))) {
         snprintf(err, cap, "out of memory");

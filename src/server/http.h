@@ -19,6 +19,7 @@ struct server {
     sched *sched;
     metrics *metrics;   /* counters for /metrics (owned) */
     guard *guard;       /* keys, policy, redaction, audit (owned; may be NULL) */
+    ag_energy *energy;  /* CPU package and GPU energy meter (owned; NULL: unavailable) */
     char *tls_cert, *tls_key, *tls_ca; /* PEM text (owned), NULL without TLS */
     struct MHD_Daemon *daemon;
     int port;

@@ -64,9 +64,6 @@ enum MHD_Result route_stats(http_req *rq) {
     metrics_gauges g;
     metrics_snapshot_get(rq->srv->metrics, &sn);
     sched_gauges(rq->srv->sched, &g);
-    ag_energy *e = ag_energy_open();
-    const bool energy = e != NULL;
-    ag_energy_close(e);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "power", power_json(rq->srv->sched));
     cJSON_AddNumberToObject(o, "prompt_tokens", (double)sn.prompt_tokens);
@@ -80,8 +77,7 @@ enum MHD_Result route_stats(http_req *rq) {
     add_or_null(last, "joules_per_token", sn.has_last && sn.last.joules >= 0 && sn.last.tokens > 0,
                 sn.last.tokens ? sn.last.joules / (double)sn.last.tokens : 0);
     cJSON *en = cJSON_AddObjectToObject(o, "energy");
-    cJSON_AddStringToObject(en, "cpu", energy ? "rapl" : "unavailable");
-    cJSON_AddStringToObject(en, "gpu", "unavailable (NVML not present)");
+    cJSON_AddStringToObject(en, "sources", ag_energy_sources(rq->srv->energy));
     cJSON_AddNumberToObject(en, "joules_total", sn.joules);
     add_or_null(en, "joules_per_token", sn.joules_tokens > 0, sn.joules_tokens ? sn.joules / (double)sn.joules_tokens : 0);
     cJSON *mem = cJSON_AddObjectToObject(o, "memory");
