@@ -10,7 +10,8 @@ PACKAGES=(build-essential cmake clang libclang-rt-14-dev python3 libcjson-dev)
 PACKAGES+=(pkg-config libpcre2-dev libutf8proc-dev) # tokenizer: regex splits, Unicode normalization
 PACKAGES+=(libssl-dev)                              # trust: hashes, signatures, TLS; model store: SHA-256
 PACKAGES+=(libmicrohttpd-dev libgnutls28-dev)       # server: HTTP, TLS (client certificates)
-PACKAGES+=(nodejs npm)                              # tests/js: the official ollama and openai npm clients
+PACKAGES+=(nodejs)                                  # tests/js: the official ollama and openai npm clients
+command -v npm >/dev/null || PACKAGES+=(npm)        # (a Node.js that brings its own npm conflicts with Debian's)
 PACKAGES+=(chromium)                                # tests/js/web.mjs: the desktop page, headless (playwright-core)
 PACKAGES+=(libsqlite3-dev libpoppler-glib-dev libzip-dev) # knowledge base: SQLite FTS5, PDF text, DOCX zip
 
