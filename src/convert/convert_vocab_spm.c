@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "convert/convert_impl.h"
 #include "convert/spm_model.h"
 
@@ -50,20 +51,11 @@ static ag_status pad_rest(ag_conv_spm_vocab *v, ag_error *err) {
 }
 
 ag_status ag_conv_spm_from_model(const char *path, int64_t n_vocab, ag_conv_spm_vocab *v, ag_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ag_error_set(err, AG_ERR_IO, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = len > 0 && len < (1L << 30) ? malloc((size_t)len) : NULL;
-    const bool ok = buf && fread(buf, 1, (size_t)len, f) == (size_t)len;
-    fclose(f);
-    if (!ok) {
-        free(buf);
-        return ag_error_set(err, AG_ERR_IO, "cannot read %s", path);
-    }
+    size_t len = 0;
+    char *buf = ag_read_file(path, (size_t)1 << 30, &len, err);
+    if (!buf) return err ? err->code : AG_ERR_IO;
     ag_spm_model m;
-    ag_status st = ag_spm_model_read(buf, (size_t)len, &m, err);
+    ag_status st = ag_spm_model_read(buf, len, &m, err);
     free(buf);
     if (st) return st;
     if (m.model_type != 2)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "tensor/quant.h"
 
 #define MAX_SHARDS 4096
@@ -139,29 +140,13 @@ static ag_status open_shard(ag_st_set *s, const char *path, ag_error *err) {
 
 /* ---------------------------------------------------------------- the set */
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* The shard file names: from the index's weight_map, else every *.safetensors in dir (sorted). */
 static ag_status shard_names(const char *dir, char ***names, int *n, ag_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    char *text = read_text(path);
+    char *text = ag_read_file(path, (size_t)1 << 30, NULL, NULL);
     *names = calloc(MAX_SHARDS, sizeof **names);
     *n = 0;
     if (!*names) { free(text); return ag_error_set(err, AG_ERR_NOMEM, "out of memory"); }

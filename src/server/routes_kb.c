@@ -134,6 +134,20 @@ enum MHD_Result route_kb_create(http_req *rq) {
     return r;
 }
 
+/* Standard base64 (with padding) -> bytes (malloc'd, *len); NULL when it is not base64. */
+static unsigned char *b64_decode(const char *b64, size_t *len) {
+    size_t n = strlen(b64);
+    unsigned char *data = n % 4 == 0 ? malloc(n / 4 * 3 + 4) : NULL;
+    int got = data ? EVP_DecodeBlock(data, (const unsigned char *)b64, (int)n) : -1;
+    if (got < 0) {
+        free(data);
+        return NULL;
+    }
+    while (n > 0 && b64[n - 1] == '=') n--, got--; /* EVP_DecodeBlock counts the padding as zeros */
+    *len = (size_t)got;
+    return data;
+}
+
 /* Writes one uploaded file into DIR/files/; returns its path (malloc'd) or NULL with why. */
 static char *save_upload(const char *dir, const cJSON *file, char *why, size_t cap) {
     const char *name = str_field(file, "filename"), *b64 = str_field(file, "content");
@@ -147,21 +161,18 @@ static char *save_upload(const char *dir, const cJSON *file, char *why, size_t c
         snprintf(why, cap, "bad file name '%.100s'", name);
         return NULL;
     }
-    size_t n = strlen(b64);
-    unsigned char *data = malloc(n / 4 * 3 + 4);
-    int len = data ? EVP_DecodeBlock(data, (const unsigned char *)b64, (int)n) : -1;
-    if (len < 0 || n % 4) {
-        free(data);
+    size_t len = 0;
+    unsigned char *data = b64_decode(b64, &len);
+    if (!data) {
         snprintf(why, cap, "'%.100s': content is not base64", base);
         return NULL;
     }
-    while (n > 0 && b64[n - 1] == '=') n--, len--; /* EVP_DecodeBlock counts padding as zeros */
     char folder[4200], *path = malloc(4400);
     snprintf(folder, sizeof folder, "%s/files", dir);
     mkdir(folder, 0700);
     if (path) snprintf(path, 4400, "%s/%s", folder, base);
     FILE *f = path ? fopen(path, "wb") : NULL;
-    bool ok = f && fwrite(data, 1, (size_t)len, f) == (size_t)len;
+    bool ok = f && fwrite(data, 1, len, f) == len;
     if (f) ok = fclose(f) == 0 && ok;
     free(data);
     if (!ok) {
@@ -375,11 +386,9 @@ enum MHD_Result route_summarize(http_req *rq) {
     char *owned = NULL;
     ag_error err = {0};
     if (!text && fname && content) { /* a document: parsed as its extension says */
-        size_t n = strlen(content);
-        unsigned char *data = malloc(n / 4 * 3 + 4);
-        int len = data && n % 4 == 0 ? EVP_DecodeBlock(data, (const unsigned char *)content, (int)n) : -1;
-        while (len > 0 && n > 0 && content[n - 1] == '=') n--, len--;
-        if (len >= 0 && ag_doc_parse_buffer(ag_doc_kind_from_path(fname), data, (size_t)len, &doc, &err) == AG_OK)
+        size_t len = 0;
+        unsigned char *data = b64_decode(content, &len);
+        if (data && ag_doc_parse_buffer(ag_doc_kind_from_path(fname), data, len, &doc, &err) == AG_OK)
             text = owned = strdup(doc.text ? doc.text : "");
         else if (!err.msg[0]) snprintf(err.msg, sizeof err.msg, "content is not base64");
         free(data);
