@@ -232,7 +232,8 @@ typedef struct {
     int n_ctx;     /* context length in tokens; 0 = min(model's training context, 4096) */
     int n_batch;   /* tokens per forward pass in eval; 0 = 512 */
     int n_threads; /* 0 = the model's setting */
-    const char *kv_type; /* KV cache element type: "f16" (default, NULL) or "f32" */
+    const char *kv_type; /* KV cache element type: "f16" (default, NULL), "f32", "q8_0" or "q4_0"
+                          * (the last two CPU only, head size a multiple of 32) */
 } ag_session_params;
 
 ag_session *ag_session_new(const ag_model *model, const ag_session_params *params, ag_error *err);
@@ -246,6 +247,8 @@ ag_status ag_session_eval(ag_session *session, const ag_token *tokens, int n, bo
 const float *ag_session_logits(const ag_session *session, int i);
 int ag_session_n_past(const ag_session *session);
 int ag_session_n_ctx(const ag_session *session);
+/* Bytes of KV cache one token takes (keys and values of every layer). */
+size_t ag_session_kv_bytes_per_token(const ag_session *session);
 void ag_session_reset(ag_session *session); /* empties the KV cache */
 /* Keeps the first n_keep positions of the cache and forgets the rest (n_keep <= n_past), so a
  * conversation can continue from a common prefix. */

@@ -14,6 +14,29 @@
 #include "engine/session_impl.h"
 #include "gpu/gpu.h"
 
+/* "f16" (or NULL), "f32", "q8_0", "q4_0" -> the cache element type; the block types need
+ * head_dim to be a multiple of their 32-element block (each head's slice whole blocks). */
+ag_status ag_session_kv_type_parse(const char *name, int head_dim, ag_type *type, ag_error *err) {
+    static const struct { const char *name; ag_type type; } types[] = {
+        {"f16", AG_TYPE_F16}, {"f32", AG_TYPE_F32}, {"q8_0", AG_TYPE_Q8_0}, {"q4_0", AG_TYPE_Q4_0}};
+    if (!name || !*name) name = "f16";
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(name, types[i].name) != 0) continue;
+        *type = types[i].type;
+        if ((*type == AG_TYPE_Q8_0 || *type == AG_TYPE_Q4_0) && head_dim % 32 != 0)
+            return ag_error_set(err, AG_ERR_UNSUPPORTED,
+                                "KV cache type %s needs a head size that is a multiple of 32 (this model's is %d): use f16 or f32",
+                                name, head_dim);
+        return AG_OK;
+    }
+    return ag_error_set(err, AG_ERR_INVALID_ARG, "unknown KV cache type '%s' (f16, f32, q8_0 or q4_0)", name);
+}
+
+size_t ag_session_kv_bytes_per_token(const ag_session *s) {
+    const ag_hparams *hp = &s->model->hp;
+    const ag_type t = s->gpu ? AG_TYPE_F16 : s->kv.type;
+    return 2 * (size_t)hp->n_layer * ag_type_row_size(t, (int64_t)hp->n_head_kv * hp->head_dim); /* K and V */
+}
 
 ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, ag_error *err) {
     ag_session_params p = params ? *params : (ag_session_params){0};
@@ -37,12 +60,8 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads == 0) p.n_threads = m->n_threads;
-    ag_type kv_type = AG_TYPE_F16;
-    if (p.kv_type && strcmp(p.kv_type, "f32") == 0) kv_type = AG_TYPE_F32;
-    else if (p.kv_type && strcmp(p.kv_type, "f16") != 0) {
-        ag_error_set(err, AG_ERR_INVALID_ARG, "unknown KV cache type '%s' (f16 or f32)", p.kv_type);
-        return NULL;
-    }
+    ag_type kv_type;
+    if (ag_session_kv_type_parse(p.kv_type, m->hp.head_dim, &kv_type, err)) return NULL;
     ag_session *s = calloc(1, sizeof *s);
     if (!s) {
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
@@ -58,7 +77,8 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
     }
     if (m->cuda) {
         if (kv_type != AG_TYPE_F16) {
-            ag_error_set(err, AG_ERR_UNSUPPORTED, "the GPU keeps the KV cache in f16 (model on %s)", m->device);
+            ag_error_set(err, AG_ERR_UNSUPPORTED, "KV cache type '%s' is CPU-only for now: the GPU keeps the KV cache in f16 (model on %s)",
+                         p.kv_type, m->device);
             goto fail;
         }
         if (!(s->gpu = ag_gpu_session_new(m, s->n_ctx, s->n_batch, err))) goto fail;

@@ -30,5 +30,7 @@ struct ag_session {
 
 /* Grows the logits buffer to hold `rows` rows of n_vocab. */
 ag_status ag_session_reserve_logits(ag_session *s, int rows, ag_error *err);
+/* The KV cache type of a kv_type name (ag_session_params.kv_type) for a model of head_dim. */
+ag_status ag_session_kv_type_parse(const char *name, int head_dim, ag_type *type, ag_error *err);
 
 #endif

@@ -27,6 +27,7 @@
 #include "cpu/ops.h"
 #include "cpu/ops_arch.h"
 #include "cpu/vec.h"
+#include "model/kv_quant.h"
 #include "tensor/quant.h"
 
 /* ---------------------------------------------------------------- KV cache and scratch */
@@ -148,6 +149,11 @@ static void attn_task(void *ctx, int64_t task, int thread) {
             for (int p = 0; p < n_seen; p++) att[p] = j->softcap * tanhf(att[p] / j->softcap);
         ag_softmax(att, n_seen);
         ag_vec_mad_f16_rows(n_seen, out, v0, j->kv->row_bytes, att, hd);
+        return;
+    }
+    if (ag_kv_type_quantized(j->kv->type)) {
+        ag_kv_attend_quant(j->kv->type, n_seen, k0, v0, j->kv->row_bytes, q, hd, j->scale, j->softcap, att,
+                           j->s->qh + (size_t)thread * hd, out);
         return;
     }
     const ag_type_traits *tr = ag_type_traits_get(j->kv->type);

@@ -15,6 +15,7 @@
 #include "cpu/ops.h"
 #include "cpu/ops_arch.h"
 #include "cpu/vec.h"
+#include "model/kv_quant.h"
 #include "model/forward_arch.h"
 #include "tensor/quant.h"
 
@@ -44,6 +45,12 @@ static void multi_attn_task(void *ctx, int64_t task, int thread) {
     const float *q = j->s->q + ((size_t)t * hp->n_head + h) * hd;
     float *out = j->s->xb + ((size_t)t * hp->n_head + h) * hd;
     float *att = j->s->scores + (size_t)thread * j->stride;
+    if (ag_kv_type_quantized(kv->type)) {
+        const size_t off = ag_type_row_size(kv->type, (int64_t)kvh * hd) + (size_t)p0 * kv->row_bytes;
+        ag_kv_attend_quant(kv->type, n_pos - p0, k_layer + off, v_layer + off, kv->row_bytes, q, hd, j->scale,
+                           j->softcap, att, j->s->qh + (size_t)thread * hd, out);
+        return;
+    }
     const ag_type_traits *tr = ag_type_traits_get(kv->type);
     const void *qc = q;
     if (kv->type != AG_TYPE_F32) { /* the query rounded to the cache type, as forward.c does */
