@@ -86,6 +86,7 @@ static int bench_membw(int threads) {
 int cmd_bench(int argc, char **argv) {
     long long pp = 512, tg = 128, reps = 5, threads = 0;
     bool json = false, membw = false;
+    const char *kv_type = getenv("AUTOGLM_KV_CACHE_TYPE"); /* --kv-type */
     cli_power_opts po = {0, NULL, 0};
     int pr;
     const char *model = NULL;
@@ -109,11 +110,14 @@ int cmd_bench(int argc, char **argv) {
             i++;
         } else if ((pr = cli_parse_power_flag(argc, argv, &i, &po)) != 0) {
             if (pr < 0) return CLI_EXIT_USAGE;
+        } else if (strcmp(a, "--kv-type") == 0 && v) {
+            kv_type = v;
+            i++;
         } else if (strcmp(a, "--json") == 0) json = true;
         else if (strcmp(a, "--membw") == 0) membw = true;
         else if (a[0] == '-' || model) {
             fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
-                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--device D] [--gpu-layers N] [--json] | --membw [--device D]\n", a);
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--json] | --membw [--device D]\n", a);
             return CLI_EXIT_USAGE;
         } else model = a;
     }
@@ -125,7 +129,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (membw && !model) return bench_membw(threads ? (int)threads : ag_default_threads());
     if (!model || (pp == 0 && tg == 0)) {
-        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--json] | --membw\n");
+        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--json] | --membw\n");
         return CLI_EXIT_USAGE;
     }
     ag_model_params mp = {.n_threads = (int)threads};
@@ -135,8 +139,10 @@ int cmd_bench(int argc, char **argv) {
     const int gpu = cuda_index(ag_model_device(m));
     ag_error err = {0};
     const int n_ctx = (int)(pp > tg ? pp : tg) + 8;
-    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1, .n_threads = (int)threads};
+    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1, .n_threads = (int)threads,
+                            .kv_type = kv_type};
     ag_session *s = ag_session_new(m, &sp, &err);
+    if (s && !json) printf("kv cache: %s, %zu bytes/token\n", kv_type ? kv_type : "f16", ag_session_kv_bytes_per_token(s));
     ag_token *toks = malloc((size_t)n_ctx * sizeof *toks);
     double *rate = malloc((size_t)reps * sizeof *rate);
     int rc = CLI_EXIT_FAIL;

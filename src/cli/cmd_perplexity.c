@@ -1,5 +1,5 @@
 /*
- * cmd_perplexity.c - `autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE]`.
+ * cmd_perplexity.c - `autoglm perplexity MODEL -f FILE [--num-ctx N] [--kv-type T] [--threads N] [--batch-size N] [--power MODE]`.
  *
  * The standard method: tokenize the whole file once (BOS first if the vocabulary adds it), cut
  * it into floor(n / num_ctx) chunks, and for each chunk, from an empty cache, with its first
@@ -28,6 +28,7 @@ int cmd_perplexity(int argc, char **argv) {
     long long n_ctx = 512, threads = 0;
     cli_power_opts po = {0, NULL, 0};
     cli_device_opts dev = CLI_DEVICE_OPTS_INIT;
+    const char *kv_type = getenv("AUTOGLM_KV_CACHE_TYPE"); /* --kv-type */
     for (int i = 1; i < argc; i++) {
         const int pr = cli_parse_power_flag(argc, argv, &i, &po);
         if (pr < 0) return CLI_EXIT_USAGE;
@@ -42,18 +43,20 @@ int cmd_perplexity(int argc, char **argv) {
         } else if (strcmp(a, "--num-ctx") == 0 || strcmp(a, "-c") == 0) {
             if (!cli_parse_int("--num-ctx", next, 8, 1 << 20, &n_ctx)) return CLI_EXIT_USAGE;
             i++;
+        } else if (strcmp(a, "--kv-type") == 0 && next) {
+            kv_type = argv[++i];
         } else if (strcmp(a, "--threads") == 0) {
             if (!cli_parse_int("--threads", next, 1, 1024, &threads)) return CLI_EXIT_USAGE;
             i++;
         } else if (a[0] == '-') {
             fprintf(stderr, "autoglm perplexity: unknown option '%s'\n"
-                            "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE] [--device D] [--gpu-layers N]\n", a);
+                            "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--kv-type T] [--threads N] [--batch-size N] [--power MODE] [--device D] [--gpu-layers N]\n", a);
             return CLI_EXIT_USAGE;
         } else if (!model) model = a;
         else { fprintf(stderr, "autoglm perplexity: unexpected argument '%s'\n", a); return CLI_EXIT_USAGE; }
     }
     if (!model || !file) {
-        fprintf(stderr, "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--threads N] [--batch-size N] [--power MODE]\n");
+        fprintf(stderr, "usage: autoglm perplexity MODEL -f FILE [--num-ctx N] [--kv-type T] [--threads N] [--batch-size N] [--power MODE]\n");
         return CLI_EXIT_USAGE;
     }
     size_t len = 0;
@@ -74,7 +77,7 @@ int cmd_perplexity(int argc, char **argv) {
         goto done;
     }
     ag_error err = {0};
-    ag_session_params sp = {.n_ctx = ctx, .n_batch = po.batch ? (int)po.batch : ctx, .n_threads = (int)threads, .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
+    ag_session_params sp = {.n_ctx = ctx, .n_batch = po.batch ? (int)po.batch : ctx, .n_threads = (int)threads, .kv_type = kv_type};
     if (!(s = ag_session_new(m, &sp, &err))) {
         fprintf(stderr, "autoglm: %s\n", err.msg);
         goto done;

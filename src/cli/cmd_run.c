@@ -28,6 +28,8 @@ typedef struct {
     const char *system;  /* --system: a system message for chat mode */
     const char *trusted_keys; /* --trusted-keys: refuse models not signed by a key there */
     bool require_signed;
+    bool truncate;        /* --truncate: drop the prompt's beginning when it does not fit */
+    const char *kv_type;  /* --kv-type (default: AUTOGLM_KV_CACHE_TYPE, else f16) */
     cli_power_opts power; /* --batch-size, --power, --max-tps */
     cli_device_opts dev; /* --device, --gpu-layers */
     ag_sampler_params sp;
@@ -59,6 +61,8 @@ static void usage(FILE *out) {
           CLI_DEVICE_USAGE
           "  --raw                no chat template: the prompt goes to the model as it is\n"
           "  --system TEXT        a system message (chat mode)\n"
+          "  --kv-type T          KV cache type: f16 (default), f32, q8_0 or q4_0 (CPU; head size a multiple of 32)\n"
+          "  --truncate           a prompt longer than the context keeps its newest tokens (default: an error)\n"
           "  --verbose            timings on stderr\n"
           "  --require-signed --trusted-keys DIR\n"
           "                       refuse a model without a valid signature (MODEL.sig) by a key in DIR\n",
@@ -66,7 +70,7 @@ static void usage(FILE *out) {
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -79,6 +83,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"batch-size", required_argument, 0, O_BATCH},   {"power", required_argument, 0, O_POWER},
         {"max-tps", required_argument, 0, O_MAXTPS},
         {"device", required_argument, 0, O_DEV},         {"gpu-layers", required_argument, 0, O_NGL},
+        {"kv-type", required_argument, 0, O_KVT},        {"truncate", no_argument, 0, O_TRUNC},
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->sp = ag_sampler_default_params();
@@ -118,6 +123,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         case O_THR: if (!cli_parse_int("--threads", a, 1, 1024, &o->threads)) return CLI_EXIT_USAGE; break;
         case O_RAW: o->raw = true; break;
         case O_VERB: o->verbose = true; break;
+        case O_KVT: o->kv_type = a; break;
+        case O_TRUNC: o->truncate = true; break;
         case O_SYS: o->system = a; break;
         case O_REQSIG: o->require_signed = true; break;
         case O_TRUST: o->trusted_keys = a; break;
@@ -160,7 +167,7 @@ static int positionals(int argc, char **argv, char **out) {
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
                                              "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys",
                                              "--batch-size", "--power", "--max-tps",
-                                             "--device", "--gpu-layers"};
+                                             "--device", "--gpu-layers", "--kv-type"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -377,8 +384,14 @@ static int run_prompt(ag_model *m, ag_session *s, ag_sampler *smp, const char *t
     if (n == 0) {
         fprintf(stderr, "autoglm: the prompt is empty\n");
         rc = CLI_EXIT_USAGE;
+    } else if (n >= ag_session_n_ctx(s) - ag_session_n_past(s) && o->truncate && ag_session_n_ctx(s) - ag_session_n_past(s) > 1) {
+        const int fit = ag_session_n_ctx(s) - ag_session_n_past(s) - 1; /* room for one reply token */
+        fprintf(stderr, "autoglm: the prompt is %d tokens, the context %d (%d used): dropped its first %d tokens (--truncate)\n",
+                n, ag_session_n_ctx(s), ag_session_n_past(s), n - fit);
+        memmove(ids, ids + (n - fit), (size_t)fit * sizeof *ids);
+        rc = generate(m, s, smp, ids, fit, o, st, conv);
     } else if (n >= ag_session_n_ctx(s) - ag_session_n_past(s)) {
-        fprintf(stderr, "autoglm: the prompt is %d tokens, longer than the context allows (num_ctx %d, %d used)\n",
+        fprintf(stderr, "autoglm: the prompt is %d tokens, longer than the context allows (num_ctx %d, %d used; --truncate keeps its newest tokens)\n",
                 n, ag_session_n_ctx(s), ag_session_n_past(s));
         rc = CLI_EXIT_FAIL;
     } else {
@@ -464,7 +477,7 @@ int cmd_run(int argc, char **argv) {
     }
     ag_error err = {0};
     ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_batch = (int)o.power.batch, .n_threads = (int)o.threads,
-                            .kv_type = getenv("AUTOGLM_KV_CACHE_TYPE")};
+                            .kv_type = o.kv_type ? o.kv_type : getenv("AUTOGLM_KV_CACHE_TYPE")};
     ag_session *s = ag_session_new(m, &sp, &err);
     if (s && !cli_apply_power(s, &o.power)) rc = CLI_EXIT_FAIL;
     ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;
@@ -498,7 +511,10 @@ int cmd_run(int argc, char **argv) {
     } else {
         rc = interactive(m, s, smp, &o, &st, &conv);
     }
-    if (o.verbose && rc == CLI_EXIT_OK) print_stats(&st, cli_now() - t_start);
+    if (o.verbose && rc == CLI_EXIT_OK) {
+        print_stats(&st, cli_now() - t_start);
+        if (s) fprintf(stderr, "kv cache:             %s, %zu bytes/token\n", sp.kv_type ? sp.kv_type : "f16", ag_session_kv_bytes_per_token(s));
+    }
     conversation_free(&conv);
     ag_sampler_free(smp);
     ag_session_free(s);
