@@ -249,6 +249,8 @@ int ag_session_n_past(const ag_session *session);
 int ag_session_n_ctx(const ag_session *session);
 /* Bytes of KV cache one token takes (keys and values of every layer). */
 size_t ag_session_kv_bytes_per_token(const ag_session *session);
+/* The same for a session of model with kv_type (NULL: f16); 0 when the type does not apply. */
+size_t ag_model_kv_bytes_per_token(const ag_model *model, const char *kv_type);
 void ag_session_reset(ag_session *session); /* empties the KV cache */
 /* Keeps the first n_keep positions of the cache and forgets the rest (n_keep <= n_past), so a
  * conversation can continue from a common prefix. */

@@ -47,7 +47,7 @@ int cmd_ps(int argc, char **argv) {
         free(body);
         return CLI_EXIT_FAIL;
     }
-    printf("%-32s %-14s %-10s %-10s %s\n", "NAME", "ID", "SIZE", "PROCESSOR", "UNTIL");
+    printf("%-32s %-14s %-10s %-10s %-16s %s\n", "NAME", "ID", "SIZE", "PROCESSOR", "KV/TOKEN", "UNTIL");
     const cJSON *m;
     cJSON_ArrayForEach(m, models) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name"), *dig = cJSON_GetObjectItemCaseSensitive(m, "digest"),
@@ -59,7 +59,10 @@ int cmd_ps(int argc, char **argv) {
         else if (b >= 1e6) snprintf(sz, sizeof sz, "%.1f MB", b / 1e6);
         else snprintf(sz, sizeof sz, "%.0f KB", b / 1e3);
         const char *u = cJSON_IsString(until) ? until->valuestring : "";
-        printf("%-32s %-14s %-10s %-10s %s\n", cJSON_IsString(name) ? name->valuestring : "?", id, sz, "100% CPU",
+        const cJSON *kvb = cJSON_GetObjectItemCaseSensitive(m, "kv_bytes_per_token"), *kvt = cJSON_GetObjectItemCaseSensitive(m, "kv_type");
+        char kv[40] = "";
+        if (cJSON_IsNumber(kvb)) snprintf(kv, sizeof kv, "%.0f B %s", kvb->valuedouble, cJSON_IsString(kvt) ? kvt->valuestring : "");
+        printf("%-32s %-14s %-10s %-10s %-16s %s\n", cJSON_IsString(name) ? name->valuestring : "?", id, sz, "100% CPU", kv,
                strncmp(u, "2318", 4) == 0 ? "Forever" : u);
     }
     cJSON_Delete(j);

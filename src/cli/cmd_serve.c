@@ -22,6 +22,7 @@ static void usage(FILE *out) {
           "  --max-body BYTES     largest request body before 413 (default 33554432)\n"
           "  --num-ctx N          context per sequence (default: the model's, at most 4096)\n"
           "  --threads N          threads per forward pass (default: physical cores)\n"
+          "  --kv-type T          KV cache type: f16 (default), f32, q8_0, q4_0 (CPU; default $AUTOGLM_KV_CACHE_TYPE)\n"
           "  --power MODE         performance|balanced|powersave (threads, batch; switch later: POST /api/power)\n"
           "  --keep-alive DUR     idle time before a model unloads (default $AUTOGLM_KEEP_ALIVE or 5m; -1 never)\n"
           "  --mem-limit BYTES    memory the models may take (file + KV caches; default: what the system has)\n"
@@ -82,11 +83,12 @@ static bool is_loopback(const char *host) {
 int cmd_serve(int argc, char **argv) {
     enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST, O_KEEP, O_MEM, O_AUTH, O_KEYS,
            O_INSECURE, O_POLICY, O_AUDIT, O_AUDIT_PROMPTS, O_REDACT, O_REDACT_ROLE, O_CERT, O_KEY, O_CA, O_PERIP, O_WORDS,
-           O_UP, O_UP_KEY, O_UP_MODEL, O_POWER };
+           O_UP, O_UP_KEY, O_UP_MODEL, O_POWER, O_KVT };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},      {"parallel", required_argument, 0, O_PAR},
         {"max-queue", required_argument, 0, O_QUEUE}, {"max-body", required_argument, 0, O_BODY},
         {"num-ctx", required_argument, 0, O_CTX},    {"threads", required_argument, 0, O_THR},
+        {"kv-type", required_argument, 0, O_KVT},
         {"help", no_argument, 0, O_HELP},            {"require-signed", no_argument, 0, O_REQSIG},
         {"trusted-keys", required_argument, 0, O_TRUST}, {"keep-alive", required_argument, 0, O_KEEP},
         {"mem-limit", required_argument, 0, O_MEM},    {"auth", no_argument, 0, O_AUTH},
@@ -104,6 +106,7 @@ int cmd_serve(int argc, char **argv) {
     bool require_signed = false;
     server_config cfg = {.max_body = 32u << 20, .sched = {.n_parallel = 4, .max_queue = 64, .keep_alive_ns = 300000000000},
                          .guard = {.redact = {-1, -1, -1}}};
+    cfg.sched.kv_type = getenv("AUTOGLM_KV_CACHE_TYPE");
     const char *host = getenv("AUTOGLM_HOST"), *keep = getenv("AUTOGLM_KEEP_ALIVE");
     long long v;
     int c;
@@ -123,6 +126,7 @@ int cmd_serve(int argc, char **argv) {
             }
             cfg.sched.power = (ag_power_mode)ag_power_mode_from_name(optarg);
             break;
+        case O_KVT: cfg.sched.kv_type = optarg; break;
         case O_THR: if (!cli_parse_int("--threads", optarg, 1, 1024, &v)) return CLI_EXIT_USAGE; cfg.sched.n_threads = (int)v; break;
         case O_HELP: usage(stdout); return CLI_EXIT_OK;
         case O_REQSIG: require_signed = true; break;

@@ -67,20 +67,29 @@ enum MHD_Result route_tags(http_req *rq) {
     return http_reply_json(rq, 200, o);
 }
 
+typedef struct {
+    cJSON *arr;
+    const char *kv_type;
+} ps_ctx;
+
 static void ps_one(void *ctx, const store_manifest *man, const ag_model *model, int active, int64_t expires_unix) {
     (void)active;
+    const ps_ctx *pc = ctx;
     cJSON *o = model_entry(man);
     char when[40] = "2318-01-01T00:00:00Z"; /* never: kept until the server stops */
     if (expires_unix > 0) rfc3339(when, sizeof when, expires_unix);
     cJSON_AddStringToObject(o, "expires_at", when);
     cJSON_ReplaceItemInObjectCaseSensitive(o, "size", cJSON_CreateNumber((double)ag_model_size_bytes(model)));
     cJSON_AddNumberToObject(o, "size_vram", 0);
-    cJSON_AddItemToArray(ctx, o);
+    cJSON_AddStringToObject(o, "kv_type", pc->kv_type); /* ours: the KV cache and its bytes per token */
+    cJSON_AddNumberToObject(o, "kv_bytes_per_token", (double)ag_model_kv_bytes_per_token(model, pc->kv_type));
+    cJSON_AddItemToArray(pc->arr, o);
 }
 
 enum MHD_Result route_ps(http_req *rq) {
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "models");
-    sched_foreach(rq->srv->sched, ps_one, arr);
+    ps_ctx pc = {arr, sched_kv_type(rq->srv->sched)};
+    sched_foreach(rq->srv->sched, ps_one, &pc);
     cJSON_AddStringToObject(o, "power_mode", sched_power_name(sched_get_power(rq->srv->sched).mode)); /* ours */
     return http_reply_json(rq, 200, o);
 }

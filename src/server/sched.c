@@ -142,6 +142,8 @@ void sched_gauges(sched *s, metrics_gauges *g) {
     pthread_mutex_unlock(&s->mu);
 }
 
+const char *sched_kv_type(const sched *s) { return s->cfg.kv_type ? s->cfg.kv_type : "f16"; }
+
 void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active,
                                         int64_t expires_unix),
                    void *ctx) {
@@ -429,7 +431,8 @@ static void start_generate(sched_model *m, int si) {
         sl->n_hist = 0;
     }
     if (!sl->s) {
-        ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads};
+        ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads,
+                                .kv_type = m->owner->cfg.kv_type};
         sl->s = ag_session_new(m->model, &sp, &err);
         sl->n_hist = 0;
         if (sl->s) ag_session_set_abort(sl->s, sched_preempt_check, m);
@@ -670,9 +673,8 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
         const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
                           : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
-        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx * (uint64_t)ag_model_n_layer(m->model) * 2u *
-                            (uint64_t)ag_model_n_head_kv(m->model) *
-                            (uint64_t)(ag_model_n_embd(m->model) / ag_model_n_head(m->model)) * 2u; /* f16 K and V */
+        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx *
+                            (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
         m->mem_need = man.size + kv;
         const uint64_t avail = sched_mem_available(s);
         if (m->mem_need > avail) {

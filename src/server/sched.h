@@ -35,6 +35,7 @@ typedef struct {
     uint64_t mem_limit;     /* bytes models may take (file + KV caches); 0 = the system's available memory */
     metrics *metrics;       /* counters to feed, or NULL */
     ag_power_mode power;    /* the power mode sessions start in (sched_set_power changes it) */
+    const char *kv_type;    /* KV cache type of every session: f16 (NULL), f32, q8_0, q4_0 */
 } sched_config;
 
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
@@ -70,6 +71,7 @@ const char *sched_power_name(ag_power_mode mode);
 
 /* Loaded models, for /api/ps: calls fn for each while holding the scheduler's lock; expires_unix
  * is when it unloads (unix seconds; 0 = never). */
+const char *sched_kv_type(const sched *s); /* the configured KV cache type (never NULL) */
 void sched_foreach(sched *s, void (*fn)(void *ctx, const store_manifest *man, const ag_model *model, int active,
                                         int64_t expires_unix),
                    void *ctx);
