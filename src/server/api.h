@@ -42,6 +42,7 @@ typedef struct {
     ag_token *context;   /* generate: tokens of a previous answer's "context" */
     int n_context;
     cJSON *options;      /* Ollama options (OpenAI fields mapped to them); object, may be empty */
+    bool truncate;       /* "truncate": true: a prompt longer than the context keeps its newest tokens */
     int priority;        /* PRIO_INTERACTIVE (generation) or PRIO_BATCH (embeddings), "priority" overrides */
     char **inputs;       /* embeddings: texts */
     int n_inputs;

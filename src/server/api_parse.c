@@ -238,6 +238,9 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
     rq->priority = embed ? PRIO_BATCH : PRIO_INTERACTIVE;
     if ((rc = opt_bool(body, "stream", &rq->stream, err, cap))) return rc;
     if (embed) rq->stream = false;
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(body, "truncate");
+    if (tr && !cJSON_IsBool(tr) && !cJSON_IsNull(tr)) return fail(err, cap, "\"truncate\" must be true or false");
+    rq->truncate = cJSON_IsTrue(tr);
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(body, "priority");
     if (cJSON_IsString(pr) && strcmp(pr->valuestring, "interactive") == 0) rq->priority = PRIO_INTERACTIVE;
     else if (cJSON_IsString(pr) && strcmp(pr->valuestring, "batch") == 0) rq->priority = PRIO_BATCH;

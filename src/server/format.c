@@ -116,6 +116,7 @@ static void ollama_stats(gen_stream *g, cJSON *o) {
     cJSON_AddNumberToObject(o, "prompt_eval_duration", (double)st->prompt_eval_ns);
     cJSON_AddNumberToObject(o, "eval_count", st->eval_n);
     cJSON_AddNumberToObject(o, "eval_duration", (double)st->eval_ns);
+    if (g->truncated > 0) cJSON_AddNumberToObject(o, "truncated", g->truncated); /* ours: prompt tokens dropped */
     energy_fields(g, o);
 }
 
@@ -134,6 +135,7 @@ static cJSON *usage(gen_stream *g) {
     const job_stats *st = job_get_stats(g->j);
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", st->prompt_n);
+    if (g->truncated > 0) cJSON_AddNumberToObject(u, "truncated", g->truncated);
     cJSON_AddNumberToObject(u, "completion_tokens", st->eval_n);
     cJSON_AddNumberToObject(u, "total_tokens", st->prompt_n + st->eval_n);
     energy_fields(g, u);

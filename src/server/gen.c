@@ -318,8 +318,19 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             if (!status && cap_tokens > 0 && (opts.num_predict < 0 || opts.num_predict > cap_tokens)) opts.num_predict = cap_tokens;
             if (!status && req.format && !(opts.format = strdup(req.format))) status = 500, snprintf(err, sizeof err, "out of memory");
             if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, sizeof err))) {
+                const int n_ctx = sched_model_ctx(g->sm, opts.num_ctx);
                 if (n == 0) status = 400, snprintf(err, sizeof err, "the prompt is empty");
-                else if (!(g->j = job_new_generate(toks, n, &opts, req.priority))) status = 500, snprintf(err, sizeof err, "out of memory");
+                else if (n >= n_ctx && !req.truncate)
+                    status = 400, snprintf(err, sizeof err, "the prompt is %d tokens, the context %d (set \"truncate\": true to keep its newest tokens, or raise num_ctx)", n, n_ctx);
+                else if (n >= n_ctx) { /* keep the newest tokens, with room for the answer */
+                    const int room = opts.num_predict > 0 && opts.num_predict < n_ctx / 2 ? opts.num_predict : n_ctx / 4;
+                    const int keep = n_ctx - (room > 1 ? room : 1);
+                    g->truncated = n - keep;
+                    memmove(toks, toks + g->truncated, (size_t)keep * sizeof *toks);
+                    n = keep;
+                }
+                if (status) { /* reported below */
+                } else if (!(g->j = job_new_generate(toks, n, &opts, req.priority))) status = 500, snprintf(err, sizeof err, "out of memory");
             }
             gen_options_free(&opts); /* what the job did not take */
             free(toks);

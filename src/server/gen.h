@@ -48,6 +48,7 @@ typedef struct {
     bool energy_read;         /* joules below taken (once, at the final stats) */
     double joules;            /* < 0: unavailable */
     metrics *metrics;         /* the server's, fed with the request's rate and energy */
+    int truncated;            /* prompt tokens dropped from its beginning ("truncate": true) */
 } gen_stream;
 
 /* One streamed piece of text, formatted (malloc'd). */

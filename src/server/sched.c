@@ -178,8 +178,8 @@ static bool hist_push(slot *sl, const ag_token *t, int n) {
     return true;
 }
 
-static int want_ctx(const sched_model *m, const job *j) {
-    if (j->opts.num_ctx > 0) return j->opts.num_ctx;
+int sched_model_ctx(const sched_model *m, int num_ctx) {
+    if (num_ctx > 0) return num_ctx;
     if (m->owner->cfg.num_ctx > 0) return m->owner->cfg.num_ctx;
     int train = ag_model_n_ctx_train(m->model);
     return train < 4096 ? train : 4096;
@@ -423,7 +423,7 @@ static int borrow_prefix(sched_model *m, int si, int keep) {
 static void start_generate(sched_model *m, int si) {
     slot *sl = &m->slots[si];
     job *j = sl->job;
-    int n_ctx = want_ctx(m, j);
+    int n_ctx = sched_model_ctx(m, j->opts.num_ctx);
     ag_error err = {0};
     if (sl->s && ag_session_n_ctx(sl->s) != n_ctx) {
         ag_session_free(sl->s);

@@ -60,6 +60,8 @@ void sched_release(sched_model *m, int64_t keep_alive_ns);
 /* Gauges for /metrics. */
 void sched_gauges(sched *s, metrics_gauges *g);
 const ag_model *sched_model_model(const sched_model *m);
+/* The context a session of m gets for a request asking num_ctx (0: the server's default). */
+int sched_model_ctx(const sched_model *m, int num_ctx);
 const store_manifest *sched_model_manifest(const sched_model *m);
 
 /* Power mode of every session (sched_power.c): applied by each model's worker before the next
