@@ -1,7 +1,8 @@
 /*
  * cmd_pull.c - `autoglm pull URL [NAME] [--sha256 HEX]`: downloads a GGUF file by http:// URL
  * into the store (store/pull.c: resume with Range, SHA-256 check, atomic rename), with a
- * progress bar on stderr. http(s):// URLs and Hugging Face names (hf.co/ORG/REPO:QUANT; host
+ * progress bar on stderr. http(s):// URLs, ModelScope names (modelscope.cn/ORG/REPO:QUANT or
+ * ms://..., host AUTOGLM_MODELSCOPE_ENDPOINT) and Hugging Face names (hf.co/ORG/REPO:QUANT; host
  * $AUTOGLM_HF_ENDPOINT, default https://huggingface.co).
  */
 #include <stdio.h>
@@ -64,7 +65,8 @@ int cmd_pull(int argc, char **argv) {
     char *root = cli_store_root();
     if (!root) return CLI_EXIT_FAIL;
     bar b = {isatty(2), cli_now(), NULL};
-    pull_params pp = {.sha256 = sha, .progress = on_progress, .ctx = &b, .hf_endpoint = getenv("AUTOGLM_HF_ENDPOINT")};
+    pull_params pp = {.sha256 = sha, .progress = on_progress, .ctx = &b, .hf_endpoint = getenv("AUTOGLM_HF_ENDPOINT"),
+                      .ms_endpoint = getenv("AUTOGLM_MODELSCOPE_ENDPOINT")};
     store_manifest m;
     st_error err = {0};
     st_status st = store_pull(root, url, name, &pp, &m, &err);

@@ -201,7 +201,8 @@ enum MHD_Result route_pull(http_req *rq) {
     } else {
         pull_log log = {cJSON_CreateArray(), ""};
         pull_params pp = {.sha256 = cJSON_IsString(sha) ? sha->valuestring : NULL, .progress = on_pull_progress, .ctx = &log,
-                          .hf_endpoint = getenv("AUTOGLM_HF_ENDPOINT")};
+                          .hf_endpoint = getenv("AUTOGLM_HF_ENDPOINT"),
+                          .ms_endpoint = getenv("AUTOGLM_MODELSCOPE_ENDPOINT")};
         store_manifest m;
         st_error se = {0};
         add_status(log.lines, "pulling manifest");

@@ -4,6 +4,7 @@
  */
 #include "store/pull.h"
 #include "store/hf.h"
+#include "store/modelscope.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -113,20 +114,26 @@ static st_status download(const char *url, const char *path, const pull_params *
 st_status store_pull(const char *root, const char *url, const char *name, const pull_params *p, store_manifest *m,
                      st_error *err) {
     memset(m, 0, sizeof *m);
-    char def[STORE_NAME_MAX], hf_url[2048];
+    char def[STORE_NAME_MAX], hf_url[2048], ms_sha[65] = "";
+    const char *expect = p ? p->sha256 : NULL; /* the digest to check: the caller's, else the listing's */
     if (hf_is_name(url)) { /* hf.co/ORG/REPO:QUANT -> the URL of its GGUF file */
         st_status st = hf_resolve(p ? p->hf_endpoint : NULL, url, hf_url, sizeof hf_url, def, sizeof def, err);
         if (st) return st;
         url = hf_url;
+    } else if (ms_is_name(url)) { /* modelscope.cn/ORG/REPO:QUANT -> the URL of its GGUF file and its digest */
+        st_status st = ms_resolve(p ? p->ms_endpoint : NULL, url, hf_url, sizeof hf_url, def, sizeof def, ms_sha, err);
+        if (st) return st;
+        url = hf_url;
+        if (ms_sha[0] && (!p || !p->sha256)) expect = ms_sha;
     } else if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
         return st_fail(err, ST_INVALID, "'%s': pulling from a model registry is not supported; give an http(s):// URL "
-                                        "of a GGUF file or a Hugging Face name hf.co/ORG/REPO:QUANT", url);
+                                        "of a GGUF file or a Hugging Face name hf.co/ORG/REPO:QUANT or a ModelScope name modelscope.cn/ORG/REPO:QUANT", url);
     } else if (!name) {
         pull_default_name(url, def, sizeof def);
     }
     st_status st = store_parse_name(name ? name : def, m->name, err);
     if (st) return st;
-    if (p && p->sha256 && strlen(p->sha256) != 64) return st_fail(err, ST_INVALID, "a SHA-256 digest has 64 hex digits");
+    if (expect && strlen(expect) != 64) return st_fail(err, ST_INVALID, "a SHA-256 digest has 64 hex digits");
     size_t n = strlen(root) + 128;
     char *dir = malloc(n), *part = malloc(n), *final = malloc(n);
     if (!dir || !part || !final) {
@@ -141,9 +148,9 @@ st_status store_pull(const char *root, const char *url, const char *name, const 
     char hex[65];
     uint64_t size = 0;
     if ((st = store_sha256_file(part, hex, &size, err))) goto out;
-    if (p && p->sha256 && strcasecmp(p->sha256, hex) != 0) {
+    if (expect && strcasecmp(expect, hex) != 0) {
         unlink(part); /* a wrong file: do not resume it */
-        st = st_fail(err, ST_INVALID, "SHA-256 mismatch: expected %s, got %s (the download was removed)", p->sha256, hex);
+        st = st_fail(err, ST_INVALID, "SHA-256 mismatch: expected %s, got %s (the download was removed)", expect, hex);
         goto out;
     }
     ag_error ae = {0};

@@ -17,6 +17,7 @@ typedef struct {
     void *ctx;
     volatile int *cancel; /* non-NULL and set: stop (the partial file stays for a resume) */
     const char *hf_endpoint; /* Hugging Face host for hf.co/ names; NULL: https://huggingface.co */
+    const char *ms_endpoint; /* ModelScope host for modelscope.cn/ and ms:// names; NULL: https://modelscope.cn */
 } pull_params;
 
 /* The store name a URL gets when none is given: its file name without .gguf, lowercased, other
