@@ -7,7 +7,8 @@
  * tg = n tokens generated one at a time from an empty cache; each repeated r times after one
  * warm-up run, reported as tokens/s mean ± stddev. Also: peak RSS, the bytes of weights one
  * decode step reads, the effective bandwidth of decode (bytes × tg tokens/s) and the machine's
- * measured read bandwidth next to it.
+ * measured read bandwidth next to it. With --draft DRAFT [--draft-max N]: greedy generation of n
+ * tokens without and with speculative decoding (cli_draft.c), the speed-up and acceptance rate.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_draft.h"
 
 typedef struct {
     double mean, stddev;
@@ -84,7 +86,8 @@ static int bench_membw(int threads) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    long long pp = 512, tg = 128, reps = 5, threads = 0;
+    long long pp = 512, tg = 128, reps = 5, threads = 0, draft_max = 8;
+    const char *draft = NULL;
     bool json = false, membw = false;
     const char *kv_type = getenv("AUTOGLM_KV_CACHE_TYPE"); /* --kv-type */
     cli_power_opts po = {0, NULL, 0};
@@ -113,11 +116,15 @@ int cmd_bench(int argc, char **argv) {
         } else if (strcmp(a, "--kv-type") == 0 && v) {
             kv_type = v;
             i++;
+        } else if (strcmp(a, "--draft") == 0 && v) draft = argv[++i];
+        else if (strcmp(a, "--draft-max") == 0) {
+            if (!cli_parse_int(a, v, 1, 64, &draft_max)) return CLI_EXIT_USAGE;
+            i++;
         } else if (strcmp(a, "--json") == 0) json = true;
         else if (strcmp(a, "--membw") == 0) membw = true;
         else if (a[0] == '-' || model) {
             fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
-                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--json] | --membw [--device D]\n", a);
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--draft DRAFT [--draft-max 8]] [--json] | --membw [--device D]\n", a);
             return CLI_EXIT_USAGE;
         } else model = a;
     }
@@ -136,6 +143,11 @@ int cmd_bench(int argc, char **argv) {
     cli_device_apply(&dev, &mp);
     ag_model *m = cli_load_model_ex(model, &mp);
     if (!m) return CLI_EXIT_FAIL;
+    if (draft) {
+        const int drc = cli_draft_bench(m, draft, (int)draft_max, tg > 0 ? (int)tg : 128, (int)reps, (int)threads);
+        ag_model_free(m);
+        return drc;
+    }
     const int gpu = cuda_index(ag_model_device(m));
     ag_error err = {0};
     const int n_ctx = (int)(pp > tg ? pp : tg) + 8;

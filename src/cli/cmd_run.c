@@ -5,7 +5,8 @@
  * the prompt; on a terminal without a prompt it is an interactive loop that keeps the
  * conversation in the session. MODEL is a name of the model store (its PARAMETERs, SYSTEM and
  * TEMPLATE apply, flags override them) or a path to a GGUF file. stdout carries only generated text; everything else goes to
- * stderr. Options follow Ollama's names (num_predict, temperature, top_k ...).
+ * stderr. Options follow Ollama's names (num_predict, temperature, top_k ...). --draft DRAFT turns on
+ * speculative decoding (cli_draft.c): the same output, the acceptance rate with --verbose.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_draft.h"
 #include "store/options.h"
 #include "store/store.h"
 
@@ -33,6 +35,9 @@ typedef struct {
     cli_power_opts power; /* --batch-size, --power, --max-tps */
     cli_device_opts dev; /* --device, --gpu-layers */
     ag_sampler_params sp;
+    const char *draft; /* --draft: a draft model for speculative decoding */
+    long long draft_max;
+    cli_draft *dr; /* the loaded draft, or NULL */
 } run_opts;
 
 typedef struct {
@@ -64,13 +69,15 @@ static void usage(FILE *out) {
           "  --kv-type T          KV cache type: f16 (default), f32, q8_0 or q4_0 (CPU; head size a multiple of 32)\n"
           "  --truncate           a prompt longer than the context keeps its newest tokens (default: an error)\n"
           "  --verbose            timings on stderr\n"
+          "  --draft DRAFT        speculative decoding with a draft model of the same vocabulary\n"
+          "  --draft-max N        tokens the draft proposes per step (default 8)\n"
           "  --require-signed --trusted-keys DIR\n"
           "                       refuse a model without a valid signature (MODEL.sig) by a key in DIR\n",
           out);
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC, O_DRAFT, O_DMAX };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -84,8 +91,10 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"max-tps", required_argument, 0, O_MAXTPS},
         {"device", required_argument, 0, O_DEV},         {"gpu-layers", required_argument, 0, O_NGL},
         {"kv-type", required_argument, 0, O_KVT},        {"truncate", no_argument, 0, O_TRUNC},
+        {"draft", required_argument, 0, O_DRAFT},        {"draft-max", required_argument, 0, O_DMAX},
         {0, 0, 0, 0}};
     o->num_predict = -1;
+    o->draft_max = 8;
     o->sp = ag_sampler_default_params();
     if (params) { /* the model's PARAMETERs, under the flags */
         gen_options g;
@@ -136,6 +145,8 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
             }
             o->power.power = a;
             break;
+        case O_DRAFT: o->draft = a; break;
+        case O_DMAX: if (!cli_parse_int("--draft-max", a, 1, 64, &o->draft_max)) return CLI_EXIT_USAGE; break;
         case O_MAXTPS: if (!cli_parse_float("--max-tps", a, 0, 1e9, &o->power.max_tps)) return CLI_EXIT_USAGE; break;
         case O_DEV:
         case O_NGL: {
@@ -167,7 +178,7 @@ static int positionals(int argc, char **argv, char **out) {
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
                                              "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys",
                                              "--batch-size", "--power", "--max-tps",
-                                             "--device", "--gpu-layers", "--kv-type"};
+                                             "--device", "--gpu-layers", "--kv-type", "--draft", "--draft-max"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -242,8 +253,59 @@ static void conversation_free(conversation *c) {
     free(c->reply);
 }
 
+/* generate() with speculative decoding: the draft proposes, the target verifies (cli_draft.c). */
+static int generate_draft(ag_model *m, ag_sampler *smp, const ag_token *prompt, int n_prompt, const run_opts *o,
+                          run_stats *st, conversation *conv) {
+    ag_error err = {0};
+    double t0 = cli_now();
+    for (int i = 0; i < n_prompt; i++) ag_sampler_accept(smp, prompt[i]), push_token(conv, prompt[i]);
+    if (ag_speculative_feed(o->dr->spec, prompt, n_prompt, &err)) {
+        fprintf(stderr, "autoglm: %s\n", err.msg);
+        return CLI_EXIT_FAIL;
+    }
+    st->prompt_n += n_prompt;
+    st->prompt_s += cli_now() - t0;
+    conv->reply_len = 0;
+    ag_detok *dt = ag_detok_new(m);
+    if (!dt) return CLI_EXIT_FAIL;
+    t0 = cli_now();
+    int rc = CLI_EXIT_OK;
+    ag_token out[65];
+    for (long long produced = 0, limit = o->num_predict; limit < 0 || produced < limit;) {
+        const int cap = limit < 0 || limit - produced > 65 ? 65 : (int)(limit - produced);
+        const int n = ag_speculative_step(o->dr->spec, smp, out, cap, &err);
+        if (n < 1) {
+            if (err.code == AG_ERR_CONTEXT_FULL) {
+                if (o->verbose) fprintf(stderr, "\nautoglm: context full (%d tokens)\n", ag_session_n_ctx(o->dr->session));
+            } else fprintf(stderr, "\nautoglm: %s\n", err.msg), rc = CLI_EXIT_FAIL;
+            break;
+        }
+        int i = 0;
+        for (; i < n && !ag_token_is_eog(m, out[i]); i++) {
+            size_t len;
+            const char *text = ag_detok_push(dt, out[i], &len);
+            fwrite(text, 1, len, stdout);
+            append_reply(conv, text, len);
+            push_token(conv, out[i]);
+        }
+        fflush(stdout);
+        st->eval_n += n;
+        produced += n;
+        if (i < n) break; /* end of generation */
+    }
+    size_t len;
+    const char *rest = ag_detok_flush(dt, &len);
+    fwrite(rest, 1, len, stdout);
+    append_reply(conv, rest, len);
+    fflush(stdout);
+    ag_detok_free(dt);
+    st->eval_s += cli_now() - t0;
+    return rc;
+}
+
 static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token *prompt, int n_prompt,
                     const run_opts *o, run_stats *st, conversation *conv) {
+    if (o->dr) return generate_draft(m, smp, prompt, n_prompt, o, st, conv);
     ag_error err = {0};
     double t0 = cli_now();
     for (int i = 0; i < n_prompt; i++) ag_sampler_accept(smp, prompt[i]);
@@ -481,6 +543,11 @@ int cmd_run(int argc, char **argv) {
     ag_session *s = ag_session_new(m, &sp, &err);
     if (s && !cli_apply_power(s, &o.power)) rc = CLI_EXIT_FAIL;
     ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;
+    cli_draft draft = {0};
+    if (s && o.draft && rc == CLI_EXIT_OK) {
+        if (cli_draft_open(&draft, m, s, o.draft, (int)o.draft_max, (int)o.threads)) o.dr = &draft;
+        else rc = CLI_EXIT_FAIL;
+    }
     st.load_s = cli_now() - t_start;
     if (rc != CLI_EXIT_OK) {
         /* reported above */
@@ -515,6 +582,8 @@ int cmd_run(int argc, char **argv) {
         print_stats(&st, cli_now() - t_start);
         if (s) fprintf(stderr, "kv cache:             %s, %zu bytes/token\n", sp.kv_type ? sp.kv_type : "f16", ag_session_kv_bytes_per_token(s));
     }
+    if (o.verbose && rc == CLI_EXIT_OK && o.dr) cli_draft_print_stats(o.dr);
+    cli_draft_close(&draft);
     conversation_free(&conv);
     ag_sampler_free(smp);
     ag_session_free(s);
