@@ -69,7 +69,12 @@ int cmd_rerank(int argc, char **argv) {
         return free(docs), CLI_EXIT_USAGE;
     }
     int rc = CLI_EXIT_FAIL;
-    ag_model *m = cli_load_model(model_path, (int)threads);
+    store_manifest man;
+    ag_model *m = NULL;
+    if (cli_resolve_model(model_path, &man)) { /* a model of the store, or a path */
+        m = cli_load_model(man.path, (int)threads);
+        store_manifest_free(&man);
+    }
     float *scores = calloc((size_t)n, sizeof *scores);
     int *order = calloc((size_t)n, sizeof *order), cut = 0;
     ag_error err = {0};
