@@ -3,14 +3,16 @@ reranker of tests/data/rerank (converted, added to the store) scores the fixture
 the reference does (1e-4), results are sorted best first, top_n keeps the best, /v1 gives
 {"text"} documents, return_documents=false drops them; a reader key is refused (role user);
 a generation model, a missing query and bad documents get 400, an unknown model 404.
+A knowledge base created with "rerank_model" answers /api/kb/query in the reranker's order, and
+with "rerank": "" in the BM25 order.
 Also `autoglm rerank` on the same model (text and --json).
 usage: server_rerank.py AUTOGLM SHARED"""
-import http.client, json, os, re, shutil, subprocess, sys, tempfile, threading
+import base64, http.client, json, os, re, shutil, subprocess, sys, tempfile, threading
 
 exe, shared = sys.argv[1], sys.argv[2]
 src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "rerank")
 tmp = tempfile.mkdtemp(prefix="autoglm-rerank-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
-env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models", AUTOGLM_KEYS=f"{tmp}/keys.json")
+env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models", AUTOGLM_KEYS=f"{tmp}/keys.json", AUTOGLM_KB=f"{tmp}/kb")
 exp = json.load(open(f"{src}/expected.json"))
 failures, passed = [], 0
 
@@ -96,6 +98,20 @@ try:
     check(s == 400, f"bad document: {s}")
     s, b = post(port, "/api/rerank", {"model": "rk", "query": "q", "documents": []}, user)
     check(s == 400, f"no documents: {s}")
+
+    # a knowledge base with a stored reranker
+    s, b = post(port, "/api/kb/create", {"name": "docs", "rerank_model": "rk"}, user)
+    check(s == 200, f"kb create with rerank_model: {s} {b}")
+    files = [{"filename": f"d{i}.txt", "content": base64.b64encode(d.encode()).decode()} for i, d in enumerate(exp["documents"])]
+    s, b = post(port, "/api/kb/add", {"name": "docs", "files": files}, user)
+    check(s == 200, f"kb add: {s} {b}")
+    s, b = post(port, "/api/kb/query", {"name": "docs", "query": exp["query"], "k": 5, "mode": "bm25", "rerank": ""}, user)
+    bm25 = [x["source"] for x in b.get("results", [])] if s == 200 else []
+    s, b = post(port, "/api/kb/query", {"name": "docs", "query": exp["query"], "k": 3, "mode": "bm25"}, user)
+    got = [x["source"] for x in b.get("results", [])] if s == 200 else b
+    # the reranker's order of the BM25 candidates (chunks are the whole documents here)
+    want = [f"d{i}.txt" for i in exp["order"] if f"d{i}.txt" in bm25][:3]
+    check(got == want and got != bm25[:3], f"kb query reranked: {got} vs {want} (bm25 {bm25})")
 finally:
     if p:
         p.terminate()
