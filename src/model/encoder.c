@@ -16,7 +16,8 @@
  *   embedding = pool(x) (mean, CLS = x[0], or last), L2-normalized on request
  *   rank (pooling 4, cross-encoders): score = cls_out . tanh(cls . x[0] + cls_b) + cls_out_b
  *                               (without a cls tensor: cls_out . x[0] + cls_out_b)
- * ag_embed_tokens and ag_rerank_tokens (autoglm/rerank.h) are the two entry points. * Buffers are allocated per call (embedding is not on the decode path).
+ * ag_embed_tokens and ag_rerank_tokens (autoglm/rerank.h) are the two entry points.
+ * Buffers are allocated per call (embedding is not on the decode path).
  */
 #include <math.h>
 #include <stdlib.h>
