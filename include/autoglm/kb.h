@@ -108,6 +108,7 @@ typedef struct {
     const char *embed_model; /* path of a GGUF model for the vectors; NULL = BM25 only */
     int chunk_tokens;        /* 0 = 256 (at most the model's context) */
     int chunk_overlap;       /* 0 = 32; -1 = none */
+    const char *rerank_model; /* path of a reranker (cross-encoder) GGUF for queries; NULL = none */
 } ag_kb_params;
 
 /* Creates the knowledge base file (fails if it exists). */
@@ -119,6 +120,9 @@ void ag_kb_set_threads(ag_kb *kb, int n_threads);
 /* Collections with at least this many chunks use the HNSW graph for dense search (default
  * 2000; 0 = always exact). */
 void ag_kb_set_ann_threshold(ag_kb *kb, int n_chunks);
+/* The reranker for this handle's queries: a GGUF path, "" = none, NULL = the base's stored one
+ * (the model is loaded at the next query). */
+ag_status ag_kb_set_reranker(ag_kb *kb, const char *model_path, ag_error *err);
 
 typedef struct {
     int files_seen;      /* supported files found under the paths */
@@ -151,6 +155,7 @@ typedef struct {
     int64_t documents, chunks, vectors, tokens, bytes_text;
     int dim;                 /* vector size, 0 without a model */
     char embed_model[1024];  /* "" without */
+    char rerank_model[1024]; /* the reranker in use, "" without */
     int chunk_tokens, chunk_overlap;
     char digest[65];         /* SHA-256 over documents, chunks and vectors, in path order */
 } ag_kb_info;
@@ -177,7 +182,10 @@ typedef struct {
 
 /* The k best chunks for the question. hybrid without vectors falls back to bm25. Results are
  * cached (by mode, k and the text) until the next add/remove. *out is malloc'd
- * (ag_kb_hits_free); returns the count or -1 with err. */
+ * (ag_kb_hits_free); returns the count or -1 with err.
+ * With a reranker (stored at create, or ag_kb_set_reranker): max(4k, 20) candidates are
+ * retrieved by the mode, scored against the question by the cross-encoder, and the k best kept
+ * (score = the reranker's relevance score). */
 int ag_kb_query(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err);
 void ag_kb_hits_free(ag_kb_hit *hits, int n);
 

@@ -92,6 +92,7 @@ int cmd_ps(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_rerank(int argc, char **argv);
 int cmd_kb(int argc, char **argv);
 int cmd_summarize(int argc, char **argv);
 

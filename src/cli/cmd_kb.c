@@ -1,10 +1,12 @@
 /*
  * cmd_kb.c - `autoglm kb ...`: the local knowledge base (include/autoglm/kb.h).
- *   kb create NAME [--embed MODEL] [--chunk-tokens N] [--overlap N]
+ *   kb create NAME [--embed MODEL] [--rerank MODEL] [--chunk-tokens N] [--overlap N]
  *   kb add NAME PATH... [--threads N] [--json] [--quiet]
  *   kb rm NAME PATH          kb ls [NAME]          kb stats NAME [--json]
- *   kb query NAME "question" [-k N] [--mode bm25|dense|hybrid] [--json]
- *   kb ask NAME "question" --model M [-k N] [--mode M] [--num-predict N]
+ *   kb query NAME "question" [-k N] [--mode bm25|dense|hybrid] [--rerank MODEL | --no-rerank] [--json]
+ *   kb ask NAME "question" --model M [-k N] [--mode M] [--rerank MODEL | --no-rerank] [--num-predict N]
+ * A reranker (given at create, stored in the base, or per query) rescores the retrieved
+ * candidates with a cross-encoder and keeps the k best.
  * A base NAME lives in $AUTOGLM_KB/NAME/kb.sqlite (default ~/.autoglm/kb). MODEL is a model of
  * the store or a GGUF path. `kb add` exits 1 when some file could not be ingested (the others are).
  */
@@ -21,13 +23,13 @@
 
 static const char *USAGE =
     "usage: autoglm kb COMMAND ...\n"
-    "  create NAME [--embed MODEL] [--chunk-tokens N] [--overlap N]\n"
+    "  create NAME [--embed MODEL] [--rerank MODEL] [--chunk-tokens N] [--overlap N]\n"
     "  add NAME PATH... [--threads N] [--json] [--quiet]   files or folders (recursive)\n"
     "  rm NAME PATH                                          a document or a folder's documents\n"
     "  ls [NAME]                                             the bases, or a base's documents\n"
     "  stats NAME [--json]\n"
-    "  query NAME QUESTION [-k N] [--mode bm25|dense|hybrid] [--json]\n"
-    "  ask NAME QUESTION --model MODEL [-k N] [--mode M] [--num-predict N]\n"
+    "  query NAME QUESTION [-k N] [--mode bm25|dense|hybrid] [--rerank MODEL | --no-rerank] [--json]\n"
+    "  ask NAME QUESTION --model MODEL [-k N] [--mode M] [--rerank MODEL | --no-rerank] [--num-predict N]\n"
     "bases live in $AUTOGLM_KB (default ~/.autoglm/kb)\n";
 
 static int usage_err(void) {
@@ -86,12 +88,14 @@ static const char *flag_value(int argc, char **argv, int *i) {
 /* ---- create */
 
 static int kb_create(int argc, char **argv) {
-    const char *name = NULL, *embed = NULL;
+    const char *name = NULL, *embed = NULL, *rerank = NULL;
     long long chunk = 0, overlap = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (strcmp(argv[i], "--embed") == 0) {
             if (!(embed = flag_value(argc, argv, &i))) return CLI_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--rerank") == 0) {
+            if (!(rerank = flag_value(argc, argv, &i))) return CLI_EXIT_USAGE;
         } else if (strcmp(argv[i], "--chunk-tokens") == 0) {
             if (!(v = flag_value(argc, argv, &i)) || !cli_parse_int("--chunk-tokens", v, 16, 8192, &chunk)) return CLI_EXIT_USAGE;
         } else if (strcmp(argv[i], "--overlap") == 0) {
@@ -101,18 +105,23 @@ static int kb_create(int argc, char **argv) {
         else name = argv[i];
     }
     if (!name) return usage_err();
-    store_manifest man = {0};
-    char *model_abs = NULL;
+    store_manifest man = {0}, rman = {0};
+    char *model_abs = NULL, *rerank_abs = NULL;
     if (embed) {
         if (!cli_resolve_model(embed, &man)) return CLI_EXIT_FAIL;
         model_abs = realpath(man.path, NULL);
+    }
+    if (rerank) {
+        if (!cli_resolve_model(rerank, &rman)) return store_manifest_free(&man), free(model_abs), CLI_EXIT_FAIL;
+        rerank_abs = realpath(rman.path, NULL);
     }
     char *path = kb_path(name, true);
     int rc = CLI_EXIT_FAIL;
     if (path) {
         ag_error err = {0};
         ag_kb_params p = {.embed_model = model_abs ? model_abs : (embed ? man.path : NULL), .chunk_tokens = (int)chunk,
-                          .chunk_overlap = (int)overlap};
+                          .chunk_overlap = (int)overlap,
+                          .rerank_model = rerank_abs ? rerank_abs : (rerank ? rman.path : NULL)};
         if (ag_kb_create(path, &p, &err) != AG_OK) fprintf(stderr, "autoglm kb create: %s\n", err.msg);
         else {
             ag_kb *kb = ag_kb_open(path, &err);
@@ -121,13 +130,16 @@ static int kb_create(int argc, char **argv) {
                 printf("created knowledge base '%s' (%s; chunks of %d tokens, overlap %d)\n", name,
                        *info.embed_model ? info.embed_model : "BM25 only, no embedding model", info.chunk_tokens,
                        info.chunk_overlap);
+            if (*info.rerank_model) printf("reranker: %s\n", info.rerank_model);
             ag_kb_close(kb);
             rc = CLI_EXIT_OK;
         }
     }
     free(path);
     free(model_abs);
+    free(rerank_abs);
     store_manifest_free(&man);
+    store_manifest_free(&rman);
     return rc;
 }
 
@@ -288,6 +300,7 @@ static int kb_stats(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "bytes_text", (double)s.bytes_text);
         cJSON_AddNumberToObject(o, "dim", s.dim);
         cJSON_AddStringToObject(o, "embed_model", s.embed_model);
+        cJSON_AddStringToObject(o, "rerank_model", s.rerank_model);
         cJSON_AddNumberToObject(o, "chunk_tokens", s.chunk_tokens);
         cJSON_AddNumberToObject(o, "chunk_overlap", s.chunk_overlap);
         cJSON_AddStringToObject(o, "digest", s.digest);
@@ -309,10 +322,22 @@ static int kb_stats(int argc, char **argv) {
 /* ---- query and ask */
 
 typedef struct {
-    const char *name, *question, *model, *mode;
+    const char *name, *question, *model, *mode, *rerank; /* rerank: "" = --no-rerank, NULL = the base's */
     long long k, num_predict, threads;
     bool json;
 } query_opts;
+
+/* The query's reranker choice onto the handle; false after printing the error. */
+static bool apply_rerank(ag_kb *kb, const query_opts *o) {
+    if (!o->rerank) return true;
+    store_manifest man = {0};
+    if (*o->rerank && !cli_resolve_model(o->rerank, &man)) return false;
+    ag_error err = {0};
+    const bool ok = ag_kb_set_reranker(kb, *o->rerank ? man.path : "", &err) == AG_OK;
+    if (!ok) fprintf(stderr, "autoglm kb: %s\n", err.msg);
+    store_manifest_free(&man);
+    return ok;
+}
 
 static int parse_query(int argc, char **argv, query_opts *o, bool ask) {
     *o = (query_opts){.k = ask ? 4 : 5, .num_predict = 256, .mode = "hybrid"};
@@ -326,7 +351,10 @@ static int parse_query(int argc, char **argv, query_opts *o, bool ask) {
                 fprintf(stderr, "autoglm kb: --mode: '%s' is not bm25, dense or hybrid\n", o->mode);
                 return CLI_EXIT_USAGE;
             }
-        } else if (strcmp(argv[i], "--json") == 0 && !ask) o->json = true;
+        } else if (strcmp(argv[i], "--rerank") == 0) {
+            if (!(o->rerank = flag_value(argc, argv, &i))) return CLI_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--no-rerank") == 0) o->rerank = "";
+        else if (strcmp(argv[i], "--json") == 0 && !ask) o->json = true;
         else if (strcmp(argv[i], "--threads") == 0) {
             if (!(v = flag_value(argc, argv, &i)) || !cli_parse_int("--threads", v, 1, 1024, &o->threads)) return CLI_EXIT_USAGE;
         } else if (ask && strcmp(argv[i], "--model") == 0) {
@@ -381,6 +409,7 @@ static int kb_query(int argc, char **argv) {
     if (rc) return rc;
     ag_kb *kb = open_kb(o.name);
     if (!kb) return CLI_EXIT_FAIL;
+    if (!apply_rerank(kb, &o)) return ag_kb_close(kb), CLI_EXIT_FAIL;
     ag_kb_set_threads(kb, (int)o.threads);
     ag_kb_hit *hits = NULL;
     ag_error err = {0};
@@ -414,6 +443,7 @@ static int kb_ask(int argc, char **argv) {
     if (rc) return rc;
     ag_kb *kb = open_kb(o.name);
     if (!kb) return CLI_EXIT_FAIL;
+    if (!apply_rerank(kb, &o)) return ag_kb_close(kb), CLI_EXIT_FAIL;
     ag_kb_set_threads(kb, (int)o.threads);
     ag_kb_hit *hits = NULL;
     ag_error err = {0};

@@ -28,6 +28,7 @@ static const command COMMANDS[] = {
     {"rm", cmd_rm, "remove models from the store"},
     {"convert", cmd_convert, "convert a Hugging Face safetensors checkpoint to GGUF"},
     {"embed", cmd_embed, "embedding vectors of texts (--json)"},
+    {"rerank", cmd_rerank, "score documents against a query with a reranker (--top-n, --json)"},
     {"kb", cmd_kb, "local knowledge base: create, add, rm, ls, stats, query, ask (kb --help)"},
     {"summarize", cmd_summarize, "summarize a document (extractive, or with a model)"},
     {"bench", cmd_bench, "prompt and generation speed; --membw for the memory bandwidth"},

@@ -19,12 +19,14 @@ static const struct {
     {"f32", AG_TYPE_F32, 0}, {"f16", AG_TYPE_F16, 1}, {"bf16", AG_TYPE_BF16, 32}, {"q8_0", AG_TYPE_Q8_0, 7},
 };
 
-/* sentence-transformers' 1_Pooling/config.json -> {arch}.pooling_type (1 mean, 2 CLS, 3 last). */
+/* sentence-transformers' 1_Pooling/config.json -> {arch}.pooling_type (1 mean, 2 CLS, 3 last);
+ * a cross-encoder (a sequence-classification head) is 4, rank: its output is the head's score. */
 static ag_status write_pooling(ag_gguf_writer *w, const ag_conv_family *fam, const char *dir) {
     char path[4096], key[64];
     snprintf(path, sizeof path, "%s/1_Pooling/config.json", dir);
     snprintf(key, sizeof key, "%s.pooling_type", fam->gguf_arch);
     uint32_t pooling = 1;
+    if (ag_conv_is_ranker(fam)) return ag_gguf_set_u32(w, key, 4);
     FILE *f = fopen(path, "rb");
     if (f) {
         char buf[4096];

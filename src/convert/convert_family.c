@@ -85,6 +85,14 @@ static const ag_conv_name BERT_TOP[] = {
     {NULL, NULL},
 };
 
+/* Cross-encoders (rerankers), as llama.cpp names them: the pooler's dense (+ tanh) is "cls", the
+ * classifier "cls.output"; score = cls.output . tanh(cls . x[CLS] + b) + b. */
+static const ag_conv_name RANK_TOP[] = {
+    {"pooler.dense", "cls"},
+    {"classifier", "cls.output"},
+    {NULL, NULL},
+};
+
 /* Per-expert tensors: "<prefix>.E.<suffix>" -> blk.N.<gguf> stacked over E. */
 static const struct {
     const char *prefix, *suffix, *gguf;
@@ -124,7 +132,11 @@ const ag_conv_family *ag_conv_family_find(const char *hf_arch) {
 const char *ag_conv_family_list(void) {
     return "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
            "Qwen3MoeForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, Glm4ForCausalLM, "
-           "BertModel, NomicBertModel";
+           "BertModel, NomicBertModel, BertForSequenceClassification";
+}
+
+bool ag_conv_is_ranker(const ag_conv_family *fam) {
+    return fam && fam->encoder && strstr(fam->hf_arch, "ForSequenceClassification") != NULL;
 }
 
 static const char *lookup(const ag_conv_name *t, const char *hf) {
@@ -161,6 +173,7 @@ bool ag_conv_map_name(const ag_conv_family *fam, const char *hf_base, char *out,
     const char *rest = layer_rest(name, &il), *g;
     if (!rest) {
         g = lookup(fam->encoder ? BERT_TOP : DECODER_TOP, name);
+        if (!g && ag_conv_is_ranker(fam)) g = lookup(RANK_TOP, name);
         return g && snprintf(out, cap, "%s", g) < (int)cap;
     }
     for (size_t i = 0; !fam->encoder && i < sizeof EXPERTS / sizeof EXPERTS[0]; i++) {
@@ -187,7 +200,10 @@ bool ag_conv_ignored(const ag_conv_family *fam, const char *hf_name) {
     static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."};
     for (size_t i = 0; i < sizeof VISION / sizeof VISION[0]; i++)
         if (starts(hf_name, VISION[i])) return true;
-    /* encoders: the pooler and the masked-LM / classification heads are not part of the embedding */
+    /* encoders: the pooler and the masked-LM / classification heads are not part of the embedding
+     * (a ranker keeps its pooler and classifier) */
+    if (ag_conv_is_ranker(fam) && (starts(hf_name, "bert.pooler.") || starts(hf_name, "pooler.") || starts(hf_name, "classifier.")))
+        return false;
     return fam->encoder && (starts(hf_name, "pooler.") || starts(hf_name, "bert.pooler.") || starts(hf_name, "cls.") ||
                             starts(hf_name, "classifier."));
 }

@@ -46,6 +46,8 @@ const char *ag_conv_family_list(void);
  * suffix, into out; false when the family does not know the name. *expert receives the expert
  * index of a per-expert tensor ("...experts.5.w1" -> 5, name "blk.N.ffn_gate_exps"), else -1. */
 bool ag_conv_map_name(const ag_conv_family *fam, const char *hf_base, char *out, size_t cap, int *expert);
+/* A cross-encoder (reranker): a sequence-classification head written as cls / cls.output. */
+bool ag_conv_is_ranker(const ag_conv_family *fam);
 /* True for checkpoint tensors that carry nothing the GGUF file needs (rotary caches, MLM heads). */
 bool ag_conv_ignored(const ag_conv_family *fam, const char *hf_name);
 

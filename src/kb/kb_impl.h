@@ -66,6 +66,8 @@ struct ag_kb {
     int n_threads;
     int ann_threshold;
     kb_embedder emb; /* emb.model NULL until needed */
+    char *rerank_path; /* the reranker in use: the stored one, or ag_kb_set_reranker's; "" none */
+    ag_model *reranker; /* NULL until needed (rerank.c) */
     /* vectors for dense search, loaded at vec_generation */
     int64_t vec_generation;
     int n_vec;
@@ -85,5 +87,7 @@ ag_status kb_need_embedder(ag_kb *kb, ag_error *err);
 /* Deletes a document with its chunks and FTS rows (inside the caller's transaction). */
 ag_status kb_delete_doc(ag_kb *kb, int64_t doc_id, ag_error *err);
 void kb_cache_clear(ag_kb *kb);
+/* search.c: the k best chunks by the mode alone (what ag_kb_query reranks, rerank.c). */
+int kb_retrieve(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err);
 
 #endif

@@ -305,7 +305,7 @@ static ag_kb_hit *copy_hits(const ag_kb_hit *h, int n) {
     return c;
 }
 
-int ag_kb_query(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err) {
+int kb_retrieve(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err) {
     *out = NULL;
     if (k <= 0) k = 5;
     if (k > 1000) k = 1000;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autoglm/rerank.h"
 #include "base/error.h"
 #include "kb/kb_impl.h"
 #include "kb/textbuf.h"
@@ -117,6 +118,12 @@ ag_status ag_kb_create(const char *db_path, const ag_kb_params *params, ag_error
         }
         kb_embedder_close(&e);
     }
+    if (p.rerank_model && *p.rerank_model) { /* check that it loads and is a reranker */
+        ag_model *rm = ag_model_load(p.rerank_model, &(ag_model_params){.n_threads = 1}, err);
+        const bool ok = rm && ag_model_is_reranker(rm);
+        ag_model_free(rm);
+        if (!ok) return rm ? ag_error_set(err, AG_ERR_UNSUPPORTED, "%s is not a reranker", p.rerank_model) : AG_ERR_IO;
+    }
     if (p.chunk_tokens <= 0) p.chunk_tokens = 256;
     if (p.chunk_overlap == 0) p.chunk_overlap = p.chunk_tokens / 8 < 32 ? p.chunk_tokens / 8 : 32;
     if (p.chunk_overlap < 0) p.chunk_overlap = 0;
@@ -127,6 +134,7 @@ ag_status ag_kb_create(const char *db_path, const ag_kb_params *params, ag_error
     if (st == AG_OK) st = kb_exec(kb, SCHEMA, err);
     if (st == AG_OK) st = meta_set(kb, "schema_version", NULL, KB_SCHEMA_VERSION, err);
     if (st == AG_OK) st = meta_set(kb, "embed_model", p.embed_model ? p.embed_model : "", 0, err);
+    if (st == AG_OK) st = meta_set(kb, "rerank_model", p.rerank_model ? p.rerank_model : "", 0, err);
     if (st == AG_OK) st = meta_set(kb, "dim", NULL, dim, err);
     if (st == AG_OK) st = meta_set(kb, "chunk_tokens", NULL, p.chunk_tokens, err);
     if (st == AG_OK) st = meta_set(kb, "chunk_overlap", NULL, p.chunk_overlap, err);
@@ -151,6 +159,8 @@ ag_kb *ag_kb_open(const char *db_path, ag_error *err) {
     }
     kb->embed_path = meta_text(kb, "embed_model");
     if (!kb->embed_path) kb->embed_path = strdup("");
+    kb->rerank_path = meta_text(kb, "rerank_model"); /* absent in bases made before reranking: none */
+    if (!kb->rerank_path) kb->rerank_path = strdup("");
     kb->dim = (int)meta_int(kb, "dim", 0);
     kb->chunk_tokens = (int)meta_int(kb, "chunk_tokens", 256);
     kb->chunk_overlap = (int)meta_int(kb, "chunk_overlap", 32);
@@ -189,6 +199,8 @@ void ag_kb_close(ag_kb *kb) {
     free(kb->vecs);
     free(kb->vec_ids);
     kb_embedder_close(&kb->emb);
+    ag_model_free(kb->reranker);
+    free(kb->rerank_path);
     if (kb->db) sqlite3_close(kb->db);
     free(kb->embed_path);
     free(kb->path);
@@ -277,6 +289,7 @@ ag_status ag_kb_stats(ag_kb *kb, ag_kb_info *info, ag_error *err) {
     info->bytes_text = count(kb, "SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM chunks");
     info->dim = kb->dim;
     snprintf(info->embed_model, sizeof info->embed_model, "%s", kb->embed_path ? kb->embed_path : "");
+    snprintf(info->rerank_model, sizeof info->rerank_model, "%s", kb->rerank_path ? kb->rerank_path : "");
     info->chunk_tokens = kb->chunk_tokens;
     info->chunk_overlap = kb->chunk_overlap;
     /* the digest: everything that retrieval sees, independent of row ids and timestamps */

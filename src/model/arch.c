@@ -103,8 +103,9 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
     if (hp->n_expert < 0 || hp->n_expert > 1024 || (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)))
         return ag_error_set(err, AG_ERR_FORMAT, "%s.expert_count=%d / expert_used_count=%d are inconsistent", n, hp->n_expert,
                             hp->n_expert_used);
-    if (a->encoder && (hp->pooling < 1 || hp->pooling > 3))
-        return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s.pooling_type=%d is not supported (1 mean, 2 CLS, 3 last)", n, hp->pooling);
+    if (a->encoder && (hp->pooling < 1 || hp->pooling > 4))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s.pooling_type=%d is not supported (1 mean, 2 CLS, 3 last, 4 rank)", n,
+                            hp->pooling);
     if (!(hp->attn_scale > 0) || hp->attn_softcap < 0 || hp->final_softcap < 0 || hp->n_swa < 0)
         return ag_error_set(err, AG_ERR_FORMAT, "bad attention.scale, softcapping or sliding_window value");
     return AG_OK;

@@ -2,7 +2,8 @@
  * encoder.c - the bidirectional encoders (bert, nomic-bert) and sentence embeddings: ag_embed_tokens.
  *
  * For each sequence of n tokens (all positions see each other; no KV cache):
- *   x = tok_embd[id] + pos_embd[p] + tok_types[0] ; x = layernorm(x) * embd_norm + b
+ *   x = tok_embd[id] + pos_embd[p] + tok_types[type[p]] ; x = layernorm(x) * embd_norm + b
+ *                               (type 0 everywhere for embeddings; a reranker's pair has 0 then 1)
  *                               (nomic-bert: no pos_embd; q and k are rotated instead)
  *   per layer:
  *     q, k, v = x @ wq, wk, wv + biases      or  [q; k; v] = x @ wqkv  (nomic-bert)
@@ -13,12 +14,16 @@
  *         ffn = gelu(x @ ffn_up + b) @ ffn_down + b        (bert)
  *             = (silu(x @ ffn_gate) * (x @ ffn_up)) @ ffn_down  (nomic-bert: SwiGLU)
  *   embedding = pool(x) (mean, CLS = x[0], or last), L2-normalized on request
+ *   rank (pooling 4, cross-encoders): score = cls_out . tanh(cls . x[0] + cls_b) + cls_out_b
+ *                               (without a cls tensor: cls_out . x[0] + cls_out_b)
+ * ag_embed_tokens and ag_rerank_tokens (autoglm/rerank.h) are the two entry points.
  * Buffers are allocated per call (embedding is not on the decode path).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "autoglm/rerank.h"
 #include "base/error.h"
 #include "cpu/ops.h"
 #include "cpu/ops_arch.h"
@@ -129,7 +134,21 @@ static void ffn(const ag_model *m, const ag_layer *l, enc_buf *b, ag_threadpool 
     linear(pool, &l->ffn_down, &l->ffn_down_b, b->h, b->o, n, &b->mm);
 }
 
-static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_token *tok, int n, float *out) {
+/* y (rows) = W (rows, e) @ x (e,) + bias, row by row through the weight's to_float (the head is
+ * applied to one vector: a scalar loop is all it needs). tmp holds one row (e floats). */
+static void head_linear(const ag_weight *w, const ag_weight *bias, const float *x, float *y, float *tmp) {
+    const int e = (int)w->ne[0];
+    for (int64_t r = 0; r < w->ne[1]; r++) {
+        ag_weight_row_to_float(w->data, w->type, w->row_bytes, (int)r, e, tmp);
+        double s = bias->data ? ((const float *)bias->data)[r] : 0.0;
+        for (int i = 0; i < e; i++) s += (double)tmp[i] * x[i];
+        y[r] = (float)s;
+    }
+}
+
+/* types: the token type of each position, or NULL for type 0 everywhere. */
+static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_token *tok, const int *types, int n,
+                   float *out) {
     const ag_hparams *hp = &m->hp;
     const int e = hp->n_embd;
     float *row = b->o;
@@ -141,7 +160,8 @@ static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_
             for (int i = 0; i < e; i++) x[i] += row[i];
         }
         if (m->tok_types.data) {
-            ag_weight_row_to_float(m->tok_types.data, m->tok_types.type, m->tok_types.row_bytes, 0, e, row);
+            const int ty = types && types[t] < m->tok_types.ne[1] ? types[t] : 0;
+            ag_weight_row_to_float(m->tok_types.data, m->tok_types.type, m->tok_types.row_bytes, ty, e, row);
             for (int i = 0; i < e; i++) x[i] += row[i];
         }
         ag_layernorm(x, x, m->embd_norm.data, m->embd_norm_b.data, e, hp->norm_eps);
@@ -156,7 +176,16 @@ static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_
         add_norm(b->x, b->o, &l->ffn_norm, &l->ffn_norm_b, n, e, hp->norm_eps);
     }
     memset(out, 0, (size_t)e * sizeof(float));
-    if (hp->pooling == 1) {
+    if (hp->pooling == 4) { /* rank: out[0] = the head's first output on x[CLS] */
+        float *x0 = b->x, *tmp = b->h, *p = b->q;
+        if (m->cls.data) {
+            head_linear(&m->cls, &m->cls_b, x0, p, tmp);
+            for (int i = 0; i < e; i++) p[i] = tanhf(p[i]);
+            x0 = p;
+        }
+        head_linear(&m->cls_out, &m->cls_out_b, x0, b->a, tmp);
+        out[0] = b->a[0];
+    } else if (hp->pooling == 1) {
         for (int t = 0; t < n; t++)
             for (int i = 0; i < e; i++) out[i] += b->x[(size_t)t * e + i] / (float)n;
     } else memcpy(out, b->x + (size_t)(hp->pooling == 2 ? 0 : n - 1) * e, (size_t)e * sizeof(float));
@@ -164,11 +193,12 @@ static void encode(const ag_model *m, enc_buf *b, ag_threadpool *pool, const ag_
 
 bool ag_model_is_embedding(const ag_model *m) { return m && m->hp.arch && m->hp.arch->encoder; }
 
-ag_status ag_embed_tokens(const ag_model *m, const ag_token *const *tokens, const int *n_tokens, int n_seq,
-                          float *out, bool normalize, ag_error *err) {
-    if (!ag_model_is_embedding(m))
-        return ag_error_set(err, AG_ERR_UNSUPPORTED, "architecture '%s' is not an embedding (encoder) model",
-                            m ? m->arch : "?");
+bool ag_model_is_reranker(const ag_model *m) { return ag_model_is_embedding(m) && m->hp.pooling == 4; }
+
+/* Runs n_seq sequences through the encoder; out receives n_embd floats per sequence (a ranker's
+ * score in the first). */
+static ag_status run_encoder(const ag_model *m, const ag_token *const *tokens, const int *const *types,
+                             const int *n_tokens, int n_seq, float *out, bool normalize, ag_error *err) {
     int max_n = 1;
     for (int i = 0; i < n_seq; i++) {
         if (n_tokens[i] <= 0 || n_tokens[i] > m->hp.n_ctx_train)
@@ -190,7 +220,7 @@ ag_status ag_embed_tokens(const ag_model *m, const ag_token *const *tokens, cons
     const int e = m->hp.n_embd;
     for (int i = 0; i < n_seq; i++) {
         float *o = out + (size_t)i * e;
-        encode(m, &b, pool, tokens[i], n_tokens[i], o);
+        encode(m, &b, pool, tokens[i], types ? types[i] : NULL, n_tokens[i], o);
         if (normalize) {
             double ss = 0;
             for (int d = 0; d < e; d++) ss += (double)o[d] * o[d];
@@ -201,4 +231,30 @@ ag_status ag_embed_tokens(const ag_model *m, const ag_token *const *tokens, cons
     buf_free(&b);
     ag_threadpool_free(pool);
     return AG_OK;
+}
+
+ag_status ag_embed_tokens(const ag_model *m, const ag_token *const *tokens, const int *n_tokens, int n_seq,
+                          float *out, bool normalize, ag_error *err) {
+    if (!ag_model_is_embedding(m))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "architecture '%s' is not an embedding (encoder) model",
+                            m ? m->arch : "?");
+    if (ag_model_is_reranker(m))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "this model is a reranker (a cross-encoder): it scores pairs, "
+                                                     "use rerank instead of embed");
+    return run_encoder(m, tokens, NULL, n_tokens, n_seq, out, normalize, err);
+}
+
+ag_status ag_rerank_tokens(const ag_model *m, const ag_token *const *tokens, const int *const *types,
+                           const int *n_tokens, int n_seq, float *scores, ag_error *err) {
+    if (!ag_model_is_reranker(m))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "model '%s' is not a reranker (an encoder with a rank head)",
+                            m ? m->arch : "?");
+    if (n_seq <= 0) return AG_OK;
+    const size_t e = (size_t)m->hp.n_embd;
+    float *out = malloc((size_t)n_seq * e * sizeof(float));
+    if (!out) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+    ag_status st = run_encoder(m, tokens, types, n_tokens, n_seq, out, false, err);
+    for (int i = 0; st == AG_OK && i < n_seq; i++) scores[i] = out[(size_t)i * e];
+    free(out);
+    return st;
 }

@@ -75,7 +75,7 @@ typedef struct {
     float rope_base_swa;  /* > 0: rope.freq_base of sliding layers (gemma3) */
     int n_expert, n_expert_used, n_ff_exp; /* mixture of experts */
     bool expert_norm;     /* renormalize the top-k routing weights */
-    int pooling;          /* encoders: 1 mean, 2 CLS, 3 last token */
+    int pooling;          /* encoders: 1 mean, 2 CLS, 3 last token, 4 rank (CLS -> cls head score) */
 } ag_hparams;
 
 struct ag_model {
@@ -92,6 +92,8 @@ struct ag_model {
     ag_weight pos_embd;    /* (n_embd, n_ctx_train) encoders: learned positions */
     ag_weight tok_types;   /* (n_embd, n_types) encoders: token-type embeddings */
     ag_weight embd_norm, embd_norm_b; /* (n_embd) encoders: LayerNorm of the embeddings */
+    ag_weight cls, cls_b;  /* (n_embd -> n_embd) rerankers (pooling 4): optional pooler dense, then tanh */
+    ag_weight cls_out, cls_out_b; /* (n_embd -> n_cls_out) rerankers: the classification head */
     ag_layer *layers;      /* n_layer */
     int n_threads;
     bool vocab_only; /* loaded for the tokenizer only: no weights bound, no sessions */

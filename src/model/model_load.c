@@ -130,6 +130,16 @@ static ag_status bind_model(ag_model *m, ag_error *err) {
             return st;
         const ag_gguf_tensor *tt = ag_gguf_find_tensor(f, "token_types.weight");
         if (tt && (st = ag_bind_weight(f, &m->tok_types, "token_types.weight", hp->n_embd, tt->ne[1], true, err))) return st;
+        const ag_gguf_tensor *co = ag_gguf_find_tensor(f, "cls.output.weight");
+        if (hp->pooling == 4 && co && (co->ne[1] < 1 || co->ne[1] > hp->n_embd))
+            return ag_error_set(err, AG_ERR_FORMAT, "cls.output.weight has %lld outputs (1 to n_embd expected)",
+                                (long long)co->ne[1]);
+        if (hp->pooling == 4 &&
+            ((st = ag_bind_weight(f, &m->cls, "cls.weight", hp->n_embd, hp->n_embd, false, err)) ||
+             (st = ag_bind_weight(f, &m->cls_b, "cls.bias", hp->n_embd, 0, false, err)) ||
+             (st = ag_bind_weight(f, &m->cls_out, "cls.output.weight", hp->n_embd, co ? co->ne[1] : 1, true, err)) ||
+             (st = ag_bind_weight(f, &m->cls_out_b, "cls.output.bias", co ? co->ne[1] : 1, 0, false, err))))
+            return st;
     } else if ((st = ag_bind_weight(f, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true, err)) ||
                (st = ag_bind_weight(f, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false, err)) ||
                (st = ag_bind_weight(f, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, false, err)) ||

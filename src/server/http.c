@@ -44,6 +44,8 @@ static const route ROUTES[] = {
     {"POST", "/v1/chat/completions", route_oai_chat, AG_ROLE_USER},
     {"POST", "/v1/completions", route_oai_completions, AG_ROLE_USER},
     {"POST", "/v1/embeddings", route_oai_embeddings, AG_ROLE_USER},
+    {"POST", "/api/rerank", route_rerank, AG_ROLE_USER},
+    {"POST", "/v1/rerank", route_oai_rerank, AG_ROLE_USER},
     {"GET", "/v1/models", route_oai_models, AG_ROLE_READER},
     {"GET", "/health", route_health, ROLE_PUBLIC},
     {"GET", "/metrics", route_metrics, AG_ROLE_ADMIN},

@@ -68,6 +68,8 @@ enum MHD_Result route_embeddings(http_req *rq);
 enum MHD_Result route_oai_chat(http_req *rq);
 enum MHD_Result route_oai_completions(http_req *rq);
 enum MHD_Result route_oai_embeddings(http_req *rq);
+enum MHD_Result route_rerank(http_req *rq);     /* routes_rerank.c */
+enum MHD_Result route_oai_rerank(http_req *rq);
 enum MHD_Result route_oai_models(http_req *rq);
 enum MHD_Result route_health(http_req *rq);  /* routes_admin.c */
 enum MHD_Result route_metrics(http_req *rq);

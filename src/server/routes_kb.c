@@ -1,11 +1,12 @@
 /*
  * routes_kb.c - knowledge bases and summaries over HTTP, on include/autoglm/kb.h:
  *   GET  /api/kb                 the caller's bases                       (reader)
- *   POST /api/kb/create          {"name", "embed_model"?}                 (user)
+ *   POST /api/kb/create          {"name", "embed_model"?, "rerank_model"?} (user)
  *   POST /api/kb/add             {"name", "files": [{"filename", "content" (base64)}]}  (user)
  *   POST /api/kb/remove          {"name", "path"}                         (user)
- *   POST /api/kb/query           {"name", "query", "k"?, "mode"?}         (reader)
- *   POST /api/kb/ask             {"name", "question", "model", "k"?}      (user)
+ *   POST /api/kb/query           {"name", "query", "k"?, "mode"?, "rerank"?}  (reader)
+ *   POST /api/kb/ask             {"name", "question", "model", "k"?, "rerank"?}  (user)
+ * "rerank": a reranker model for this query ("" = none); absent = the one stored at create.
  *   POST /api/summarize          {"text" | "filename"+"content", "model"?, "extractive"?, "max_length"?, "min_length"?}
  * With API keys on, a caller's bases are those of its key's tenant ($AUTOGLM_KB/@TENANT/NAME):
  * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
@@ -114,12 +115,13 @@ enum MHD_Result route_kb_create(http_req *rq) {
     enum MHD_Result r = MHD_NO;
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
-    char *model = NULL, *dir = NULL;
-    if (resolve_model(rq, str_field(body, "embed_model"), &model, &r) && (dir = base_dir(rq, str_field(body, "name"), true, &r))) {
+    char *model = NULL, *rerank = NULL, *dir = NULL;
+    if (resolve_model(rq, str_field(body, "embed_model"), &model, &r) &&
+        resolve_model(rq, str_field(body, "rerank_model"), &rerank, &r) && (dir = base_dir(rq, str_field(body, "name"), true, &r))) {
         char path[4200];
         snprintf(path, sizeof path, "%s/kb.sqlite", dir);
         ag_error err = {0};
-        ag_kb_params p = {.embed_model = model};
+        ag_kb_params p = {.embed_model = model, .rerank_model = rerank};
         if (ag_kb_create(path, &p, &err) != AG_OK)
             r = http_reply_error(rq, access(path, F_OK) == 0 ? 409 : 500, "%s", err.msg);
         else {
@@ -129,6 +131,7 @@ enum MHD_Result route_kb_create(http_req *rq) {
         }
     }
     free(model);
+    free(rerank);
     free(dir);
     cJSON_Delete(body);
     return r;
@@ -296,7 +299,16 @@ static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *qu
         *r = http_reply_error(rq, 400, "need a question, k in 1..%d and mode bm25|dense|hybrid", KB_MAX_HITS);
         return -1;
     }
+    const char *rerank_name = str_field(body, "rerank");
+    char *rerank = NULL;
+    if (rerank_name && !resolve_model(rq, rerank_name, &rerank, r)) return -1;
     ag_error err = {0};
+    if (rerank_name && ag_kb_set_reranker(kb, rerank ? rerank : "", &err) != AG_OK) {
+        free(rerank);
+        *r = http_reply_error(rq, 500, "%s", err.msg);
+        return -1;
+    }
+    free(rerank);
     int n = ag_kb_query(kb, question, k, (ag_kb_mode)mode, hits, &err);
     if (n < 0) *r = http_reply_error(rq, 500, "%s", err.msg);
     return n;
