@@ -39,7 +39,7 @@ static void usage(FILE *out) {
           "  --redact-words FILE  more words to redact (one per line)\n"
           "  --tls-cert PEM --tls-key PEM   HTTPS only (TLS 1.2/1.3)\n"
           "  --tls-client-ca PEM  require client certificates signed by this CA (mutual TLS)\n"
-          "  --max-per-ip N       connections from one address (default 32)\n"
+          "  --max-per-ip N       connections from one address (default 64)\n"
           "  --upstream URL       send chat requests that ask for it (\"upstream\": true) or that a policy rule's\n"
           "                       route_upstream matches to this OpenAI-compatible API, redacted first\n"
           "  --upstream-key-env VAR  its API key's environment variable (default AUTOGLM_UPSTREAM_KEY)\n"

@@ -334,7 +334,7 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
         return NULL;
     }
     (void)alen;
-    if (!s->cfg.max_per_ip) s->cfg.max_per_ip = 32;
+    if (!s->cfg.max_per_ip) s->cfg.max_per_ip = 64;
     if (!s->cfg.idle_timeout) s->cfg.idle_timeout = 30;
     if (!tls_load(s, err, cap) || !(s->guard = guard_new(&s->cfg.guard, err, cap))) {
         server_free_parts(s);

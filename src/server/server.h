@@ -23,7 +23,7 @@ typedef struct {
     int port;         /* 0: any free port (server_port tells which) */
     size_t max_body;  /* bytes of a request body before 413 */
     int max_connections;
-    int max_per_ip;   /* connections from one address (slow clients stay bounded); 0: 32 */
+    int max_per_ip;   /* connections from one address (slow clients stay bounded); 0: 64 */
     int idle_timeout; /* seconds a connection may stay silent; 0: 30 */
     const char *tls_cert, *tls_key; /* PEM files: HTTPS only (TLS 1.2/1.3) */
     const char *tls_client_ca;      /* PEM: require client certificates signed by it (mutual TLS) */
