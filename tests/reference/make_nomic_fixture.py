@@ -107,6 +107,20 @@ def embed(W, ids):
     return [m / norm for m in mean]
 
 
+def make_weights(n_vocab):
+    """The fixture's weights: deterministic (random.Random(1234)), as {name: (shape, values)}."""
+    rng = random.Random(1234)
+    W = {"embeddings.word_embeddings.weight": [n_vocab, E], "embeddings.token_type_embeddings.weight": [2, E],
+         "emb_ln.weight": [E], "emb_ln.bias": [E]}
+    for il in range(L):
+        p = "encoder.layers.%d." % il
+        W.update({p + "attn.Wqkv.weight": [3 * E, E], p + "attn.out_proj.weight": [E, E], p + "mlp.fc11.weight": [FF, E],
+                  p + "mlp.fc12.weight": [FF, E], p + "mlp.fc2.weight": [E, FF], p + "norm1.weight": [E],
+                  p + "norm1.bias": [E], p + "norm2.weight": [E], p + "norm2.bias": [E]})
+    return {k: (s, tensor(rng, s, 1.0 if k.endswith("norm1.weight") or k.endswith("norm2.weight") or k == "emb_ln.weight" else 0.0))
+            for k, s in W.items()}
+
+
 def main():
     bert = os.path.join(ARCH, "bert")
     with open(os.path.join(bert, "expected.json")) as f:
@@ -126,16 +140,7 @@ def main():
            "prenorm": False, "causal": False, "pad_token_id": 0}
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    rng = random.Random(1234)
-    W = {"embeddings.word_embeddings.weight": [n_vocab, E], "embeddings.token_type_embeddings.weight": [2, E],
-         "emb_ln.weight": [E], "emb_ln.bias": [E]}
-    for il in range(L):
-        p = "encoder.layers.%d." % il
-        W.update({p + "attn.Wqkv.weight": [3 * E, E], p + "attn.out_proj.weight": [E, E], p + "mlp.fc11.weight": [FF, E],
-                  p + "mlp.fc12.weight": [FF, E], p + "mlp.fc2.weight": [E, FF], p + "norm1.weight": [E],
-                  p + "norm1.bias": [E], p + "norm2.weight": [E], p + "norm2.bias": [E]})
-    W = {k: (s, tensor(rng, s, 1.0 if k.endswith("norm1.weight") or k.endswith("norm2.weight") or k == "emb_ln.weight" else 0.0))
-         for k, s in W.items()}
+    W = make_weights(n_vocab)
     write_safetensors(os.path.join(out, "model.safetensors"), W)
     embs = [embed(W, ids) for ids in bexp["ids"]]
     with open(os.path.join(out, "embeddings.bin"), "wb") as f:
