@@ -62,23 +62,30 @@ bool hf_pick_file(const char *listing, const char *quant, char *out, size_t cap,
     return ok;
 }
 
-st_status hf_resolve(const char *endpoint, const char *name, char *url, size_t ucap, char *store_name, size_t ncap,
-                     st_error *err) {
-    const char *repo = strip_prefix(name);
-    if (!repo) return st_fail(err, ST_INVALID, "'%s' is not a Hugging Face name (hf.co/ORG/REPO[:QUANT])", name);
-    char path[512], quant[64] = "";
+st_status hub_parse_repo(const char *name, const char *repo, const char *form, char path[512], char quant[64],
+                         st_error *err) {
     const char *colon = strchr(repo, ':');
     const size_t rl = colon ? (size_t)(colon - repo) : strlen(repo);
     const char *slash = memchr(repo, '/', rl);
     if (!slash || slash == repo || rl - (size_t)(slash - repo) < 2 || memchr(slash + 1, '/', rl - (size_t)(slash - repo) - 1) ||
-        rl >= sizeof path || (colon && (!colon[1] || strlen(colon + 1) >= sizeof quant)))
-        return st_fail(err, ST_INVALID, "'%s': a Hugging Face name is hf.co/ORG/REPO or hf.co/ORG/REPO:QUANT", name);
+        rl >= 512 || (colon && (!colon[1] || strlen(colon + 1) >= 64)))
+        return st_fail(err, ST_INVALID, "'%s': %s", name, form);
     for (size_t i = 0; i < rl; i++)
         if (!isalnum((unsigned char)repo[i]) && !strchr("._-/", repo[i]))
             return st_fail(err, ST_INVALID, "'%s': unexpected character in the repository name", name);
     memcpy(path, repo, rl);
     path[rl] = '\0';
-    if (colon) snprintf(quant, sizeof quant, "%s", colon + 1);
+    snprintf(quant, 64, "%s", colon ? colon + 1 : "");
+    return ST_OK;
+}
+
+st_status hf_resolve(const char *endpoint, const char *name, char *url, size_t ucap, char *store_name, size_t ncap,
+                     st_error *err) {
+    const char *repo = strip_prefix(name);
+    if (!repo) return st_fail(err, ST_INVALID, "'%s' is not a Hugging Face name (hf.co/ORG/REPO[:QUANT])", name);
+    char path[512], quant[64];
+    st_status st = hub_parse_repo(name, repo, "a Hugging Face name is hf.co/ORG/REPO or hf.co/ORG/REPO:QUANT", path, quant, err);
+    if (st) return st;
     if (!endpoint || !*endpoint) endpoint = HF_DEFAULT_ENDPOINT;
     char list_url[1024], herr[512];
     snprintf(list_url, sizeof list_url, "%s/api/models/%s", endpoint, path);

@@ -22,6 +22,11 @@ bool hf_is_name(const char *s);
 
 /* The file of a listing (the JSON of /api/models/ORG/REPO) for quant (NULL: the default) into
  * out. Returns false (with a message in err) when none matches or the listing is malformed. */
+/* "ORG/REPO[:QUANT]" (repo, the part of name after its prefix) -> path "ORG/REPO" and quant ("" when
+ * none); ST_INVALID with "'NAME': " + form (the expected form, in words) otherwise. Shared by the Hugging Face and ModelScope names. */
+st_status hub_parse_repo(const char *name, const char *repo, const char *form, char path[512], char quant[64],
+                         st_error *err);
+
 bool hf_pick_file(const char *listing, const char *quant, char *out, size_t cap, char *err, size_t ecap);
 
 /* name -> the download URL (url) and the store name it gets by default (store_name, "hf.co/

@@ -59,19 +59,9 @@ st_status ms_resolve(const char *endpoint, const char *name, char *url, size_t u
     const char *repo = strip_prefix(name);
     sha256[0] = '\0';
     if (!repo) return st_fail(err, ST_INVALID, "'%s' is not a ModelScope name (modelscope.cn/ORG/REPO[:QUANT])", name);
-    char path[512], quant[64] = "";
-    const char *colon = strchr(repo, ':');
-    const size_t rl = colon ? (size_t)(colon - repo) : strlen(repo);
-    const char *slash = memchr(repo, '/', rl);
-    if (!slash || slash == repo || rl - (size_t)(slash - repo) < 2 || memchr(slash + 1, '/', rl - (size_t)(slash - repo) - 1) ||
-        rl >= sizeof path || (colon && (!colon[1] || strlen(colon + 1) >= sizeof quant)))
-        return st_fail(err, ST_INVALID, "'%s': a ModelScope name is modelscope.cn/ORG/REPO[:QUANT] or ms://ORG/REPO[:QUANT]", name);
-    for (size_t i = 0; i < rl; i++)
-        if (!isalnum((unsigned char)repo[i]) && !strchr("._-/", repo[i]))
-            return st_fail(err, ST_INVALID, "'%s': unexpected character in the repository name", name);
-    memcpy(path, repo, rl);
-    path[rl] = '\0';
-    if (colon) snprintf(quant, sizeof quant, "%s", colon + 1);
+    char path[512], quant[64];
+    st_status st = hub_parse_repo(name, repo, "a ModelScope name is modelscope.cn/ORG/REPO[:QUANT] or ms://ORG/REPO[:QUANT]", path, quant, err);
+    if (st) return st;
     if (!endpoint || !*endpoint) endpoint = MS_DEFAULT_ENDPOINT;
     char list_url[1024], herr[512];
     snprintf(list_url, sizeof list_url, "%s/api/v1/models/%s/repo/files?Revision=master&Recursive=true", endpoint, path);
