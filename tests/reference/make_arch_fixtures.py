@@ -1,10 +1,4 @@
-"""(Superseded for the weights: model.safetensors is no longer kept in git. The build generates it
-with tests/reference/fixture_weights.py from each folder's weights.json (the tensors' names, shapes
-and value statistics of this script's models), and tests/reference/regen_arch_expected.py
-recomputed the expected outputs with transformers from those generated weights. This script stays
-as the record of how the configs, tokenizers and prompts were made.)
-
-make_arch_fixtures.py - tiny random-weight Hugging Face models, one per architecture family,
+"""make_arch_fixtures.py - tiny random-weight Hugging Face models, one per architecture family,
 with the reference library's outputs, for tests/test_arch.c and tests/cli/convert.py.
 
 Runs where PyTorch and transformers are installed (the GPU machine; it computes on the CPU in
@@ -25,6 +19,12 @@ For each family FAMILY it writes OUT_DIR/FAMILY/:
 and OUT_DIR/summary.json with the versions, the tensor names of each checkpoint and any failure.
 The weights are rounded to F16 before the reference runs, so the F16 checkpoint holds exactly the
 weights that produced the expected outputs (converted to F32 they reproduce them bit for bit).
+
+(Superseded for the weights: model.safetensors is no longer kept in git. The build generates it
+with tests/reference/fixture_weights.py from each folder's weights.json (the tensors' names, shapes
+and value statistics of this script's models), and tests/reference/regen_arch_expected.py
+recomputed the expected outputs with transformers from those generated weights. This script stays
+as the record of how the configs, tokenizers and prompts were made.)
 """
 import json
 import os
