@@ -79,16 +79,13 @@ AG_AVX512 static void micro_4x4(int64_t n, const uint8_t *dec, size_t drb, const
         for (int k = 0; k < 4; k++) out[k][r] = _mm512_reduce_add_ps(acc[r][k]);
 }
 
-/* sum_b m[b] * s[b] over nb blocks (nb a multiple of 4) */
+/* sum_b m[b] * s[b] over nb blocks (nb a multiple of 4), four blocks per step and the lanes
+ * summed at the end exactly as gemv.c does it, so that tiles and one-token rows agree bit for bit */
 AG_AVX512 static float dot_m(const float *m, const float *s, int64_t nb) {
-    __m512 acc = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 16 <= nb; b += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(m + b), _mm512_loadu_ps(s + b), acc);
-    if (b < nb) {
-        const __mmask16 k = (__mmask16)((1u << (nb - b)) - 1u);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, m + b), _mm512_maskz_loadu_ps(k, s + b), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 4) acc = _mm_fmadd_ps(_mm_loadu_ps(m + b), _mm_loadu_ps(s + b), acc);
+    acc = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
+    return _mm_cvtss_f32(_mm_add_ss(acc, _mm_movehdup_ps(acc)));
 }
 
 AG_AVX512 static void tile_avx512(ag_type t, int64_t n, const void *w, size_t w_row_bytes, int n_rows,

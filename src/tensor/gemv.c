@@ -24,7 +24,7 @@ AG_AVX512 static inline float gemv_row(ag_type t, int64_t n, const uint8_t *w, c
     const size_t bs = ag_type_size(t);
     const bool has_m = t == AG_TYPE_Q4_1 || t == AG_TYPE_Q5_1;
     const __m128i sh = _mm_cvtsi32_si128(code_shift(t));
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc = _mm512_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     const int64_t ng = n / AG_QACT_GROUP;
     for (int64_t i = 0; i < ng; i++) {
@@ -35,11 +35,10 @@ AG_AVX512 static inline float gemv_row(ag_type t, int64_t n, const uint8_t *w, c
         const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(c, lo, _mm512_load_si512(g[i].lo)), hi,
                                               _mm512_load_si512(g[i].hi));
         const __m512 s = _mm512_mul_ps(spread4(f16x4(xb, bs)), _mm512_load_ps(g[i].d));
-        if (i & 1) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc1);
-        else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc0);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc);
         if (has_m) accm = _mm_fmadd_ps(f16x4(xb + 2, bs), _mm_loadu_ps(sa + 4 * i), accm);
     }
-    float r = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    float r = _mm512_reduce_add_ps(acc);
     if (has_m) {
         accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
         r += _mm_cvtss_f32(_mm_add_ss(accm, _mm_movehdup_ps(accm)));

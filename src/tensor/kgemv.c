@@ -18,34 +18,32 @@ bool ag_kgemm_available(ag_type wtype, int64_t n) {
 #if defined(__x86_64__)
 #include "tensor/kgemm_x86.h"
 
-/* block b of a row: acc += its product without the mins, accm += its mins term */
+/* block b of a row: acc += its product, then acc -= its mins term, in the order and rounding
+ * of kgemm.c's tiles, so that a row's result does not depend on how many tokens a product has
+ * (speculative verification and batched decode give the tokens of one-by-one decoding) */
 AG_AVX512 static inline void kgemv_block(ag_type t, const uint8_t *blk, const ag_block_q8_k *a, const ag_kact_extra *e,
-                                         const __m512i idx[4], __m512 *acc, __m512 *accm) {
+                                         const __m512i idx[4], __m512 *acc) {
     ag_kact act;
     kact(t, a, e, &act, 1);
     ag_kdec dec;
     kdecode(t, blk, &dec);
     const __m512i p = kblock_int(t, dec.u, dec.sc, dec.off, act.a, act.bsums, idx);
     *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(dec.d * act.d), *acc);
-    if (khas_min(t)) *accm = _mm512_fmadd_ps(dec.mf, act.bsf, *accm);
+    if (khas_min(t)) *acc = _mm512_fnmadd_ps(dec.mf, act.bsf, *acc);
 }
 
-/* one row against the prepared row (a, e), two blocks per step into separate accumulators
- * (and the mins into a third), so that no chain of dependent float operations sets the pace */
+/* one row against the prepared row (a, e), one accumulator of 16 lanes: the chain of two
+ * dependent float operations per block (256 weights) is shorter than the block's integer work
+ * and memory time, so a second accumulator (tried) bought nothing measurable */
 AG_AVX512 static inline float kgemv_row(ag_type t, int64_t n, const uint8_t *w, const ag_block_q8_k *a,
                                        const ag_kact_extra *e) {
     const size_t bs = kbytes(t);
     const int64_t nb = n / AG_QK_K;
     __m512i idx[4];
     for (int k = 0; k < 4; k++) idx[k] = kidx(t, k);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), accm0 = _mm512_setzero_ps(), accm1 = accm0;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        kgemv_block(t, w + (size_t)b * bs, &a[b], &e[b], idx, &acc0, &accm0);
-        kgemv_block(t, w + (size_t)(b + 1) * bs, &a[b + 1], &e[b + 1], idx, &acc1, &accm1);
-    }
-    if (b < nb) kgemv_block(t, w + (size_t)b * bs, &a[b], &e[b], idx, &acc0, &accm0);
-    return _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(accm0, accm1)));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) kgemv_block(t, w + (size_t)b * bs, &a[b], &e[b], idx, &acc);
+    return _mm512_reduce_add_ps(acc);
 }
 
 /* Rows one after the other: reading two rows interleaved (sharing the activation loads) ran at
