@@ -34,7 +34,7 @@ AG_AVX512 static inline void kgemv_block(ag_type t, const uint8_t *blk, const ag
 
 /* one row against the prepared row (a, e), one accumulator of 16 lanes: the chain of two
  * dependent float operations per block (256 weights) is shorter than the block's integer work
- * and memory time, so a second accumulator (tried) bought nothing measurable */
+ * and memory time (the former two-accumulator version was not measurably faster: PERFORMANCE.md) */
 AG_AVX512 static inline float kgemv_row(ag_type t, int64_t n, const uint8_t *w, const ag_block_q8_k *a,
                                        const ag_kact_extra *e) {
     const size_t bs = kbytes(t);
