@@ -12,7 +12,7 @@ PACKAGES+=(libssl-dev)                              # trust: hashes, signatures,
 PACKAGES+=(libmicrohttpd-dev libgnutls28-dev)       # server: HTTP, TLS (client certificates)
 PACKAGES+=(nodejs)                                  # tests/js: the official ollama and openai npm clients
 command -v npm >/dev/null || PACKAGES+=(npm)        # (a Node.js that brings its own npm conflicts with Debian's)
-PACKAGES+=(chromium)                                # tests/js/web.mjs: the desktop page, headless (playwright-core)
+PACKAGES+=(chromium fonts-wqy-microhei)             # tests/js/web.mjs: the desktop page, headless (playwright-core; a CJK font for the Chinese UI)
 PACKAGES+=(libsqlite3-dev libpoppler-glib-dev libzip-dev) # knowledge base: SQLite FTS5, PDF text, DOCX zip
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then

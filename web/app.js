@@ -19,12 +19,12 @@ const STRINGS = {
     p_perf: "高性能：全部核心，整批处理", p_bal: "均衡：一半核心，每批 64", p_save: "省电：单核心，每批 16",
     cap: "每序列速率上限（词元/秒，0 = 不限）", apikey: "API 密钥（用于 --auth 启动的服务器）",
     stopped: "已停止", error: "错误", untitled: "新对话", uploaded: "已添加", unavailable: "此机器不可用",
-    energy_note: "能耗来源：{sources}", created: "已创建", power_set: "电源模式：{mode}", no_model: "没有模型",
+    energy_note: "能耗来源：{sources}", na: "不可用", created: "已创建", power_set: "电源模式：{mode}", no_model: "没有模型",
   },
 };
 const EN = {
   stopped: "stopped", error: "error", untitled: "New chat", uploaded: "added", unavailable: "unavailable on this machine",
-  energy_note: "Energy sources: {sources}", created: "created", power_set: "Power mode: {mode}", no_model: "no models",
+  energy_note: "Energy sources: {sources}", na: "n/a", created: "created", power_set: "Power mode: {mode}", no_model: "no models",
 };
 let lang = localStorage.getItem("autoglm.lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
 const t = (key, vars = {}) => {
@@ -341,7 +341,7 @@ async function poll() {
     lastAt = now;
     $("#d-tps").textContent = fmtNum(s.last.tokens_per_s);
     $("#d-ttft").textContent = s.last.ttft_s === null ? "–" : `${(s.last.ttft_s * 1000).toFixed(0)} ms`;
-    $("#d-jpt").textContent = s.last.joules_per_token === null ? t("unavailable") : `${s.last.joules_per_token.toFixed(3)} J`;
+    $("#d-jpt").textContent = s.last.joules_per_token === null ? t("na") : `${s.last.joules_per_token.toFixed(3)} J`;
     $("#d-mem").textContent = fmtBytes(s.memory.rss_bytes);
     $("#d-power").textContent = s.power.mode;
     $("#d-tokens").textContent = String(s.generated_tokens);
@@ -375,7 +375,7 @@ function init() {
       if (b.dataset.tab === "dash") poll();
     };
   }
-  $("#lang").onclick = () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("autoglm.lang", lang); applyLang(); drawConvList(); };
+  $("#lang").onclick = () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("autoglm.lang", lang); applyLang(); drawConvList(); poll(); };
   $("#model").onchange = () => localStorage.setItem("autoglm.model", $("#model").value);
   $("#new-chat").onclick = newConv;
   $("#conv-search").oninput = debounce(drawConvList, 200);

@@ -77,7 +77,7 @@ static void energy_take(gen_stream *g) {
     if (g->energy_read) return;
     g->energy_read = true;
     const double j1 = g->joules0 >= 0 ? ag_energy_joules(g->energy) : -1;
-    g->joules = j1 >= g->joules0 ? j1 - g->joules0 : -1;
+    g->joules = g->joules0 >= 0 && j1 >= g->joules0 ? j1 - g->joules0 : -1; /* -1 - -1 is no reading */
     const job_stats *st = job_get_stats(g->j);
     metrics_done d = {.tokens = st->eval_n, .joules = g->joules,
                       .tokens_per_s = st->eval_ns > 0 ? st->eval_n / ((double)st->eval_ns * 1e-9) : 0,

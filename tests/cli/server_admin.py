@@ -193,6 +193,13 @@ try:
     for i in range(3):
         status, g = post(port, "/api/generate", {"model": "made", "prompt": "Once", "raw": True, "stream": False})
         check(status == 200 and g["eval_count"] >= 1, f"generate: {status} {g}")
+    # energy: a number where the machine reads it, null (never 0) where it does not
+    stats = json.loads(request(port, "GET", "/api/stats")[1])
+    if stats["energy"]["sources"] == "unavailable":
+        check(g["energy_joules"] is None and g["joules_per_token"] is None, f"energy without a reading: {g}")
+        check(stats["last"]["joules_per_token"] is None, f"/api/stats last energy without a reading: {stats}")
+    else:
+        check(g["energy_joules"] >= 0 and stats["last"]["joules_per_token"] is not None, f"energy: {g} {stats}")
     check(ps_names(port) == ["made:latest"], f"ps after generate: {ps_names(port)}")
     ps = json.loads(request(port, "GET", "/api/ps")[1])["models"][0]
     check(ps["expires_at"].startswith("2318"), f"keep-alive -1: {ps['expires_at']}")
