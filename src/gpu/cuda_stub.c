@@ -52,6 +52,11 @@ ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, a
 
 void ag_cuda_session_free(ag_cuda_session *s) { (void)s; }
 
+uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s) {
+    (void)s;
+    return 0;
+}
+
 float *ag_cuda_session_input(ag_cuda_session *s) {
     (void)s;
     return NULL;
