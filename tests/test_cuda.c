@@ -318,6 +318,14 @@ static void test_nvml(void) {
             r.power_w, r.limit_w, r.default_limit_w, r.min_limit_w, r.max_limit_w, r.mem_used / 1073741824.0,
             r.mem_total / 1073741824.0);
     CHECK(r.mem_total > 0);
+    /* whether limits may be set, asked without changing anything (the limit in effect re-applied) */
+    ag_error err = {0};
+    const ag_status can = ag_gpu_monitor_can_set(g, &err);
+    fprintf(stderr, "  NVML power limit: %s\n", can == AG_OK ? "may be set (the limit in effect re-applied)" : err.msg);
+    CHECK(can == AG_OK || strstr(err.msg, "GPU power limit: not"));
+    ag_gpu_reading r2;
+    CHECK(ag_gpu_monitor_read(g, 0, &r2) && r2.limit_w == r.limit_w); /* unchanged */
+    CHECK(ag_gpu_power_limit_for_mode(AG_POWER_POWERSAVE, r.default_limit_w, r.min_limit_w, r.max_limit_w) >= r.min_limit_w);
     ag_gpu_monitor_close(g);
     ag_energy *e = ag_energy_open();
     const double j = ag_energy_gpu_joules(e);

@@ -348,9 +348,13 @@ bool ag_gpu_monitor_read(ag_gpu_monitor *g, int device, ag_gpu_reading *r);
 double ag_gpu_power_limit_for_mode(ag_power_mode mode, double default_w, double min_w, double max_w);
 /* Sets every GPU's power limit for mode (nvmlDeviceSetPowerManagementLimit; needs root, and some
  * drivers or virtual machines refuse it): AG_OK and *limit_w (may be NULL) the limit of GPU 0 in
- * effect afterwards, or an error whose message says why (e.g. "not permitted (Insufficient
- * Permissions)"); nothing changes then. */
+ * effect afterwards, or an error whose message says why (e.g. "GPU power limit: not permitted
+ * (needs root: Insufficient Permissions)"); nothing changes then. Performance puts back the
+ * default limit of the GPUs this monitor changed and leaves the others as they are. */
 ag_status ag_gpu_monitor_set_power_mode(ag_gpu_monitor *g, ag_power_mode mode, double *limit_w, ag_error *err);
+/* Whether this process may set power limits: re-applies GPU 0's limit in effect (nothing changes)
+ * and returns AG_OK, or the refusal as ag_gpu_monitor_set_power_mode gives it. */
+ag_status ag_gpu_monitor_can_set(ag_gpu_monitor *g, ag_error *err);
 /* Puts back the default limit of every GPU whose limit this monitor changed, then closes. */
 void ag_gpu_monitor_close(ag_gpu_monitor *g);
 

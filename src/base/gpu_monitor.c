@@ -83,6 +83,7 @@ ag_status ag_gpu_monitor_set_power_mode(ag_gpu_monitor *g, ag_power_mode mode, d
         if (!ag_nvml_power_limits(g->nvml, i, &now, &def, &lo, &hi))
             return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: not supported (NVML reports no limits of GPU %d)", i);
         was[i] = now;
+        if (mode == AG_POWER_PERFORMANCE && !g->changed[i]) continue; /* not ours: an administrator's limit stays */
         const unsigned want = (unsigned)ag_gpu_power_limit_for_mode(mode, def, lo, hi);
         if (want == now) continue;
         const ag_status st = set_one(g, i, want, err);
@@ -95,6 +96,14 @@ ag_status ag_gpu_monitor_set_power_mode(ag_gpu_monitor *g, ag_power_mode mode, d
     unsigned now, def, lo, hi;
     if (limit_w && n > 0 && ag_nvml_power_limits(g->nvml, 0, &now, &def, &lo, &hi)) *limit_w = now / 1000.0;
     return AG_OK;
+}
+
+ag_status ag_gpu_monitor_can_set(ag_gpu_monitor *g, ag_error *err) {
+    if (!g) return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: no NVIDIA GPU (NVML not present)");
+    unsigned now, def, lo, hi;
+    if (!ag_nvml_power_limits(g->nvml, 0, &now, &def, &lo, &hi))
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: not supported (NVML reports no limits)");
+    return set_one(g, 0, now, err); /* the same value: a question, not a change */
 }
 
 void ag_gpu_monitor_close(ag_gpu_monitor *g) {
