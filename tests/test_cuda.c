@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "autoglm/autoglm.h"
+#include "gpu/gpu_driver.h"
 #include "test.h"
 
 #define N_PROMPT 20
@@ -344,7 +345,19 @@ static void test_cuda(void) {
     test_quantized_models();
 }
 
+/* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
+ * supports, the CUDA the build needs and the driver to install. Runs everywhere. */
+static void test_driver_message(void) {
+    char m[256];
+    ag_gpu_driver_message(m, sizeof m, 12020, 13000, "535.104.05");
+    fprintf(stderr, "  %s\n", m);
+    CHECK(strstr(m, "535.104.05") && strstr(m, "CUDA 12.2") && strstr(m, "CUDA 13.0") && strstr(m, "driver 580 or newer"));
+    ag_gpu_driver_message(m, sizeof m, 11040, 12080, NULL);
+    CHECK(strstr(m, "driver supports CUDA 11.4") && strstr(m, "CUDA 12.8") && strstr(m, "525 or newer"));
+    CHECK(ag_gpu_min_driver(11080) == 450 && ag_gpu_min_driver(9000) == 0);
+}
+
 int main(void) {
-    const ag_test_case cases[] = {{"cuda_vs_cpu", test_cuda}};
-    return ag_test_run(cases, 1);
+    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}};
+    return ag_test_run(cases, 2);
 }

@@ -31,6 +31,7 @@ struct ag_nvml {
     nvml_return (*set_limit)(nvml_device, unsigned);
     nvml_return (*name)(nvml_device, char *, unsigned);
     const char *(*error_string)(nvml_return);
+    nvml_return (*driver_version)(char *, unsigned);
     nvml_device dev[MAX_GPUS];
     unsigned n;
 };
@@ -55,6 +56,7 @@ ag_nvml *ag_nvml_open(void) {
         g->set_limit = (nvml_return(*)(nvml_device, unsigned))dlsym(lib, "nvmlDeviceSetPowerManagementLimit");
         g->name = (nvml_return(*)(nvml_device, char *, unsigned))dlsym(lib, "nvmlDeviceGetName");
         g->error_string = (const char *(*)(nvml_return))dlsym(lib, "nvmlErrorString");
+        g->driver_version = (nvml_return(*)(char *, unsigned))dlsym(lib, "nvmlSystemGetDriverVersion");
     }
     unsigned n = 0;
     if (!g || !init || !count || !handle || !g->shutdown || init() != 0) {
@@ -103,6 +105,10 @@ bool ag_nvml_memory(const ag_nvml *g, int i, unsigned long long *used, unsigned 
     *used = m.used;
     *total = m.total;
     return true;
+}
+
+bool ag_nvml_driver_version(const ag_nvml *g, char *buf, unsigned cap) {
+    return g && g->driver_version && g->driver_version(buf, cap) == 0;
 }
 
 static bool dev_ok(const ag_nvml *g, int i) { return g && i >= 0 && (unsigned)i < g->n; }

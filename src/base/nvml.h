@@ -15,6 +15,7 @@ int ag_nvml_count(const ag_nvml *g);
 bool ag_nvml_energy_mj(const ag_nvml *g, unsigned long long *mj);
 bool ag_nvml_power_mw(const ag_nvml *g, int i, unsigned *mw);
 bool ag_nvml_memory(const ag_nvml *g, int i, unsigned long long *used, unsigned long long *total);
+bool ag_nvml_driver_version(const ag_nvml *g, char *buf, unsigned cap); /* "580.159.04" */
 bool ag_nvml_name(const ag_nvml *g, int i, char *buf, unsigned cap);
 /* Power limits of GPU i in milliwatts: in effect, default, and the range one may be set in. */
 bool ag_nvml_power_limits(const ag_nvml *g, int i, unsigned *now_mw, unsigned *default_mw, unsigned *min_mw,

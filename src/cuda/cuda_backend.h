@@ -61,6 +61,10 @@ typedef struct {
 typedef struct ag_cuda_model ag_cuda_model;
 typedef struct ag_cuda_session ag_cuda_session;
 
+/* This build's CUDA runtime version and the installed driver's (1000 * major + 10 * minor; 0: none;
+ * cuda_version.cu). */
+int ag_cuda_runtime_version(void);
+int ag_cuda_driver_version(void);
 /* Number of usable CUDA devices; 0 with a reason in why (no driver, driver too old, no device). */
 int ag_cuda_device_count(char *why, size_t why_cap);
 ag_status ag_cuda_device_info_get(int device, ag_cuda_device_info *info, ag_error *err);

@@ -15,6 +15,9 @@ int ag_cuda_device_count(char *why, size_t why_cap) {
     return 0;
 }
 
+int ag_cuda_runtime_version(void) { return 0; }
+int ag_cuda_driver_version(void) { return 0; }
+
 ag_status ag_cuda_device_info_get(int device, ag_cuda_device_info *info, ag_error *err) {
     (void)device;
     (void)info;

@@ -16,7 +16,9 @@
 
 #include "base/error.h"
 #include "cuda/cuda_backend.h"
+#include "base/nvml.h"
 #include "gpu/gpu.h"
+#include "gpu/gpu_driver.h"
 #include "model/arch.h"
 #include "tensor/quant.h"
 
@@ -166,6 +168,14 @@ ag_status ag_gpu_attach(ag_model *m, const ag_model_params *params, ag_error *er
     if (m->hp.arch->encoder) return refuse(explicit_gpu, err, AG_ERR_UNSUPPORTED, "the CUDA backend runs decoder models only");
     char why[256] = "";
     const int n_dev = ag_cuda_device_count(why, sizeof why);
+    const int rt = ag_cuda_runtime_version(), drv = ag_cuda_driver_version();
+    if (n_dev <= 0 && rt > 0 && drv > 0 && drv < rt) { /* driver too old: name it and the one needed */
+        char ver[80] = "";
+        ag_nvml *nv = ag_nvml_open();
+        if (!ag_nvml_driver_version(nv, ver, sizeof ver)) ver[0] = '\0';
+        ag_nvml_close(nv);
+        ag_gpu_driver_message(why, sizeof why, drv, rt, ver);
+    }
     if (n_dev <= 0) {
         put(msg, sizeof msg, "no CUDA device: %s", why);
         const bool asked = (params && params->device && strcmp(params->device, "auto") == 0) || n_gpu_layers > 0;
