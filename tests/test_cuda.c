@@ -3,7 +3,9 @@
  * stories260K, the llama/mistral/qwen2/qwen3 fixtures converted to F32, the tiny F16 model) and
  * logits within a tolerance on BF16 and every quantized type of the tiny reference models, through the
  * three paths of the GPU forward pass (a prompt batch on cuBLAS, a 5-token batch on the
- * matrix-vector kernels, single-token decode replayed from a CUDA graph).
+ * matrix-vector kernels, single-token decode replayed from a CUDA graph). Partial offload (the
+ * first layer, all but the last) gives the CPU's greedy tokens; the memory estimate places as
+ * many layers as fit under AUTOGLM_GPU_MEM_LIMIT (auto) or refuses (explicit cuda); NVML reads.
  *
  * Without a GPU (or in a build without CUDA) it checks that an explicit `cuda` device is refused
  * with a clear error, that `cpu` and the default still load, and skips the rest (passing).
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "autoglm/autoglm.h"
+#include "gpu/gpu_driver.h"
 #include "test.h"
 
 #define N_PROMPT 20
@@ -81,15 +84,19 @@ done:
     return rc;
 }
 
-/* Runs the model on both devices; same_tokens: the greedy tokens must match exactly. */
-static void compare(const char *path, bool same_tokens, double tol) {
+/* Runs the model on the CPU and on the GPU with gpu_layers of its layers there (0: all); same_tokens:
+ * the greedy tokens must match exactly. */
+static void compare_layers(const char *path, int gpu_layers, bool same_tokens, double tol) {
     ag_error err = {0};
     ag_model *cpu = load(path, "cpu", &err);
     CHECK_MSG(cpu != NULL, "%s: %s", path, err.msg);
-    ag_model *gpu = load(path, "cuda", &err);
+    ag_model_params mp = {.n_threads = 2, .device = "cuda", .n_gpu_layers = gpu_layers};
+    ag_model *gpu = ag_model_load(path, &mp, &err);
     CHECK_MSG(gpu != NULL, "%s: %s", path, err.msg);
     if (!cpu || !gpu) goto done;
     CHECK(strncmp(ag_model_device(gpu), "cuda:0", 6) == 0);
+    CHECK(ag_model_gpu_layers(gpu) == (gpu_layers > 0 ? gpu_layers : ag_model_n_layer(gpu)));
+    if (gpu_layers > 0) fprintf(stderr, "  partial offload: %s\n", ag_model_device(gpu));
     run_out a = {0}, b = {0};
     const int nv = ag_model_n_vocab(cpu);
     /* same_tokens: free-running greedy on both; else the GPU follows the CPU's tokens */
@@ -116,6 +123,8 @@ done:
     ag_model_free(cpu);
     ag_model_free(gpu);
 }
+
+static void compare(const char *path, bool same_tokens, double tol) { compare_layers(path, 0, same_tokens, tol); }
 
 static void test_float_models(void) {
     char path[1024];
@@ -175,6 +184,19 @@ static bool have_gpu(void) {
         ag_model_free(d);
         ag_model *bad = load(path, "tpu", &err);
         CHECK(!bad && err.code == AG_ERR_INVALID_ARG);
+        /* --gpu-layers without a GPU: auto stays on the CPU, an explicit cuda is refused */
+        ag_model_params mp = {.n_threads = 2, .n_gpu_layers = 2};
+        ag_model *p = ag_model_load(path, &mp, &err);
+        CHECK(p && ag_model_gpu_layers(p) == 0 && ag_model_gpu_bytes(p) == 0 && ag_model_gpu_device(p) == -1);
+        ag_model_free(p);
+        mp.device = "cuda";
+        p = ag_model_load(path, &mp, &err);
+        CHECK(!p && err.code == AG_ERR_UNSUPPORTED && strstr(err.msg, "CUDA"));
+        ag_energy *e = ag_energy_open(); /* no NVML on the machine (or AUTOGLM_NO_NVML): GPU energy unavailable */
+        ag_gpu_monitor *g = ag_gpu_monitor_open();
+        if (!g) CHECK(ag_energy_gpu_joules(e) < 0);
+        ag_gpu_monitor_close(g);
+        ag_energy_close(e);
         return false;
     }
     fprintf(stderr, "GPU: %s\n", ag_model_device(m));
@@ -182,14 +204,160 @@ static bool have_gpu(void) {
     return true;
 }
 
+/* Partial offload: the first layer, and all but the last, on the GPU; the same greedy tokens as
+ * the CPU on F32 models (stories260K and the llama fixture converted to F32). */
+static void test_partial_offload(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    ag_error err = {0};
+    ag_model *m = load(path, "cpu", &err);
+    CHECK_MSG(m != NULL, "%s", err.msg);
+    if (!m) return;
+    const int n_layer = ag_model_n_layer(m);
+    ag_model_free(m);
+    CHECK(n_layer >= 2);
+    compare_layers(path, 1, true, 1e-3);
+    compare_layers(path, n_layer - 1, true, 1e-3);
+    char dir[1024], out[1024];
+    const char *data = getenv("AUTOGLM_TEST_DATA");
+    if (data && *data) snprintf(dir, sizeof dir, "%s/arch/llama", data);
+    else snprintf(dir, sizeof dir, "%s/data/arch/llama", AG_TEST_SOURCE_DIR);
+    snprintf(out, sizeof out, "%s/cuda-partial-llama-f32.gguf", tmp_dir());
+    ag_convert_params cp = {.type = "f32"};
+    if (ag_convert(dir, out, &cp, &err) != AG_OK) {
+        CHECK_MSG(0, "convert: %s", err.msg);
+        return;
+    }
+    m = load(out, "cpu", &err);
+    const int nl = m ? ag_model_n_layer(m) : 0;
+    ag_model_free(m);
+    if (nl >= 2) {
+        compare_layers(out, 1, true, 1e-3);
+        compare_layers(out, nl - 1, true, 1e-3);
+    }
+    unlink(out);
+}
+
+/* Layers on the GPU with AUTOGLM_GPU_MEM_LIMIT capping the free memory the estimate sees. */
+static int auto_layers(const char *path, uint64_t limit, const char *device, ag_error *err) {
+    char v[32];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)limit);
+    setenv("AUTOGLM_GPU_MEM_LIMIT", v, 1);
+    ag_model *m = load(path, device, err);
+    unsetenv("AUTOGLM_GPU_MEM_LIMIT");
+    if (!m) return -1;
+    const int n = ag_model_gpu_layers(m);
+    ag_model_free(m);
+    return n;
+}
+
+/* The memory estimate: device "auto" places as many layers as fit (and says so), an explicit
+ * "cuda" that does not fit is refused with the numbers, and the gauges count weights + sessions. */
+static void test_fit(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    ag_error err = {0};
+    ag_model *m = load(path, NULL, &err);
+    CHECK_MSG(m != NULL, "%s", err.msg);
+    if (!m) return;
+    const int n_layer = ag_model_n_layer(m);
+    const uint64_t w = ag_model_gpu_bytes(m);
+    CHECK(ag_model_gpu_layers(m) == n_layer && w > 0 && ag_model_device_note(m) == NULL);
+    ag_session_params sp = {.n_ctx = 256, .n_batch = 64};
+    ag_session *s = ag_session_new(m, &sp, &err);
+    CHECK(s && ag_model_gpu_bytes(m) > w);
+    ag_session_free(s);
+    CHECK(ag_model_gpu_bytes(m) == w);
+    ag_model_free(m);
+    /* nothing fits: auto -> the CPU with a note; explicit cuda -> an error with the estimate */
+    CHECK(auto_layers(path, 1, NULL, &err) == 0);
+    CHECK(auto_layers(path, 1, "cuda", &err) == -1);
+    CHECK(err.code == AG_ERR_NOMEM && strstr(err.msg, "does not fit") && strstr(err.msg, "GiB") &&
+          strstr(err.msg, "not even one layer fits"));
+    fprintf(stderr, "  explicit cuda, 1 byte free: %s\n", err.msg);
+    /* the smallest limit that holds every layer, by bisection; one byte less holds all but one */
+    uint64_t lo = 1, hi = (uint64_t)4 << 30;
+    if (auto_layers(path, hi, NULL, &err) != n_layer) {
+        CHECK_MSG(0, "the model does not fit in 4 GiB");
+        return;
+    }
+    while (hi - lo > 1) {
+        const uint64_t mid = lo + (hi - lo) / 2;
+        if (auto_layers(path, mid, NULL, &err) == n_layer) hi = mid;
+        else lo = mid;
+    }
+    const int fewer = auto_layers(path, hi - 1, NULL, &err);
+    CHECK_MSG(fewer == n_layer - 1, "%d layers at %llu bytes", fewer, (unsigned long long)(hi - 1));
+    CHECK(auto_layers(path, hi - 1, "cuda", &err) == -1 && strstr(err.msg, "--gpu-layers"));
+    setenv("AUTOGLM_GPU_MEM_LIMIT", "1", 1);
+    m = load(path, NULL, &err);
+    unsetenv("AUTOGLM_GPU_MEM_LIMIT");
+    CHECK(m && ag_model_device_note(m) && strcmp(ag_model_device(m), "cpu") == 0);
+    if (m) fprintf(stderr, "  auto, 1 byte free: %s\n", ag_model_device_note(m));
+    ag_model_free(m);
+    /* an explicit cuda with --gpu-layers that fit there is fine */
+    char v[32];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)(hi - 1));
+    setenv("AUTOGLM_GPU_MEM_LIMIT", v, 1);
+    ag_model_params mp = {.n_threads = 2, .device = "cuda", .n_gpu_layers = n_layer - 1};
+    m = ag_model_load(path, &mp, &err);
+    unsetenv("AUTOGLM_GPU_MEM_LIMIT");
+    CHECK_MSG(m && ag_model_gpu_layers(m) == n_layer - 1, "%s", m ? ag_model_device(m) : err.msg);
+    ag_model_free(m);
+}
+
+/* NVML: the GPU's power, memory and energy are readable on the test machine's GPU. */
+static void test_nvml(void) {
+    ag_gpu_monitor *g = ag_gpu_monitor_open();
+    if (!g) {
+        fprintf(stderr, "  NVML: not present (no power or energy readings)\n");
+        return;
+    }
+    ag_gpu_reading r;
+    CHECK(ag_gpu_monitor_count(g) >= 1 && ag_gpu_monitor_read(g, 0, &r));
+    fprintf(stderr, "  NVML: %s, %.1f W (limit %.0f W, default %.0f, range %.0f..%.0f), memory %.2f of %.2f GiB\n", r.name,
+            r.power_w, r.limit_w, r.default_limit_w, r.min_limit_w, r.max_limit_w, r.mem_used / 1073741824.0,
+            r.mem_total / 1073741824.0);
+    CHECK(r.mem_total > 0);
+    /* whether limits may be set, asked without changing anything (the limit in effect re-applied) */
+    ag_error err = {0};
+    const ag_status can = ag_gpu_monitor_can_set(g, &err);
+    fprintf(stderr, "  NVML power limit: %s\n", can == AG_OK ? "may be set (the limit in effect re-applied)" : err.msg);
+    CHECK(can == AG_OK || strstr(err.msg, "GPU power limit: not"));
+    ag_gpu_reading r2;
+    CHECK(ag_gpu_monitor_read(g, 0, &r2) && r2.limit_w == r.limit_w); /* unchanged */
+    CHECK(ag_gpu_power_limit_for_mode(AG_POWER_POWERSAVE, r.default_limit_w, r.min_limit_w, r.max_limit_w) >= r.min_limit_w);
+    ag_gpu_monitor_close(g);
+    ag_energy *e = ag_energy_open();
+    const double j = ag_energy_gpu_joules(e);
+    fprintf(stderr, "  NVML energy: %s\n", j >= 0 ? "readable" : "unavailable");
+    if (j >= 0) CHECK(ag_energy_joules(e) >= j);
+    ag_energy_close(e);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
+    test_partial_offload();
+    test_fit();
+    test_nvml();
     test_float_models();
     test_families_f32();
     test_quantized_models();
 }
 
+/* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
+ * supports, the CUDA the build needs and the driver to install. Runs everywhere. */
+static void test_driver_message(void) {
+    char m[256];
+    ag_gpu_driver_message(m, sizeof m, 12020, 13000, "535.104.05");
+    fprintf(stderr, "  %s\n", m);
+    CHECK(strstr(m, "535.104.05") && strstr(m, "CUDA 12.2") && strstr(m, "CUDA 13.0") && strstr(m, "driver 580 or newer"));
+    ag_gpu_driver_message(m, sizeof m, 11040, 12080, NULL);
+    CHECK(strstr(m, "driver supports CUDA 11.4") && strstr(m, "CUDA 12.8") && strstr(m, "525 or newer"));
+    CHECK(ag_gpu_min_driver(11080) == 450 && ag_gpu_min_driver(9000) == 0);
+}
+
 int main(void) {
-    const ag_test_case cases[] = {{"cuda_vs_cpu", test_cuda}};
-    return ag_test_run(cases, 1);
+    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}};
+    return ag_test_run(cases, 2);
 }

@@ -1,7 +1,7 @@
 /*
  * test_energy.c - the CPU energy meter over a fake powercap tree (AUTOGLM_POWERCAP_ROOT): package
  * zones are summed, sub-zones ignored, a counter wrap-around is followed, and a machine without
- * powercap reports "unavailable" (NULL).
+ * powercap reports "unavailable" (NULL); the power modes' GPU power limits and a machine without NVML.
  */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,4 +47,22 @@ static void test_meter(void) {
     unsetenv("AUTOGLM_POWERCAP_ROOT");
 }
 
-TEST_MAIN(TEST(test_meter))
+/* The power modes' GPU power limits (NVML is not needed for the choice), and a missing GPU. */
+static void test_gpu_limits(void) {
+    CHECK_NEAR(ag_gpu_power_limit_for_mode(AG_POWER_PERFORMANCE, 700, 200, 700), 700, 1e-9);
+    CHECK_NEAR(ag_gpu_power_limit_for_mode(AG_POWER_BALANCED, 700, 200, 700), 525, 1e-9);
+    CHECK_NEAR(ag_gpu_power_limit_for_mode(AG_POWER_POWERSAVE, 700, 200, 700), 350, 1e-9);
+    CHECK_NEAR(ag_gpu_power_limit_for_mode(AG_POWER_POWERSAVE, 300, 200, 300), 200, 1e-9); /* clamped to the minimum */
+    ag_error err = {0};
+    CHECK(ag_gpu_monitor_set_power_mode(NULL, AG_POWER_POWERSAVE, NULL, &err) == AG_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "GPU power limit: no NVIDIA GPU") != NULL);
+    CHECK(ag_gpu_monitor_can_set(NULL, &err) == AG_ERR_UNSUPPORTED);
+    ag_gpu_reading r;
+    CHECK(!ag_gpu_monitor_read(NULL, 0, &r) && ag_gpu_monitor_count(NULL) == 0);
+    ag_gpu_monitor_close(NULL);
+    setenv("AUTOGLM_NO_NVML", "1", 1);
+    CHECK(ag_gpu_monitor_open() == NULL);
+    unsetenv("AUTOGLM_NO_NVML");
+}
+
+TEST_MAIN(TEST(test_meter), TEST(test_gpu_limits))

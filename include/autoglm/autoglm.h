@@ -61,8 +61,12 @@ typedef struct {
                            NULL or "auto": the first GPU when there is one, the model's family runs there
                            and the model fits, else the CPU. An explicit "cuda" that cannot be used is an
                            error (no device, driver too old, out of memory, unsupported family). */
-    int n_gpu_layers;   /* layers placed on the GPU: 0 (default) = all of them; AG_GPU_LAYERS_NONE = none
-                           (the CPU, like device "cpu"); partial offload is not implemented yet */
+    int n_gpu_layers;   /* layers placed on the GPU: 0 (default) = all of them, or with device "auto" as
+                           many as fit (ag_model_device_note says so); N < the model's layers = the
+                           first N on the GPU, the rest, the output norm and the head on the CPU (partial
+                           offload: the hidden states cross once per forward pass); AG_GPU_LAYERS_NONE =
+                           none (the CPU, like device "cpu"). An explicit "cuda" whose layers do not fit
+                           is an error that gives the estimate (weights + KV cache + scratch). */
 } ag_model_params;
 
 #define AG_GPU_LAYERS_NONE (-1)
@@ -82,8 +86,17 @@ int ag_model_n_head_kv(const ag_model *model);
 int ag_model_n_vocab(const ag_model *model);
 uint32_t ag_model_gguf_version(const ag_model *model);
 const char *ag_model_chat_template(const ag_model *model); /* NULL when the file has none */
-/* Where the forward pass runs: "cpu" or "cuda:N (device name)". */
+/* Where the forward pass runs: "cpu", "cuda:N (device name)", or with partial offload
+ * "cuda:N (device name), K of L layers (the rest on the CPU)". */
 const char *ag_model_device(const ag_model *model);
+/* Layers on the GPU (0: the CPU runs everything), the CUDA device index (-1: none), and the device
+ * memory the model holds now: its weights plus the KV caches and scratch of its live sessions. */
+int ag_model_gpu_layers(const ag_model *model);
+int ag_model_gpu_device(const ag_model *model);
+uint64_t ag_model_gpu_bytes(const ag_model *model);
+/* A one-line note about the placement worth showing the user (with device "auto": the model did
+ * not fit, so fewer layers or the CPU were chosen, with the numbers), or NULL. */
+const char *ag_model_device_note(const ag_model *model);
 
 /* Metadata as the file holds it, rendered as text (arrays summarized when long). */
 int ag_model_meta_count(const ag_model *model);
@@ -158,7 +171,11 @@ typedef struct ag_energy ag_energy;
 ag_energy *ag_energy_open(void);
 const char *ag_energy_sources(const ag_energy *e);
 double ag_energy_joules(ag_energy *e);
+/* The GPUs' share of ag_energy_joules (NVML's total energy counters, summed over the GPUs) since
+ * open; -1 when NVML reports no energy (no NVIDIA driver, an old GPU, AUTOGLM_NO_NVML=1). */
+double ag_energy_gpu_joules(ag_energy *e);
 void ag_energy_close(ag_energy *e);
+
 
 /* Best-of-`reps` streaming read bandwidth of this machine in bytes/s, over a buffer of `bytes`
  * read by n_threads threads with the widest vector loads the CPU has. 0 on failure. */
@@ -307,6 +324,39 @@ ag_status ag_session_set_power(ag_session *session, const ag_power_params *param
 ag_power_params ag_session_get_power(const ag_session *session);
 /* "performance" / "balanced" / "powersave" -> mode; -1 if unknown. */
 int ag_power_mode_from_name(const char *name);
+
+/* NVIDIA GPUs through NVML (libnvidia-ml.so.1 from the driver, loaded at run time): power draw,
+ * memory and the power limit. ag_gpu_monitor_open returns NULL when there is no driver or no GPU
+ * (or AUTOGLM_NO_NVML=1). Device indices are NVML's (PCI order), which match CUDA's on a machine
+ * with one GPU or with CUDA_DEVICE_ORDER=PCI_BUS_ID. */
+typedef struct ag_gpu_monitor ag_gpu_monitor;
+
+typedef struct {
+    char name[96];
+    double power_w;          /* draw now; < 0: not reported */
+    double limit_w;          /* power limit in effect; < 0: not reported (also the ones below) */
+    double default_limit_w;
+    double min_limit_w, max_limit_w; /* the range a limit may be set in */
+    uint64_t mem_used, mem_total;    /* bytes of device memory (all processes); 0: not reported */
+} ag_gpu_reading;
+
+ag_gpu_monitor *ag_gpu_monitor_open(void);
+int ag_gpu_monitor_count(const ag_gpu_monitor *g);
+bool ag_gpu_monitor_read(ag_gpu_monitor *g, int device, ag_gpu_reading *r);
+/* The power limit a power mode asks for, within [min, max]: performance the default limit,
+ * balanced 75% of it, powersave 50%. */
+double ag_gpu_power_limit_for_mode(ag_power_mode mode, double default_w, double min_w, double max_w);
+/* Sets every GPU's power limit for mode (nvmlDeviceSetPowerManagementLimit; needs root, and some
+ * drivers or virtual machines refuse it): AG_OK and *limit_w (may be NULL) the limit of GPU 0 in
+ * effect afterwards, or an error whose message says why (e.g. "GPU power limit: not permitted
+ * (needs root: Insufficient Permissions)"); nothing changes then. Performance puts back the
+ * default limit of the GPUs this monitor changed and leaves the others as they are. */
+ag_status ag_gpu_monitor_set_power_mode(ag_gpu_monitor *g, ag_power_mode mode, double *limit_w, ag_error *err);
+/* Whether this process may set power limits: re-applies GPU 0's limit in effect (nothing changes)
+ * and returns AG_OK, or the refusal as ag_gpu_monitor_set_power_mode gives it. */
+ag_status ag_gpu_monitor_can_set(ag_gpu_monitor *g, ag_error *err);
+/* Puts back the default limit of every GPU whose limit this monitor changed, then closes. */
+void ag_gpu_monitor_close(ag_gpu_monitor *g);
 
 /* ---------------------------------------------------------------- sampling */
 

@@ -4,7 +4,8 @@
  * NVML (base/nvml.c), summed. The meter sums the top-level package zones' energy_uj counters
  * and follows their wrap-around (max_energy_range_uj), so it must be read at least once per
  * wrap period (tens of minutes at full power). AUTOGLM_POWERCAP_ROOT replaces the sysfs folder
- * (tests use a fake one); AUTOGLM_NO_NVML=1 leaves the GPUs out.
+ * (tests use a fake one); AUTOGLM_NO_NVML=1 leaves the GPUs out. The GPUs' share is kept apart
+ * too (ag_energy_gpu_joules), for the per-request "gpu_energy_joules" of GPU work.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@ struct ag_energy {
     char path[MAX_ZONES][512];     /* .../energy_uj */
     unsigned long long range[MAX_ZONES], last[MAX_ZONES];
     double total_uj;
+    double gpu_uj;                 /* the GPUs' part of total_uj */
     ag_nvml *gpu;                  /* NULL: no NVIDIA GPU energy */
     unsigned long long gpu_last_mj;
     pthread_mutex_t mu;            /* reads may come from several threads (the server's requests) */
@@ -104,6 +106,7 @@ static double read_locked(ag_energy *e) {
         unsigned long long now;
         if (!ag_nvml_energy_mj(e->gpu, &now)) return -1;
         e->total_uj += (double)(now - e->gpu_last_mj) * 1000.0;
+        e->gpu_uj += (double)(now - e->gpu_last_mj) * 1000.0;
         e->gpu_last_mj = now;
     }
     for (int k = 0; k < e->n; k++) {
@@ -120,6 +123,14 @@ double ag_energy_joules(ag_energy *e) {
     if (!e) return -1;
     pthread_mutex_lock(&e->mu);
     double j = read_locked(e);
+    pthread_mutex_unlock(&e->mu);
+    return j;
+}
+
+double ag_energy_gpu_joules(ag_energy *e) {
+    if (!e || !e->gpu) return -1;
+    pthread_mutex_lock(&e->mu);
+    double j = read_locked(e) < 0 ? -1 : e->gpu_uj / 1e6;
     pthread_mutex_unlock(&e->mu);
     return j;
 }

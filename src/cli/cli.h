@@ -37,7 +37,8 @@ typedef struct {
 int cli_device_flag(int argc, char **argv, int *i, cli_device_opts *d);
 void cli_device_apply(const cli_device_opts *d, ag_model_params *mp);
 #define CLI_DEVICE_USAGE "  --device cpu|cuda[:N]  where the model runs (default: $AUTOGLM_DEVICE, else the GPU when usable)\n" \
-                         "  --gpu-layers N       layers on the GPU: 0 = CPU only, default all\n"
+                         "  --gpu-layers N       the first N layers on the GPU, the rest on the CPU; 0 = CPU only;\n" \
+                         "                       default all (auto: as many as fit)\n"
 
 /* Loads a model, printing "autoglm: <message>" on failure. params->device NULL: $AUTOGLM_DEVICE. */
 ag_model *cli_load_model(const char *path, int n_threads);

@@ -111,6 +111,7 @@ ag_model *cli_load_model_ex(const char *path, const ag_model_params *params) {
     ag_model *m = ag_model_load(path, &mp, &err);
     if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
     else if (ag_vocab_warning(m)) fprintf(stderr, "autoglm: warning: %s\n", ag_vocab_warning(m));
+    if (m && ag_model_device_note(m)) fprintf(stderr, "autoglm: note: %s\n", ag_model_device_note(m));
     return m;
 }
 

@@ -9,6 +9,10 @@
  * decode step reads, the effective bandwidth of decode (bytes × tg tokens/s) and the machine's
  * measured read bandwidth next to it. With --draft DRAFT [--draft-max N]: greedy generation of n
  * tokens without and with speculative decoding (cli_draft.c), the speed-up and acceptance rate.
+ * On a GPU: the layers there (--gpu-layers), the device memory the model and session hold, and
+ * from NVML the GPU's energy per token (total energy counter around the runs, at least 2 s of them) and
+ * mean power draw;
+ * --power MODE also sets the GPU power limit of the mode where NVML allows (put back at the end).
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +21,8 @@
 
 #include "cli.h"
 #include "cli_draft.h"
+
+#define ENERGY_MIN_S 2.0 /* shortest window energy per token is measured over */
 
 typedef struct {
     double mean, stddev;
@@ -159,6 +165,15 @@ int cmd_bench(int argc, char **argv) {
     double *rate = malloc((size_t)reps * sizeof *rate);
     int rc = CLI_EXIT_FAIL;
     ag_energy *meter = ag_energy_open(); /* NULL: energy unavailable here */
+    ag_gpu_monitor *mon = gpu >= 0 ? ag_gpu_monitor_open() : NULL; /* NVML: power, limit */
+    double limit_w = -1;
+    if (mon && po.power) { /* the mode's GPU power limit; a refusal is reported, not fatal */
+        ag_error le = {0};
+        if (ag_gpu_monitor_set_power_mode(mon, (ag_power_mode)ag_power_mode_from_name(po.power), &limit_w, &le))
+            fprintf(stderr, "autoglm bench: %s\n", le.msg);
+    }
+    ag_gpu_reading gr;
+    if (mon && ag_gpu_monitor_read(mon, 0, &gr)) limit_w = gr.limit_w;
     if (s && !cli_apply_power(s, &po)) goto done;
     if (!s || !toks || !rate) {
         fprintf(stderr, "autoglm bench: %s\n", s ? "out of memory" : err.msg);
@@ -169,17 +184,30 @@ int cmd_bench(int argc, char **argv) {
     const long long sizes[2] = {pp, tg};
     stat results[2] = {{0, 0}, {0, 0}};
     double joules_per_token[2] = {-1, -1}; /* -1: the machine does not report energy */
+    double gpu_jpt[2] = {-1, -1}, gpu_watts[2] = {-1, -1}; /* the GPUs' share (NVML) and mean draw */
+    const uint64_t vram = ag_model_gpu_bytes(m); /* weights + this session */
     if (json) printf("[");
     int printed = 0;
     for (int k = 0; k < 2; k++) {
         if (sizes[k] == 0) continue;
         const int p = k == 0 ? (int)pp : 0, g = k == 1 ? (int)tg : 0;
         if (run_once(s, toks, p, g) < 0) goto done; /* warm-up */
-        const double j0 = ag_energy_joules(meter);
+        const double j0 = ag_energy_joules(meter), g0 = ag_energy_gpu_joules(meter), t0 = cli_now();
         for (int r = 0; r < reps; r++)
             if ((rate[r] = run_once(s, toks, p, g)) < 0) goto done;
-        const double j1 = ag_energy_joules(meter);
-        if (j0 >= 0 && j1 >= j0) joules_per_token[k] = (j1 - j0) / ((double)reps * (double)sizes[k]);
+        /* energy counters tick coarsely (NVML's about every 100 ms): more untimed runs until the
+         * energy window is at least ENERGY_MIN_S long */
+        int runs = (int)reps;
+        while (meter && cli_now() - t0 < ENERGY_MIN_S) {
+            if (run_once(s, toks, p, g) < 0) goto done;
+            runs++;
+        }
+        const double j1 = ag_energy_joules(meter), g1 = ag_energy_gpu_joules(meter), t1 = cli_now();
+        if (j0 >= 0 && j1 >= j0) joules_per_token[k] = (j1 - j0) / ((double)runs * (double)sizes[k]);
+        if (gpu >= 0 && g0 >= 0 && g1 >= g0) {
+            gpu_jpt[k] = (g1 - g0) / ((double)runs * (double)sizes[k]);
+            gpu_watts[k] = t1 > t0 ? (g1 - g0) / (t1 - t0) : -1;
+        }
         results[k] = summarize(rate, (int)reps);
         const double decode_gb = ag_model_decode_bytes(m) / 1e9;
         if (json) {
@@ -190,26 +218,47 @@ int cmd_bench(int argc, char **argv) {
                    results[k].mean, results[k].stddev, peak_rss_kib() * 1024, ag_model_device(m));
             if (joules_per_token[k] >= 0) printf(", \"joules_per_token\": %.6f", joules_per_token[k]);
             else printf(", \"joules_per_token\": null");
+            printf(", \"gpu_layers\": %d, \"n_layer\": %d, \"vram_bytes\": %llu", ag_model_gpu_layers(m), ag_model_n_layer(m),
+                   (unsigned long long)vram);
+            if (gpu_jpt[k] >= 0) printf(", \"gpu_joules_per_token\": %.6f", gpu_jpt[k]);
+            else printf(", \"gpu_joules_per_token\": null");
+            if (gpu_watts[k] >= 0) printf(", \"gpu_power_w\": %.1f", gpu_watts[k]);
+            else printf(", \"gpu_power_w\": null");
+            if (limit_w >= 0) printf(", \"gpu_power_limit_w\": %.1f", limit_w);
+            else printf(", \"gpu_power_limit_w\": null");
+            if (po.power) printf(", \"power_mode\": \"%s\"", po.power);
             if (k == 1) printf(", \"decode_bytes\": %llu, \"decode_bandwidth_gbs\": %.3f",
                                (unsigned long long)ag_model_decode_bytes(m), decode_gb * results[k].mean);
             printf("}");
         } else {
             if (!printed)
-                printf("| model | size | params | threads | test | t/s | energy (%s) |\n"
-                       "| --- | ---: | ---: | ---: | --- | ---: | ---: |\n",
-                       ag_energy_sources(meter));
-            char energy[48] = "unavailable";
+                printf("| model | size | params | threads | test | t/s | energy (%s) |%s\n"
+                       "| --- | ---: | ---: | ---: | --- | ---: | ---: |%s\n",
+                       ag_energy_sources(meter), gpu >= 0 ? " GPU energy (NVML) | GPU power |" : "",
+                       gpu >= 0 ? " ---: | ---: |" : "");
+            char energy[48] = "unavailable", genergy[48] = "unavailable", gwatts[32] = "unavailable";
             if (joules_per_token[k] >= 0) snprintf(energy, sizeof energy, "%.4f J/token", joules_per_token[k]);
-            printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f | %s |\n", ag_model_arch(m), ag_model_name(m),
+            if (gpu_jpt[k] >= 0) snprintf(genergy, sizeof genergy, "%.4f J/token", gpu_jpt[k]);
+            if (gpu_watts[k] >= 0) snprintf(gwatts, sizeof gwatts, "%.0f W", gpu_watts[k]);
+            printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f | %s |", ag_model_arch(m), ag_model_name(m),
                    ag_model_size_bytes(m) / 1048576.0, ag_model_n_params(m) / 1e6,
                    threads ? (int)threads : ag_default_threads(), tests[k], sizes[k], results[k].mean, results[k].stddev,
                    energy);
+            if (gpu >= 0) printf(" %s | %s |", genergy, gwatts);
+            printf("\n");
         }
         printed++;
     }
     if (json) printf("]\n");
     else {
-        printf("\ndevice: %s\npeak RSS %.1f MiB; decode reads %.1f MiB of weights per token", ag_model_device(m), peak_rss_kib() / 1024.0,
+        printf("\ndevice: %s\n", ag_model_device(m));
+        if (gpu >= 0) {
+            printf("GPU memory of the model: %.1f MiB (weights, KV cache and scratch; %d of %d layers)", vram / 1048576.0,
+                   ag_model_gpu_layers(m), ag_model_n_layer(m));
+            if (limit_w >= 0) printf("; GPU power limit %.0f W", limit_w);
+            printf("\n");
+        }
+        printf("peak RSS %.1f MiB; decode reads %.1f MiB of weights per token", peak_rss_kib() / 1024.0,
                ag_model_decode_bytes(m) / 1048576.0);
         if (tg > 0) {
             const double eff = ag_model_decode_bytes(m) * results[1].mean;
@@ -223,6 +272,7 @@ int cmd_bench(int argc, char **argv) {
     }
     rc = CLI_EXIT_OK;
 done:
+    ag_gpu_monitor_close(mon); /* the default power limit back */
     ag_energy_close(meter);
     free(toks);
     free(rate);

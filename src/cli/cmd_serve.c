@@ -23,7 +23,10 @@ static void usage(FILE *out) {
           "  --num-ctx N          context per sequence (default: the model's, at most 4096)\n"
           "  --threads N          threads per forward pass (default: physical cores)\n"
           "  --kv-type T          KV cache type: f16 (default), f32, q8_0, q4_0 (CPU; default $AUTOGLM_KV_CACHE_TYPE)\n"
-          "  --power MODE         performance|balanced|powersave (threads, batch; switch later: POST /api/power)\n"
+          "  --power MODE         performance|balanced|powersave (threads, batch, the GPU power limit where NVML\n"
+          "                       allows; switch later: POST /api/power)\n"
+          "  --device cpu|cuda[:N]  where models run (default $AUTOGLM_DEVICE, else the GPU when usable)\n"
+          "  --gpu-layers N       the first N layers of each model on the GPU, the rest on the CPU; 0 = CPU only\n"
           "  --keep-alive DUR     idle time before a model unloads (default $AUTOGLM_KEEP_ALIVE or 5m; -1 never)\n"
           "  --mem-limit BYTES    memory the models may take (file + KV caches; default: what the system has)\n"
           "  --require-signed --trusted-keys DIR\n"
@@ -83,7 +86,7 @@ static bool is_loopback(const char *host) {
 int cmd_serve(int argc, char **argv) {
     enum { O_HOST = 1, O_PAR, O_QUEUE, O_BODY, O_CTX, O_THR, O_HELP, O_REQSIG, O_TRUST, O_KEEP, O_MEM, O_AUTH, O_KEYS,
            O_INSECURE, O_POLICY, O_AUDIT, O_AUDIT_PROMPTS, O_REDACT, O_REDACT_ROLE, O_CERT, O_KEY, O_CA, O_PERIP, O_WORDS,
-           O_UP, O_UP_KEY, O_UP_MODEL, O_POWER, O_KVT };
+           O_UP, O_UP_KEY, O_UP_MODEL, O_POWER, O_KVT, O_DEV, O_NGL };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},      {"parallel", required_argument, 0, O_PAR},
         {"max-queue", required_argument, 0, O_QUEUE}, {"max-body", required_argument, 0, O_BODY},
@@ -100,6 +103,7 @@ int cmd_serve(int argc, char **argv) {
         {"max-per-ip", required_argument, 0, O_PERIP}, {"redact-words", required_argument, 0, O_WORDS},
         {"upstream", required_argument, 0, O_UP},      {"upstream-key-env", required_argument, 0, O_UP_KEY},
         {"upstream-model", required_argument, 0, O_UP_MODEL}, {"power", required_argument, 0, O_POWER},
+        {"device", required_argument, 0, O_DEV},       {"gpu-layers", required_argument, 0, O_NGL},
         {0, 0, 0, 0}};
     bool insecure = false, auth_default = false;
     char *default_keys = NULL;
@@ -107,6 +111,7 @@ int cmd_serve(int argc, char **argv) {
     server_config cfg = {.max_body = 32u << 20, .sched = {.n_parallel = 4, .max_queue = 64, .keep_alive_ns = 300000000000},
                          .guard = {.redact = {-1, -1, -1}}};
     cfg.sched.kv_type = getenv("AUTOGLM_KV_CACHE_TYPE");
+    cli_device_opts dev = CLI_DEVICE_OPTS_INIT;
     const char *host = getenv("AUTOGLM_HOST"), *keep = getenv("AUTOGLM_KEEP_ALIVE");
     long long v;
     int c;
@@ -127,6 +132,13 @@ int cmd_serve(int argc, char **argv) {
             cfg.sched.power = (ag_power_mode)ag_power_mode_from_name(optarg);
             break;
         case O_KVT: cfg.sched.kv_type = optarg; break;
+        case O_DEV:
+        case O_NGL: { /* the same checks as run and bench */
+            char *fv[3] = {NULL, (char *)(c == O_DEV ? "--device" : "--gpu-layers"), optarg};
+            int fi = 1;
+            if (cli_device_flag(3, fv, &fi, &dev) < 0) return CLI_EXIT_USAGE;
+            break;
+        }
         case O_THR: if (!cli_parse_int("--threads", optarg, 1, 1024, &v)) return CLI_EXIT_USAGE; cfg.sched.n_threads = (int)v; break;
         case O_HELP: usage(stdout); return CLI_EXIT_OK;
         case O_REQSIG: require_signed = true; break;
@@ -161,6 +173,10 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "autoglm serve: unexpected argument '%s'\n", argv[optind]);
         return CLI_EXIT_USAGE;
     }
+    ag_model_params dmp = {0};
+    cli_device_apply(&dev, &dmp);
+    cfg.sched.device = dmp.device ? dmp.device : getenv("AUTOGLM_DEVICE");
+    cfg.sched.n_gpu_layers = dmp.n_gpu_layers;
     if (keep && *keep) {
         cJSON *kv = cJSON_CreateString(keep);
         bool ok = kv && api_parse_keep_alive(kv, &cfg.sched.keep_alive_ns);

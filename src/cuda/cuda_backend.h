@@ -61,6 +61,10 @@ typedef struct {
 typedef struct ag_cuda_model ag_cuda_model;
 typedef struct ag_cuda_session ag_cuda_session;
 
+/* This build's CUDA runtime version and the installed driver's (1000 * major + 10 * minor; 0: none;
+ * cuda_version.cu). */
+int ag_cuda_runtime_version(void);
+int ag_cuda_driver_version(void);
 /* Number of usable CUDA devices; 0 with a reason in why (no driver, driver too old, no device). */
 int ag_cuda_device_count(char *why, size_t why_cap);
 ag_status ag_cuda_device_info_get(int device, ag_cuda_device_info *info, ag_error *err);
@@ -74,12 +78,16 @@ void ag_cuda_model_free(ag_cuda_model *m);
 
 ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, ag_error *err);
 void ag_cuda_session_free(ag_cuda_session *s);
+/* Device bytes the session holds (its KV cache, scratch and workspace; cuda_usage.cu). */
+uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s);
 /* Pinned host buffer of (n_batch, n_embd) floats: the caller writes the token embeddings there. */
 float *ag_cuda_session_input(ag_cuda_session *s);
 
 /* Runs the n embedded tokens of the input buffer at positions pos0.. through the model, appending
  * to the session's KV cache, and copies the logits of every token ((n, n_vocab)) when all_logits,
- * else of the last one, to logits (host). */
+ * else of the last one, to logits (host). A model described without a head (output.data NULL,
+ * n_vocab 0: the first layers of a partial offload) stops after its layers and copies the hidden
+ * states of all n tokens ((n, n_embd)) instead; logits may be the pinned input buffer. */
 ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float *logits, bool all_logits, ag_error *err);
 
 /* Best-of-reps device-memory read bandwidth in bytes/s (a kernel summing `bytes`); 0 on failure. */

@@ -77,6 +77,7 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *er
         cu_act c = {s->hb, n, f, q8, false};
         if ((r = matmul(s, &L->down, &c, s->x, e, true, err))) return r;
     }
+    if (!m->output.q) return AG_OK; /* no head (partial offload): the hidden states stay in s->x */
     const int n_out = n - first;
     if (q8) cu_rmsnorm_q8(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, e, eps, s->x8, s->xds, st);
     else cu_rmsnorm(s->x + (size_t)first * e, s->xb, m->output_norm, n_out, 1, e, e, eps, st);
@@ -121,7 +122,8 @@ extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float 
     CU_TRY(cudaMemcpyAsync(s->d_pos, s->h_pos, sizeof(int), cudaMemcpyHostToDevice, st), err, "copy position");
     CU_TRY(cudaMemcpyAsync(s->x, s->h_x, (size_t)n * hp->n_embd * sizeof(float), cudaMemcpyHostToDevice, st), err,
            "copy embeddings");
-    const int first = all_logits ? 0 : n - 1;
+    const bool head = s->m->output.q != NULL; /* else the hidden states of every token go back */
+    const int first = all_logits || !head ? 0 : n - 1;
     if (n == 1 && decode_graph(s, err)) {
         CU_TRY(cudaGraphLaunch(s->graph, st), err, "launch the decode graph");
     } else {
@@ -132,7 +134,8 @@ extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float 
         }
     }
     CU_TRY(cudaGetLastError(), err, "kernel launch");
-    CU_TRY(cudaMemcpyAsync(logits, s->logits, (size_t)(n - first) * hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st),
+    CU_TRY(cudaMemcpyAsync(logits, head ? s->logits : s->x, (size_t)(n - first) * (head ? hp->n_vocab : hp->n_embd) * sizeof(float),
+                           cudaMemcpyDeviceToHost, st),
            err, "copy logits");
     CU_TRY(cudaStreamSynchronize(st), err, "forward pass");
     return AG_OK;

@@ -2,9 +2,11 @@
  * session.c - ag_session: one sequence's KV cache, scratch and logits over a loaded model,
  * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch
  * (the structure is in session_impl.h, shared with batch.c and session_share.c). For a model
- * placed on a GPU (gpu/gpu.h) the KV cache and scratch live on the device instead.
+ * placed on a GPU (gpu/gpu.h) the KV cache and scratch live on the device instead (with partial
+ * offload: on the device for its layers, here for the rest).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -89,8 +91,15 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
             goto fail;
         }
         if (!(s->gpu = ag_gpu_session_new(m, s->n_ctx, s->n_batch, err))) goto fail;
-    } else if (ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err) ||
-               ag_fwd_scratch_init(&s->scratch, m, s->n_batch, s->n_ctx, ag_threadpool_n_threads(s->pool), err))
+        s->gpu_bytes = ag_gpu_session_bytes(s->gpu);
+        atomic_fetch_add(&((ag_model *)m)->gpu_session_bytes, s->gpu_bytes); /* the model's device gauge */
+    }
+    /* the CPU's KV cache and scratch: all of it on the CPU, the layers after the GPU's with partial
+     * offload (the cache is sized for every layer, but the GPU's rows are never touched, so
+     * calloc's zero pages of them stay unmapped) */
+    if ((!m->cuda || ag_gpu_partial(m)) &&
+        (ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err) ||
+         ag_fwd_scratch_init(&s->scratch, m, s->n_batch, s->n_ctx, ag_threadpool_n_threads(s->pool), err)))
         goto fail;
     s->n_logits_cap = 1;
     s->logits = malloc((size_t)m->hp.n_vocab * sizeof(float));
@@ -107,6 +116,7 @@ fail:
 
 void ag_session_free(ag_session *s) {
     if (!s) return;
+    if (s->gpu) atomic_fetch_sub(&((ag_model *)s->model)->gpu_session_bytes, s->gpu_bytes);
     ag_gpu_session_free(s->gpu);
     ag_kv_cache_free(&s->kv);
     ag_fwd_scratch_free(&s->scratch);
@@ -188,14 +198,14 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
         const double t0 = s->power.max_tokens_per_s > 0 ? now_s() : 0;
         if (s->gpu) {
-            if ((st = ag_gpu_forward(s->gpu, s->model, tokens + done, chunk, s->n_past, out, all_logits, err)))
+            ag_gpu_cpu_part cpu = {&s->kv, &s->scratch, s->pool};
+            if ((st = ag_gpu_forward(s->gpu, s->model, &cpu, tokens + done, chunk, s->n_past, out, all_logits, err)))
                 return st;
-        } else {
+        } else
             ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
-            if (s->scratch.aborted) { /* n_past stays: the chunk is recomputed when evaluated again */
-                s->n_logits = 0;
-                return ag_error_set(err, AG_ERR_ABORTED, "aborted at position %d", s->n_past);
-            }
+        if (s->scratch.aborted) { /* n_past stays: the chunk is recomputed when evaluated again */
+            s->n_logits = 0;
+            return ag_error_set(err, AG_ERR_ABORTED, "aborted at position %d", s->n_past);
         }
         pace(s, t0, chunk);
         s->n_past += chunk;

@@ -14,7 +14,9 @@ struct ag_session {
     ag_threadpool *pool;
     ag_kv_cache kv;
     ag_fwd_scratch scratch;
-    struct ag_cuda_session *gpu; /* non-NULL: the model is on a GPU; kv and scratch stay empty */
+    struct ag_cuda_session *gpu; /* non-NULL: the model is on a GPU; kv and scratch stay empty, or hold
+                                    the CPU's layers with partial offload (ag_gpu_partial) */
+    uint64_t gpu_bytes;          /* device bytes of gpu (KV cache + scratch), counted in the model */
     int n_ctx;
     int n_batch;        /* tokens per forward pass now (<= n_batch_max, the scratch's size) */
     int n_batch_max;

@@ -15,6 +15,9 @@ int ag_cuda_device_count(char *why, size_t why_cap) {
     return 0;
 }
 
+int ag_cuda_runtime_version(void) { return 0; }
+int ag_cuda_driver_version(void) { return 0; }
+
 ag_status ag_cuda_device_info_get(int device, ag_cuda_device_info *info, ag_error *err) {
     (void)device;
     (void)info;
@@ -51,6 +54,11 @@ ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, a
 }
 
 void ag_cuda_session_free(ag_cuda_session *s) { (void)s; }
+
+uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s) {
+    (void)s;
+    return 0;
+}
 
 float *ag_cuda_session_input(ag_cuda_session *s) {
     (void)s;

@@ -6,9 +6,20 @@
 #ifndef AG_GPU_GPU_H
 #define AG_GPU_GPU_H
 
-#include "model/model.h"
+#include "model/forward.h"
 
 struct ag_cuda_session;
+
+/* The CPU half of a partially offloaded session: its KV cache (rows of the layers from
+ * m->gpu_layers on), scratch and threads. */
+typedef struct {
+    ag_kv_cache *kv;
+    ag_fwd_scratch *scratch;
+    ag_threadpool *pool;
+} ag_gpu_cpu_part;
+
+/* True when m's layers are split between the GPU and the CPU. */
+bool ag_gpu_partial(const ag_model *m);
 
 /* Decides where m runs (params->device, n_gpu_layers; see autoglm.h) and, for a GPU, checks the
  * memory estimate and uploads the weights (m->cuda). On the CPU m->cuda stays NULL. Errors only
@@ -19,10 +30,13 @@ void ag_gpu_detach(ag_model *m);
 /* A session's device half: KV cache and scratch on m's GPU. */
 struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_error *err);
 void ag_gpu_session_free(struct ag_cuda_session *s);
+uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s); /* its device memory */
 
 /* tokens[0..n) (n <= the session's n_batch) at positions pos0..: embeddings on the host, the
- * rest on the GPU; logits as ag_forward writes them. */
-ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, const ag_token *tokens, int n, int pos0,
-                         float *logits, bool all_logits, ag_error *err);
+ * layers on the GPU (the first m->gpu_layers, then the rest on the CPU through cpu, which only
+ * partial offload uses; cpu->scratch->aborted tells whether its abort check stopped it); logits
+ * as ag_forward writes them. */
+ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cpu_part *cpu, const ag_token *tokens,
+                         int n, int pos0, float *logits, bool all_logits, ag_error *err);
 
 #endif

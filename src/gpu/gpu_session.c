@@ -2,7 +2,15 @@
  * gpu_session.c - a session's batches on the GPU: the token embeddings are looked up on the host
  * (one row each, any weight type the CPU reads) into the backend's pinned input buffer, and the
  * rest of the forward pass runs on the device (cuda/cuda_backend.h).
+ *
+ * Partial offload (m->gpu_layers < n_layer): the device runs the first layers and hands the
+ * hidden states of the batch back once per step, copied asynchronously on the session's stream
+ * into the same pinned buffer (the backend's model has no head, so ag_cuda_forward writes
+ * (n, n_embd) hidden states there); the CPU then runs the remaining layers, the output norm and
+ * the head with its own KV cache rows for those layers (model/forward.c, ag_forward_layers).
  */
+#include <string.h>
+
 #include "base/error.h"
 #include "cpu/ops.h"
 #include "cuda/cuda_backend.h"
@@ -14,12 +22,22 @@ struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_b
 
 void ag_gpu_session_free(struct ag_cuda_session *s) { ag_cuda_session_free(s); }
 
-ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, const ag_token *tokens, int n, int pos0,
-                         float *logits, bool all_logits, ag_error *err) {
+uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s) { return ag_cuda_session_device_bytes(s); }
+
+bool ag_gpu_partial(const ag_model *m) { return m->cuda && m->gpu_layers < m->hp.n_layer; }
+
+ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cpu_part *cpu, const ag_token *tokens,
+                         int n, int pos0, float *logits, bool all_logits, ag_error *err) {
     float *x = ag_cuda_session_input(s);
     const int e = m->hp.n_embd;
     for (int t = 0; t < n; t++)
         ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e,
                                x + (size_t)t * e);
-    return ag_cuda_forward(s, n, pos0, logits, all_logits, err);
+    if (!ag_gpu_partial(m)) return ag_cuda_forward(s, n, pos0, logits, all_logits, err);
+    /* the first gpu_layers on the device; their hidden states come back into the pinned buffer */
+    const ag_status st = ag_cuda_forward(s, n, pos0, x, true, err);
+    if (st) return st;
+    memcpy(cpu->scratch->x, x, (size_t)n * e * sizeof(float));
+    ag_forward_layers(m, cpu->kv, cpu->scratch, cpu->pool, m->gpu_layers, n, pos0, logits, all_logits);
+    return AG_OK;
 }

@@ -223,8 +223,15 @@ void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_thread
                                e, s->x + (size_t)t * e);
     if (hp->arch->embd_scale) /* gemma: embeddings * sqrt(n_embd), rounded like the reference's */
         for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] *= sqrtf((float)e);
+    ag_forward_layers(m, kv, s, pool, 0, n, pos0, logits, all_logits);
+}
+
+void ag_forward_layers(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_threadpool *pool, int il0, int n,
+                       int pos0, float *logits, bool all_logits) {
+    const ag_hparams *hp = &m->hp;
+    const int e = hp->n_embd;
     s->aborted = false;
-    for (int il = 0; il < hp->n_layer; il++) {
+    for (int il = il0; il < hp->n_layer; il++) {
         if (ag_fwd_should_abort(s)) return;
         attention_block(m, &m->layers[il], il, kv, s, pool, n, pos0);
         ffn_block(m, &m->layers[il], s, pool, n);

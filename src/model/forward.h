@@ -55,4 +55,10 @@ void ag_fwd_scratch_free(ag_fwd_scratch *s);
 void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_threadpool *pool,
                 const ag_token *tokens, int n, int pos0, float *logits, bool all_logits);
 
+/* The same from layer il0 on, with the residual stream of the n tokens already in s->x (the
+ * hidden states after layer il0 - 1): partial offload runs the first layers on a GPU (gpu/) and
+ * hands them over here. Only the cache rows of layers il0.. are written. */
+void ag_forward_layers(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_threadpool *pool, int il0, int n,
+                       int pos0, float *logits, bool all_logits);
+
 #endif

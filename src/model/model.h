@@ -8,6 +8,7 @@
 #ifndef AG_MODEL_MODEL_H
 #define AG_MODEL_MODEL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -107,7 +108,13 @@ struct ag_model {
     /* the device (gpu/gpu.h): NULL cuda = the CPU runs the forward pass */
     struct ag_cuda_model *cuda; /* weights uploaded to GPU cuda_device (owned) */
     int cuda_device;
+    int gpu_layers;      /* layers 0..gpu_layers-1 run on the GPU; when < n_layer (partial offload) the
+                            rest, the output norm and the head run on the CPU */
+    uint64_t gpu_weight_bytes;           /* device bytes of the uploaded weights */
+    atomic_ullong gpu_session_bytes;     /* device bytes of its live sessions (KV cache + scratch);
+                                            sessions add and remove theirs (engine/session.c) */
     char device[300];    /* "cpu" or "cuda:N (name)" */
+    char device_note[400]; /* a placement worth telling the user (fewer layers chosen to fit), or "" */
 };
 
 #endif

@@ -78,6 +78,8 @@ static void energy_take(gen_stream *g) {
     g->energy_read = true;
     const double j1 = g->joules0 >= 0 ? ag_energy_joules(g->energy) : -1;
     g->joules = g->joules0 >= 0 && j1 >= g->joules0 ? j1 - g->joules0 : -1; /* -1 - -1 is no reading */
+    const double g1 = g->gpu_joules0 >= 0 ? ag_energy_gpu_joules(g->energy) : -1;
+    g->gpu_joules = g->gpu_joules0 >= 0 && g1 >= g->gpu_joules0 ? g1 - g->gpu_joules0 : -1;
     const job_stats *st = job_get_stats(g->j);
     metrics_done d = {.tokens = st->eval_n, .joules = g->joules,
                       .tokens_per_s = st->eval_ns > 0 ? st->eval_n / ((double)st->eval_ns * 1e-9) : 0,
@@ -85,11 +87,20 @@ static void energy_take(gen_stream *g) {
     if (st->eval_n > 0) metrics_finished(g->metrics, &d);
 }
 
-/* "energy_joules" and "joules_per_token" (per generated token; the prompt's energy included):
- * null when the machine gives no reading. */
+/* "energy_joules" and "joules_per_token" (per generated token; the prompt's energy included;
+ * CPU packages and GPUs), and the GPUs' part alone (NVML) in "gpu_energy_joules" and
+ * "gpu_joules_per_token": null when the machine gives no reading. */
 static void energy_fields(gen_stream *g, cJSON *o) {
     energy_take(g);
     const job_stats *st = job_get_stats(g->j);
+    if (g->gpu_joules < 0) {
+        cJSON_AddNullToObject(o, "gpu_energy_joules");
+        cJSON_AddNullToObject(o, "gpu_joules_per_token");
+    } else {
+        cJSON_AddNumberToObject(o, "gpu_energy_joules", g->gpu_joules);
+        if (st->eval_n > 0) cJSON_AddNumberToObject(o, "gpu_joules_per_token", g->gpu_joules / st->eval_n);
+        else cJSON_AddNullToObject(o, "gpu_joules_per_token");
+    }
     if (g->joules < 0) {
         cJSON_AddNullToObject(o, "energy_joules");
         cJSON_AddNullToObject(o, "joules_per_token");

@@ -282,6 +282,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->gd = rq->srv->guard;
     g->energy = rq->srv->energy; /* read again at the final stats (format.c) */
     g->joules0 = ag_energy_joules(g->energy);
+    g->gpu_joules0 = ag_energy_gpu_joules(g->energy);
     g->metrics = rq->srv->metrics;
     g->who = rq->guard;
     g->who.prompt = NULL;

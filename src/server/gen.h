@@ -47,6 +47,8 @@ typedef struct {
     double joules0;           /* its reading when the request began (< 0: none) */
     bool energy_read;         /* joules below taken (once, at the final stats) */
     double joules;            /* < 0: unavailable */
+    double gpu_joules0;       /* the GPUs' share (NVML) at the start (< 0: none) */
+    double gpu_joules;        /* the GPUs' joules of the request; < 0: unavailable */
     metrics *metrics;         /* the server's, fed with the request's rate and energy */
     int truncated;            /* prompt tokens dropped from its beginning ("truncate": true) */
 } gen_stream;

@@ -297,6 +297,7 @@ static void server_free_parts(server *s) {
     sched_free(s->sched); /* running requests end (cancelled) and reply */
     metrics_free(s->metrics);
     ag_energy_close(s->energy);
+    if (s->gpu_opened) server_gpu_close(s); /* the default GPU power limits back */
     guard_free(s->guard);
     free(s->tls_cert);
     free(s->tls_key);
@@ -343,6 +344,8 @@ server *server_start(const server_config *cfg, char *err, size_t cap) {
     s->metrics = metrics_new();
     s->energy = ag_energy_open(); /* one meter for every request (opening NVML costs) */
     s->cfg.sched.metrics = s->metrics;
+    server_gpu_open(s); /* the power mode's GPU power limit (NVML), when allowed */
+    s->gpu_opened = true;
     if (!s->metrics || !(s->sched = sched_new(&s->cfg.sched))) {
         snprintf(err, cap, "out of memory");
         server_free_parts(s);

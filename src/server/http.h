@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "server/api.h"
@@ -20,6 +21,11 @@ struct server {
     metrics *metrics;   /* counters for /metrics (owned) */
     guard *guard;       /* keys, policy, redaction, audit (owned; may be NULL) */
     ag_energy *energy;  /* CPU package and GPU energy meter (owned; NULL: unavailable) */
+    ag_gpu_monitor *gpu; /* NVIDIA GPUs' power and limits (owned; NULL: no NVML) - gpu_power.c */
+    pthread_mutex_t gpu_mu;
+    char gpu_note[512];  /* the GPU power limit in effect, or why none is set */
+    bool gpu_refusal_told; /* a refused limit was reported on stderr (once) */
+    bool gpu_opened;     /* server_gpu_open ran (gpu_mu exists) */
     char *tls_cert, *tls_key, *tls_ca; /* PEM text (owned), NULL without TLS */
     struct MHD_Daemon *daemon;
     int port;
@@ -89,6 +95,12 @@ enum MHD_Result route_summarize(http_req *rq);
 enum MHD_Result route_web_root(http_req *rq);
 enum MHD_Result route_web_asset(http_req *rq);
 enum MHD_Result route_power_get(http_req *rq);
+/* gpu_power.c: the power mode's GPU power limit and the GPUs' readings. */
+void server_gpu_open(server *s);
+void server_gpu_close(server *s);
+void server_gpu_apply_mode(server *s, ag_power_mode mode);
+bool server_gpu_read(server *s, ag_gpu_reading *r, char *note, size_t cap); /* GPU 0; note: the limit's state */
+void server_gpu_fields(server *s, cJSON *o); /* "gpu_name", "gpu_power_w", "gpu_power_limit_w", ... (null: none) */
 enum MHD_Result route_power_set(http_req *rq);
 enum MHD_Result route_stats(http_req *rq);
 

@@ -7,7 +7,8 @@
  *   autoglm_token_latency_seconds        histogram (between two tokens of one sequence)
  *   autoglm_energy_joules_total, autoglm_energy_tokens_total  CPU package energy of generations
  *                                        (where RAPL is readable) and their generated tokens
- *   gauges: loaded models, queue depth, KV slots in use / total, KV positions held, power mode
+ *   gauges: loaded models, queue depth, KV slots in use / total, KV positions held, power mode,
+ *   device memory of the models, GPU 0's power draw, power limit and memory (NVML)
  */
 #include "server/metrics.h"
 
@@ -199,6 +200,18 @@ char *metrics_render(metrics *m, const metrics_gauges *g) {
             "# HELP autoglm_prefix_reused_tokens_total Prompt positions copied from another slot's cache.\n"
             "# TYPE autoglm_prefix_reused_tokens_total counter\nautoglm_prefix_reused_tokens_total %lld\n",
         g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->prefix_reused);
+    put(&t, "# HELP autoglm_gpu_model_memory_bytes Device memory of the loaded models (weights, KV caches, scratch).\n"
+            "# TYPE autoglm_gpu_model_memory_bytes gauge\nautoglm_gpu_model_memory_bytes %lld\n", (long long)g->vram_bytes);
+    if (g->gpu) {
+        if (g->gpu_power_w >= 0)
+            put(&t, "# HELP autoglm_gpu_power_watts Power draw of GPU 0 (NVML).\n# TYPE autoglm_gpu_power_watts gauge\n"
+                    "autoglm_gpu_power_watts %.3f\n", g->gpu_power_w);
+        if (g->gpu_power_limit_w >= 0)
+            put(&t, "# HELP autoglm_gpu_power_limit_watts Power limit of GPU 0 in effect (the power mode's where NVML allows).\n"
+                    "# TYPE autoglm_gpu_power_limit_watts gauge\nautoglm_gpu_power_limit_watts %.3f\n", g->gpu_power_limit_w);
+        put(&t, "# HELP autoglm_gpu_memory_used_bytes Memory used on GPU 0 by all processes (NVML).\n"
+                "# TYPE autoglm_gpu_memory_used_bytes gauge\nautoglm_gpu_memory_used_bytes %.0f\n", g->gpu_memory_used);
+    }
     if (t.failed) {
         free(t.buf);
         return NULL;

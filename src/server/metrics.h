@@ -20,6 +20,10 @@ typedef struct {
     int64_t kv_tokens;   /* positions held in the slots' KV caches */
     int64_t prefix_reused; /* prompt positions copied from another slot instead of recomputed */
     int power_mode;      /* ag_power_mode of the server */
+    int64_t vram_bytes;  /* device memory of the loaded models (weights, KV caches, scratch) */
+    bool gpu;            /* the GPU readings below are filled (NVML) */
+    double gpu_power_w, gpu_power_limit_w; /* GPU 0; < 0: not reported */
+    double gpu_memory_used;                /* bytes, all processes */
 } metrics_gauges;
 
 /* One finished generation, for /api/stats (the dashboard) and the energy counters. */

@@ -20,6 +20,12 @@ enum MHD_Result route_health(http_req *rq) {
 enum MHD_Result route_metrics(http_req *rq) {
     metrics_gauges g;
     sched_gauges(rq->srv->sched, &g);
+    ag_gpu_reading gr;
+    if ((g.gpu = server_gpu_read(rq->srv, &gr, NULL, 0))) {
+        g.gpu_power_w = gr.power_w;
+        g.gpu_power_limit_w = gr.limit_w;
+        g.gpu_memory_used = (double)gr.mem_used;
+    }
     char *text = metrics_render(rq->srv->metrics, &g);
     if (!text) return http_reply_error(rq, 500, "out of memory");
     enum MHD_Result r = http_reply_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text);

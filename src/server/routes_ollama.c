@@ -80,7 +80,10 @@ static void ps_one(void *ctx, const store_manifest *man, const ag_model *model, 
     if (expires_unix > 0) rfc3339(when, sizeof when, expires_unix);
     cJSON_AddStringToObject(o, "expires_at", when);
     cJSON_ReplaceItemInObjectCaseSensitive(o, "size", cJSON_CreateNumber((double)ag_model_size_bytes(model)));
-    cJSON_AddNumberToObject(o, "size_vram", 0);
+    cJSON_AddNumberToObject(o, "size_vram", (double)ag_model_gpu_bytes(model)); /* weights + KV caches + scratch */
+    cJSON_AddStringToObject(o, "device", ag_model_device(model)); /* ours: where it runs, its layers on the GPU */
+    cJSON_AddNumberToObject(o, "gpu_layers", ag_model_gpu_layers(model));
+    cJSON_AddNumberToObject(o, "n_layer", ag_model_n_layer(model));
     cJSON_AddStringToObject(o, "kv_type", pc->kv_type); /* ours: the KV cache and its bytes per token */
     cJSON_AddNumberToObject(o, "kv_bytes_per_token", (double)ag_model_kv_bytes_per_token(model, pc->kv_type));
     cJSON_AddItemToArray(pc->arr, o);
@@ -91,6 +94,7 @@ enum MHD_Result route_ps(http_req *rq) {
     ps_ctx pc = {arr, sched_kv_type(rq->srv->sched)};
     sched_foreach(rq->srv->sched, ps_one, &pc);
     cJSON_AddStringToObject(o, "power_mode", sched_power_name(sched_get_power(rq->srv->sched).mode)); /* ours */
+    server_gpu_fields(rq->srv, o); /* ours: the GPU's power draw, power limit and memory (null: no NVML) */
     return http_reply_json(rq, 200, o);
 }
 

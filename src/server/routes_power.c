@@ -1,10 +1,10 @@
 /*
  * routes_power.c - the desktop's controls and gauges:
- *   GET  /api/power   {"mode", "n_threads", "n_batch", "max_tokens_per_s", "gpu"}       (reader)
+ *   GET  /api/power   {"mode", "n_threads", "n_batch", "max_tokens_per_s", "gpu", "gpu_power_limit_w", ...} (reader)
  *   POST /api/power   {"mode": "performance|balanced|powersave", "max_tokens_per_s"?}   (admin)
  *   GET  /api/stats   counters, the latest generation's rate / TTFT / energy, memory     (reader)
- * The mode applies to every session before its next eval (sched_power.c). GPU power limits
- * would go through NVML, which this build does not have: "gpu" says so.
+ * The mode applies to every session before its next eval (sched_power.c) and sets the GPUs' power
+ * limit where NVML allows it (gpu_power.c): "gpu" says the limit in effect or why none is set.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +13,25 @@
 
 #include "server/http.h"
 
-static const char GPU_NOTE[] = "NVML not present: GPU power limits are not set";
-
-static cJSON *power_json(const sched *s) {
-    ag_power_params p = sched_get_power(s);
+static cJSON *power_json(server *srv) {
+    ag_power_params p = sched_get_power(srv->sched);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "mode", sched_power_name(p.mode));
     cJSON_AddNumberToObject(o, "n_threads", p.n_threads);
     if (p.n_batch) cJSON_AddNumberToObject(o, "n_batch", p.n_batch);
     else cJSON_AddStringToObject(o, "n_batch", "session");
     cJSON_AddNumberToObject(o, "max_tokens_per_s", p.max_tokens_per_s);
-    cJSON_AddStringToObject(o, "gpu", GPU_NOTE);
+    ag_gpu_reading r;
+    char note[512];
+    const bool have = server_gpu_read(srv, &r, note, sizeof note);
+    cJSON_AddStringToObject(o, "gpu", note);
+    if (have && r.limit_w >= 0) cJSON_AddNumberToObject(o, "gpu_power_limit_w", r.limit_w);
+    else cJSON_AddNullToObject(o, "gpu_power_limit_w");
+    if (have && r.power_w >= 0) cJSON_AddNumberToObject(o, "gpu_power_w", r.power_w);
     return o;
 }
 
-enum MHD_Result route_power_get(http_req *rq) { return http_reply_json(rq, 200, power_json(rq->srv->sched)); }
+enum MHD_Result route_power_get(http_req *rq) { return http_reply_json(rq, 200, power_json(rq->srv)); }
 
 enum MHD_Result route_power_set(http_req *rq) {
     cJSON *body = cJSON_ParseWithLength(rq->body, rq->len);
@@ -40,7 +44,8 @@ enum MHD_Result route_power_set(http_req *rq) {
     if (m < 0 || !cap_ok)
         return http_reply_error(rq, 400, "want {\"mode\": \"performance|balanced|powersave\", \"max_tokens_per_s\": N >= 0}");
     sched_set_power(rq->srv->sched, (ag_power_mode)m, cap_v);
-    return http_reply_json(rq, 200, power_json(rq->srv->sched));
+    server_gpu_apply_mode(rq->srv, (ag_power_mode)m);
+    return http_reply_json(rq, 200, power_json(rq->srv));
 }
 
 /* Resident memory of the process (bytes), 0 when unknown. */
@@ -65,7 +70,7 @@ enum MHD_Result route_stats(http_req *rq) {
     metrics_snapshot_get(rq->srv->metrics, &sn);
     sched_gauges(rq->srv->sched, &g);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "power", power_json(rq->srv->sched));
+    cJSON_AddItemToObject(o, "power", power_json(rq->srv));
     cJSON_AddNumberToObject(o, "prompt_tokens", (double)sn.prompt_tokens);
     cJSON_AddNumberToObject(o, "generated_tokens", (double)sn.generated_tokens);
     add_or_null(o, "ttft_avg_s", sn.ttft_n > 0, sn.ttft_n ? sn.ttft_sum / (double)sn.ttft_n : 0);

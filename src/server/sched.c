@@ -129,6 +129,7 @@ void sched_gauges(sched *s, metrics_gauges *g) {
     pthread_mutex_lock(&s->mu);
     for (sched_model *m = s->models; m; m = m->next) {
         g->models++;
+        g->vram_bytes += (int64_t)ag_model_gpu_bytes(m->model);
         pthread_mutex_lock(&m->mu);
         g->queued += m->n_queued;
         g->slots_total += m->n_slots;
@@ -657,7 +658,8 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     }
     sched_model *m = calloc(1, sizeof *m);
     ag_error ae = {0};
-    ag_model_params mp = {.n_threads = s->cfg.n_threads, .trusted_keys = s->cfg.trusted_keys};
+    ag_model_params mp = {.n_threads = s->cfg.n_threads, .trusted_keys = s->cfg.trusted_keys, .device = s->cfg.device,
+                          .n_gpu_layers = s->cfg.n_gpu_layers};
     int n_slots = s->cfg.n_parallel < 64 ? s->cfg.n_parallel : 64;
     if (m) {
         m->owner = s;
@@ -692,6 +694,7 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
         pthread_mutex_unlock(&s->mu);
         return 500;
     }
+    if (ag_model_device_note(m->model)) fprintf(stderr, "autoglm serve: %s: %s\n", norm, ag_model_device_note(m->model));
     m->refs = 1;
     m->keep_alive_ns = s->cfg.keep_alive_ns;
     m->next = s->models;

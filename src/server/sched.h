@@ -36,6 +36,8 @@ typedef struct {
     metrics *metrics;       /* counters to feed, or NULL */
     ag_power_mode power;    /* the power mode sessions start in (sched_set_power changes it) */
     const char *kv_type;    /* KV cache type of every session: f16 (NULL), f32, q8_0, q4_0 */
+    const char *device;     /* ag_model_params.device of the models (NULL: auto) */
+    int n_gpu_layers;       /* ag_model_params.n_gpu_layers (0: all that fit) */
 } sched_config;
 
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
