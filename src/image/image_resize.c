@@ -108,18 +108,23 @@ static void resample_horizontal(const uint8_t *src, int sw, uint8_t *dst, int dw
     }
 }
 
-/* src (w x any rows, RGB; row 0 = source row `row0`) -> dst (w x dh): each column filtered along y. */
-static void resample_vertical(const uint8_t *src, int row0, int w, uint8_t *dst, int dh, const resample_taps *t) {
+/* src (w x any rows, RGB; row 0 = source row `row0`) -> dst (w x dh): each column filtered along y.
+ * acc (w * 3) holds one output row's sums, so that the taps run over whole rows (integer sums: the
+ * order does not change the result). */
+static void resample_vertical(const uint8_t *src, int row0, int w, uint8_t *dst, int dh, const resample_taps *t,
+                              int32_t *acc) {
     size_t stride = (size_t)w * 3;
     for (int y = 0; y < dh; y++) {
         const int32_t *k = t->k + (size_t)y * t->ksize;
         const uint8_t *s = src + (size_t)(t->first[y] - row0) * stride;
-        uint8_t *d = dst + (size_t)y * stride;
-        for (size_t c = 0; c < stride; c++) {
-            int32_t a = 1 << (RESAMPLE_PRECISION_BITS - 1);
-            for (int j = 0; j < t->count[y]; j++) a += s[(size_t)j * stride + c] * k[j];
-            d[c] = clip8_fixed(a);
+        for (size_t c = 0; c < stride; c++) acc[c] = 1 << (RESAMPLE_PRECISION_BITS - 1);
+        for (int j = 0; j < t->count[y]; j++) {
+            const uint8_t *row = s + (size_t)j * stride;
+            const int32_t kj = k[j];
+            for (size_t c = 0; c < stride; c++) acc[c] += row[c] * kj;
         }
+        uint8_t *d = dst + (size_t)y * stride;
+        for (size_t c = 0; c < stride; c++) d[c] = clip8_fixed(acc[c]);
     }
 }
 
@@ -156,7 +161,12 @@ ag_status ag_image_resize_bicubic(const ag_image *in, int out_width, int out_hei
             vrow0 = row0;
         }
     }
-    if (st == AG_OK && need_v) resample_vertical(vsrc, vrow0, out_width, out->rgb, out_height, &tv);
+    if (st == AG_OK && need_v) {
+        int32_t *acc = malloc(sizeof(int32_t) * (size_t)out_width * 3);
+        if (!acc) st = ag_error_set(err, AG_ERR_NOMEM, "resize: out of memory");
+        else resample_vertical(vsrc, vrow0, out_width, out->rgb, out_height, &tv, acc);
+        free(acc);
+    }
     if (st == AG_OK && !need_h && !need_v) memcpy(out->rgb, in->rgb, (size_t)out_width * out_height * 3);
     free(tmp);
     taps_free(&th);
