@@ -152,6 +152,9 @@ static void test_decode_errors(void) {
         put_be32(big + 16, 16000); /* within the side limit, over 64 Mpixel */
         put_be32(big + 20, 16000);
         expect_error(big, n, AG_ERR_INVALID_ARG, "larger than", "64 Mpixel PNG");
+        put_be32(big + 16, 0); /* zero width */
+        put_be32(big + 20, 157);
+        expect_error(big, n, AG_ERR_FORMAT, "no pixels", "zero-width PNG");
         /* corrupt pixel data (CRC kept wrong): an error */
         memcpy(big, png, n);
         for (size_t i = 60; i < n - 20; i += 7) big[i] ^= 0x5a;
