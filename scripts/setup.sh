@@ -14,6 +14,7 @@ PACKAGES+=(nodejs)                                  # tests/js: the official oll
 command -v npm >/dev/null || PACKAGES+=(npm)        # (a Node.js that brings its own npm conflicts with Debian's)
 PACKAGES+=(chromium fonts-wqy-microhei)             # tests/js/web.mjs: the desktop page, headless (playwright-core; a CJK font for the Chinese UI)
 PACKAGES+=(libsqlite3-dev libpoppler-glib-dev libzip-dev) # knowledge base: SQLite FTS5, PDF text, DOCX zip
+PACKAGES+=(libpng-dev libjpeg62-turbo-dev)          # image input of vision models: PNG, JPEG
 
 if [ "${AUTOGLM_SKIP_APT:-0}" != 1 ]; then
   missing=()

@@ -44,6 +44,49 @@ typedef struct {
 void ag_image_free(ag_image *img);
 void ag_image_patches_free(ag_image_patches *p);
 
+/* ---------------------------------------------------------------- functions (added with src/image) */
+
+/* Decoding limits checked on the header, before any pixel buffer is allocated. */
+#define AG_IMAGE_MAX_SIDE 16384
+#define AG_IMAGE_MAX_PIXELS ((int64_t)64 * 1024 * 1024)
+
+/* PNG or JPEG bytes (the format told by the magic bytes) -> 8-bit RGB, as PIL's
+ * Image.open(...).convert("RGB") gives it: grey replicated, palette looked up, alpha dropped,
+ * 16-bit samples cut to their high byte, CMYK converted with PIL's formula, EXIF orientation not
+ * applied. Errors: AG_ERR_INVALID_ARG (empty, not a PNG or JPEG, too large), AG_ERR_FORMAT
+ * (truncated or corrupt data), AG_ERR_NOMEM. On failure *out is left empty. */
+ag_status ag_image_decode(const void *bytes, size_t n, ag_image *out, ag_error *err);
+
+/* ag_image_decode with other limits (max_side per dimension, max_pixels in all), e.g. smaller
+ * ones for fuzzing. */
+ag_status ag_image_decode_limited(const void *bytes, size_t n, int max_side, int64_t max_pixels,
+                                  ag_image *out, ag_error *err);
+
+/* The whole file at path, decoded (AG_ERR_IO when it cannot be read; files over 256 MiB refused). */
+ag_status ag_image_load_file(const char *path, ag_image *out, ag_error *err);
+
+/* The GLM-4.1V processor settings of THUDM/GLM-4.1V-9B-Thinking and zai-org/AutoGLM-Phone-9B
+ * (preprocessor_config.json): patch 14, merge 2, temporal patch 2, 12544..9633792 pixels, the
+ * OpenAI CLIP mean and std. */
+void ag_image_preproc_params_glm4v_default(ag_image_preproc_params *p);
+
+/* The size smart_resize picks for a height x width image (multiples of patch * merge within the
+ * pixel budget, which counts temporal_patch_size frames). AG_ERR_INVALID_ARG when the aspect
+ * ratio exceeds 200 or the parameters are invalid. */
+ag_status ag_image_glm4v_target_size(int height, int width, const ag_image_preproc_params *p,
+                                     int *out_height, int *out_width, ag_error *err);
+
+/* The transformers Glm4vImageProcessor (PIL backend, Glm4vImageProcessorPil in transformers 5):
+ * smart_resize, PIL's bicubic resize of the 8-bit image, rescale by 1/255, normalize, the still
+ * frame repeated temporal_patch_size times, patches in merge-size groups (docs/VISION.md). */
+ag_status ag_image_preprocess_glm4v(const ag_image *img, const ag_image_preproc_params *p,
+                                    ag_image_patches *out, ag_error *err);
+
+/* PIL's Image.resize(..., BICUBIC) of 8-bit RGB: separable, antialiased, fixed-point with an
+ * 8-bit intermediate image, bit-identical to Pillow. out is allocated (out_w x out_h). */
+ag_status ag_image_resize_bicubic(const ag_image *in, int out_width, int out_height, ag_image *out,
+                                  ag_error *err);
+
 #ifdef __cplusplus
 }
 #endif

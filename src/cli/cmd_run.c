@@ -19,6 +19,10 @@
 #include "cli_draft.h"
 #include "store/options.h"
 #include "store/store.h"
+#include "server/vision.h"
+#include "autoglm/image.h"
+
+#define RUN_MAX_IMAGES 16
 
 typedef struct {
     long long num_predict; /* -1: until end of generation or a full context */
@@ -38,6 +42,8 @@ typedef struct {
     const char *draft; /* --draft: a draft model for speculative decoding */
     long long draft_max;
     cli_draft *dr; /* the loaded draft, or NULL */
+    const char *images[RUN_MAX_IMAGES]; /* --image FILE, in order */
+    int n_images;
 } run_opts;
 
 typedef struct {
@@ -70,6 +76,7 @@ static void usage(FILE *out) {
           "  --truncate           a prompt longer than the context keeps its newest tokens (default: an error)\n"
           "  --verbose            timings on stderr\n"
           "  --draft DRAFT        speculative decoding with a draft model of the same vocabulary\n"
+          "  --image FILE         a PNG or JPEG image with the prompt (repeatable; models with a vision projector)\n"
           "  --draft-max N        tokens the draft proposes per step (default 8)\n"
           "  --require-signed --trusted-keys DIR\n"
           "                       refuse a model without a valid signature (MODEL.sig) by a key in DIR\n",
@@ -77,7 +84,7 @@ static void usage(FILE *out) {
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC, O_DRAFT, O_DMAX };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC, O_DRAFT, O_DMAX, O_IMAGE };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -92,9 +99,11 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"device", required_argument, 0, O_DEV},         {"gpu-layers", required_argument, 0, O_NGL},
         {"kv-type", required_argument, 0, O_KVT},        {"truncate", no_argument, 0, O_TRUNC},
         {"draft", required_argument, 0, O_DRAFT},        {"draft-max", required_argument, 0, O_DMAX},
+        {"image", required_argument, 0, O_IMAGE},
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->draft_max = 8;
+    o->n_images = 0;
     o->sp = ag_sampler_default_params();
     if (params) { /* the model's PARAMETERs, under the flags */
         gen_options g;
@@ -147,6 +156,13 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
             break;
         case O_DRAFT: o->draft = a; break;
         case O_DMAX: if (!cli_parse_int("--draft-max", a, 1, 64, &o->draft_max)) return CLI_EXIT_USAGE; break;
+        case O_IMAGE:
+            if (o->n_images == RUN_MAX_IMAGES) {
+                fprintf(stderr, "autoglm run: at most %d --image files\n", RUN_MAX_IMAGES);
+                return CLI_EXIT_USAGE;
+            }
+            o->images[o->n_images++] = a;
+            break;
         case O_MAXTPS: if (!cli_parse_float("--max-tps", a, 0, 1e9, &o->power.max_tps)) return CLI_EXIT_USAGE; break;
         case O_DEV:
         case O_NGL: {
@@ -178,7 +194,8 @@ static int positionals(int argc, char **argv, char **out) {
                                              "--min-p", "--repeat-penalty", "--repeat-last-n",
                                              "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys",
                                              "--batch-size", "--power", "--max-tps",
-                                             "--device", "--gpu-layers", "--kv-type", "--draft", "--draft-max"};
+                                             "--device", "--gpu-layers", "--kv-type", "--draft", "--draft-max",
+                                             "--image"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -501,11 +518,28 @@ int cmd_run(int argc, char **argv) {
     }
     double t_start = cli_now();
     run_stats st = {0};
+    /* images first: a bad file is reported before any model is read */
+    ag_image images[RUN_MAX_IMAGES] = {{0}};
+    for (int i = 0; i < o.n_images; i++) {
+        ag_error ierr = {0};
+        if (ag_image_load_file(o.images[i], &images[i], &ierr) != AG_OK) {
+            fprintf(stderr, "autoglm: image %d: %s\n", i + 1, ierr.msg);
+            for (int k = 0; k < i; k++) ag_image_free(&images[k]);
+            free(pos);
+            return CLI_EXIT_FAIL;
+        }
+    }
     store_manifest man = {0};
-    if (!cli_resolve_model(pos[0], &man)) {
+    char verr[512] = "";
+    if (!cli_resolve_model(pos[0], &man) || (o.n_images > 0 && vision_check(&man, pos[0], verr, sizeof verr))) {
+        if (verr[0]) fprintf(stderr, "autoglm: %s\n", verr);
+        for (int k = 0; k < o.n_images; k++) ag_image_free(&images[k]);
+        store_manifest_free(&man);
         free(pos);
         return CLI_EXIT_FAIL;
     }
+    /* a model that takes images gets them from the vision encoder (vision_check); none does yet */
+    for (int k = 0; k < o.n_images; k++) ag_image_free(&images[k]);
     if (man.params) parse_opts(argc, argv, &o, &first, man.params); /* flags over the model's parameters */
     if (!o.system) o.system = man.system;
     ag_model_params mp = {.n_threads = (int)o.threads, .trusted_keys = o.trusted_keys};

@@ -13,6 +13,10 @@
 #include <stdint.h>
 
 #include "autoglm/autoglm.h"
+#include "autoglm/image.h"
+
+#define API_MAX_IMAGES 32                                 /* images in one request */
+#define API_MAX_IMAGE_PIXELS ((int64_t)64 * 1024 * 1024) /* decoded pixels of one request, all images */
 
 typedef enum {
     API_GENERATE,    /* POST /api/generate */
@@ -51,6 +55,10 @@ typedef struct {
                             JSON schema (format {...}, response_format json_schema), checked at parse */
     int64_t keep_alive_ns; /* keep_alive: how long the model stays loaded after this request; < 0 forever,
                               0 unload now; INT64_MIN when absent (the server's setting) */
+    ag_image *images;      /* (n_images) decoded RGB, in request order: generate's "images", then each chat
+                              message's; a chat message's normalized copy lists its own as "images": [index] */
+    int n_images;
+    int64_t image_pixels;  /* width * height summed over images (at most API_MAX_IMAGE_PIXELS) */
 } api_request;
 
 /* Parses body[0..len). Returns 0, or the HTTP status of the failure (400) with a message. */
@@ -61,6 +69,17 @@ void api_request_free(api_request *rq);
  * its normalized copy (out). 0 or 400 with a message. */
 int api_parse_tools(const cJSON *body, api_request *rq, char *err, size_t cap);
 int api_message_tools(const cJSON *in, cJSON *out, char *err, size_t cap);
+
+/* api_images.c: Ollama's "images" array (base64 strings) and OpenAI's image_url content part
+ * ({"image_url": {"url": "data:image/png;base64,..."}}), decoded into rq->images; the index of each
+ * new image is appended to indices (when not NULL). where ("message 2, ") prefixes the messages.
+ * 0 or 400 with a message naming the image. */
+int api_parse_images(const cJSON *arr, api_request *rq, cJSON *indices, const char *where, char *err, size_t cap);
+int api_parse_image_part(const cJSON *part, api_request *rq, cJSON *indices, const char *where, char *err,
+                         size_t cap);
+/* Standard base64 (padding optional) of s[0..n) into out (room for n / 4 * 3 + 3 bytes): the byte
+ * count, or SIZE_MAX with *bad_at the offset of the first character that is not base64. */
+size_t api_base64_decode(const char *s, size_t n, unsigned char *out, size_t *bad_at);
 
 /* keep_alive as Ollama takes it: a number of seconds, or a duration string ("5m", "1h30m", "10s",
  * "500ms", "-1", "0"); negative = forever. Returns false on a malformed value. */

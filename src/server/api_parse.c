@@ -33,6 +33,8 @@ void api_request_free(api_request *rq) {
     for (int i = 0; i < rq->n_inputs; i++) free(rq->inputs[i]);
     free(rq->inputs);
     free(rq->format);
+    for (int i = 0; i < rq->n_images; i++) ag_image_free(&rq->images[i]);
+    free(rq->images);
     memset(rq, 0, sizeof *rq);
 }
 
@@ -53,16 +55,27 @@ static int opt_bool(const cJSON *obj, const char *key, bool *out, char *err, siz
     return 0;
 }
 
-/* "content": a string, null, or OpenAI's parts [{"type": "text", "text": "..."}] (joined). */
-static int message_content(const cJSON *v, char **out, char *err, size_t cap) {
+/* "content": a string, null, or OpenAI's parts [{"type": "text", "text": "..."}] (texts joined;
+ * {"type": "image_url"} parts decoded into rq->images, their indices appended to indices). */
+static int message_content(const cJSON *v, api_request *rq, cJSON *indices, int msg_no, char **out, char *err,
+                           size_t cap) {
     if (!v || cJSON_IsNull(v)) return (*out = strdup("")) ? 0 : fail(err, cap, "out of memory");
     if (cJSON_IsString(v)) return (*out = strdup(v->valuestring)) ? 0 : fail(err, cap, "out of memory");
     if (!cJSON_IsArray(v)) return fail(err, cap, "message content must be a string or an array of parts");
     size_t len = 0;
     const cJSON *p;
+    int part_no = 0;
     cJSON_ArrayForEach(p, v) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "text");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+        part_no++;
         if (!cJSON_IsObject(p)) return fail(err, cap, "message content parts must be objects");
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "image_url") == 0) {
+            char where[96];
+            snprintf(where, sizeof where, "message %d, content part %d (image_url)", msg_no, part_no);
+            int rc = api_parse_image_part(p, rq, indices, where, err, cap);
+            if (rc) return rc;
+        }
         if (cJSON_IsString(t)) len += strlen(t->valuestring);
     }
     char *s = malloc(len + 1);
@@ -86,19 +99,37 @@ static int parse_messages(const cJSON *body, api_request *rq, char *err, size_t 
     }
     if (!(rq->messages = cJSON_CreateArray())) return fail(err, cap, "out of memory");
     const cJSON *m;
+    int msg_no = 0;
     cJSON_ArrayForEach(m, msgs) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        msg_no++;
         if (!cJSON_IsObject(m)) return fail(err, cap, "each message must be an object");
         if (!cJSON_IsString(role) || !*role->valuestring)
             return fail(err, cap, "each message needs a \"role\" string");
+        cJSON *out = cJSON_CreateObject(), *indices = cJSON_CreateArray();
+        if (!out || !indices || !cJSON_AddItemToArray(rq->messages, out)) {
+            cJSON_Delete(out);
+            cJSON_Delete(indices);
+            return fail(err, cap, "out of memory");
+        }
         char *content = NULL;
-        int rc = message_content(cJSON_GetObjectItemCaseSensitive(m, "content"), &content, err, cap);
-        if (rc) return rc;
-        cJSON *out = cJSON_CreateObject();
+        int rc = message_content(cJSON_GetObjectItemCaseSensitive(m, "content"), rq, indices, msg_no, &content, err,
+                                 cap);
+        if (!rc) { /* Ollama: the message's "images" (base64) */
+            char where[48];
+            snprintf(where, sizeof where, "message %d, ", msg_no);
+            rc = api_parse_images(cJSON_GetObjectItemCaseSensitive(m, "images"), rq, indices, where, err, cap);
+        }
+        if (rc) {
+            free(content);
+            cJSON_Delete(indices);
+            return rc;
+        }
         cJSON_AddStringToObject(out, "role", role->valuestring);
         cJSON_AddStringToObject(out, "content", content);
         free(content);
-        cJSON_AddItemToArray(rq->messages, out);
+        if (cJSON_GetArraySize(indices) > 0) cJSON_AddItemToObject(out, "images", indices);
+        else cJSON_Delete(indices);
         if ((rc = api_message_tools(m, out, err, cap))) return rc;
     }
     return 0;
@@ -281,7 +312,8 @@ static int parse_body(const cJSON *body, api_request *rq, char *err, size_t cap)
         }
         if ((rc = opt_string(body, "system", &rq->system, err, cap)) ||
             (rc = opt_string(body, "template", &rq->tmpl, err, cap)) || (rc = opt_bool(body, "raw", &rq->raw, err, cap)) ||
-            (rc = parse_context(body, rq, err, cap)))
+            (rc = parse_context(body, rq, err, cap)) ||
+            (rc = api_parse_images(cJSON_GetObjectItemCaseSensitive(body, "images"), rq, NULL, "", err, cap)))
             return rc;
         break;
     case API_CHAT:

@@ -13,6 +13,7 @@
 #include "server/http.h"
 #include "server/prompt.h"
 #include "server/tool_calls.h"
+#include "server/vision.h"
 
 static void gen_free(gen_stream *g) {
     if (!g) return;
@@ -298,6 +299,8 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     enum MHD_Result r;
     status = sched_acquire(rq->srv->sched, req.model, &g->sm, &g->load_s, err, sizeof err);
     const bool embed = kind == API_EMBED || kind == API_EMBEDDINGS || kind == API_OAI_EMBED;
+    if (!status && req.n_images > 0)
+        status = vision_check(sched_model_manifest(g->sm), req.model, err, sizeof err);
     if (status) {
         r = http_reply_error(rq, (unsigned)status, "%s", err);
         gen_free(g);

@@ -29,6 +29,7 @@ void store_manifest_free(store_manifest *m) {
     free(m->path);
     free(m->system);
     free(m->tmpl);
+    free(m->projector);
     cJSON_Delete(m->params);
     memset(m, 0, sizeof *m);
 }
@@ -131,6 +132,7 @@ static st_status manifest_from_json(const char *text, const char *name, store_ma
     if (cJSON_IsNumber(v)) m->n_params = (int64_t)v->valuedouble;
     m->system = json_strdup(j, "system");
     m->tmpl = json_strdup(j, "template");
+    m->projector = json_strdup(cJSON_GetObjectItemCaseSensitive(j, "projector"), "path");
     cJSON *params = cJSON_DetachItemFromObjectCaseSensitive(j, "parameters");
     if (cJSON_IsObject(params)) m->params = params;
     else cJSON_Delete(params);
@@ -186,6 +188,7 @@ st_status store_write(const char *root, const store_manifest *m, st_error *err) 
     if (m->params) cJSON_AddItemToObject(j, "parameters", cJSON_Duplicate(m->params, true));
     if (m->system) cJSON_AddStringToObject(j, "system", m->system);
     if (m->tmpl) cJSON_AddStringToObject(j, "template", m->tmpl);
+    if (m->projector) cJSON_AddStringToObject(cJSON_AddObjectToObject(j, "projector"), "path", m->projector);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     char *path = manifest_path(root, norm);

@@ -41,6 +41,8 @@ typedef struct {
     int64_t n_params;
     char quant[16];
     int64_t modified;          /* unix seconds (the manifest's mtime) */
+    char *projector;           /* vision projector GGUF (mmproj) for image input (owned), or NULL: the
+                                  model takes no images; manifest key "projector": {"path": ...} */
 } store_manifest;
 
 void store_manifest_free(store_manifest *m);
