@@ -318,8 +318,12 @@ int httpc_request(const char *method, const char *url, const char *const *header
             url_parts u;
             split_url(cur, &u, err, cap);
             bool v6 = strchr(u.host, ':') != NULL;
-            snprintf(cur, sizeof cur, "%s://%s%s%s:%s%s", u.tls ? "https" : "http", v6 ? "[" : "", u.host, v6 ? "]" : "",
-                     u.port, loc);
+            const int w = snprintf(cur, sizeof cur, "%s://%s%s%s:%s%s", u.tls ? "https" : "http", v6 ? "[" : "",
+                                   u.host, v6 ? "]" : "", u.port, loc);
+            if (w < 0 || (size_t)w >= sizeof cur) {
+                snprintf(err, cap, "redirect to a URL longer than %zu bytes", sizeof cur - 1);
+                return -1;
+            }
         } else {
             snprintf(cur, sizeof cur, "%s", loc);
         }
