@@ -117,6 +117,9 @@ static const ag_conv_family FAMILIES[] = {
     {"Gemma3ForConditionalGeneration", "gemma3", "default", false, true, false, GEMMA_LAYER}, /* text weights only */
     {"Phi3ForCausalLM", "phi3", "default", false, false, false, NULL},
     {"Glm4ForCausalLM", "glm4", "glm4", false, false, false, GLM4_LAYER},
+    /* GLM-4.1V (AutoGLM-Phone-9B): the text model as glm4 with M-RoPE sections; the vision tower
+     * goes to the projector file (convert_mmproj.c) */
+    {"Glm4vForConditionalGeneration", "glm4", "glm4", false, false, false, GLM4_LAYER},
     {"BertModel", "bert", "default", false, false, true, NULL},
     {"NomicBertModel", "nomic-bert", "default", false, false, true, NOMIC_LAYER},
     {"BertForMaskedLM", "bert", "default", false, false, true, NULL},
@@ -132,6 +135,7 @@ const ag_conv_family *ag_conv_family_find(const char *hf_arch) {
 const char *ag_conv_family_list(void) {
     return "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
            "Qwen3MoeForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, Glm4ForCausalLM, "
+           "Glm4vForConditionalGeneration, "
            "BertModel, NomicBertModel, BertForSequenceClassification";
 }
 
@@ -197,7 +201,8 @@ bool ag_conv_ignored(const ag_conv_family *fam, const char *hf_name) {
         if (n >= m && strcmp(hf_name + n - m, SUFFIXES[i]) == 0) return true;
     }
     /* multimodal checkpoints: the vision tower and its projector are not part of the text model */
-    static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."};
+    static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.",
+                                         "visual.", "model.visual."};
     for (size_t i = 0; i < sizeof VISION / sizeof VISION[0]; i++)
         if (starts(hf_name, VISION[i])) return true;
     /* encoders: the pooler and the masked-LM / classification heads are not part of the embedding

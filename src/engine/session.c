@@ -113,6 +113,7 @@ void ag_session_free(ag_session *s) {
     ag_threadpool_free(s->pool);
     free(s->logits);
     free(s->batch_logits);
+    free(s->mm_marks);
     free(s);
 }
 
@@ -191,6 +192,7 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
             if ((st = ag_gpu_forward(s->gpu, s->model, tokens + done, chunk, s->n_past, out, all_logits, err)))
                 return st;
         } else {
+            s->scratch.rope_delta = s->pos_delta; /* text after images (session_image.c) */
             ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
             if (s->scratch.aborted) { /* n_past stays: the chunk is recomputed when evaluated again */
                 s->n_logits = 0;
@@ -216,10 +218,12 @@ int ag_session_n_ctx(const ag_session *s) { return s->n_ctx; }
 void ag_session_reset(ag_session *s) {
     s->n_past = 0;
     s->n_logits = 0;
+    ag_session_mm_truncate(s, 0);
 }
 
 void ag_session_truncate(ag_session *s, int n_keep) {
     if (n_keep < 0) n_keep = 0;
     if (n_keep < s->n_past) s->n_past = n_keep;
     s->n_logits = 0;
+    ag_session_mm_truncate(s, s->n_past);
 }
