@@ -8,7 +8,8 @@
  *   max |ref|), the M-RoPE position ids equal get_rope_index's, the logits of every prompt
  *   position and of 8 greedy decode steps (positions continuing after the image) match within
  *   1e-3 relative, and the greedy tokens are the reference's.
- * Also: image tokens count against the context, and bad grids / placeholder counts are refused.
+ * Also: image tokens count against the context, bad grids / placeholder counts are refused, and
+ * F16 / Q8_0 conversions stay close (1e-2 / 1e-1 relative; measured 2.2e-3 / 4.2e-2).
  */
 #include <cJSON.h>
 #include <stdint.h>
@@ -246,6 +247,51 @@ static void test_context_and_errors(void) {
     free(text);
 }
 
+/* F16 and Q8_0 conversions (matrices; the projector's convolution kernels F16): close to the
+ * reference, bounds loose enough for rounding of random weights. */
+static void test_reduced_precision(void) {
+    if (!setup()) return;
+    const char *types[2] = {"f16", "q8_0"};
+    const double tol[2] = {1e-2, 1e-1};
+    const int n_vocab = ag_model_n_vocab(F.m), n_prompt = cJSON_GetArraySize(cJSON_GetObjectItem(F.exp, "tokens"));
+    char *text = prompt_text();
+    for (int k = 0; k < 2; k++) {
+        char dir[1024], lm[1100], mm[1100];
+        snprintf(dir, sizeof dir, "%s/data/glm4v", AG_TEST_SOURCE_DIR);
+        snprintf(lm, sizeof lm, "%s/glm4v-%s.gguf", tmp_dir(), types[k]);
+        snprintf(mm, sizeof mm, "%s/glm4v-mmproj-%s.gguf", tmp_dir(), types[k]);
+        ag_convert_params cp = {.type = types[k], .mmproj = mm};
+        ag_error err = {0};
+        CHECK_MSG(ag_convert(dir, lm, &cp, &err) == AG_OK, "%s: %s", types[k], err.msg);
+        ag_model_params mp = {.n_threads = 2};
+        ag_model *m = ag_model_load(lm, &mp, &err);
+        ag_vision *v = m ? ag_vision_load(mm, m, &err) : NULL;
+        ag_session_params sp = {.n_ctx = 64, .kv_type = "f32"};
+        ag_session *s = v ? ag_session_new(m, &sp, &err) : NULL;
+        CHECK_MSG(s != NULL, "%s: %s", types[k], err.msg);
+        if (s) {
+            float *out = malloc(F.vision_n * sizeof(float));
+            CHECK(ag_vision_encode(v, &F.img, out, &err) == AG_OK);
+            const double rv = rel_diff(out, F.vision, F.vision_n);
+            free(out);
+            CHECK(ag_session_eval_prompt_images(s, v, text, &F.img, 1, true, NULL, &err) == AG_OK);
+            double rl = 0;
+            for (int i = 0; i < n_prompt; i++) {
+                const double r = rel_diff(ag_session_logits(s, i), F.logits + (size_t)i * n_vocab, (size_t)n_vocab);
+                if (r > rl) rl = r;
+            }
+            fprintf(stderr, "  %s: merger output rel diff %.3g, prompt logits rel diff %.3g\n", types[k], rv, rl);
+            CHECK(rv < tol[k] && rl < tol[k]);
+        }
+        ag_session_free(s);
+        ag_vision_free(v);
+        ag_model_free(m);
+        unlink(lm);
+        unlink(mm);
+    }
+    free(text);
+}
+
 static void teardown(void) {
     ag_vision_free(F.v);
     ag_model_free(F.m);
@@ -264,6 +310,7 @@ int main(void) {
         {"M-RoPE position ids vs get_rope_index", test_positions},
         {"prompt logits, decode logits and greedy tokens vs transformers", test_prompt_logits_and_greedy},
         {"image tokens count against the context; bad input refused", test_context_and_errors},
+        {"f16 and q8_0 conversions stay close", test_reduced_precision},
     };
     const int rc = ag_test_run(cases, (int)(sizeof cases / sizeof cases[0]));
     teardown();
