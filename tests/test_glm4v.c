@@ -224,6 +224,50 @@ static void test_prompt_logits_and_greedy(void) {
     free(text);
 }
 
+/* The prompt in two calls (its first tokens as plain text, then the rest with the image) and an
+ * image given as its already expanded run: the same logits as the reference. Two images in one
+ * prompt: positions continue after each. */
+static void test_split_prompt_and_two_images(void) {
+    if (!setup()) return;
+    const cJSON *toks = cJSON_GetObjectItem(F.exp, "tokens");
+    const int n = cJSON_GetArraySize(toks), n_vocab = ag_model_n_vocab(F.m);
+    ag_token ids[64];
+    for (int i = 0; i < n && i < 64; i++) ids[i] = cJSON_GetArrayItem(toks, i)->valueint;
+    ag_session_params sp = {.n_ctx = 96, .kv_type = "f32"};
+    ag_error err = {0};
+    ag_session *s = ag_session_new(F.m, &sp, &err);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(ag_session_eval(s, ids, 3, false, &err) == AG_OK);
+    int n_eval = 0;
+    CHECK_MSG(ag_session_eval_images(s, F.v, ids + 3, n - 3, &F.img, 1, false, &n_eval, &err) == AG_OK, "%s", err.msg);
+    CHECK(n_eval == n - 3);
+    CHECK(rel_diff(ag_session_logits(s, -1), F.logits + (size_t)(n - 1) * n_vocab, (size_t)n_vocab) < REL_TOL);
+    /* two images in one prompt: the positions of get_rope_index, then the prompt evaluated after the first */
+    const int grid[2][3] = {{1, 6, 8}, {1, 4, 2}};
+    ag_token two[8] = {7, ag_vision_image_token(F.v), 8, ag_vision_image_token(F.v), ag_vision_image_token(F.v), 9};
+    int32_t pos[3 * 24];
+    ag_token expanded[24];
+    int k = 0;
+    expanded[k++] = 7;
+    for (int i = 0; i < 12; i++) expanded[k++] = two[1];
+    expanded[k++] = 8;
+    for (int i = 0; i < 2; i++) expanded[k++] = two[1];
+    expanded[k++] = 9;
+    const int next = ag_mrope_prompt_positions(expanded, k, two[1], grid, 2, 2, 10, pos);
+    /* 7 at 10; image 1 from 11 (h 11..13, w 11..14); 8 at 15; image 2 from 16 (h 16..17, w 16); 9 at 18 */
+    CHECK(pos[0] == 10 && pos[3 * 1] == 11 && pos[3 * 12 + 1] == 13 && pos[3 * 12 + 2] == 14 && pos[3 * 13] == 15);
+    CHECK(pos[3 * 14] == 16 && pos[3 * 15 + 1] == 17 && pos[3 * 15 + 2] == 16 && pos[3 * 16] == 18 && next == 19);
+    ag_image_patches second = F.img;
+    second.grid_h = 4, second.grid_w = 2;
+    const ag_image_patches imgs[2] = {F.img, second};
+    const int before = ag_session_n_past(s);
+    CHECK_MSG(ag_session_eval_images(s, F.v, two, 6, imgs, 2, false, &n_eval, &err) == AG_OK, "%s", err.msg);
+    CHECK(n_eval == 17 && ag_session_n_past(s) == before + 17);
+    CHECK(ag_session_eval_images(s, F.v, two, 6, imgs, 1, false, &n_eval, &err) == AG_ERR_INVALID_ARG); /* 2 runs, 1 image */
+    ag_session_free(s);
+}
+
 static void test_context_and_errors(void) {
     if (!setup()) return;
     char *text = prompt_text();
@@ -309,6 +353,7 @@ int main(void) {
         {"vision encoder output vs transformers", test_vision_encoder},
         {"M-RoPE position ids vs get_rope_index", test_positions},
         {"prompt logits, decode logits and greedy tokens vs transformers", test_prompt_logits_and_greedy},
+        {"prompt split over two calls, two images in one prompt", test_split_prompt_and_two_images},
         {"image tokens count against the context; bad input refused", test_context_and_errors},
         {"f16 and q8_0 conversions stay close", test_reduced_precision},
     };
