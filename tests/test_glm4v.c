@@ -17,7 +17,9 @@
 
 #include "autoglm/autoglm.h"
 #include "autoglm/vision.h"
+#include "gguf/gguf.h"
 #include "model/mrope.h"
+#include "model/vision_impl.h"
 #include "test.h"
 
 #define REL_TOL 1e-3
@@ -336,6 +338,40 @@ static void test_reduced_precision(void) {
     free(text);
 }
 
+/* The fuzzer's seed (fuzz/make_mmproj_seed.py: a tiny projector) loads and encodes; every
+ * truncation of it and a few damaged sizes are refused with a message, never a crash. */
+static void test_damaged_projectors(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/../fuzz/corpus/mmproj/tiny", AG_TEST_SOURCE_DIR);
+    size_t len = 0;
+    char *buf = read_all(path, &len);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    ag_error err = {0};
+    ag_vision *v = ag_vision_from_gguf(ag_gguf_open_memory(buf, len, &err), 8, 1, &err);
+    CHECK_MSG(v != NULL, "%s", err.msg);
+    if (v) {
+        float pix[4 * 24], out[8];
+        for (int i = 0; i < 4 * 24; i++) pix[i] = (float)(i % 5) - 2.0f;
+        ag_image_patches img = {1, 2, 2, 24, pix};
+        CHECK(ag_vision_encode(v, &img, out, &err) == AG_OK);
+        CHECK(out[0] == out[0]);
+        ag_vision_free(v);
+    }
+    CHECK(ag_vision_from_gguf(ag_gguf_open_memory(buf, len, &err), 16, 1, &err) == NULL); /* another model's size */
+    CHECK(strstr(err.msg, "outputs 8 values") != NULL);
+    int refused = 0, tried = 0;
+    for (size_t cut = 16; cut < len; cut += 97, tried++) {
+        err = (ag_error){0};
+        ag_gguf_file *f = ag_gguf_open_memory(buf, cut, &err);
+        ag_vision *t = f ? ag_vision_from_gguf(f, 8, 1, &err) : NULL;
+        refused += t == NULL && err.msg[0];
+        ag_vision_free(t);
+    }
+    CHECK(refused == tried);
+    free(buf);
+}
+
 static void teardown(void) {
     ag_vision_free(F.v);
     ag_model_free(F.m);
@@ -356,6 +392,7 @@ int main(void) {
         {"prompt split over two calls, two images in one prompt", test_split_prompt_and_two_images},
         {"image tokens count against the context; bad input refused", test_context_and_errors},
         {"f16 and q8_0 conversions stay close", test_reduced_precision},
+        {"damaged projector files are refused", test_damaged_projectors},
     };
     const int rc = ag_test_run(cases, (int)(sizeof cases / sizeof cases[0]));
     teardown();

@@ -16,7 +16,7 @@ typedef struct {
 
 struct ag_vision {
     ag_gguf_file *gguf;
-    const ag_model *lm;
+    int n_embd;           /* the language model's: the projector's output size */
     ag_threadpool *pool;
     int d, n_head, hd, n_layer, n_ff, out, ctx, merge, patch, tpatch, pos_side, patch_dim;
     float eps;
@@ -32,5 +32,9 @@ struct ag_vision {
     ag_weight fc, gate, up, down;
     const float *post_norm_w, *post_norm_b;
 };
+
+/* The projector of an open file (taken over, closed on failure too) for a language model of n_embd,
+ * without the vocabulary's image token (ag_vision_load adds it; the fuzzer calls this directly). */
+ag_vision *ag_vision_from_gguf(ag_gguf_file *f, int n_embd, int n_threads, ag_error *err);
 
 #endif

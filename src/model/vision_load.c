@@ -77,6 +77,7 @@ static ag_status load_keys(ag_vision *v, ag_error *err) {
         return ag_error_set(err, AG_ERR_FORMAT, "projector file: inconsistent vision sizes (width %d, %d heads, merge %d)", v->d,
                             v->n_head, v->merge);
     v->hd = v->d / v->n_head;
+    if (v->hd > 512) return ag_error_set(err, AG_ERR_UNSUPPORTED, "projector file: vision heads of %d values (at most 512)", v->hd);
     v->pos_side = image_size / v->patch;
     v->patch_dim = 3 * v->tpatch * v->patch * v->patch;
     ag_image_preproc_params *pp = &v->pp;
@@ -105,19 +106,27 @@ static ag_status load_tensors(ag_vision *v, ag_error *err) {
     const ag_gguf_tensor *g = ag_gguf_find_tensor(f, "v.blk.0.ffn_gate.weight");
     const ag_gguf_tensor *fc = ag_gguf_find_tensor(f, "mm.model.fc.weight"), *mg = ag_gguf_find_tensor(f, "mm.gate.weight");
     if (!g || !fc || !mg) return ag_error_set(err, AG_ERR_FORMAT, "projector file: missing v.blk.0.ffn_gate, mm.model.fc or mm.gate");
+    if (g->ne[1] < 1 || g->ne[1] > (1 << 24) || fc->ne[1] < 1 || fc->ne[1] > (1 << 24) || mg->ne[1] < 1 || mg->ne[1] > (1 << 24))
+        return ag_error_set(err, AG_ERR_FORMAT, "projector file: feed-forward sizes out of range");
     v->n_ff = (int)g->ne[1], v->out = (int)fc->ne[1], v->ctx = (int)mg->ne[1];
-    if (v->out != v->lm->hp.n_embd)
+    if (v->out != v->n_embd)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "the projector outputs %d values per token, the language model's embedding has %d",
-                            v->out, v->lm->hp.n_embd);
+                            v->out, v->n_embd);
+    char last[64]; /* every block present before anything is sized by the block count */
+    snprintf(last, sizeof last, "v.blk.%d.ln1.weight", v->n_layer - 1);
+    if (!ag_gguf_find_tensor(f, last)) return ag_error_set(err, AG_ERR_FORMAT, "projector file: missing tensor '%s'", last);
     /* Conv3d: one [P, P, 3, d] kernel per temporal slice -> (d, patch_dim) in (c, t, y, x) order */
-    if (!(v->patch_w = malloc((size_t)d * v->patch_dim * sizeof(float)))) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
     for (int t = 0; t < T; t++) {
         char name[64];
         if (t == 0) snprintf(name, sizeof name, "v.patch_embd.weight");
         else snprintf(name, sizeof name, "v.patch_embd.weight.%d", t);
         const int64_t ne[4] = {P, P, 3, d};
-        float *k = tensor_floats(f, name, ne, err);
+        float *k = tensor_floats(f, name, ne, err); /* its shape checked: d is the file's */
         if (!k) return err ? err->code : AG_ERR_FORMAT;
+        if (!v->patch_w && !(v->patch_w = malloc((size_t)d * v->patch_dim * sizeof(float)))) {
+            free(k);
+            return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+        }
         for (int o = 0; o < d; o++)
             for (int c = 0; c < 3; c++)
                 for (int y = 0; y < P; y++)
@@ -169,27 +178,36 @@ static ag_status load_tensors(ag_vision *v, ag_error *err) {
     return AG_OK;
 }
 
-ag_vision *ag_vision_load(const char *path, const ag_model *lm, ag_error *err) {
-    if (!path || !lm) return ag_error_set(err, AG_ERR_INVALID_ARG, "no projector path or model"), NULL;
-    ag_vision *v = calloc(1, sizeof *v);
-    if (!v) return ag_error_set(err, AG_ERR_NOMEM, "out of memory"), NULL;
-    v->lm = lm;
-    ag_status st = AG_OK;
-    if (!(v->gguf = ag_gguf_open(path, err))) st = err && err->code ? err->code : AG_ERR_IO;
-    if (!st) st = load_keys(v, err);
-    if (!st) st = load_tensors(v, err);
-    if (!st) {
-        ag_token t[4];
-        const int n = ag_tokenize(lm, "<|image|>", 9, t, 4, false, true);
-        if (n != 1) st = ag_error_set(err, AG_ERR_FORMAT, "the language model's vocabulary has no <|image|> token");
-        else v->image_token = t[0];
+ag_vision *ag_vision_from_gguf(ag_gguf_file *f, int n_embd, int n_threads, ag_error *err) {
+    ag_vision *v = f ? calloc(1, sizeof *v) : NULL;
+    if (!v) {
+        ag_gguf_close(f);
+        return ag_error_set(err, AG_ERR_NOMEM, "out of memory"), NULL;
     }
-    if (!st && !(v->pool = ag_threadpool_new(lm->n_threads > 0 ? lm->n_threads : 1)))
-        st = ag_error_set(err, AG_ERR_NOMEM, "cannot start threads");
+    v->gguf = f;
+    v->n_embd = n_embd;
+    ag_status st = load_keys(v, err);
+    if (!st) st = load_tensors(v, err);
+    if (!st && !(v->pool = ag_threadpool_new(n_threads > 0 ? n_threads : 1))) st = ag_error_set(err, AG_ERR_NOMEM, "cannot start threads");
     if (st) {
         ag_vision_free(v);
         return NULL;
     }
+    return v;
+}
+
+ag_vision *ag_vision_load(const char *path, const ag_model *lm, ag_error *err) {
+    if (!path || !lm) return ag_error_set(err, AG_ERR_INVALID_ARG, "no projector path or model"), NULL;
+    ag_gguf_file *f = ag_gguf_open(path, err);
+    if (!f) return NULL;
+    ag_vision *v = ag_vision_from_gguf(f, lm->hp.n_embd, lm->n_threads, err);
+    if (!v) return NULL;
+    ag_token t[4];
+    if (ag_tokenize(lm, "<|image|>", 9, t, 4, false, true) != 1) {
+        ag_vision_free(v);
+        return ag_error_set(err, AG_ERR_FORMAT, "the language model's vocabulary has no <|image|> token"), NULL;
+    }
+    v->image_token = t[0];
     return v;
 }
 
