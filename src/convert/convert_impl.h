@@ -37,6 +37,8 @@ typedef struct {
     bool norm_plus_one;           /* gemma: RMSNorm weights are stored as (1 + w) */
     bool encoder;                 /* bert: bidirectional encoder, embeddings output */
     const ag_conv_name *layer_names;  /* family-specific layer names, looked up before the common ones */
+    bool qk_rot_halves;           /* GLM-4.1V: the rotary part of each Q/K head (weights and biases) from
+                                     interleaved pairs to halves, as llama.cpp writes M-RoPE glm4 files */
 } ag_conv_family;
 
 /* The family of an HF architecture class, or NULL. */

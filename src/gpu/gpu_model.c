@@ -125,7 +125,7 @@ ag_status ag_gpu_attach(ag_model *m, const ag_model_params *params, ag_error *er
         .n_embd = hp->n_embd, .n_layer = hp->n_layer, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim, .n_ff = hp->n_ff, .n_rot = hp->n_rot, .n_vocab = hp->n_vocab,
         .norm_eps = hp->norm_eps, .rope_base = hp->rope_base, .rope_scale = hp->rope_scale,
-        .attn_scale = hp->attn_scale, .rope_neox = hp->arch->rope == AG_ROPE_NEOX, .n_swa = hp->n_swa,
+        .attn_scale = hp->attn_scale, .rope_neox = ag_rope_halves(hp), .n_swa = hp->n_swa,
         .swa_period = hp->swa_period, .rope_freqs = m->rope_freqs.data, .output_norm = cw(&m->output_norm),
         .output = cw(&m->output), .layers = layers};
 

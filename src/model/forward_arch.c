@@ -84,7 +84,7 @@ void ag_fwd_qkv_at(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch 
     const float base = swa_base ? hp->rope_base_swa : hp->rope_base, scale = swa_base ? 1.0f : hp->rope_scale;
     const float *ff = swa_base ? NULL : s->rope_ff;
     const float mscale = swa_base ? 1.0f : hp->rope_attn_factor;
-    void (*rope)(float *, int, int, int, float, float, const float *) = hp->arch->rope == AG_ROPE_NEOX ? ag_rope_neox : ag_rope;
+    void (*rope)(float *, int, int, int, float, float, const float *) = ag_rope_halves(hp) ? ag_rope_neox : ag_rope;
     for (int t = 0; t < n; t++) {
         if (hp->mrope && s->mrope_pos) { /* multimodal: (t, h, w) positions by section */
             ag_rope_multi(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, s->mrope_pos + 3 * t, hp->mrope_sections, base);

@@ -2,7 +2,8 @@
  * mrope.c - multimodal rotary position embedding and the positions of an image's tokens
  * (see mrope.h). The reference (transformers' apply_multimodal_rotary_pos_emb for GLM-4.1V)
  * builds cos/sin of inv_freq[i] * position for each axis, keeps section i's axis for pair i and
- * rotates interleaved pairs of the first n_rot dimensions, as GLM-4's plain rotary does.
+ * rotates interleaved pairs of the first n_rot dimensions; the GGUF files (llama.cpp's converter
+ * and ours) reorder those dimensions of each Q/K head to halves, so pair i is (x[i], x[i + n_rot/2]).
  */
 #include "model/mrope.h"
 
@@ -23,9 +24,9 @@ void ag_rope_multi(float *x, int n_head, int head_dim, int n_rot, const int32_t 
     for (int h = 0; h < n_head; h++) {
         float *v = x + (size_t)h * head_dim;
         for (int i = 0; i < n_pairs; i++) {
-            const float a = v[2 * i], b = v[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
-            v[2 * i] = a * c - b * s;
-            v[2 * i + 1] = b * c + a * s;
+            const float a = v[i], b = v[i + n_rot / 2], c = cs[2 * i], s = cs[2 * i + 1];
+            v[i] = a * c - b * s;
+            v[i + n_rot / 2] = b * c + a * s;
         }
     }
 }

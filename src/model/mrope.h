@@ -9,7 +9,8 @@
 
 #include <stdint.h>
 
-/* Interleaved pairs (x[2i], x[2i+1]) of each of the n_head heads rotated by
+/* Pairs (x[i], x[i + n_rot/2]) of each of the n_head heads (halves, as the files store GLM-4.1V's
+ * Q/K) rotated by
  * pos[section(i)] * base^(-2i/n_rot), i < n_rot/2; x: (n_head, head_dim) in place. */
 void ag_rope_multi(float *x, int n_head, int head_dim, int n_rot, const int32_t pos[3], const int sections[3], float base);
 
