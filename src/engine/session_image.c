@@ -9,6 +9,7 @@
  * context; the rotary position of text after an image is its cache position + pos_delta (kept
  * in the session for later evaluations and decode steps, with marks for truncation).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +71,8 @@ static void expanded_free(expanded *e) {
 static ag_status plan(ag_vision *v, const ag_token *tokens, int n, const ag_image_patches *images, int n_images, int *n_out,
                       int *n_img_tok, ag_error *err) {
     const ag_token img = ag_vision_image_token(v);
-    int runs = 0, total = 0, img_tok = 0;
+    int runs = 0;
+    int64_t total = 0, img_tok = 0;
     for (int i = 0; i < n;) {
         if (tokens[i] != img) {
             total++, i++;
@@ -90,8 +92,11 @@ static ag_status plan(ag_vision *v, const ag_token *tokens, int n, const ag_imag
     }
     if (runs != n_images)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "%d image(s) given but the prompt has %d image placeholder(s)", n_images, runs);
-    *n_out = total;
-    *n_img_tok = img_tok;
+    if (total > (1 << 30))
+        return ag_error_set(err, AG_ERR_CONTEXT_FULL, "%lld tokens (%lld of them for %d image(s)) do not fit in any context",
+                            (long long)total, (long long)img_tok, n_images);
+    *n_out = (int)total;
+    *n_img_tok = (int)img_tok;
     return AG_OK;
 }
 
