@@ -8,7 +8,7 @@
  *                                                   resampled to the grid, as F.grid_sample(bicubic,
  *                                                   align_corners=False, border) samples it
  *   per block:  x += attn(rmsnorm(x) * ln1) @ out   qkv (+ bias), 2D rotary over halves (rows, cols),
- *                                                   full attention within each frame
+ *                                                   full attention within each frame (as products)
  *               x += down(silu(gate(h)) * up(h)),  h = rmsnorm(x) * ln2
  *   x = rmsnorm(x) * post_ln
  *   y = [x of 2x2 neighbours] @ downsample^T + b     the 2x2 Conv2d as one product
@@ -80,33 +80,48 @@ static void rope_2d(float *x, int n_head, int hd, int row, int col) {
     }
 }
 
-typedef struct {
-    const ag_vision *v;
-    const float *qkv; /* (N, 3d) */
-    float *out;       /* (N, d) */
-    float *scores;    /* (n_threads, frame) */
-    int frame;        /* patches per frame: attention stays within one */
-} attn_job;
+/* Query rows per block of attention scores (a block holds ATT_ROWS x frame floats). */
+#define ATT_ROWS 256
 
-static void attn_task(void *ctx, int64_t task, int thread) {
-    const attn_job *j = ctx;
-    const int d = j->v->d, hd = j->v->hd, n_head = j->v->n_head;
-    const int i = (int)(task / n_head), h = (int)(task % n_head), f0 = i / j->frame * j->frame;
+/* Floats of attention scratch for frames of this many patches. */
+static size_t attn_floats(const ag_vision *v, int frame) {
+    const size_t rows = frame < ATT_ROWS ? (size_t)frame : ATT_ROWS;
+    return 2 * (size_t)frame * v->hd + 2 * rows * v->hd + rows * (size_t)frame;
+}
+
+/* Full attention within each frame, per head, through the matmul kernels: the head's keys (and
+ * transposed values) are gathered into F32 "weights", then for blocks of queries
+ * S = softmax(Q K^T / sqrt(hd)) and O = S V. qkv: (N, 3d) rotated; out: (N, d). */
+static void attention(const ag_vision *v, ag_threadpool *pool, const float *qkv, float *out, int N, int frame, float *buf,
+                      const ag_matmul_scratch *mm) {
+    const int d = v->d, hd = v->hd, rows = frame < ATT_ROWS ? frame : ATT_ROWS;
+    float *kb = buf, *vt = kb + (size_t)frame * hd, *qb = vt + (size_t)frame * hd, *ob = qb + (size_t)rows * hd;
+    float *sc = ob + (size_t)rows * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    const float *q = j->qkv + (size_t)i * 3 * d + (size_t)h * hd;
-    float *sc = j->scores + (size_t)thread * j->frame, *o = j->out + (size_t)i * d + (size_t)h * hd;
-    for (int k = 0; k < j->frame; k++) {
-        const float *kk = j->qkv + (size_t)(f0 + k) * 3 * d + d + (size_t)h * hd;
-        float s = 0;
-        for (int c = 0; c < hd; c++) s += q[c] * kk[c];
-        sc[k] = s * scale;
-    }
-    ag_softmax(sc, j->frame);
-    memset(o, 0, (size_t)hd * sizeof(float));
-    for (int k = 0; k < j->frame; k++) {
-        const float *vv = j->qkv + (size_t)(f0 + k) * 3 * d + 2 * d + (size_t)h * hd;
-        for (int c = 0; c < hd; c++) o[c] += sc[k] * vv[c];
-    }
+    const ag_matmul_weight kw = {kb, AG_TYPE_F32, (size_t)hd * sizeof(float), hd, frame};
+    const ag_matmul_weight vw = {vt, AG_TYPE_F32, (size_t)frame * sizeof(float), frame, hd};
+    for (int f0 = 0; f0 < N; f0 += frame)
+        for (int h = 0; h < v->n_head; h++) {
+            for (int k = 0; k < frame; k++) {
+                const float *r = qkv + (size_t)(f0 + k) * 3 * d + (size_t)h * hd;
+                memcpy(kb + (size_t)k * hd, r + d, (size_t)hd * sizeof(float));
+                for (int c = 0; c < hd; c++) vt[(size_t)c * frame + k] = r[2 * d + c];
+            }
+            for (int q0 = 0; q0 < frame; q0 += rows) {
+                const int nq = frame - q0 < rows ? frame - q0 : rows;
+                for (int i = 0; i < nq; i++)
+                    memcpy(qb + (size_t)i * hd, qkv + (size_t)(f0 + q0 + i) * 3 * d + (size_t)h * hd, (size_t)hd * sizeof(float));
+                ag_matmul(pool, &kw, qb, sc, nq, mm);
+                for (int i = 0; i < nq; i++) {
+                    float *r = sc + (size_t)i * frame;
+                    for (int k = 0; k < frame; k++) r[k] *= scale;
+                    ag_softmax(r, frame);
+                }
+                ag_matmul(pool, &vw, sc, ob, nq, mm);
+                for (int i = 0; i < nq; i++)
+                    memcpy(out + (size_t)(f0 + q0 + i) * d + (size_t)h * hd, ob + (size_t)i * hd, (size_t)hd * sizeof(float));
+            }
+        }
 }
 
 static ag_matmul_weight mw(const ag_weight *w) { return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]}; }
@@ -130,10 +145,10 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
     const int n_thr = ag_threadpool_n_threads(v->pool), ff = v->n_ff, big = (int)max_z(max_z((size_t)ff, (size_t)v->ctx), (size_t)v->out);
     float *x = malloc((size_t)N * d * sizeof(float)), *xb = malloc((size_t)N * d * sizeof(float));
     float *qkv = malloc((size_t)N * 3 * d * sizeof(float)), *h1 = malloc((size_t)N * max_z((size_t)ff, (size_t)d) * sizeof(float));
-    float *h2 = malloc((size_t)N * ff * sizeof(float)), *sc = malloc((size_t)n_thr * frame * sizeof(float));
+    float *h2 = malloc((size_t)N * ff * sizeof(float)), *sc = malloc(attn_floats(v, frame) * sizeof(float));
     float *y = malloc((size_t)n_tok * big * sizeof(float)), *y2 = malloc((size_t)n_tok * big * sizeof(float));
     ag_matmul_scratch mm;
-    size_t xq = ag_matmul_scratch_row(AG_TYPE_F32, v->patch_dim);
+    size_t xq = max_z(ag_matmul_scratch_row(AG_TYPE_F32, v->patch_dim), ag_matmul_scratch_row(AG_TYPE_F32, frame));
     xq = max_z(xq, ag_matmul_scratch_row(AG_TYPE_F32, (int64_t)m * m * d));
     const ag_weight *ws[] = {&v->fc, &v->gate, &v->up, &v->down};
     for (int i = 0; i < 4; i++) xq = max_z(xq, ag_matmul_scratch_row(ws[i]->type, ws[i]->ne[0]));
@@ -141,7 +156,8 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
         const ag_weight *bw[] = {&v->blk[il].qkv, &v->blk[il].out, &v->blk[il].gate, &v->blk[il].up, &v->blk[il].down};
         for (int i = 0; i < 5; i++) xq = max_z(xq, ag_matmul_scratch_row(bw[i]->type, bw[i]->ne[0]));
     }
-    const int64_t max_n = (int64_t)max_z(max_z((size_t)v->patch_dim, (size_t)m * m * d), max_z((size_t)3 * d, (size_t)big));
+    const int64_t max_n = (int64_t)max_z(max_z(max_z((size_t)v->patch_dim, (size_t)m * m * d), max_z((size_t)3 * d, (size_t)big)),
+                                         (size_t)frame);
     const bool mm_ok = ag_matmul_scratch_init(&mm, max_n, xq, N, n_thr);
     ag_status st = AG_OK;
     if (!x || !xb || !qkv || !h1 || !h2 || !sc || !y || !y2 || !mm_ok) {
@@ -177,8 +193,7 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
             rope_2d(qkv + (size_t)i * 3 * d, v->n_head, v->hd, rc[2 * i], rc[2 * i + 1]);
             rope_2d(qkv + (size_t)i * 3 * d + d, v->n_head, v->hd, rc[2 * i], rc[2 * i + 1]);
         }
-        attn_job job = {v, qkv, xb, sc, frame};
-        ag_threadpool_run(pool, attn_task, &job, (int64_t)N * v->n_head);
+        attention(v, pool, qkv, xb, N, frame, sc, &mm);
         w = mw(&b->out);
         ag_matmul(pool, &w, xb, h1, N, &mm);
         add_rows(h1, b->out_b, N, d);
