@@ -149,6 +149,8 @@ ag_status ag_embed_tokens(const ag_model *model, const ag_token *const *tokens, 
 typedef struct {
     const char *type; /* matrices: "f32", "f16" (default, NULL), "bf16" or "q8_0"; 1-D tensors stay F32 */
     const char *name; /* general.name; NULL = the directory's name */
+    const char *mmproj; /* vision-language models (GLM-4.1V): also write the vision projector GGUF
+                           here (include/autoglm/vision.h); NULL = the text model only */
 } ag_convert_params;
 
 /* Converts a Hugging Face model directory (config.json, model.safetensors or the shards of

@@ -1,13 +1,14 @@
 /*
  * convert.c - ag_convert: a Hugging Face model directory (config.json, *.safetensors,
  * tokenizer.json, tokenizer_config.json) -> one GGUF file that our engine and other GGUF readers
- * load. The pieces are in convert_impl.h; this file sequences them and checks the result by
+ * load, plus, for a vision-language model, its vision projector file (convert_mmproj.c). The pieces are in convert_impl.h; this file sequences them and checks the result by
  * loading it.
  */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "autoglm/vision.h"
 #include "base/error.h"
 #include "convert/convert_impl.h"
 
@@ -49,7 +50,7 @@ static const char *base_name(const char *dir) {
     return s;
 }
 
-static ag_status convert(const char *dir, const char *out, int ti, const char *name, ag_error *err) {
+static ag_status convert(const char *dir, const char *out, int ti, const char *name, const char *mmproj, ag_error *err) {
     ag_hf_config cfg;
     ag_status st = ag_hf_config_load(&cfg, dir, err);
     if (st) return st;
@@ -75,6 +76,11 @@ static ag_status convert(const char *dir, const char *out, int ti, const char *n
     if (!st) st = ag_conv_write_vocab(w, fam, &cfg, dir, ag_conv_plan_n_vocab(plan), err);
     if (!st) st = ag_conv_plan_add(plan, w, err);
     if (!st) st = ag_gguf_writer_write(w, out, err);
+    if (!st && mmproj) {
+        char pname[300];
+        snprintf(pname, sizeof pname, "%s (vision projector)", buf);
+        st = ag_conv_write_mmproj(dir, &cfg, sts, TYPES[ti].type, TYPES[ti].file_type, pname, mmproj, err);
+    }
     ag_gguf_writer_free(w);
     ag_conv_plan_free(plan);
     ag_st_close(sts);
@@ -89,7 +95,8 @@ ag_status ag_convert(const char *hf_dir, const char *out_path, const ag_convert_
         if (strcasecmp(TYPES[i].name, type) == 0) ti = i;
     if (ti < 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "unknown type '%s' (f32, f16, bf16 or q8_0)", type);
     if (!hf_dir || !out_path) return ag_error_set(err, AG_ERR_INVALID_ARG, "missing directory or output path");
-    ag_status st = convert(hf_dir, out_path, ti, params ? params->name : NULL, err);
+    const char *mmproj = params ? params->mmproj : NULL;
+    ag_status st = convert(hf_dir, out_path, ti, params ? params->name : NULL, mmproj, err);
     if (st) return st;
     /* the result must load: binds every tensor our engine needs, with the shapes it expects */
     ag_model_params mp = {.n_threads = 1};
@@ -99,6 +106,14 @@ ag_status ag_convert(const char *hf_dir, const char *out_path, const ag_convert_
         if (err) ag_error_prefix(err, "the converted file does not load");
         return err ? err->code : AG_ERR_FORMAT;
     }
+    ag_vision *v = mmproj ? ag_vision_load(mmproj, m, err) : NULL;
+    if (mmproj && !v) {
+        ag_model_free(m);
+        unlink(mmproj);
+        if (err) ag_error_prefix(err, "the converted vision projector does not load");
+        return err ? err->code : AG_ERR_FORMAT;
+    }
+    ag_vision_free(v);
     ag_model_free(m);
     return AG_OK;
 }

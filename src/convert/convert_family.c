@@ -6,7 +6,9 @@
  * Rotary convention: HF rotates the two halves of each head ("rotate_half"). The GGUF files of the
  * llama family are read with interleaved pairs, so their converters reorder the rows of Q and K
  * (permute_qk); the other families keep the HF order and are read with half rotation (NEOX
- * style). GLM-4 rotates interleaved pairs in HF already and needs no reordering either.
+ * style). GLM-4 rotates interleaved pairs in HF already and needs no reordering either; GLM-4.1V's
+ * text model (multimodal rotary) has the rotary part of each Q/K head reordered to halves, as
+ * llama.cpp's converter does for its M-RoPE kernel (qk_rot_halves).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,21 +108,24 @@ static const struct {
 };
 
 static const ag_conv_family FAMILIES[] = {
-    {"LlamaForCausalLM", "llama", "llama-bpe", true, false, false, NULL},
-    {"MistralForCausalLM", "llama", "llama-bpe", true, false, false, NULL},
-    {"MixtralForCausalLM", "llama", "llama-bpe", true, false, false, NULL},
-    {"Qwen2ForCausalLM", "qwen2", "qwen2", false, false, false, NULL},
-    {"Qwen3ForCausalLM", "qwen3", "qwen2", false, false, false, NULL},
-    {"Qwen3MoeForCausalLM", "qwen3moe", "qwen2", false, false, false, NULL},
-    {"Gemma2ForCausalLM", "gemma2", "default", false, true, false, GEMMA_LAYER},
-    {"Gemma3ForCausalLM", "gemma3", "default", false, true, false, GEMMA_LAYER},
-    {"Gemma3ForConditionalGeneration", "gemma3", "default", false, true, false, GEMMA_LAYER}, /* text weights only */
-    {"Phi3ForCausalLM", "phi3", "default", false, false, false, NULL},
-    {"Glm4ForCausalLM", "glm4", "glm4", false, false, false, GLM4_LAYER},
-    {"BertModel", "bert", "default", false, false, true, NULL},
-    {"NomicBertModel", "nomic-bert", "default", false, false, true, NOMIC_LAYER},
-    {"BertForMaskedLM", "bert", "default", false, false, true, NULL},
-    {"BertForSequenceClassification", "bert", "default", false, false, true, NULL},
+    {"LlamaForCausalLM", "llama", "llama-bpe", true, false, false, NULL, false},
+    {"MistralForCausalLM", "llama", "llama-bpe", true, false, false, NULL, false},
+    {"MixtralForCausalLM", "llama", "llama-bpe", true, false, false, NULL, false},
+    {"Qwen2ForCausalLM", "qwen2", "qwen2", false, false, false, NULL, false},
+    {"Qwen3ForCausalLM", "qwen3", "qwen2", false, false, false, NULL, false},
+    {"Qwen3MoeForCausalLM", "qwen3moe", "qwen2", false, false, false, NULL, false},
+    {"Gemma2ForCausalLM", "gemma2", "default", false, true, false, GEMMA_LAYER, false},
+    {"Gemma3ForCausalLM", "gemma3", "default", false, true, false, GEMMA_LAYER, false},
+    {"Gemma3ForConditionalGeneration", "gemma3", "default", false, true, false, GEMMA_LAYER, false}, /* text weights only */
+    {"Phi3ForCausalLM", "phi3", "default", false, false, false, NULL, false},
+    {"Glm4ForCausalLM", "glm4", "glm4", false, false, false, GLM4_LAYER, false},
+    /* GLM-4.1V (AutoGLM-Phone-9B): the text model as glm4 with M-RoPE sections; the vision tower
+     * goes to the projector file (convert_mmproj.c) */
+    {"Glm4vForConditionalGeneration", "glm4", "glm4", false, false, false, GLM4_LAYER, true},
+    {"BertModel", "bert", "default", false, false, true, NULL, false},
+    {"NomicBertModel", "nomic-bert", "default", false, false, true, NOMIC_LAYER, false},
+    {"BertForMaskedLM", "bert", "default", false, false, true, NULL, false},
+    {"BertForSequenceClassification", "bert", "default", false, false, true, NULL, false},
 };
 
 const ag_conv_family *ag_conv_family_find(const char *hf_arch) {
@@ -132,6 +137,7 @@ const ag_conv_family *ag_conv_family_find(const char *hf_arch) {
 const char *ag_conv_family_list(void) {
     return "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
            "Qwen3MoeForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM, Glm4ForCausalLM, "
+           "Glm4vForConditionalGeneration, "
            "BertModel, NomicBertModel, BertForSequenceClassification";
 }
 
@@ -197,7 +203,8 @@ bool ag_conv_ignored(const ag_conv_family *fam, const char *hf_name) {
         if (n >= m && strcmp(hf_name + n - m, SUFFIXES[i]) == 0) return true;
     }
     /* multimodal checkpoints: the vision tower and its projector are not part of the text model */
-    static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."};
+    static const char *const VISION[] = {"vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.",
+                                         "visual.", "model.visual."};
     for (size_t i = 0; i < sizeof VISION / sizeof VISION[0]; i++)
         if (starts(hf_name, VISION[i])) return true;
     /* encoders: the pooler and the masked-LM / classification heads are not part of the embedding

@@ -100,6 +100,25 @@ static ag_status rope_scaling(kw *k, const ag_hf_config *c, ag_error *err) {
     return ag_error_set(err, AG_ERR_UNSUPPORTED, "config.json: rope scaling type '%s' is not supported yet", type);
 }
 
+/* Multimodal rotary (GLM-4.1V): rope_parameters / rope_scaling "mrope_section" [t, h, w] (pairs of
+ * rotated dimensions per position axis) -> {arch}.rope.dimension_sections, four int32 as llama.cpp
+ * writes them (the fourth 0). */
+static void mrope_sections(kw *k, const ag_hf_config *c) {
+    const char *where[] = {"rope_parameters", "rope_scaling"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *o = ag_hf_get(c, where[i]);
+        const cJSON *a = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, "mrope_section") : NULL;
+        if (!cJSON_IsArray(a)) continue;
+        int32_t s[4] = {0, 0, 0, 0};
+        int j = 0;
+        for (const cJSON *it = a->child; it && j < 4; it = it->next, j++) s[j] = cJSON_IsNumber(it) ? (int32_t)it->valueint : 0;
+        char key[128];
+        snprintf(key, sizeof key, "%s.rope.dimension_sections", k->arch);
+        if (!k->st) k->st = ag_gguf_set_arr_data(k->w, key, AG_GGUF_INT32, s, 4);
+        return;
+    }
+}
+
 /* Qwen2: sliding window on the layers from max_window_layers on, when use_sliding_window. */
 static void qwen2_swa(kw *k, const ag_hf_config *c) {
     if (!ag_hf_bool(c, "use_sliding_window", false) || !cJSON_IsNumber(ag_hf_get(c, "sliding_window"))) return;
@@ -171,6 +190,7 @@ ag_status ag_conv_write_hparams(ag_gguf_writer *w, const ag_conv_family *fam, co
         put_u32(&k, "attention.value_length", head_dim);
     }
     put_u32(&k, "rope.dimension_count", floor(head_dim * partial_rotary(c)));
+    mrope_sections(&k, c);
     const bool swa = strcmp(fam->hf_arch, "MistralForCausalLM") == 0 || strncmp(fam->gguf_arch, "gemma", 5) == 0 ||
                      strcmp(fam->gguf_arch, "phi3") == 0;
     if (swa && cJSON_IsNumber(ag_hf_get(c, "sliding_window"))) put_u32(&k, "attention.sliding_window", ag_hf_num(c, "sliding_window", 0));

@@ -9,6 +9,7 @@
  *   spm_model.c       the tokenizer.model protobuf reader
  *   convert_tensors.c the plan of output tensors (names, shapes, types, where each row comes from)
  *                     and the filler that produces their data row by row while the file is written
+ *   convert_mmproj.c  the vision projector file of a vision-language model (GLM-4.1V)
  *   convert.c         ag_convert: the driver
  */
 #ifndef AG_CONVERT_IMPL_H
@@ -36,6 +37,8 @@ typedef struct {
     bool norm_plus_one;           /* gemma: RMSNorm weights are stored as (1 + w) */
     bool encoder;                 /* bert: bidirectional encoder, embeddings output */
     const ag_conv_name *layer_names;  /* family-specific layer names, looked up before the common ones */
+    bool qk_rot_halves;           /* GLM-4.1V: the rotary part of each Q/K head (weights and biases) from
+                                     interleaved pairs to halves, as llama.cpp writes M-RoPE glm4 files */
 } ag_conv_family;
 
 /* The family of an HF architecture class, or NULL. */
@@ -111,5 +114,12 @@ void ag_conv_plan_free(ag_conv_plan *p);
 int64_t ag_conv_plan_n_vocab(const ag_conv_plan *p);
 /* Adds the tensors (deferred) and the filler to the writer; the plan must outlive the write. */
 ag_status ag_conv_plan_add(ag_conv_plan *p, ag_gguf_writer *w, ag_error *err);
+
+/* ---------------------------------------------------------------- vision projector */
+
+/* Writes the vision tower of a GLM-4.1V checkpoint (model.visual.*) as a projector GGUF ("clip",
+ * projector type glm4v) to out, with dir's preprocessor_config.json settings. */
+ag_status ag_conv_write_mmproj(const char *dir, const ag_hf_config *c, const ag_st_set *sts, ag_type type,
+                               uint32_t file_type, const char *name, const char *out, ag_error *err);
 
 #endif

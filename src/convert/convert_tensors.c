@@ -4,8 +4,8 @@
  * so that nothing larger than a row is held in memory.
  *
  * Each output tensor lists its source tensors (several for experts, stacked along ne[2]) and the
- * row transforms: the llama Q/K row reordering (for interleaved rotary pairs), gemma's (1 + w)
- * norms. Shapes: a PyTorch [rows, cols] tensor becomes GGUF ne = [cols, rows].
+ * row transforms: the llama Q/K row reordering (for interleaved rotary pairs), GLM-4.1V's Q/K
+ * rotary part to halves (rows and bias elements), gemma's (1 + w) norms. Shapes: a PyTorch [rows, cols] tensor becomes GGUF ne = [cols, rows].
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +24,8 @@ typedef struct {
     const ag_st_tensor **src; /* n_src; experts in order */
     int n_src;
     int permute_heads;        /* > 0: reorder rows for interleaved rotary pairs, per head */
+    int rot_halves, head_dim; /* > 0: the first rot_halves of each head_dim rows (elements of a bias)
+                                 from interleaved pairs to halves (GLM-4.1V) */
     bool plus_one;
     float *gen;               /* generated F32 data (rope_freqs), owned */
 } out_tensor;
@@ -99,6 +101,16 @@ static ag_status add_source(ag_conv_plan *p, const ag_conv_family *fam, const ag
         o->ne[2] = expert >= 0 ? n_expert : 1;
         o->type = pick_type(want, o->n_dims, ne0);
         o->plus_one = fam->norm_plus_one && ends_with(gguf, "_norm.weight");
+        if (fam->qk_rot_halves && (ends_with(base, "q_proj") || ends_with(base, "k_proj"))) {
+            const double n_embd = ag_hf_num(c, "hidden_size", 0), n_head = ag_hf_num(c, "num_attention_heads", 1);
+            const cJSON *rp = ag_hf_get(c, "rope_parameters"), *prf = cJSON_IsObject(rp) ? cJSON_GetObjectItemCaseSensitive(rp, "partial_rotary_factor") : NULL;
+            o->head_dim = (int)ag_hf_num(c, "head_dim", n_embd / n_head);
+            o->rot_halves = (int)(o->head_dim * (cJSON_IsNumber(prf) ? prf->valuedouble : ag_hf_num(c, "partial_rotary_factor", 1.0)));
+            const int64_t len = t->n_dims == 2 ? ne1 : ne0;
+            if (o->head_dim <= 0 || o->rot_halves % 2 != 0 || o->rot_halves > o->head_dim || len % o->head_dim != 0)
+                return ag_error_set(err, AG_ERR_FORMAT, "tensor '%s': %lld rows do not split into heads of %d with %d rotated",
+                                    t->name, (long long)len, o->head_dim, o->rot_halves);
+        }
         if (fam->permute_qk && (ends_with(base, "q_proj") || ends_with(base, "k_proj"))) {
             const double n_head = ag_hf_num(c, "num_attention_heads", 1);
             o->permute_heads = (int)(ends_with(base, "q_proj") ? n_head : ag_hf_num(c, "num_key_value_heads", n_head));
@@ -218,8 +230,16 @@ int64_t ag_conv_plan_n_vocab(const ag_conv_plan *p) {
     return 0;
 }
 
+/* GLM-4.1V: index k of a head's rotary part in halves order <- interleaved index. */
+static int64_t halves_source(const out_tensor *o, int64_t i) {
+    const int64_t h = i / o->head_dim, k = i % o->head_dim, half = o->rot_halves / 2;
+    if (k >= o->rot_halves) return i;
+    return h * o->head_dim + (k < half ? 2 * k : 2 * (k - half) + 1);
+}
+
 /* Source row of output row r of a tensor with rows_per rows per source (per expert). */
 static int64_t source_row(const out_tensor *o, int64_t r) {
+    if (o->rot_halves > 0 && o->n_dims == 2) return halves_source(o, r);
     if (o->permute_heads <= 0) return r;
     const int64_t hd = o->ne[1] / o->permute_heads, h = r / hd, k = r % hd;
     return h * hd + (k % 2) * (hd / 2) + k / 2; /* new[2i + j] = old[j * hd/2 + i] */
@@ -242,7 +262,10 @@ static ag_status fill(void *ctx, int64_t index, void *buf, size_t nbytes, ag_err
         const ag_st_tensor *src = o->src[e];
         for (int64_t r = 0; r < o->ne[1]; r++) {
             const int64_t sr = source_row(o, r);
-            for (int64_t i = 0; i < o->ne[0]; i++) p->row[i] = ag_st_get_f32(src, sr * o->ne[0] + i) + (o->plus_one ? 1.0f : 0.0f);
+            for (int64_t i = 0; i < o->ne[0]; i++) {
+                const int64_t si = o->rot_halves > 0 && o->n_dims == 1 ? halves_source(o, i) : i; /* a Q/K bias */
+                p->row[i] = ag_st_get_f32(src, sr * o->ne[0] + si) + (o->plus_one ? 1.0f : 0.0f);
+            }
             uint8_t *dst = (uint8_t *)buf + (size_t)(e * o->ne[1] + r) * row_bytes;
             if (o->type == AG_TYPE_F32) memcpy(dst, p->row, row_bytes);
             else tr->from_float(p->row, dst, o->ne[0]);

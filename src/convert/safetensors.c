@@ -82,7 +82,7 @@ static ag_status add_tensor(ag_st_set *s, const cJSON *item, const shard *sh, si
         if (strcmp(DTYPES[i].name, dt->valuestring) == 0) t.dtype = DTYPES[i].dtype, esize = DTYPES[i].size;
     if (!esize) return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s: tensor '%s' has unknown dtype '%s'", path, item->string, dt->valuestring);
     t.n_dims = cJSON_GetArraySize(shp);
-    if (t.n_dims > 4) return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s: tensor '%s' has %d dimensions", path, item->string, t.n_dims);
+    if (t.n_dims > 5) return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s: tensor '%s' has %d dimensions", path, item->string, t.n_dims);
     uint64_t numel = 1;
     for (int d = 0; d < t.n_dims; d++) {
         const cJSON *v = cJSON_GetArrayItem(shp, d);

@@ -23,7 +23,7 @@ typedef struct {
     char *name;          /* owned */
     ag_st_dtype dtype;
     int n_dims;
-    int64_t shape[4];    /* outermost first, as PyTorch writes it: [rows, cols] */
+    int64_t shape[5];    /* outermost first, as PyTorch writes it: [rows, cols]; up to 5 (Conv3d kernels) */
     const uint8_t *data; /* inside a mapping */
     size_t nbytes;
     int file;            /* which shard */

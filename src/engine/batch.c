@@ -54,14 +54,17 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
     }
     float *logits = L->batch_logits;
     ag_kv_cache *kv[GROUP_MAX];
-    int pos[GROUP_MAX];
+    int pos[GROUP_MAX], delta[GROUP_MAX];
     for (int done = 0; done < n;) {
         const int g = n - done < group ? n - done : group;
         for (int t = 0; t < g; t++) {
             kv[t] = &ss[done + t]->kv;
             pos[t] = ss[done + t]->n_past;
+            delta[t] = ss[done + t]->pos_delta; /* rotary position after images (session_image.c) */
         }
+        L->scratch.rope_delta_rows = delta;
         ag_forward_multi(m, kv, pos, &L->scratch, L->n_ctx, L->pool, tokens + done, g, logits);
+        L->scratch.rope_delta_rows = NULL;
         if (L->scratch.aborted) { /* the groups already done stay; this one is dropped */
             for (int t = 0; t < g; t++) ss[done + t]->n_logits = 0;
             return ag_error_set(err, AG_ERR_ABORTED, "batched step aborted after %d of %d sessions", done, n);

@@ -123,6 +123,7 @@ void ag_session_free(ag_session *s) {
     ag_threadpool_free(s->pool);
     free(s->logits);
     free(s->batch_logits);
+    free(s->mm_marks);
     free(s);
 }
 
@@ -197,6 +198,7 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         /* without all_logits each chunk writes its last token's logits; the final chunk's stay */
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
         const double t0 = s->power.max_tokens_per_s > 0 ? now_s() : 0;
+        s->scratch.rope_delta = s->pos_delta; /* text after images (session_image.c) */
         if (s->gpu) {
             ag_gpu_cpu_part cpu = {&s->kv, &s->scratch, s->pool};
             if ((st = ag_gpu_forward(s->gpu, s->model, &cpu, tokens + done, chunk, s->n_past, out, all_logits, err)))
@@ -226,10 +228,12 @@ int ag_session_n_ctx(const ag_session *s) { return s->n_ctx; }
 void ag_session_reset(ag_session *s) {
     s->n_past = 0;
     s->n_logits = 0;
+    ag_session_mm_truncate(s, 0);
 }
 
 void ag_session_truncate(ag_session *s, int n_keep) {
     if (n_keep < 0) n_keep = 0;
     if (n_keep < s->n_past) s->n_past = n_keep;
     s->n_logits = 0;
+    ag_session_mm_truncate(s, s->n_past);
 }

@@ -28,7 +28,17 @@ struct ag_session {
     int n_logits;       /* rows valid after the last eval */
     float *batch_logits; /* (batch_cap, n_vocab) a batched step's logits when this session leads it */
     int batch_cap;
+    /* multimodal rotary (session_image.c): after images, cache position p rotates at p + pos_delta;
+     * mm_marks[i] = {cache position where image run i ends, pos_delta from there on} */
+    int pos_delta;
+    int (*mm_marks)[2];
+    int n_mm_marks, cap_mm_marks;
 };
+
+/* Keeps the image marks below n_keep and the rotary delta they give (truncate, reset). */
+void ag_session_mm_truncate(ag_session *s, int n_keep);
+/* dst takes src's image marks of its first n positions (copy_prefix). */
+ag_status ag_session_mm_copy(ag_session *dst, const ag_session *src, int n, ag_error *err);
 
 /* Grows the logits buffer to hold `rows` rows of n_vocab. */
 ag_status ag_session_reserve_logits(ag_session *s, int rows, ag_error *err);

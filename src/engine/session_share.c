@@ -17,6 +17,8 @@ ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, 
     if (n < 0 || n > src->n_past || n > dst->n_ctx)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "cannot copy %d positions (source holds %d, target fits %d)", n,
                             src->n_past, dst->n_ctx);
+    ag_status st = ag_session_mm_copy(dst, src, n, err);
+    if (st) return st;
     const size_t rb = src->kv.row_bytes, bytes = (size_t)n * rb;
     for (int il = 0; il < src->model->hp.n_layer; il++) {
         const size_t so = (size_t)il * src->kv.n_ctx * rb, d_o = (size_t)il * dst->kv.n_ctx * rb;

@@ -98,7 +98,7 @@ static ag_cuda_model_desc describe(const ag_model *m, ag_cuda_layer_desc *layers
         .n_embd = hp->n_embd, .n_layer = n_gpu, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim, .n_ff = hp->n_ff, .n_rot = hp->n_rot, .n_vocab = head ? hp->n_vocab : 0,
         .norm_eps = hp->norm_eps, .rope_base = hp->rope_base, .rope_scale = hp->rope_scale,
-        .attn_scale = hp->attn_scale, .rope_neox = hp->arch->rope == AG_ROPE_NEOX, .n_swa = hp->n_swa,
+        .attn_scale = hp->attn_scale, .rope_neox = ag_rope_halves(hp), .n_swa = hp->n_swa,
         .swa_period = hp->swa_period, .rope_freqs = m->rope_freqs.data,
         .output_norm = head ? cw(&m->output_norm) : (ag_cuda_weight){0}, .output = head ? cw(&m->output) : (ag_cuda_weight){0},
         .layers = layers};

@@ -76,6 +76,28 @@ static ag_status read_swa_layers(const ag_gguf_file *f, const char *arch, ag_hpa
     return AG_OK;
 }
 
+/* rope.dimension_sections: [t, h, w, (0)] rotated pairs per position axis of multimodal rotary. */
+static ag_status read_mrope(const ag_gguf_file *f, const char *arch, ag_hparams *hp, ag_error *err) {
+    char key[128];
+    if (!has(f, arch, "rope.dimension_sections", key, sizeof key)) return AG_OK;
+    const ag_gguf_value *v = &ag_gguf_find_kv(f, key)->value;
+    if (v->type != AG_GGUF_ARRAY || v->arr.count < 3 || v->arr.count > 4)
+        return ag_error_set(err, AG_ERR_FORMAT, "%s must be an array of 3 or 4 integers", key);
+    int sum = 0;
+    for (int i = 0; i < 3; i++) {
+        const int64_t s = ag_gguf_arr_i64(v, (uint64_t)i);
+        if (s < 0 || s > 4096) return ag_error_set(err, AG_ERR_FORMAT, "%s[%d]=%lld is out of range", key, i, (long long)s);
+        hp->mrope_sections[i] = (int)s;
+        sum += (int)s;
+    }
+    if (v->arr.count == 4 && ag_gguf_arr_i64(v, 3) != 0)
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "%s: a fourth (non-zero) section is not supported", key);
+    if (sum != hp->n_rot / 2)
+        return ag_error_set(err, AG_ERR_FORMAT, "%s sums to %d rotated pairs, but rope.dimension_count is %d", key, sum, hp->n_rot);
+    hp->mrope = true;
+    return AG_OK;
+}
+
 ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hparams *hp, ag_error *err) {
     const char *n = a->name;
     char key[128];
@@ -99,7 +121,8 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
         (st = opt_f32(f, n, "attention.layer_norm_epsilon", &hp->norm_eps, err)))
         return st;
     if (has(f, n, "expert_weights_norm", key, sizeof key) && (st = ag_gguf_get_bool(f, key, &hp->expert_norm, err))) return st;
-    if ((st = ag_rope_read_scaling(f, n, hp, err)) || (st = read_swa_layers(f, n, hp, err))) return st;
+    if ((st = ag_rope_read_scaling(f, n, hp, err)) || (st = read_swa_layers(f, n, hp, err)) || (st = read_mrope(f, n, hp, err)))
+        return st;
     if (hp->n_expert < 0 || hp->n_expert > 1024 || (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert)))
         return ag_error_set(err, AG_ERR_FORMAT, "%s.expert_count=%d / expert_used_count=%d are inconsistent", n, hp->n_expert,
                             hp->n_expert_used);

@@ -34,6 +34,11 @@ ag_status ag_arch_read_hparams(const ag_gguf_file *f, const ag_arch *a, ag_hpara
 /* Binds the tensors of layer il: the required ones of the family and every optional one present. */
 ag_status ag_arch_bind_layer(const ag_gguf_file *f, const ag_hparams *hp, int il, ag_layer *l, ag_error *err);
 
+/* Whether Q and K rotate their halves (x[i], x[i + n_rot/2]): the NEOX families, and GLM-4.1V's
+ * multimodal glm4 files, whose converters (llama.cpp's and ours) reorder the rotary part of each
+ * Q/K head from GLM's interleaved pairs to halves. */
+static inline bool ag_rope_halves(const ag_hparams *hp) { return hp->arch->rope == AG_ROPE_NEOX || hp->mrope; }
+
 /* Whether layer il uses the sliding window. */
 static inline bool ag_arch_layer_swa(const ag_hparams *hp, int il) {
     if (hp->n_swa <= 0) return false;

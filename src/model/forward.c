@@ -14,6 +14,8 @@
  * variants, rotary kind, feed-forward variants, experts) and here (sliding window, soft-capping,
  * post-norms, embedding scale).
  * Matrix products are batched over the tokens so each weight row is read once per batch.
+ * Multimodal prompts (engine/session_image.c) replace some input rows by image embeddings and give
+ * (t, h, w) rotary positions through the scratch (forward.h).
  */
 #include "model/forward.h"
 
@@ -218,9 +220,10 @@ void ag_forward(const ag_model *m, ag_kv_cache *kv, ag_fwd_scratch *s, ag_thread
                 const ag_token *tokens, int n, int pos0, float *logits, bool all_logits) {
     const ag_hparams *hp = &m->hp;
     const int e = hp->n_embd;
-    for (int t = 0; t < n; t++)
-        ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t],
-                               e, s->x + (size_t)t * e);
+    for (int t = 0; t < n; t++) {
+        if (s->embd_rows && s->embd_rows[t]) memcpy(s->x + (size_t)t * e, s->embd_rows[t], (size_t)e * sizeof(float));
+        else ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e, s->x + (size_t)t * e);
+    }
     if (hp->arch->embd_scale) /* gemma: embeddings * sqrt(n_embd), rounded like the reference's */
         for (size_t i = 0; i < (size_t)n * e; i++) s->x[i] *= sqrtf((float)e);
     ag_forward_layers(m, kv, s, pool, 0, n, pos0, logits, all_logits);

@@ -35,6 +35,11 @@ typedef struct {
     float *arch;   /* (n_batch, ag_fwd_arch_floats) fused QKV / gate-up outputs, expert routing */
     const float *rope_ff; /* (n_rot/2) rotary divisors for this context size, or NULL (ag_fwd_rope_factors) */
     ag_matmul_scratch mm; /* activations converted for the matmul kernels */
+    /* multimodal input (engine/session_image.c), set for one ag_forward call and cleared after it */
+    const float *const *embd_rows; /* (n) per token: its input embedding row, or NULL for the token's own */
+    const int32_t *mrope_pos;      /* (n, 3) (t, h, w) rotary positions (hp->mrope), or NULL */
+    int rope_delta;                /* else rotary position = cache position + rope_delta (text after images) */
+    const int *rope_delta_rows;    /* ag_forward_multi: per row (NULL = 0) */
     bool (*abort_fn)(void *ctx); /* asked between layers; true stops the pass (NULL: never) */
     void *abort_ctx;
     bool aborted;         /* set when the last pass stopped early: its outputs are invalid */

@@ -4,7 +4,8 @@
  *   q, k, v = xb @ wq, wk, wv  (+ bq, bk, bv)        or   [q; k; v] = xb @ wqkv   (phi3)
  *   q, k = rmsnorm_per_head(q, k) * attn_q_norm, attn_k_norm          (qwen3, gemma3)
  *   q, k = rope(q, k)   interleaved pairs (llama, glm4) or halves (qwen, gemma, phi3), with the
- *                       context's divisors (rope_freqs, longrope, yarn) and attn factor
+ *                       context's divisors (rope_freqs, longrope, yarn) and attn factor; GLM-4.1V's
+ *                       multimodal rotary (model/mrope.c) when the scratch gives (t, h, w) positions
  *   ffn:  act(xb @ gate) * (xb @ up) @ down     act = silu or gelu_tanh (gemma)
  *         [gate; up] = xb @ ffn_up (2*n_ff rows; phi3, glm4)
  */
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "cpu/ops_arch.h"
+#include "model/mrope.h"
 
 static ag_matmul_weight mweight(const ag_weight *w) {
     return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
@@ -82,9 +84,15 @@ void ag_fwd_qkv_at(const ag_model *m, const ag_layer *l, int il, ag_fwd_scratch 
     const float base = swa_base ? hp->rope_base_swa : hp->rope_base, scale = swa_base ? 1.0f : hp->rope_scale;
     const float *ff = swa_base ? NULL : s->rope_ff;
     const float mscale = swa_base ? 1.0f : hp->rope_attn_factor;
-    void (*rope)(float *, int, int, int, float, float, const float *) = hp->arch->rope == AG_ROPE_NEOX ? ag_rope_neox : ag_rope;
+    void (*rope)(float *, int, int, int, float, float, const float *) = ag_rope_halves(hp) ? ag_rope_neox : ag_rope;
     for (int t = 0; t < n; t++) {
-        const float p = (float)(pos ? pos[t] : pos0 + t) / scale;
+        if (hp->mrope && s->mrope_pos) { /* multimodal: (t, h, w) positions by section */
+            ag_rope_multi(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, s->mrope_pos + 3 * t, hp->mrope_sections, base);
+            ag_rope_multi(s->k + (size_t)t * kv_dim, hp->n_head_kv, hd, hp->n_rot, s->mrope_pos + 3 * t, hp->mrope_sections, base);
+            continue;
+        }
+        const int pt = pos ? pos[t] + (s->rope_delta_rows ? s->rope_delta_rows[t] : 0) : pos0 + t + s->rope_delta;
+        const float p = (float)pt / scale;
         rope(s->q + (size_t)t * q_dim, hp->n_head, hd, hp->n_rot, p, base, ff);
         rope(s->k + (size_t)t * kv_dim, hp->n_head_kv, hd, hp->n_rot, p, base, ff);
     }

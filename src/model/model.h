@@ -77,6 +77,8 @@ typedef struct {
     int n_expert, n_expert_used, n_ff_exp; /* mixture of experts */
     bool expert_norm;     /* renormalize the top-k routing weights */
     int pooling;          /* encoders: 1 mean, 2 CLS, 3 last token, 4 rank (CLS -> cls head score) */
+    bool mrope;           /* multimodal rotary (rope.dimension_sections; GLM-4.1V): rotated pair i takes */
+    int mrope_sections[3]; /* the time, height or width position by these section sizes (sum n_rot/2) */
 } ag_hparams;
 
 struct ag_model {

@@ -1,7 +1,8 @@
 """convert.py - `autoglm convert` and `autoglm embed` from the command line, on the Hugging Face
 fixtures of tests/data/arch (made by tests/reference/make_arch_fixtures.py): every family converts
 in every --type and `show` sees its architecture; a sharded checkpoint (index + 2 shards) gives the
-same file as the single one; `embed --json` reproduces the reference sentence embeddings; and the
+same file as the single one; GLM-4.1V converts to glm4 + a clip projector (--mmproj);
+`embed --json` reproduces the reference sentence embeddings; and the
 failures are clear: unsupported architecture, missing tensor, missing tokenizer, bad type.
 usage: convert.py AUTOGLM SHARED"""
 import json, math, os, shutil, struct, subprocess, sys, tempfile
@@ -215,6 +216,31 @@ p2 = run("convert", mm, f"{tmp}/g3-mm.gguf", "--name", "x", "--type", "f32")
 check("gemma3 multimodal checkpoint converts (text weights)", p2.returncode == 0, p2.stderr.decode()[-300:])
 check("gemma3 multimodal == text-only output", p1.returncode == 0 and p2.returncode == 0 and
       open(f"{tmp}/g3-text.gguf", "rb").read() == open(f"{tmp}/g3-mm.gguf", "rb").read())
+
+# ---- GLM-4.1V (Glm4vForConditionalGeneration, tests/data/glm4v): the text model as glm4 with M-RoPE
+# sections and, with --mmproj, the vision projector in llama.cpp's clip layout
+sys.path.insert(0, here)
+import gguf_edit  # noqa: E402
+glm4v = os.path.join(here, "..", "data", "glm4v")
+p = run("convert", glm4v, f"{tmp}/glm4v.gguf", "--type", "q8_0", "--mmproj", f"{tmp}/glm4v-mmproj.gguf")
+check("convert glm4v --mmproj", p.returncode == 0, p.stderr.decode()[-300:])
+j = show(f"{tmp}/glm4v.gguf")
+md = j["metadata"] if j else {}
+check("glm4v: glm4 with rope.dimension_sections", md.get("general.architecture") == "glm4"
+      and md.get("glm4.rope.dimension_sections") == [2, 3, 3, 0] and md.get("glm4.rope.dimension_count") == 16, md)
+check("glm4v: no vision tensor in the text model", j and not any(t["name"].startswith(("v.", "mm.")) for t in j["tensors"]))
+if os.path.exists(f"{tmp}/glm4v-mmproj.gguf"):
+    g = gguf_edit.parse(open(f"{tmp}/glm4v-mmproj.gguf", "rb").read())
+    kv = {k.decode(): v for k, t, v in g["kvs"]}
+    ne = {t["name"].decode(): t["ne"] for t in g["tensors"]}
+    check("glm4v mmproj: clip keys", kv.get("general.architecture") == b"clip" and kv.get("clip.projector_type") == b"glm4v"
+          and kv.get("clip.vision.block_count") == 2 and kv.get("clip.vision.spatial_merge_size") == 2, kv)
+    check("glm4v mmproj: tensors", ne.get("v.patch_embd.weight") == [14, 14, 3, 32] and ne.get("v.patch_embd.weight.1") == [14, 14, 3, 32]
+          and ne.get("mm.patch_merger.weight") == [2, 2, 32, 64] and ne.get("v.blk.1.attn_qkv.weight") == [32, 96]
+          and "mm.post_norm.bias" in ne and "v.position_embd.weight" in ne, ne)
+p = run("convert", glm4v, f"{tmp}/glm4v-2.gguf", "--mmproj")
+check("convert --mmproj without a path: usage error", p.returncode != 0)
+
 
 # ---- clear errors
 bad = f"{tmp}/falcon"

@@ -9,6 +9,7 @@ this script, deterministically, with the Python standard library only:
     mean and standard deviation from random.Random seeded by the tensor's name, rounded to the dtype;
     tests/reference/regen_arch_expected.py computed the expected logits/embeddings from exactly these
     weights with transformers;
+  - glm4v (tests/reference/make_glm4v_fixture.py's GLM-4.1V): the same, from its weights.json;
   - arch/nomic-bert: make_nomic_fixture.make_weights (its own reference computed the expected output);
   - rerank: make_rerank_fixture.make_weights (checked against transformers).
 usage: fixture_weights.py DATA_DIR            (writes the missing or stale model.safetensors files)
@@ -114,6 +115,9 @@ def generate(data_dir):
                 from_manifest(folder)
         elif fam == "nomic-bert" and stale(folder, [__file__, os.path.join(HERE, "make_nomic_fixture.py")]):
             nomic(folder, data_dir)
+    folder = os.path.join(data_dir, "glm4v")  # make_glm4v_fixture.py's vision-language model
+    if os.path.exists(os.path.join(folder, "weights.json")) and stale(folder, [os.path.join(folder, "weights.json"), __file__]):
+        from_manifest(folder)
     folder = os.path.join(data_dir, "rerank")
     if stale(folder, [__file__, os.path.join(HERE, "make_rerank_fixture.py")]):
         rerank(folder)
