@@ -3,7 +3,9 @@
  * stories260K, the llama/mistral/qwen2/qwen3 fixtures converted to F32, the tiny F16 model) and
  * logits within a tolerance on BF16 and every quantized type of the tiny reference models, through the
  * three paths of the GPU forward pass (a prompt batch on cuBLAS, a 5-token batch on the
- * matrix-vector kernels, single-token decode replayed from a CUDA graph). Partial offload (the
+ * matrix-vector kernels, single-token decode replayed from a CUDA graph), and batched decode steps
+ * of several sessions at different positions (ag_session_eval_batch: one device pass for all
+ * rows, each with its own cache) against the same steps on the CPU. Partial offload (the
  * first layer, all but the last) gives the CPU's greedy tokens; the memory estimate places as
  * many layers as fit under AUTOGLM_GPU_MEM_LIMIT (auto) or refuses (explicit cuda); NVML reads.
  *
@@ -164,6 +166,80 @@ static void test_quantized_models(void) {
         snprintf(path, sizeof path, "%s/reference/models/tiny256-%s.gguf", ag_test_shared_dir(), TYPES[i]);
         compare(path, false, 0.08);
     }
+}
+
+#define N_SEQ_MAX 11
+#define N_STEP 4
+
+/* n_seq sessions with prompts of different lengths, then N_STEP batched steps of forced tokens;
+ * out: (N_STEP, n_seq, n_vocab) logits. -1 on failure. */
+static int run_batched(ag_model *m, int n_seq, float *out) {
+    const int nv = ag_model_n_vocab(m);
+    ag_session *ss[N_SEQ_MAX] = {0};
+    ag_session_params sp = {.n_ctx = 64, .n_batch = 16};
+    ag_error err = {0};
+    int rc = -1;
+    for (int i = 0; i < n_seq; i++) {
+        ag_token prompt[3 + N_SEQ_MAX];
+        for (int j = 0; j < 3 + i; j++) prompt[j] = (ag_token)((i * 7 + j * 13 + 5) % nv);
+        if (!(ss[i] = ag_session_new(m, &sp, &err)) || ag_session_eval(ss[i], prompt, 3 + i, false, &err)) goto done;
+    }
+    for (int k = 0; k < N_STEP; k++) {
+        ag_token tok[N_SEQ_MAX];
+        for (int i = 0; i < n_seq; i++) tok[i] = (ag_token)((i * 11 + k * 17 + 3) % nv);
+        if (ag_session_eval_batch(ss, tok, n_seq, &err)) goto done;
+        for (int i = 0; i < n_seq; i++) {
+            CHECK(ag_session_n_past(ss[i]) == 3 + i + k + 1);
+            memcpy(out + ((size_t)k * n_seq + i) * nv, ag_session_logits(ss[i], -1), (size_t)nv * sizeof(float));
+        }
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "  batched: %s\n", err.msg);
+    for (int i = 0; i < n_seq; i++) ag_session_free(ss[i]);
+    return rc;
+}
+
+/* Batched steps of n_seq sessions on both devices: logits within tol, and with same_argmax the
+ * most likely token of every row and step equal. */
+static void compare_batched(const char *path, int n_seq, double tol, bool same_argmax) {
+    ag_error err = {0};
+    ag_model *cpu = load(path, "cpu", &err), *gpu = cpu ? load(path, "cuda", &err) : NULL;
+    CHECK_MSG(cpu && gpu, "%s: %s", path, err.msg);
+    if (cpu && gpu) {
+        const int nv = ag_model_n_vocab(cpu);
+        float *a = malloc((size_t)N_STEP * n_seq * nv * sizeof(float)), *b = malloc((size_t)N_STEP * n_seq * nv * sizeof(float));
+        if (a && b && run_batched(cpu, n_seq, a) == 0 && run_batched(gpu, n_seq, b) == 0) {
+            double worst = 0;
+            int agree = 0;
+            for (int r = 0; r < N_STEP * n_seq; r++) {
+                const double e = rel_rms(b + (size_t)r * nv, a + (size_t)r * nv, nv);
+                worst = e > worst ? e : worst;
+                agree += argmax(a + (size_t)r * nv, nv) == argmax(b + (size_t)r * nv, nv);
+            }
+            fprintf(stderr, "  %-40s batched steps of %2d sessions: rel. rms logits error %.2e, argmax agrees %d/%d\n",
+                    strrchr(path, '/') ? strrchr(path, '/') + 1 : path, n_seq, worst, agree, N_STEP * n_seq);
+            CHECK_MSG(worst <= tol, "%s: batched logits differ by %.3g (tolerance %.3g)", path, worst, tol);
+            if (same_argmax) CHECK_MSG(agree == N_STEP * n_seq, "%s: batched argmax differs", path);
+        } else
+            CHECK_MSG(0, "%s: batched evaluation failed", path);
+        free(a);
+        free(b);
+    }
+    ag_model_free(cpu);
+    ag_model_free(gpu);
+}
+
+static void test_batched(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    compare_batched(path, 3, 1e-3, true);
+    compare_batched(path, N_SEQ_MAX, 1e-3, true);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q8_0.gguf", ag_test_shared_dir());
+    compare_batched(path, 3, 0.08, false);
+    compare_batched(path, N_SEQ_MAX, 0.08, false);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q4_k_m.gguf", ag_test_shared_dir());
+    compare_batched(path, N_SEQ_MAX, 0.08, false);
 }
 
 /* The CUDA device of a loaded model, or NULL (then the reason is printed). */
@@ -343,6 +419,7 @@ static void test_cuda(void) {
     test_float_models();
     test_families_f32();
     test_quantized_models();
+    test_batched();
 }
 
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
