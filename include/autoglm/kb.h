@@ -109,6 +109,12 @@ typedef struct {
     int chunk_tokens;        /* 0 = 256 (at most the model's context) */
     int chunk_overlap;       /* 0 = 32; -1 = none */
     const char *rerank_model; /* path of a reranker (cross-encoder) GGUF for queries; NULL = none */
+    /* Hybrid fusion: weighted reciprocal rank, BM25's ranking with weight 1 and the dense one
+     * with dense_weight when fixed_dense_weight (0 = BM25 order only, dense hits appended), else
+     * automatic: the dense ranking's agreement with BM25 beyond chance, 0 unless significant at
+     * the 1% level (docs/KB.md). */
+    bool fixed_dense_weight;
+    double dense_weight;
 } ag_kb_params;
 
 /* Creates the knowledge base file (fails if it exists). */
@@ -120,6 +126,9 @@ void ag_kb_set_threads(ag_kb *kb, int n_threads);
 /* Collections with at least this many chunks use the HNSW graph for dense search (default
  * 2000; 0 = always exact). */
 void ag_kb_set_ann_threshold(ag_kb *kb, int n_chunks);
+/* The dense ranking's weight in this handle's hybrid queries: w >= 0 fixed, w < 0 automatic
+ * (the base's setting is what ag_kb_open reads; this replaces it for the handle). */
+void ag_kb_set_dense_weight(ag_kb *kb, double w);
 /* The reranker for this handle's queries: a GGUF path, "" = none, NULL = the base's stored one
  * (the model is loaded at the next query). */
 ag_status ag_kb_set_reranker(ag_kb *kb, const char *model_path, ag_error *err);
@@ -157,6 +166,7 @@ typedef struct {
     char embed_model[1024];  /* "" without */
     char rerank_model[1024]; /* the reranker in use, "" without */
     int chunk_tokens, chunk_overlap;
+    double dense_weight;     /* hybrid fusion weight of the dense ranking; < 0 automatic */
     char digest[65];         /* SHA-256 over documents, chunks and vectors, in path order */
 } ag_kb_info;
 

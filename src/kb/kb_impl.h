@@ -65,6 +65,7 @@ struct ag_kb {
     int chunk_tokens, chunk_overlap, dim;
     int n_threads;
     int ann_threshold;
+    double dense_weight; /* hybrid fusion: the dense ranking's weight (BM25's is 1); < 0 automatic */
     kb_embedder emb; /* emb.model NULL until needed */
     char *rerank_path; /* the reranker in use: the stored one, or ag_kb_set_reranker's; "" none */
     ag_model *reranker; /* NULL until needed (rerank.c) */
@@ -89,5 +90,8 @@ ag_status kb_delete_doc(ag_kb *kb, int64_t doc_id, ag_error *err);
 void kb_cache_clear(ag_kb *kb);
 /* search.c: the k best chunks by the mode alone (what ag_kb_query reranks, rerank.c). */
 int kb_retrieve(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err);
+/* search.c: the automatic weight of the dense ranking from the chunk ids of the two rankings'
+ * tops (a: BM25, b: dense) among n_chunks (0 when their agreement is at chance level). */
+double kb_auto_dense_weight(const int64_t *a, int na, const int64_t *b, int nb, int64_t n_chunks);
 
 #endif

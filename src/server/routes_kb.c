@@ -1,12 +1,14 @@
 /*
  * routes_kb.c - knowledge bases and summaries over HTTP, on include/autoglm/kb.h:
  *   GET  /api/kb                 the caller's bases                       (reader)
- *   POST /api/kb/create          {"name", "embed_model"?, "rerank_model"?} (user)
+ *   POST /api/kb/create          {"name", "embed_model"?, "rerank_model"?, "dense_weight"?} (user)
  *   POST /api/kb/add             {"name", "files": [{"filename", "content" (base64)}]}  (user)
  *   POST /api/kb/remove          {"name", "path"}                         (user)
- *   POST /api/kb/query           {"name", "query", "k"?, "mode"?, "rerank"?}  (reader)
- *   POST /api/kb/ask             {"name", "question", "model", "k"?, "rerank"?}  (user)
+ *   POST /api/kb/query           {"name", "query", "k"?, "mode"?, "rerank"?, "dense_weight"?}  (reader)
+ *   POST /api/kb/ask             {"name", "question", "model", "k"?, "rerank"?, "dense_weight"?}  (user)
  * "rerank": a reranker model for this query ("" = none); absent = the one stored at create.
+ * "dense_weight": the hybrid fusion's weight of the dense ranking, a number from 0 to 1000 or
+ * "auto"; absent = the base's setting (create: automatic).
  *   POST /api/summarize          {"text" | "filename"+"content", "model"?, "extractive"?, "max_length"?, "min_length"?}
  * With API keys on, a caller's bases are those of its key's tenant ($AUTOGLM_KB/@TENANT/NAME):
  * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
@@ -68,6 +70,22 @@ static cJSON *parse_body(http_req *rq, enum MHD_Result *r) {
 
 static const char *str_field(const cJSON *o, const char *key) { return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)); }
 
+/* "dense_weight": absent (false, *w untouched), "auto" (*w = -1) or 0..1000; replies 400 when
+ * it is something else (*bad set). */
+static bool dense_weight_field(http_req *rq, const cJSON *body, double *w, bool *bad, enum MHD_Result *r) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, "dense_weight");
+    *bad = false;
+    if (!j) return false;
+    if (cJSON_IsString(j) && strcmp(j->valuestring, "auto") == 0) *w = -1.0;
+    else if (cJSON_IsNumber(j) && j->valuedouble >= 0 && j->valuedouble <= 1000) *w = j->valuedouble;
+    else {
+        *bad = true;
+        *r = http_reply_error(rq, 400, "\"dense_weight\" must be \"auto\" or a number from 0 to 1000");
+        return false;
+    }
+    return true;
+}
+
 /* A model of the store (or a path) for the knowledge base; NULL = none. Replies on failure. */
 static bool resolve_model(http_req *rq, const char *name, char **path, enum MHD_Result *r) {
     *path = NULL;
@@ -116,12 +134,15 @@ enum MHD_Result route_kb_create(http_req *rq) {
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
     char *model = NULL, *rerank = NULL, *dir = NULL;
-    if (resolve_model(rq, str_field(body, "embed_model"), &model, &r) &&
+    double w = -1.0;
+    bool bad;
+    const bool fixed = dense_weight_field(rq, body, &w, &bad, &r) && w >= 0;
+    if (!bad && resolve_model(rq, str_field(body, "embed_model"), &model, &r) &&
         resolve_model(rq, str_field(body, "rerank_model"), &rerank, &r) && (dir = base_dir(rq, str_field(body, "name"), true, &r))) {
         char path[4200];
         snprintf(path, sizeof path, "%s/kb.sqlite", dir);
         ag_error err = {0};
-        ag_kb_params p = {.embed_model = model, .rerank_model = rerank};
+        ag_kb_params p = {.embed_model = model, .rerank_model = rerank, .fixed_dense_weight = fixed, .dense_weight = fixed ? w : 0};
         if (ag_kb_create(path, &p, &err) != AG_OK)
             r = http_reply_error(rq, access(path, F_OK) == 0 ? 409 : 500, "%s", err.msg);
         else {
@@ -299,6 +320,10 @@ static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *qu
         *r = http_reply_error(rq, 400, "need a question, k in 1..%d and mode bm25|dense|hybrid", KB_MAX_HITS);
         return -1;
     }
+    double w;
+    bool bad;
+    if (dense_weight_field(rq, body, &w, &bad, r)) ag_kb_set_dense_weight(kb, w);
+    if (bad) return -1;
     const char *rerank_name = str_field(body, "rerank");
     char *rerank = NULL;
     if (rerank_name && !resolve_model(rq, rerank_name, &rerank, r)) return -1;
