@@ -266,7 +266,7 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done < j->n_emb) { /* one text per turn */
         ag_error err = {0};
         int i = j->emb_done;
-        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, m->owner->cfg.n_threads, &err)) {
+        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, sched_power_threads(m->owner), &err)) {
             finish(m, sl, "stop", false, err.msg);
             return;
         }

@@ -113,6 +113,8 @@ bool sched_preempt_check(void *ctx);
 /* sched_power.c: brings the slot's session to the server's power mode (worker thread, before
  * its eval). */
 void sched_power_slot(sched_model *m, slot *sl);
+/* Threads of an embedding or rerank pass (no session) in the current power mode. */
+int sched_power_threads(const sched *s);
 /* Under a token-rate cap: sleeps until a decode turn that began at turn0 (sched_now_ns) has
  * taken 1/cap seconds, so each sequence makes at most cap tokens per second. */
 void sched_power_pace(sched_model *m, int64_t turn0, int n_dec);
