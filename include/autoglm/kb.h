@@ -133,6 +133,17 @@ void ag_kb_set_dense_weight(ag_kb *kb, double w);
  * (the model is loaded at the next query). */
 ag_status ag_kb_set_reranker(ag_kb *kb, const char *model_path, ag_error *err);
 
+/* Scores n texts against a query with the reranker in use, for a caller that holds its models
+ * elsewhere (a server's registry of loaded models): set with ag_kb_set_rerank_fn, it replaces
+ * loading the reranker into the handle. */
+typedef ag_status (*ag_kb_rerank_fn)(void *ctx, const char *query, const char *const *texts, int n, float *scores,
+                                     ag_error *err);
+/* fn NULL: the handle loads the reranker itself (the default). The function is used only while a
+ * reranker is in use (ag_kb_reranker non-empty); the caller chooses it for that reranker. */
+void ag_kb_set_rerank_fn(ag_kb *kb, ag_kb_rerank_fn fn, void *ctx);
+/* The path of the reranker in use ("" none); valid until the next ag_kb_set_reranker. */
+const char *ag_kb_reranker(const ag_kb *kb);
+
 typedef struct {
     int files_seen;      /* supported files found under the paths */
     int files_added;     /* new documents */

@@ -69,6 +69,8 @@ struct ag_kb {
     kb_embedder emb; /* emb.model NULL until needed */
     char *rerank_path; /* the reranker in use: the stored one, or ag_kb_set_reranker's; "" none */
     ag_model *reranker; /* NULL until needed (rerank.c) */
+    ag_kb_rerank_fn rerank_fn; /* set: scores instead of the reranker (ag_kb_set_rerank_fn) */
+    void *rerank_ctx;
     /* vectors for dense search, loaded at vec_generation */
     int64_t vec_generation;
     int n_vec;

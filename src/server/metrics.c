@@ -7,7 +7,8 @@
  *   autoglm_token_latency_seconds        histogram (between two tokens of one sequence)
  *   autoglm_energy_joules_total, autoglm_energy_tokens_total  CPU package energy of generations
  *                                        (where RAPL is readable) and their generated tokens
- *   gauges: loaded models, queue depth, KV slots in use / total, KV positions held, power mode
+ *   gauges: loaded models, queue depth, KV slots in use / total, KV positions held, power mode;
+ *   autoglm_model_loads_total (from the scheduler: models read from disk)
  */
 #include "server/metrics.h"
 
@@ -196,9 +197,12 @@ char *metrics_render(metrics *m, const metrics_gauges *g) {
             "# TYPE autoglm_kv_slots_total gauge\nautoglm_kv_slots_total %d\n"
             "# HELP autoglm_kv_tokens Positions held in the slots' KV caches.\n"
             "# TYPE autoglm_kv_tokens gauge\nautoglm_kv_tokens %lld\n"
+            "# HELP autoglm_model_loads_total Models loaded from disk (a model kept loaded is not counted again).\n"
+            "# TYPE autoglm_model_loads_total counter\nautoglm_model_loads_total %lld\n"
             "# HELP autoglm_prefix_reused_tokens_total Prompt positions copied from another slot's cache.\n"
             "# TYPE autoglm_prefix_reused_tokens_total counter\nautoglm_prefix_reused_tokens_total %lld\n",
-        g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->prefix_reused);
+        g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->model_loads,
+        (long long)g->prefix_reused);
     if (t.failed) {
         free(t.buf);
         return NULL;

@@ -20,6 +20,7 @@ typedef struct {
     int64_t kv_tokens;   /* positions held in the slots' KV caches */
     int64_t prefix_reused; /* prompt positions copied from another slot instead of recomputed */
     int power_mode;      /* ag_power_mode of the server */
+    int64_t model_loads; /* models loaded from disk since the server started */
 } metrics_gauges;
 
 /* One finished generation, for /api/stats (the dashboard) and the energy counters. */

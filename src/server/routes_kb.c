@@ -14,6 +14,9 @@
  * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
  * (files/, names reduced to their last component). A base is opened per request (an ag_kb
  * belongs to one thread). Answers and summaries go through the caller's redaction.
+ * The answering model of /ask and a reranker that is a model of the store run on the
+ * scheduler's loaded models (model_jobs.h: loaded once, kept as keep_alive says, in /api/ps); a
+ * reranker given by a path outside the store is loaded by the base's handle.
  */
 #include <cJSON.h>
 #include <dirent.h>
@@ -27,6 +30,7 @@
 
 #include "autoglm/kb.h"
 #include "server/http.h"
+#include "server/model_jobs.h"
 
 #define KB_MAX_HITS 50
 
@@ -310,6 +314,43 @@ static cJSON *sources_json(const http_req *rq, const ag_kb_hit *hits, int n) {
     return arr;
 }
 
+/* The store's name of the model file at path (into name), so that the scheduler can hold it. */
+static bool store_name_of(const char *root, const char *path, char *name, size_t cap) {
+    store_manifest *all = NULL;
+    int n = 0;
+    st_error se = {0};
+    bool found = false;
+    if (root && store_list(root, &all, &n, &se) == ST_OK)
+        for (int i = 0; i < n; i++) {
+            if (!found && all[i].path && strcmp(all[i].path, path) == 0) {
+                snprintf(name, cap, "%s", all[i].name);
+                found = true;
+            }
+            store_manifest_free(&all[i]);
+        }
+    free(all);
+    return found;
+}
+
+typedef struct {
+    http_req *rq;
+    char model[STORE_NAME_MAX];
+} kb_rerank_ctx;
+
+/* ag_kb_rerank_fn: the base's reranker as a job on the scheduler's loaded model. */
+static ag_status rerank_on_sched(void *ctx, const char *query, const char *const *texts, int n, float *scores, ag_error *err) {
+    kb_rerank_ctx *c = ctx;
+    char msg[512] = "";
+    const int status = model_job_rerank(c->rq->srv->sched, c->model, query, texts, n, c->rq->fd, scores, msg, sizeof msg);
+    if (status == 0) return AG_OK;
+    const ag_status code = status == 400 ? AG_ERR_INVALID_ARG : status == 507 ? AG_ERR_NOMEM : AG_ERR_IO;
+    if (err) {
+        err->code = code;
+        snprintf(err->msg, sizeof err->msg, "reranker '%.100s': %.380s", c->model, msg);
+    }
+    return code;
+}
+
 /* Runs the query of a /query or /ask body; returns the hit count or -1 after replying. */
 static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *question, ag_kb_hit **hits, enum MHD_Result *r) {
     const cJSON *jk = cJSON_GetObjectItemCaseSensitive(body, "k");
@@ -334,7 +375,11 @@ static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *qu
         return -1;
     }
     free(rerank);
+    kb_rerank_ctx rc = {.rq = rq};
+    if (*ag_kb_reranker(kb) && store_name_of(rq->srv->cfg.sched.store_root, ag_kb_reranker(kb), rc.model, sizeof rc.model))
+        ag_kb_set_rerank_fn(kb, rerank_on_sched, &rc);
     int n = ag_kb_query(kb, question, k, (ag_kb_mode)mode, hits, &err);
+    ag_kb_set_rerank_fn(kb, NULL, NULL); /* rc lives on this stack */
     if (n < 0) *r = http_reply_error(rq, 500, "%s", err.msg);
     return n;
 }
@@ -373,35 +418,56 @@ static ag_model *load_model(http_req *rq, const char *name, enum MHD_Result *r) 
     return m;
 }
 
+/* The model's answer from the first `used` sources, the lowest-ranked dropped while the prompt
+ * does not fit its context. Returns 0 or an HTTP status (499: the client went away). */
+static int answer_from(http_req *rq, sched_model *sm, const char *question, const ag_kb_hit *hits, int n, char **answer,
+                       char *err, size_t cap) {
+    const int limit = rq->guard.max_tokens; /* the policy's limit */
+    const int max_tokens = limit > 0 && limit < 256 ? limit : 256;
+    int status = 413;
+    for (int used = n; used > 0 && status == 413; used--) {
+        char *prompt = ag_kb_ask_prompt(question, hits, used);
+        status = prompt ? model_job_answer(sm, prompt, max_tokens, rq->fd, answer, err, cap) : 500;
+        if (!prompt) snprintf(err, cap, "out of memory");
+        free(prompt);
+    }
+    if (status == 413) status = 400; /* not even one source fits */
+    return status;
+}
+
 enum MHD_Result route_kb_ask(http_req *rq) {
     enum MHD_Result r = MHD_NO;
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
-    const char *question = str_field(body, "question");
-    ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    const char *question = str_field(body, "question"), *model = str_field(body, "model");
+    ag_kb *kb = NULL;
     ag_kb_hit *hits = NULL;
-    int n = kb ? query_body(rq, kb, body, question, &hits, &r) : -1;
-    ag_model *m = n >= 0 ? load_model(rq, str_field(body, "model"), &r) : NULL;
-    if (m) {
-        char *prompt = ag_kb_ask_prompt(question, hits, n);
-        const int cap = rq->guard.max_tokens;
-        ag_generate_params gp = {.max_tokens = cap > 0 && cap < 256 ? cap : 256};
-        ag_error err = {0};
-        char *answer = prompt ? ag_generate_greedy(m, prompt, &gp, &err) : NULL;
+    int n = -1;
+    if (!model || !*model) r = http_reply_error(rq, 400, "\"model\" is required");
+    else if ((kb = open_base(rq, str_field(body, "name"), &r))) n = query_body(rq, kb, body, question, &hits, &r);
+    sched_model *sm = NULL;
+    char err[512] = "";
+    double load_s;
+    int status = n >= 0 ? sched_acquire(rq->srv->sched, model, &sm, &load_s, err, sizeof err) : -1;
+    if (status > 0) r = http_reply_error(rq, (unsigned)status, "%s", err);
+    else if (status == 0) {
+        char *answer = NULL;
+        status = answer_from(rq, sm, question, hits, n, &answer, err, sizeof err);
         char *visible = answer ? shown(rq, answer) : NULL;
         char why[256];
-        if (!answer) r = http_reply_error(rq, 500, "%s", err.msg[0] ? err.msg : "out of memory");
+        if (status == 499) r = MHD_NO; /* the client went away */
+        else if (status) r = http_reply_error(rq, (unsigned)status, "%s", err);
+        else if (!visible) r = http_reply_error(rq, 500, "out of memory");
         else if (!guard_output_ok(rq->srv->guard, &rq->guard, answer, why, sizeof why)) r = http_reply_error(rq, 403, "%s", why);
         else {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "answer", visible ? visible : "");
+            cJSON_AddStringToObject(o, "answer", visible);
             cJSON_AddItemToObject(o, "sources", sources_json(rq, hits, n));
             r = http_reply_json(rq, 200, o);
         }
         free(visible);
         free(answer);
-        free(prompt);
-        ag_model_free(m);
+        sched_release(sm, KEEP_ALIVE_DEFAULT);
     }
     if (n >= 0) ag_kb_hits_free(hits, n);
     ag_kb_close(kb);

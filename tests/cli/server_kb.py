@@ -48,7 +48,8 @@ try:
     open(f"{tmp}/Modelfile", "w").write(f"FROM {tmp}/story.gguf\n")
     check(cli("create", "story", "-f", f"{tmp}/Modelfile").returncode == 0, "create model")
     keys = {}
-    for who, role, tenant in [("a_user", "user", "acme"), ("a_reader", "reader", "acme"), ("b_user", "user", "globex")]:
+    for who, role, tenant in [("a_user", "user", "acme"), ("a_reader", "reader", "acme"), ("b_user", "user", "globex"),
+                              ("admin", "admin", "acme")]:
         keys[who] = cli("keys", "add", "--role", role, "--tenant", tenant).stdout.strip()
     p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--auth"], env=env, stderr=subprocess.PIPE, text=True)
     port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline()).group(1))
@@ -93,6 +94,15 @@ try:
     s, b = post(port, "/api/kb/ask", {"name": "docs", "question": "Who lit the lamp?", "model": "story", "k": 2,
                                       "mode": "bm25"}, keys["a_user"])
     check(s == 200 and isinstance(b.get("answer"), str) and b["sources"][0]["source"] == "lighthouse.txt", f"ask: {s} {b}")
+    answer = b.get("answer")
+    s, b = post(port, "/api/kb/ask", {"name": "docs", "question": "Who lit the lamp?", "model": "story", "k": 2,
+                                      "mode": "bm25"}, keys["a_user"])
+    check(s == 200 and b.get("answer") == answer, f"the same question, the same (greedy) answer: {s} {b}")
+    s, text = post(port, "/metrics", None, keys["admin"], method="GET")
+    m = re.search(r"^autoglm_model_loads_total (\d+)$", text if isinstance(text, str) else "", re.M)
+    check(m and int(m.group(1)) == 1, f"two asks loaded the model once: {m and m.group(0)}")
+    s, b = post(port, "/api/ps", None, keys["a_reader"], method="GET")
+    check(s == 200 and [x["name"] for x in b["models"]] == ["story:latest"], f"the answering model in /api/ps: {b}")
     s, b = post(port, "/api/kb/ask", {"name": "docs", "question": "x", "model": "nope"}, keys["a_user"])
     check(s == 404, f"ask with an unknown model: {s}")
     s, b = post(port, "/api/kb/remove", {"name": "docs", "path": "garden.md"}, keys["a_user"])
