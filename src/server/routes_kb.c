@@ -424,15 +424,15 @@ static int answer_from(http_req *rq, sched_model *sm, const char *question, cons
                        char *err, size_t cap) {
     const int limit = rq->guard.max_tokens; /* the policy's limit */
     const int max_tokens = limit > 0 && limit < 256 ? limit : 256;
-    int status = 413;
-    for (int used = n; used > 0 && status == 413; used--) {
+    int status = 500;
+    for (int used = n; used >= 0; used--) { /* no hits: the question alone (the model says it has no source) */
         char *prompt = ag_kb_ask_prompt(question, hits, used);
         status = prompt ? model_job_answer(sm, prompt, max_tokens, rq->fd, answer, err, cap) : 500;
         if (!prompt) snprintf(err, cap, "out of memory");
         free(prompt);
+        if (status != 413) break;
     }
-    if (status == 413) status = 400; /* not even one source fits */
-    return status;
+    return status == 413 ? 400 : status; /* not even the question fits */
 }
 
 enum MHD_Result route_kb_ask(http_req *rq) {

@@ -697,8 +697,9 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
         const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
                           : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
-        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx *
-                            (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
+        const uint64_t kv = ag_model_is_embedding(m->model) ? 0 /* encoders (embed, rerank) have no KV cache */
+                            : (uint64_t)n_slots * (uint64_t)n_ctx *
+                                  (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
         m->mem_need = man.size + kv;
         const uint64_t avail = sched_mem_available(s);
         if (m->mem_need > avail) {

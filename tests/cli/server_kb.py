@@ -101,6 +101,8 @@ try:
     s, text = post(port, "/metrics", None, keys["admin"], method="GET")
     m = re.search(r"^autoglm_model_loads_total (\d+)$", text if isinstance(text, str) else "", re.M)
     check(m and int(m.group(1)) == 1, f"two asks loaded the model once: {m and m.group(0)}")
+    s, b = post(port, "/api/kb/ask", {"name": "docs", "question": "zzqx", "model": "story", "mode": "bm25"}, keys["a_user"])
+    check(s == 200 and b.get("sources") == [] and isinstance(b.get("answer"), str), f"ask with nothing found: {s} {b}")
     s, b = post(port, "/api/ps", None, keys["a_reader"], method="GET")
     check(s == 200 and [x["name"] for x in b["models"]] == ["story:latest"], f"the answering model in /api/ps: {b}")
     s, b = post(port, "/api/kb/ask", {"name": "docs", "question": "x", "model": "nope"}, keys["a_user"])
