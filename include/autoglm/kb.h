@@ -243,6 +243,15 @@ char *ag_summarize_extractive(const char *text, size_t len, const ag_summary_par
 char *ag_summarize_model(ag_model *model, const char *text, size_t len, const ag_summary_params *params,
                          int n_threads, ag_error *err);
 
+/* Generation for ag_summarize_model_with: the greedy answer (malloc'd) to one user message, at
+ * most max_tokens tokens; NULL with err. */
+typedef char *(*ag_generate_fn)(void *ctx, const char *user_text, int max_tokens, ag_error *err);
+/* ag_summarize_model with the answers made by gen (a server runs them on its loaded models);
+ * model gives the tokenizer (parts are sized in its tokens) and n_ctx the context each answer
+ * has (0 = min(training context, 4096)). */
+char *ag_summarize_model_with(const ag_model *model, int n_ctx, ag_generate_fn gen, void *gen_ctx, const char *text,
+                              size_t len, const ag_summary_params *params, ag_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,8 +14,8 @@
  * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
  * (files/, names reduced to their last component). A base is opened per request (an ag_kb
  * belongs to one thread). Answers and summaries go through the caller's redaction.
- * The answering model of /ask and a reranker that is a model of the store run on the
- * scheduler's loaded models (model_jobs.h: loaded once, kept as keep_alive says, in /api/ps); a
+ * The answering model of /ask and /summarize and a reranker that is a model of the store run on
+ * the scheduler's loaded models (model_jobs.h: loaded once, kept as keep_alive says, in /api/ps); a
  * reranker given by a path outside the store is loaded by the base's handle.
  */
 #include <cJSON.h>
@@ -402,22 +402,6 @@ enum MHD_Result route_kb_query(http_req *rq) {
     return r;
 }
 
-/* Loads a generation model of the store for ask/summarize; NULL after replying. */
-static ag_model *load_model(http_req *rq, const char *name, enum MHD_Result *r) {
-    char *path = NULL;
-    if (!name || !*name) {
-        *r = http_reply_error(rq, 400, "\"model\" is required");
-        return NULL;
-    }
-    if (!resolve_model(rq, name, &path, r)) return NULL;
-    ag_error err = {0};
-    ag_model *m = ag_model_load(path, &(ag_model_params){.n_threads = rq->srv->cfg.sched.n_threads,
-                                                          .trusted_keys = rq->srv->cfg.sched.trusted_keys}, &err);
-    free(path);
-    if (!m) *r = http_reply_error(rq, 500, "cannot load model '%s': %s", name, err.msg);
-    return m;
-}
-
 /* The model's answer from the first `used` sources, the lowest-ranked dropped while the prompt
  * does not fit its context. Returns 0 or an HTTP status (499: the client went away). */
 static int answer_from(http_req *rq, sched_model *sm, const char *question, const ag_kb_hit *hits, int n, char **answer,
@@ -475,6 +459,26 @@ enum MHD_Result route_kb_ask(http_req *rq) {
     return r;
 }
 
+typedef struct {
+    http_req *rq;
+    sched_model *sm;
+    int status; /* the first failure's HTTP status (499: the client went away) */
+} summary_gen;
+
+/* ag_generate_fn: one part's summary as a job on the loaded model. */
+static char *generate_on_sched(void *ctx, const char *user_text, int max_tokens, ag_error *err) {
+    summary_gen *g = ctx;
+    char *answer = NULL, msg[512] = "";
+    const int status = model_job_answer(g->sm, user_text, max_tokens, g->rq->fd, &answer, msg, sizeof msg);
+    if (status == 0) return answer;
+    if (!g->status) g->status = status;
+    if (err) {
+        err->code = status == 413 ? AG_ERR_CONTEXT_FULL : AG_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "%s", msg);
+    }
+    return NULL;
+}
+
 enum MHD_Result route_summarize(http_req *rq) {
     enum MHD_Result r = MHD_NO;
     cJSON *body = parse_body(rq, &r);
@@ -499,10 +503,19 @@ enum MHD_Result route_summarize(http_req *rq) {
     if (!text) r = http_reply_error(rq, 400, "%s", err.msg[0] ? err.msg : "need \"text\", or \"filename\" and \"content\" (base64)");
     else if (sp.max_length < 0 || sp.min_length < 0) r = http_reply_error(rq, 400, "max_length and min_length must not be negative");
     else {
-        ag_model *m = extractive ? NULL : load_model(rq, str_field(body, "model"), &r);
-        char *summary = extractive ? ag_summarize_extractive(text, strlen(text), &sp, &err)
-                        : m        ? ag_summarize_model(m, text, strlen(text), &sp, rq->srv->cfg.sched.n_threads, &err)
-                                   : NULL;
+        const char *model = str_field(body, "model");
+        summary_gen g = {.rq = rq};
+        char msg[512] = "";
+        double load_s;
+        const int acquired = extractive ? 0
+                             : !*model  ? (snprintf(msg, sizeof msg, "\"model\" is required"), 400)
+                                        : sched_acquire(rq->srv->sched, model, &g.sm, &load_s, msg, sizeof msg);
+        if (acquired) r = http_reply_error(rq, (unsigned)acquired, "%s", msg);
+        char *summary = acquired ? NULL
+                        : extractive
+                            ? ag_summarize_extractive(text, strlen(text), &sp, &err)
+                            : ag_summarize_model_with(sched_model_model(g.sm), sched_model_ctx(g.sm, 0), generate_on_sched, &g,
+                                                      text, strlen(text), &sp, &err);
         if (summary) {
             char *visible = shown(rq, summary);
             cJSON *o = cJSON_CreateObject();
@@ -510,11 +523,13 @@ enum MHD_Result route_summarize(http_req *rq) {
             cJSON_AddStringToObject(o, "method", extractive ? "extractive" : "model");
             r = http_reply_json(rq, 200, o);
             free(visible);
-        } else if (extractive || m) {
-            r = http_reply_error(rq, 500, "%s", err.msg);
+        } else if (g.status == 499) {
+            r = MHD_NO; /* the client went away */
+        } else if (!acquired) {
+            r = http_reply_error(rq, g.status == 413 ? 400 : g.status ? (unsigned)g.status : 500, "%s", err.msg);
         }
         free(summary);
-        ag_model_free(m);
+        sched_release(g.sm, KEEP_ALIVE_DEFAULT);
     }
     ag_doc_free(&doc);
     free(owned);
