@@ -144,6 +144,20 @@ void ag_kb_set_rerank_fn(ag_kb *kb, ag_kb_rerank_fn fn, void *ctx);
 /* The path of the reranker in use ("" none); valid until the next ag_kb_set_reranker. */
 const char *ag_kb_reranker(const ag_kb *kb);
 
+/* The embedding model held elsewhere (a server's registry of loaded models) instead of loaded
+ * into the handle: model() lends it on first need (for its tokenizer and sizes; it must stay
+ * valid until ag_kb_close) or returns NULL with err; embed() computes the unit vectors of n token
+ * sequences (as ag_embed gives them) into out (n x dim). */
+typedef struct {
+    const ag_model *(*model)(void *ctx, ag_error *err);
+    ag_status (*embed)(void *ctx, const ag_token *const *tokens, const int *n_tokens, int n, float *out, ag_error *err);
+    void *ctx;
+} ag_kb_embedder_hooks;
+/* Call before the first add or query; NULL: the handle loads the model itself (the default). */
+void ag_kb_set_embedder_hooks(ag_kb *kb, const ag_kb_embedder_hooks *hooks);
+/* The path of the base's embedding model ("" for a BM25-only base). */
+const char *ag_kb_embed_model(const ag_kb *kb);
+
 typedef struct {
     int files_seen;      /* supported files found under the paths */
     int files_added;     /* new documents */

@@ -19,13 +19,17 @@
 
 /* ---- embedder (embedder.c) */
 typedef struct {
-    ag_model *model;
+    const ag_model *model;
+    bool owned;      /* loaded here (freed by kb_embedder_close), else lent through hooks */
+    ag_kb_embedder_hooks hooks; /* lent: embeddings are computed by hooks.embed */
     int dim;
     int max_tokens; /* longest sequence the model takes (context, less specials) */
     int n_threads;
 } kb_embedder;
 
 ag_status kb_embedder_open(kb_embedder *e, const char *path, int n_threads, ag_error *err);
+/* An embedder over a model lent through hooks (not freed by kb_embedder_close). */
+void kb_embedder_lend(kb_embedder *e, const ag_model *model, const ag_kb_embedder_hooks *hooks);
 void kb_embedder_close(kb_embedder *e);
 /* ag_token_counter over the model's tokenizer (no special tokens). */
 int kb_embedder_count(void *ctx, const char *text, size_t len);
@@ -67,6 +71,7 @@ struct ag_kb {
     int ann_threshold;
     double dense_weight; /* hybrid fusion: the dense ranking's weight (BM25's is 1); < 0 automatic */
     kb_embedder emb; /* emb.model NULL until needed */
+    ag_kb_embedder_hooks emb_hooks; /* model non-NULL: the embedding model is lent (ag_kb_set_embedder_hooks) */
     char *rerank_path; /* the reranker in use: the stored one, or ag_kb_set_reranker's; "" none */
     ag_model *reranker; /* NULL until needed (rerank.c) */
     ag_kb_rerank_fn rerank_fn; /* set: scores instead of the reranker (ag_kb_set_rerank_fn) */

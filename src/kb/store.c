@@ -187,11 +187,25 @@ void ag_kb_set_dense_weight(ag_kb *kb, double w) {
     kb_cache_clear(kb); /* cached hybrid results were fused with the old weight */
 }
 
+void ag_kb_set_embedder_hooks(ag_kb *kb, const ag_kb_embedder_hooks *hooks) {
+    kb_embedder_close(&kb->emb); /* the next need takes the model the new way */
+    kb->emb_hooks = hooks ? *hooks : (ag_kb_embedder_hooks){0};
+}
+
+const char *ag_kb_embed_model(const ag_kb *kb) { return kb->embed_path ? kb->embed_path : ""; }
+
 ag_status kb_need_embedder(ag_kb *kb, ag_error *err) {
     if (kb->emb.model) return AG_OK;
     if (!kb->embed_path || !*kb->embed_path)
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "the knowledge base has no embedding model (create it with --embed)");
-    ag_status st = kb_embedder_open(&kb->emb, kb->embed_path, kb->n_threads, err);
+    ag_status st = AG_OK;
+    if (kb->emb_hooks.model) { /* lent by the caller */
+        const ag_model *m = kb->emb_hooks.model(kb->emb_hooks.ctx, err);
+        if (!m) return err && err->code ? err->code : AG_ERR_IO;
+        kb_embedder_lend(&kb->emb, m, &kb->emb_hooks);
+    } else {
+        st = kb_embedder_open(&kb->emb, kb->embed_path, kb->n_threads, err);
+    }
     if (st == AG_OK && kb->emb.dim != kb->dim) {
         kb_embedder_close(&kb->emb);
         return ag_error_set(err, AG_ERR_FORMAT, "%s: vectors of %d values, the knowledge base holds %d", kb->embed_path,

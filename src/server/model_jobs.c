@@ -74,6 +74,25 @@ int model_job_answer(sched_model *sm, const char *user_text, int max_tokens, int
     return status;
 }
 
+int model_job_embed(sched_model *sm, const ag_token *const *tokens, const int *n_tokens, int n, int priority, int fd,
+                    float *out, int dim, char *err, size_t cap) {
+    if (n <= 0) return 0;
+    job *j = job_new_embed((ag_token *const *)tokens, n_tokens, n, priority); /* the tokens are copied */
+    int status = 0;
+    if (!j) status = 500, snprintf(err, cap, "out of memory");
+    else if (sched_submit(sm, j) != 0) status = 503, snprintf(err, cap, "server busy, please try again");
+    else if ((status = wait_done(j, fd, NULL)) != 0) snprintf(err, cap, "the client went away");
+    else if (job_get_stats(j)->error[0]) status = 500, snprintf(err, cap, "%s", job_get_stats(j)->error);
+    for (int i = 0; status == 0 && i < n; i++) {
+        int n_embd = 0;
+        const float *e = job_embedding(j, i, &n_embd);
+        if (!e || n_embd != dim) status = 500, snprintf(err, cap, "the embedding model gave no vector of %d values", dim);
+        else memcpy(out + (size_t)i * dim, e, (size_t)dim * sizeof *out);
+    }
+    job_finish(j);
+    return status;
+}
+
 int model_job_rerank(sched *s, const char *model, const char *query, const char *const *docs, int n, int fd,
                      float *scores, char *err, size_t cap) {
     sched_model *sm = NULL;

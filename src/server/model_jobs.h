@@ -21,6 +21,12 @@
 int model_job_answer(sched_model *sm, const char *user_text, int max_tokens, int fd, char **answer, char *err,
                      size_t cap);
 
+/* Unit vectors (n x dim, into out) of n token sequences from the loaded model sm, as ag_embed
+ * computes them (an embed job, priority PRIO_INTERACTIVE or PRIO_BATCH). Returns 0, 499 (the
+ * client went away), 503 or 500. */
+int model_job_embed(sched_model *sm, const ag_token *const *tokens, const int *n_tokens, int n, int priority, int fd,
+                    float *out, int dim, char *err, size_t cap);
+
 /* Relevance scores of n documents against query from the reranker named model (a store name),
  * acquired from the scheduler and released with the server's keep_alive. Returns 0, 400 (not a
  * reranker, or a query too long), 404, 499 (the client went away), 503, 507 or 500. */

@@ -14,9 +14,9 @@
  * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
  * (files/, names reduced to their last component). A base is opened per request (an ag_kb
  * belongs to one thread). Answers and summaries go through the caller's redaction.
- * The answering model of /ask and /summarize and a reranker that is a model of the store run on
- * the scheduler's loaded models (model_jobs.h: loaded once, kept as keep_alive says, in /api/ps); a
- * reranker given by a path outside the store is loaded by the base's handle.
+ * The answering model of /ask and /summarize, a reranker and the base's embedding model that are
+ * models of the store run on the scheduler's loaded models (model_jobs.h: loaded once, kept as keep_alive says, in /api/ps); a
+ * reranker or embedding model given by a path outside the store is loaded by the base's handle.
  */
 #include <cJSON.h>
 #include <dirent.h>
@@ -44,6 +44,73 @@ static char *base_dir(http_req *rq, const char *name, bool create, enum MHD_Resu
     if (!dir) *r = http_reply_error(rq, 400, "invalid knowledge base name '%.100s' (letters, digits, '-', '_', '.')", name ? name : "");
     return dir;
 }
+
+/* The store's name of the model file at path (into name), so that the scheduler can hold it. */
+static bool store_name_of(const char *root, const char *path, char *name, size_t cap) {
+    store_manifest *all = NULL;
+    int n = 0;
+    st_error se = {0};
+    bool found = false;
+    if (root && store_list(root, &all, &n, &se) == ST_OK)
+        for (int i = 0; i < n; i++) {
+            if (!found && all[i].path && strcmp(all[i].path, path) == 0) {
+                snprintf(name, cap, "%s", all[i].name);
+                found = true;
+            }
+            store_manifest_free(&all[i]);
+        }
+    free(all);
+    return found;
+}
+
+/* The base's embedding model lent from the scheduler (when it is a model of the store): acquired
+ * at the handle's first need, released by lent_release after ag_kb_close. */
+typedef struct {
+    http_req *rq;
+    char model[STORE_NAME_MAX];
+    sched_model *sm;
+    int priority;
+} lent_embedder;
+
+static const ag_model *lend_model(void *ctx, ag_error *err) {
+    lent_embedder *c = ctx;
+    char msg[512] = "";
+    double load_s;
+    const int status = c->sm ? 0 : sched_acquire(c->rq->srv->sched, c->model, &c->sm, &load_s, msg, sizeof msg);
+    if (status == 0) return sched_model_model(c->sm);
+    if (err) {
+        err->code = status == 507 ? AG_ERR_NOMEM : AG_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "embedding model '%.100s': %.380s", c->model, msg);
+    }
+    return NULL;
+}
+
+static ag_status embed_on_sched(void *ctx, const ag_token *const *tokens, const int *n_tokens, int n, float *out,
+                                ag_error *err) {
+    lent_embedder *c = ctx;
+    char msg[512] = "";
+    const int dim = ag_model_n_embd(sched_model_model(c->sm));
+    const int status = model_job_embed(c->sm, tokens, n_tokens, n, c->priority, c->rq->fd, out, dim, msg, sizeof msg);
+    if (status == 0) return AG_OK;
+    if (err) {
+        err->code = AG_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "embedding model '%.100s': %.380s", c->model, msg);
+    }
+    return AG_ERR_IO;
+}
+
+/* Lends the base's embedding model from the scheduler when it is a model of the store (else the
+ * handle loads it itself, as the CLI does). */
+static void lend_embedder(http_req *rq, ag_kb *kb, lent_embedder *c, int priority) {
+    *c = (lent_embedder){.rq = rq, .priority = priority};
+    if (!kb || !*ag_kb_embed_model(kb) ||
+        !store_name_of(rq->srv->cfg.sched.store_root, ag_kb_embed_model(kb), c->model, sizeof c->model))
+        return;
+    ag_kb_embedder_hooks h = {lend_model, embed_on_sched, c};
+    ag_kb_set_embedder_hooks(kb, &h);
+}
+
+static void lent_release(lent_embedder *c) { sched_release(c->sm, KEEP_ALIVE_DEFAULT); }
 
 /* Opens the caller's base NAME; NULL after replying 404 (absent) or 500. */
 static ag_kb *open_base(http_req *rq, const char *name, enum MHD_Result *r) {
@@ -233,8 +300,10 @@ enum MHD_Result route_kb_add(http_req *rq) {
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(body, "files");
     ag_kb *kb = NULL;
     char *dir = NULL;
+    lent_embedder lent = {0};
     if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) == 0) r = http_reply_error(rq, 400, "\"files\" must be a non-empty list");
     else if ((kb = open_base(rq, name, &r)) && (dir = base_dir(rq, name, false, &r))) {
+        lend_embedder(rq, kb, &lent, PRIO_BATCH);
         int n = cJSON_GetArraySize(files), k = 0;
         char **paths = calloc((size_t)n, sizeof *paths), why[256] = "";
         const cJSON *f;
@@ -265,6 +334,7 @@ enum MHD_Result route_kb_add(http_req *rq) {
     }
     free(dir);
     ag_kb_close(kb);
+    lent_release(&lent);
     cJSON_Delete(body);
     return r;
 }
@@ -312,24 +382,6 @@ static cJSON *sources_json(const http_req *rq, const ag_kb_hit *hits, int n) {
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
-}
-
-/* The store's name of the model file at path (into name), so that the scheduler can hold it. */
-static bool store_name_of(const char *root, const char *path, char *name, size_t cap) {
-    store_manifest *all = NULL;
-    int n = 0;
-    st_error se = {0};
-    bool found = false;
-    if (root && store_list(root, &all, &n, &se) == ST_OK)
-        for (int i = 0; i < n; i++) {
-            if (!found && all[i].path && strcmp(all[i].path, path) == 0) {
-                snprintf(name, cap, "%s", all[i].name);
-                found = true;
-            }
-            store_manifest_free(&all[i]);
-        }
-    free(all);
-    return found;
 }
 
 typedef struct {
@@ -389,6 +441,8 @@ enum MHD_Result route_kb_query(http_req *rq) {
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
     ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    lent_embedder lent;
+    lend_embedder(rq, kb, &lent, PRIO_INTERACTIVE);
     ag_kb_hit *hits = NULL;
     int n = kb ? query_body(rq, kb, body, str_field(body, "query"), &hits, &r) : -1;
     if (n >= 0) {
@@ -398,6 +452,7 @@ enum MHD_Result route_kb_query(http_req *rq) {
         ag_kb_hits_free(hits, n);
     }
     ag_kb_close(kb);
+    lent_release(&lent);
     cJSON_Delete(body);
     return r;
 }
@@ -425,10 +480,14 @@ enum MHD_Result route_kb_ask(http_req *rq) {
     if (!body) return r;
     const char *question = str_field(body, "question"), *model = str_field(body, "model");
     ag_kb *kb = NULL;
+    lent_embedder lent = {0};
     ag_kb_hit *hits = NULL;
     int n = -1;
     if (!model || !*model) r = http_reply_error(rq, 400, "\"model\" is required");
-    else if ((kb = open_base(rq, str_field(body, "name"), &r))) n = query_body(rq, kb, body, question, &hits, &r);
+    else if ((kb = open_base(rq, str_field(body, "name"), &r))) {
+        lend_embedder(rq, kb, &lent, PRIO_INTERACTIVE);
+        n = query_body(rq, kb, body, question, &hits, &r);
+    }
     sched_model *sm = NULL;
     char err[512] = "";
     double load_s;
@@ -455,6 +514,7 @@ enum MHD_Result route_kb_ask(http_req *rq) {
     }
     if (n >= 0) ag_kb_hits_free(hits, n);
     ag_kb_close(kb);
+    lent_release(&lent);
     cJSON_Delete(body);
     return r;
 }

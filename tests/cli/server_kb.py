@@ -47,6 +47,7 @@ try:
     shutil.copy(f"{shared}/models/stories260K.gguf", f"{tmp}/story.gguf")
     open(f"{tmp}/Modelfile", "w").write(f"FROM {tmp}/story.gguf\n")
     check(cli("create", "story", "-f", f"{tmp}/Modelfile").returncode == 0, "create model")
+    check(cli("create", "emb", "-f", f"{tmp}/Modelfile").returncode == 0, "create the embedding model (same file, first by name)")
     keys = {}
     for who, role, tenant in [("a_user", "user", "acme"), ("a_reader", "reader", "acme"), ("b_user", "user", "globex"),
                               ("admin", "admin", "acme")]:
@@ -129,6 +130,26 @@ try:
     check(m and int(m.group(1)) == 1, f"asks and summaries share the loaded model: {m and m.group(0)}")
     s, b = post(port, "/api/summarize", {"text": text, "model": ""}, keys["a_user"])
     check(s == 400, f"summarize with an empty model name: {s} {b}")
+
+    # a base with an embedding model of the store: the server embeds on its loaded model
+    s, b = post(port, "/api/kb/create", {"name": "vec", "embed_model": "emb"}, keys["a_user"])
+    check(s == 200, f"create with an embedding model: {s} {b}")
+    s, b = post(port, "/api/kb/add", {"name": "vec", "files": files[:2]}, keys["a_user"])
+    check(s == 200 and b.get("chunks_embedded", 0) >= 2, f"add with embeddings: {s} {b}")
+    for q in ("where is the lamp", "what do tomatoes need"):
+        s, b = post(port, "/api/kb/query", {"name": "vec", "query": q, "mode": "dense", "k": 2}, keys["a_reader"])
+        check(s == 200 and len(b.get("results", [])) == 2, f"dense query: {s} {b}")
+    s, text_m = post(port, "/metrics", None, keys["admin"], method="GET")
+    m = re.search(r"^autoglm_model_loads_total (\d+)$", text_m if isinstance(text_m, str) else "", re.M)
+    check(m and int(m.group(1)) == 2, f"the embedding model loaded once, by the scheduler: {m and m.group(0)}")
+    s, b2 = post(port, "/api/ps", None, keys["a_reader"], method="GET")
+    check(s == 200 and "emb:latest" in [x["name"] for x in b2["models"]], f"the embedding model in /api/ps: {b2}")
+    # the vectors the server stored are the ones the CLI computes: a chunk's own text finds it at cosine 1
+    chunk = b["results"][0]["text"] if s == 200 and b.get("results") else ""
+    r = subprocess.run([exe, "kb", "query", "vec", chunk, "--mode", "dense", "-k", "1", "--json"], capture_output=True, text=True,
+                       env=dict(env, AUTOGLM_KB=f"{tmp}/kb/@acme"), timeout=120)
+    hits = json.loads(r.stdout)["results"] if r.returncode == 0 else []
+    check(hits and hits[0]["text"] == chunk and abs(hits[0]["score"] - 1) < 1e-4, f"server vectors == CLI vectors: {r.stderr} {hits[:1]}")
     s, b = post(port, "/api/summarize", {}, keys["a_user"])
     check(s == 400, f"summarize nothing: {s}")
     s, b = post(port, "/api/summarize", {"text": text}, keys["a_reader"])
