@@ -119,4 +119,11 @@ struct ag_model {
     char device_note[400]; /* a placement worth telling the user (fewer layers chosen to fit), or "" */
 };
 
+/* encoder.c: ag_embed_tokens and ag_rerank_tokens with a thread count (0 = the model's), for
+ * callers that follow a power mode (ag_embed, ag_rerank_threads). */
+ag_status ag_encoder_embed(const ag_model *m, const ag_token *const *tokens, const int *n_tokens, int n_seq, float *out,
+                           bool normalize, int n_threads, ag_error *err);
+ag_status ag_encoder_rank(const ag_model *m, const ag_token *const *tokens, const int *const *types, const int *n_tokens,
+                          int n_seq, float *scores, int n_threads, ag_error *err);
+
 #endif

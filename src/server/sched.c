@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "autoglm/rerank.h"
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
@@ -127,6 +128,7 @@ void sched_gauges(sched *s, metrics_gauges *g) {
     memset(g, 0, sizeof *g);
     g->power_mode = (int)sched_get_power(s).mode;
     pthread_mutex_lock(&s->mu);
+    g->model_loads = s->loads;
     for (sched_model *m = s->models; m; m = m->next) {
         g->models++;
         g->vram_bytes += (int64_t)ag_model_gpu_bytes(m->model);
@@ -267,7 +269,7 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done < j->n_emb) { /* one text per turn */
         ag_error err = {0};
         int i = j->emb_done;
-        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, m->owner->cfg.n_threads, &err)) {
+        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, sched_power_threads(m->owner), &err)) {
             finish(m, sl, "stop", false, err.msg);
             return;
         }
@@ -275,6 +277,24 @@ static void step_embed(sched_model *m, slot *sl) {
         j->emb_done++;
     }
     if (j->emb_done == j->n_emb) finish(m, sl, "stop", false, NULL);
+}
+
+/* A rerank job: RERANK_CHUNK documents per turn, on the power mode's threads. */
+enum { RERANK_CHUNK = 8 };
+static void step_rerank(sched_model *m, slot *sl) {
+    job *j = sl->job;
+    if (!sl->t_prefill0) sl->t_prefill0 = sched_now_ns();
+    const int i = j->scored_done, nb = j->n_docs - i < RERANK_CHUNK ? j->n_docs - i : RERANK_CHUNK;
+    ag_error err = {0};
+    const ag_status st = ag_rerank_threads(m->model, j->query, (const char *const *)j->docs + i, nb, j->scores + i, NULL,
+                                           sched_power_threads(m->owner), &err);
+    if (st != AG_OK) {
+        j->stats.error_code = (int)st; /* read by the HTTP thread once done (set under mu by finish) */
+        finish(m, sl, "stop", false, err.msg[0] ? err.msg : "rerank failed");
+        return;
+    }
+    j->scored_done += nb;
+    if (j->scored_done == j->n_docs) finish(m, sl, "stop", false, NULL);
 }
 
 /* What a turn knows about the model's work: interactive jobs running or waiting (batch prompts
@@ -565,10 +585,14 @@ static void *worker_main(void *arg) {
                     if (!sl->job) continue;
                 }
                 if (sl->s) sched_power_slot(m, sl);
-                if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding))
+                if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind != JOB_GENERATE || !sl->decoding))
                     continue;
                 if (sl->job->kind == JOB_EMBED) {
                     step_embed(m, sl);
+                    continue;
+                }
+                if (sl->job->kind == JOB_RERANK) {
+                    step_rerank(m, sl);
                     continue;
                 }
                 ag_token tok = step_generate(m, sl, &ts);
@@ -675,8 +699,9 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
         const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
                           : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
-        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx *
-                            (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
+        const uint64_t kv = ag_model_is_embedding(m->model) ? 0 /* encoders (embed, rerank) have no KV cache */
+                            : (uint64_t)n_slots * (uint64_t)n_ctx *
+                                  (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
         m->mem_need = man.size + kv;
         const uint64_t avail = sched_mem_available(s);
         if (m->mem_need > avail) {
@@ -699,6 +724,7 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     m->keep_alive_ns = s->cfg.keep_alive_ns;
     m->next = s->models;
     s->models = m;
+    s->loads++;
     pthread_mutex_unlock(&s->mu);
     *load_s = (double)(sched_now_ns() - t0) * 1e-9;
     *out = m;

@@ -89,6 +89,7 @@ typedef struct {
     int64_t prompt_eval_ns, eval_ns, total_ns; /* total: from job_new to the end */
     const char *done_reason; /* "stop", "length"; NULL while running */
     char error[256];       /* non-empty when the engine failed */
+    int error_code;        /* its ag_status when known (rerank jobs), else 0 */
 } job_stats;
 
 /* A generation of prompt (owned by the caller until job_new copies it) with opts (the job takes
@@ -96,6 +97,9 @@ typedef struct {
 job *job_new_generate(const ag_token *prompt, int n_prompt, gen_options *opts, int priority);
 /* Embeddings of n texts (already tokenized): token arrays are copied. */
 job *job_new_embed(ag_token *const *tokens, const int *n_tokens, int n, int priority);
+
+/* Scores n documents against a query (a reranker's job; query and documents are copied). */
+job *job_new_rerank(const char *query, const char *const *docs, int n, int priority);
 
 /* Queues the job on the model: 0, or 503 when the queue is full (or the server stops). */
 int sched_submit(sched_model *m, job *j);
@@ -108,6 +112,7 @@ int job_wait(job *j, int fd, int timeout_ms, char **text, size_t *len, bool *don
 const job_stats *job_get_stats(const job *j);
 const ag_token *job_tokens(const job *j, int *n);
 const float *job_embedding(const job *j, int i, int *n_embd); /* NULL when missing */
+const float *job_scores(const job *j, int *n); /* rerank scores; NULL unless all were scored */
 /* Cancels the job if it still runs, waits for the worker to let go and frees it. */
 void job_finish(job *j);
 

@@ -21,7 +21,7 @@
 #include "server/api.h"
 #include "server/sched.h"
 
-enum { JOB_GENERATE, JOB_EMBED };
+enum { JOB_GENERATE, JOB_EMBED, JOB_RERANK };
 
 struct job {
     int kind, priority;
@@ -32,6 +32,9 @@ struct job {
     gen_options opts;
     ag_token **etok;             /* embeddings: (n_emb) token arrays */
     int *en, n_emb;
+    char *query;                 /* rerank: the query and (n_docs) documents, copied */
+    char **docs;
+    int n_docs;
     /* shared with the HTTP thread, under model->mu */
     pthread_cond_t cond;
     char *out;                   /* published text; the HTTP thread takes it from out_taken */
@@ -45,6 +48,8 @@ struct job {
     int n_all, cap_all;
     float *emb;                  /* (n_emb, n_embd) */
     int n_embd, emb_done;
+    float *scores;               /* rerank: (n_docs) relevance scores, the first scored_done set */
+    int scored_done;
     int64_t t0;
 };
 
@@ -97,6 +102,7 @@ struct sched {
     bool reaper_started, reaper_joined;
     sched_model *models;
     bool stopped;
+    int64_t loads;               /* models loaded from disk (under mu), for /metrics */
     atomic_int power_mode;       /* ag_power_mode the slots' sessions should run in (sched_power.c) */
     atomic_llong power_cap_milli; /* token-rate cap, tokens per 1000 s; 0: none */
 };
@@ -113,6 +119,8 @@ bool sched_preempt_check(void *ctx);
 /* sched_power.c: brings the slot's session to the server's power mode (worker thread, before
  * its eval). */
 void sched_power_slot(sched_model *m, slot *sl);
+/* Threads of an embedding or rerank pass (no session) in the current power mode. */
+int sched_power_threads(const sched *s);
 /* Under a token-rate cap: sleeps until a decode turn that began at turn0 (sched_now_ns) has
  * taken 1/cap seconds, so each sequence makes at most cap tokens per second. */
 void sched_power_pace(sched_model *m, int64_t turn0, int n_dec);
