@@ -36,6 +36,10 @@ typedef struct {
     metrics *metrics;       /* counters to feed, or NULL */
     ag_power_mode power;    /* the power mode sessions start in (sched_set_power changes it) */
     const char *kv_type;    /* KV cache type of every session: f16 (NULL), f32, q8_0, q4_0 */
+    /* Tests: called by a model's worker at every yield point of its forward passes (between
+     * layers), before it looks for interactive work; nested: inside a yield's own passes. */
+    void (*yield_hook)(void *ctx, bool nested);
+    void *yield_hook_ctx;
 } sched_config;
 
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
@@ -106,6 +110,8 @@ int job_wait(job *j, int fd, int timeout_ms, char **text, size_t *len, bool *don
 const job_stats *job_get_stats(const job *j);
 const ag_token *job_tokens(const job *j, int *n);
 const float *job_embedding(const job *j, int i, int *n_embd); /* NULL when missing */
+/* Asks the worker to stop the job (as a client that went away); returns at once. */
+void job_cancel(job *j);
 /* Cancels the job if it still runs, waits for the worker to let go and frees it. */
 void job_finish(job *j);
 

@@ -163,6 +163,15 @@ const float *job_embedding(const job *j, int i, int *n_embd) {
     return j->emb && i >= 0 && i < j->emb_done ? j->emb + (size_t)i * j->n_embd : NULL;
 }
 
+void job_cancel(job *j) {
+    atomic_store(&j->cancelled, true);
+    if (j->model) {
+        pthread_mutex_lock(&j->model->mu);
+        pthread_cond_signal(&j->model->work);
+        pthread_mutex_unlock(&j->model->mu);
+    }
+}
+
 void job_finish(job *j) {
     if (!j) return;
     sched_model *m = j->model;
