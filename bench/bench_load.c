@@ -4,7 +4,9 @@
  *   1. single stream: generated tokens/s of one client (best of 3);
  *   2. concurrency: C clients at once (each 2 requests): errors (must be 0) and aggregate tokens/s;
  *   3. priorities: interactive time to first token over R sequential requests, idle, then while B
- *      clients keep sending "priority": "batch" requests; p50/p99 and their ratio.
+ *      clients keep sending "priority": "batch" requests; p50/p99 and their ratios.
+ * Each line ends with the machine's load average (1, 5, 15 min) when it was measured: on a shared
+ * machine, compare ratios within one run and only at a low load.
  * usage: bench_load --port P [--model m] [--clients 32] [--tokens 64] [--ttft-requests 30]
  *                   [--batch-clients 16]
  * Start the server first, e.g. `autoglm serve --host 127.0.0.1:11500 --parallel 8 --max-queue 256`.
@@ -56,6 +58,7 @@ static result generate(const char *prompt, int tokens, bool batch, int seed) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n) {
+        fprintf(stderr, "bench_load: cannot connect or send to port %d\n", g_port);
         if (fd >= 0) close(fd);
         return r;
     }
@@ -81,6 +84,11 @@ static result generate(const char *prompt, int tokens, bool batch, int seed) {
     const char *ec = buf ? strstr(buf, "\"eval_count\":") : NULL;
     r.ok = buf && strncmp(buf, "HTTP/1.1 200", 12) == 0 && ec && !strstr(buf, "\"error\"");
     if (ec) r.tokens = atoi(ec + 13);
+    if (!r.ok) { /* what went wrong: the status line and the end of what came */
+        const char *eol = buf ? strstr(buf, "\r\n") : NULL;
+        fprintf(stderr, "bench_load: request failed after %.2f s: %.*s ... %s\n", r.wall, eol ? (int)(eol - buf) : 0,
+                buf ? buf : "", buf ? buf + (len > 200 ? len - 200 : 0) : "(no answer)");
+    }
     free(buf);
     return r;
 }
@@ -110,6 +118,16 @@ static void *batch_main(void *arg) {
         atomic_fetch_add(&g_batch_done, 1);
     }
     return NULL;
+}
+
+/* "load 0.42 0.30 0.25" from /proc/loadavg ("load ?" where there is none). */
+static const char *load_avg(char *buf, size_t cap) {
+    double l1, l5, l15;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) == 3) snprintf(buf, cap, "load %.2f %.2f %.2f", l1, l5, l15);
+    else snprintf(buf, cap, "load ?");
+    if (f) fclose(f);
+    return buf;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -156,7 +174,8 @@ int main(int argc, char **argv) {
         }
         if (r.tokens / r.wall > single) single = r.tokens / r.wall;
     }
-    printf("single stream: %.1f tok/s (best of 3, %d tokens)\n", single, g_tokens);
+    char la[64];
+    printf("single stream: %.1f tok/s (best of 3, %d tokens) [%s]\n", single, g_tokens, load_avg(la, sizeof la));
 
     client *cs = calloc((size_t)clients, sizeof *cs);
     pthread_t *th = calloc((size_t)clients, sizeof *th);
@@ -172,20 +191,25 @@ int main(int argc, char **argv) {
         tokens += cs[i].tokens;
     }
     const double wall = now_s() - t0;
-    printf("%d clients x 2 requests: %d errors, %d tokens in %.2f s = %.1f tok/s aggregate = %.2fx a single stream\n",
-           clients, errors, tokens, wall, tokens / wall, tokens / wall / single);
+    printf("%d clients x 2 requests: %d errors, %d tokens in %.2f s = %.1f tok/s aggregate = %.2fx a single stream [%s]\n",
+           clients, errors, tokens, wall, tokens / wall, tokens / wall / single, load_avg(la, sizeof la));
 
     double idle50, idle99, load50, load99;
     ttft_series(ttft_n, &idle50, &idle99);
+    char la_idle[64];
+    load_avg(la_idle, sizeof la_idle);
     pthread_t *bt = calloc((size_t)(batch_clients ? batch_clients : 1), sizeof *bt);
     for (int i = 0; i < batch_clients; i++) pthread_create(&bt[i], NULL, batch_main, (void *)(intptr_t)i);
     sleep(2); /* the batch work fills the slots */
     ttft_series(ttft_n, &load50, &load99);
     atomic_store(&g_stop, true);
     for (int i = 0; i < batch_clients; i++) pthread_join(bt[i], NULL);
-    printf("interactive TTFT idle: p50 %.1f ms, p99 %.1f ms (%d requests)\n", idle50 * 1e3, idle99 * 1e3, ttft_n);
-    printf("interactive TTFT with %d batch clients: p50 %.1f ms, p99 %.1f ms = %.2fx idle p99 (%d batch requests done)\n",
-           batch_clients, load50 * 1e3, load99 * 1e3, load99 / idle99, atomic_load(&g_batch_done));
+    printf("interactive TTFT idle: p50 %.1f ms, p99 %.1f ms (%d requests) [%s]\n", idle50 * 1e3, idle99 * 1e3, ttft_n,
+           la_idle);
+    printf("interactive TTFT with %d batch clients: p50 %.1f ms, p99 %.1f ms = %.2fx idle p99, p50 %.2fx idle p50 "
+           "(%d batch requests done) [%s]\n",
+           batch_clients, load50 * 1e3, load99 * 1e3, load99 / idle99, load50 / idle50, atomic_load(&g_batch_done),
+           load_avg(la, sizeof la));
     free(cs);
     free(th);
     free(bt);
