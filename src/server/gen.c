@@ -340,6 +340,9 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             job_finish(g->j);
             g->j = NULL;
         }
+        if (!status) /* queued: nothing may be sent for longer than the idle timeout (MHD would then
+                        close the connection); a client that goes away is seen by job_wait */
+            MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         if (status) {
             r = http_reply_error(rq, (unsigned)status, "%s", err);
             gen_free(g);

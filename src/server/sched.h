@@ -38,6 +38,10 @@ typedef struct {
     const char *kv_type;    /* KV cache type of every session: f16 (NULL), f32, q8_0, q4_0 */
     const char *device;     /* ag_model_params.device of the models (NULL: auto) */
     int n_gpu_layers;       /* ag_model_params.n_gpu_layers (0: all that fit) */
+    /* Tests: called by a model's worker at every yield point of its forward passes (between
+     * layers), before it looks for interactive work; nested: inside a yield's own passes. */
+    void (*yield_hook)(void *ctx, bool nested);
+    void *yield_hook_ctx;
 } sched_config;
 
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
@@ -113,6 +117,8 @@ const job_stats *job_get_stats(const job *j);
 const ag_token *job_tokens(const job *j, int *n);
 const float *job_embedding(const job *j, int i, int *n_embd); /* NULL when missing */
 const float *job_scores(const job *j, int *n); /* rerank scores; NULL unless all were scored */
+/* Asks the worker to stop the job (as a client that went away); returns at once. */
+void job_cancel(job *j);
 /* Cancels the job if it still runs, waits for the worker to let go and frees it. */
 void job_finish(job *j);
 

@@ -190,6 +190,15 @@ const float *job_scores(const job *j, int *n) {
     return j->scores && j->n_docs > 0 && j->scored_done == j->n_docs ? j->scores : NULL;
 }
 
+void job_cancel(job *j) {
+    atomic_store(&j->cancelled, true);
+    if (j->model) {
+        pthread_mutex_lock(&j->model->mu);
+        pthread_cond_signal(&j->model->work);
+        pthread_mutex_unlock(&j->model->mu);
+    }
+}
+
 void job_finish(job *j) {
     if (!j) return;
     sched_model *m = j->model;
