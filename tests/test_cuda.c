@@ -9,13 +9,22 @@
  * first layer, all but the last) gives the CPU's greedy tokens; the memory estimate places as
  * many layers as fit under AUTOGLM_GPU_MEM_LIMIT (auto) or refuses (explicit cuda); NVML reads.
  *
+ * The GLM-4.1V vision encoder on the GPU (tests/data/glm4v converted to F32): the merger output
+ * within 1e-3 relative (max |diff| / max |ref|) of the CPU encoder's, with one attention block
+ * and with blocks of 5 query rows, for the fixture's 1x6x8 grid, two frames (2x6x8) and a
+ * larger 1x20x28 grid; all-F16 matrices (tensor cores) within 1e-2. Its own case
+ * (`test_cuda vision`), needing only a device and the fixture.
+ *
  * Without a GPU (or in a build without CUDA) it checks that an explicit `cuda` device is refused
  * with a clear error, that `cpu` and the default still load, and skips the rest (passing).
  */
 #include <unistd.h>
 
 #include "autoglm/autoglm.h"
+#include "autoglm/vision.h"
+#include "cuda/cuda_backend.h"
 #include "gpu/gpu_driver.h"
+#include "model/vision_impl.h"
 #include "test.h"
 
 #define N_PROMPT 20
@@ -411,6 +420,70 @@ static void test_nvml(void) {
     ag_energy_close(e);
 }
 
+/* max |a - ref| / max |ref| */
+static double rel_max(const float *a, const float *ref, size_t n) {
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - ref[i]);
+        if (d > md || d != d) md = d != d ? INFINITY : d;
+        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+    }
+    return mr > 0 ? md / mr : md;
+}
+
+/* Encodes a synthetic image of grid gt x gh x gw on the CPU and with the GPU settings given;
+ * returns the max rel diff (or INFINITY on failure). */
+static double vision_gpu_vs_cpu(ag_vision *v, int gt, int gh, int gw, bool f16, int max_rows) {
+    const int n_tok = ag_vision_n_tokens(v, gt, gh, gw), pd = v->patch_dim;
+    const int64_t rows = (int64_t)gt * gh * gw;
+    ag_image_patches img = {gt, gh, gw, pd, malloc((size_t)rows * pd * sizeof(float))};
+    float *ref = malloc((size_t)n_tok * v->out * sizeof(float)), *got = malloc((size_t)n_tok * v->out * sizeof(float));
+    for (int64_t i = 0; i < rows * pd; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
+    ag_error err = {0};
+    double rd = INFINITY;
+    ag_vision_gpu_detach(v);
+    if (ag_vision_encode(v, &img, ref, &err) != AG_OK) fprintf(stderr, "  cpu encode: %s\n", err.msg);
+    else if (ag_vision_gpu_attach(v, 0, f16, max_rows, &err) != AG_OK) fprintf(stderr, "  attach: %s\n", err.msg);
+    else if (ag_vision_encode(v, &img, got, &err) != AG_OK) fprintf(stderr, "  gpu encode: %s\n", err.msg);
+    else rd = rel_max(got, ref, (size_t)n_tok * v->out);
+    fprintf(stderr, "  vision %dx%dx%d %s, attention rows %s: GPU vs CPU max rel diff %.3g\n", gt, gh, gw, f16 ? "F16" : "F32",
+            max_rows ? "5" : "all", rd);
+    ag_vision_gpu_detach(v);
+    free(img.pixels), free(ref), free(got);
+    return rd;
+}
+
+static void test_vision(void) {
+    char why[256];
+    if (ag_cuda_device_count(why, sizeof why) < 1) {
+        fprintf(stderr, "SKIP: no GPU: %s\n", why);
+        return;
+    }
+    char dir[1024], lm[1100], mm[1100];
+    snprintf(dir, sizeof dir, "%s/data/glm4v", AG_TEST_SOURCE_DIR);
+    snprintf(lm, sizeof lm, "%s/cuda-glm4v-f32.gguf", tmp_dir());
+    snprintf(mm, sizeof mm, "%s/cuda-glm4v-mmproj-f32.gguf", tmp_dir());
+    ag_convert_params cp = {.type = "f32", .mmproj = mm};
+    ag_error err = {0};
+    ag_status st = ag_convert(dir, lm, &cp, &err);
+    CHECK_MSG(st == AG_OK, "convert: %s", err.msg);
+    if (st) return;
+    ag_model *m = load(lm, "cpu", &err);
+    ag_vision *v = m ? ag_vision_load(mm, m, &err) : NULL;
+    CHECK_MSG(v != NULL, "%s", err.msg);
+    if (v) {
+        CHECK(v->gpu == NULL);
+        const int grids[3][3] = {{1, 6, 8}, {2, 6, 8}, {1, 20, 28}};
+        for (int g = 0; g < 3; g++)
+            for (int rows = 0; rows <= 5; rows += 5) CHECK(vision_gpu_vs_cpu(v, grids[g][0], grids[g][1], grids[g][2], false, rows) < 1e-3);
+        CHECK(vision_gpu_vs_cpu(v, 1, 20, 28, true, 0) < 1e-2);
+    }
+    ag_vision_free(v);
+    ag_model_free(m);
+    unlink(lm);
+    unlink(mm);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
     test_partial_offload();
@@ -434,7 +507,11 @@ static void test_driver_message(void) {
     CHECK(ag_gpu_min_driver(11080) == 450 && ag_gpu_min_driver(9000) == 0);
 }
 
-int main(void) {
-    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}};
-    return ag_test_run(cases, 2);
+/* test_cuda [NAME]: every case, or the one whose name contains NAME */
+int main(int argc, char **argv) {
+    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}, {"vision_gpu_vs_cpu", test_vision}};
+    if (argc > 1)
+        for (int i = 0; i < 3; i++)
+            if (strstr(cases[i].name, argv[1])) return ag_test_run(&cases[i], 1);
+    return ag_test_run(cases, 3);
 }
