@@ -4,7 +4,7 @@
  * noise; the vocabulary is SentencePiece-style: <unk> <s> </s>, the 256 byte tokens, then
  * made-up pieces. Rows are generated on every core, each from its own stream (see gen_state).
  *
- * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
+ * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
  *                      [--vocab N] [--layers N] [--seed N]
  */
 #include <math.h>
@@ -26,6 +26,7 @@ static const shape SHAPES[] = {
     {"tiny", 256, 2, 4, 2, 768, 512},
     {"1b", 2048, 16, 32, 8, 8192, 32000},
     {"8b", 4096, 32, 32, 8, 14336, 32000},
+    {"glm4-9b", 4096, 40, 32, 2, 13696, 151552}, /* GLM-4-9B's (GLM-4.1V-9B's language model's) shape, as a llama */
 };
 
 /* Every row of every tensor has its own random stream, seeded from (seed, tensor number, row), so
@@ -184,10 +185,10 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--layers") == 0 && v) sh.n_layer = atoi(argv[++i]);
         else if (strcmp(a, "--seed") == 0 && v) g.seed = strtoull(argv[++i], NULL, 10);
         else if (a[0] != '-' && !out) out = a;
-        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type T] [--vocab N] [--layers N] [--seed N]\n"); return 2; }
+        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N] [--layers N] [--seed N]\n"); return 2; }
     }
     if (!out || sh.n_vocab < 300 || sh.n_layer < 1) {
-        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type T] [--vocab N>=300] [--layers N]\n");
+        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N>=300] [--layers N]\n");
         return 2;
     }
     ag_gguf_writer *w = ag_gguf_writer_new();
