@@ -12,7 +12,9 @@
  * The GLM-4.1V vision encoder on the GPU (tests/data/glm4v converted to F32): the merger output
  * within 1e-3 relative (max |diff| / max |ref|) of the CPU encoder's, with one attention block
  * and with blocks of 5 query rows, for the fixture's 1x6x8 grid, two frames (2x6x8) and a
- * larger 1x20x28 grid; all-F16 matrices (tensor cores) within 1e-2. Its own case
+ * larger 1x20x28 grid; all-F16 matrices (tensor cores) within 1e-2; with device auto the glm4
+ * text model stays on the CPU and its projector goes to the GPU, matching transformers' merger
+ * output for the fixture image within 1e-3. Its own case
  * (`test_cuda vision`), needing only a device and the fixture.
  *
  * Without a GPU (or in a build without CUDA) it checks that an explicit `cuda` device is refused
@@ -477,6 +479,29 @@ static void test_vision(void) {
         for (int g = 0; g < 3; g++)
             for (int rows = 0; rows <= 5; rows += 5) CHECK(vision_gpu_vs_cpu(v, grids[g][0], grids[g][1], grids[g][2], false, rows) < 1e-3);
         CHECK(vision_gpu_vs_cpu(v, 1, 20, 28, true, 0) < 1e-2);
+    }
+    ag_vision_free(v);
+    ag_model_free(m);
+    /* device auto: the glm4 text model stays on the CPU (not a family the backend runs), its
+     * projector goes to the GPU; the fixture image's merger output matches transformers' */
+    m = load(lm, NULL, &err);
+    v = m ? ag_vision_load(mm, m, &err) : NULL;
+    CHECK_MSG(v != NULL && v->gpu != NULL && m->cuda == NULL, "%s", err.msg);
+    if (v && v->gpu) {
+        size_t n_ref = 0;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/vision.bin", dir);
+        FILE *fp = fopen(path, "rb");
+        float *ref = malloc(12 * 64 * sizeof(float)), *got = malloc(12 * 64 * sizeof(float));
+        if (fp) n_ref = fread(ref, sizeof(float), 12 * 64, fp), fclose(fp);
+        ag_image_patches img = {1, 6, 8, v->patch_dim, malloc((size_t)48 * v->patch_dim * sizeof(float))};
+        for (int64_t i = 0; i < (int64_t)48 * v->patch_dim; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
+        CHECK(n_ref == 12 * 64 && ag_vision_n_tokens(v, 1, 6, 8) * v->out == 12 * 64);
+        CHECK_MSG(ag_vision_encode(v, &img, got, &err) == AG_OK, "%s", err.msg);
+        const double rd = rel_max(got, ref, 12 * 64);
+        fprintf(stderr, "  vision on the GPU (device auto) vs transformers: max rel diff %.3g\n", rd);
+        CHECK(rd < 1e-3);
+        free(ref), free(got), free(img.pixels);
     }
     ag_vision_free(v);
     ag_model_free(m);

@@ -405,7 +405,8 @@ static ag_status ensure_scratch(ag_cuda_vision *v, int N, int frame, ag_error *e
     if (N <= v->cap_n && frame <= v->cap_frame) return AG_OK;
     const int n = N > v->cap_n ? N : v->cap_n, fr = frame > v->cap_frame ? frame : v->cap_frame;
     const size_t d = v->d, n_tok = (size_t)n / (v->merge * v->merge);
-    const bool h = v->blk[0].qkv.h;
+    bool h = false; /* any block's attention in F16 */
+    for (int il = 0; il < v->n_layer; il++) h |= v->blk[il].qkv.h;
     const size_t R = (size_t)attn_rows(v->n_head, fr, SC_BUDGET), sc = (size_t)v->n_head * R * fr;
     size_t kmax = (size_t)n * v->patch_dim;
     const size_t cand[] = {(size_t)n * v->n_ff, (size_t)n * d, n_tok * v->out, n_tok * v->ctx};

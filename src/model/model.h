@@ -110,6 +110,9 @@ struct ag_model {
     /* the device (gpu/gpu.h): NULL cuda = the CPU runs the forward pass */
     struct ag_cuda_model *cuda; /* weights uploaded to GPU cuda_device (owned) */
     int cuda_device;
+    int vision_gpu;      /* 1 + the CUDA device a vision projector of this model goes to although the
+                            model stays on the CPU (device auto, a GPU present, the model's family not
+                            run by the CUDA backend: GLM-4); 0: none (gpu_model.c, vision_load.c) */
     int gpu_layers;      /* layers 0..gpu_layers-1 run on the GPU; when < n_layer (partial offload) the
                             rest, the output norm and the head run on the CPU */
     uint64_t gpu_weight_bytes;           /* device bytes of the uploaded weights */
