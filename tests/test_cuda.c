@@ -511,6 +511,53 @@ static void test_vision(void) {
     unlink(mm);
 }
 
+
+/* On the GPU a row's logits must not depend on how many tokens its pass has (1 or a few: the
+ * matrix-vector kernels and the decode attention), so that speculative verification and batched
+ * steps give the tokens of one-by-one decoding: after the same prompt, k tokens one at a time
+ * against the same k in one pass (all logits), bit for bit. */
+static void gpu_batch_matches_steps(const char *path, int k) {
+    ag_model_params mp = {.device = "cuda"};
+    ag_error err = {0};
+    ag_model *m = ag_model_load(path, &mp, &err);
+    CHECK_MSG(m != NULL, "%s: %s", path, err.msg);
+    if (!m) return;
+    const int nv = ag_model_n_vocab(m);
+    ag_session_params sp = {.n_ctx = 64, .n_batch = 32};
+    ag_session *a = ag_session_new(m, &sp, &err), *b = ag_session_new(m, &sp, &err);
+    float *la = malloc((size_t)k * nv * sizeof(float));
+    const ag_token prompt[6] = {1, 34, 56, 78, 90, 12}, toks[16] = {5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+    bool ok = a && b && la && ag_session_eval(a, prompt, 6, false, &err) == AG_OK &&
+              ag_session_eval(b, prompt, 6, false, &err) == AG_OK;
+    for (int i = 0; ok && i < k; i++) {
+        ok = ag_session_eval(a, &toks[i], 1, false, &err) == AG_OK;
+        if (ok) memcpy(la + (size_t)i * nv, ag_session_logits(a, -1), (size_t)nv * sizeof(float));
+    }
+    ok = ok && ag_session_eval(b, toks, k, true, &err) == AG_OK;
+    CHECK_MSG(ok, "%s: %s", path, err.msg);
+    int differing = 0;
+    for (int i = 0; ok && i < k; i++)
+        differing += memcmp(la + (size_t)i * nv, ag_session_logits(b, i), (size_t)nv * sizeof(float)) != 0;
+    fprintf(stderr, "  %-40s %d tokens in one GPU pass vs one by one: %d of %d positions differ\n",
+            strrchr(path, '/') ? strrchr(path, '/') + 1 : path, k, differing, k);
+    CHECK_MSG(differing == 0, "%s: a pass of %d tokens differs from one-token steps at %d positions", path, k, differing);
+    free(la);
+    ag_session_free(a);
+    ag_session_free(b);
+    ag_model_free(m);
+}
+
+static void test_gpu_batch_exact(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    gpu_batch_matches_steps(path, 5);
+    gpu_batch_matches_steps(path, 16);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q8_0.gguf", ag_test_shared_dir());
+    gpu_batch_matches_steps(path, 5);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q4_k_m.gguf", ag_test_shared_dir());
+    gpu_batch_matches_steps(path, 9);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
     test_partial_offload();
@@ -520,6 +567,7 @@ static void test_cuda(void) {
     test_families_f32();
     test_quantized_models();
     test_batched();
+    test_gpu_batch_exact();
 }
 
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it

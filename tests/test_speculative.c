@@ -76,9 +76,9 @@ static int speculative(const ag_model *m, const ag_model *dm, int draft_max, con
     CHECK_MSG(spec != NULL, "%s", err.msg);
     int k = 0;
     if (spec && smp && ag_speculative_feed(spec, prompt, np, &err) == AG_OK)
-        while (k < n) {
+        for (int first = 1; k < n; first = 0) { /* the first step after a feed may give one more */
             int got = ag_speculative_step(spec, smp, out + k, n - k, &err);
-            CHECK_MSG(got >= 1 && got <= draft_max + 1, "step returned %d: %s", got, err.msg);
+            CHECK_MSG(got >= 1 && got <= draft_max + 1 + first, "step returned %d: %s", got, err.msg);
             if (got < 1) break;
             k += got;
         }

@@ -39,14 +39,17 @@ void ag_speculative_free(ag_speculative *sp);
 
 /* Appends tokens (n >= 1) after the positions the target session holds (ag_session_n_past;
  * a caller may have truncated it to keep a common prefix): the pending token of the last step
- * is dropped, so to continue after a step, pass its last token first. Evaluates the tokens in
- * the target except the last, which is kept pending; the draft catches up in the next step. */
+ * is dropped, so to continue after a step, pass its last token first. Evaluates all the tokens
+ * in the target in one pass (as decoding without a draft would read them), so that the next
+ * step's first token is the target's pick from their last logits; the draft catches up in the
+ * next step. The tokens must fit in the target's context. */
 ag_status ag_speculative_feed(ag_speculative *sp, const ag_token *tokens, int n, ag_error *err);
 
 /* One step: the draft proposes up to draft_max tokens after the pending one, the target
  * evaluates the pending token and the proposals in one pass (all logits) and smp picks from
- * them; out receives the tokens generated (at least 1, at most min(cap, draft_max + 1); the
- * step stops after an end-of-generation token) and each is passed to ag_sampler_accept. The
+ * them; out receives the tokens generated (at least 1, at most min(cap, draft_max + 1), one more
+ * right after a feed: the pick from the fed tokens' logits comes first; the step stops after an
+ * end-of-generation token) and each is passed to ag_sampler_accept. The
  * last one becomes the pending token. Returns the count, or -1 with err filled
  * (AG_ERR_CONTEXT_FULL when the target has no room for the pending token). */
 int ag_speculative_step(ag_speculative *sp, ag_sampler *smp, ag_token *out, int cap, ag_error *err);

@@ -124,6 +124,8 @@ void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_str
     const attn_args a = {s->qkv, multi ? s->d_rows + 1 : s->d_rows, s->att, q8 ? s->x8 : NULL, q8 ? s->xds : NULL,
                          multi ? s->d_pos + 1 : s->d_pos, il, multi ? 1 : 0,
                          hp->n_head, hp->n_head_kv, hp->head_dim, m->layers[il].swa ? hp->n_swa : 0, hp->attn_scale};
-    if (n <= 4) launch_nw<16>(a, n, cs); /* decode: few blocks, more warps each */
+    /* decode, speculative verification and batched steps (up to the matrix-vector kernels' width)
+     * share one summation order, so that a row's result does not depend on the pass's size */
+    if (n <= CU_MMV_MAX_COLS) launch_nw<16>(a, n, cs); /* few blocks, more warps each */
     else launch_nw<4>(a, n, cs);
 }

@@ -4,9 +4,13 @@
  * logits, both caches are rolled back (ag_session_truncate) to what was accepted.
  *
  * State: hist[0..n_hist) is the sequence; the target holds hist[0..n_hist-1) in its cache and
- * hist[n_hist-1] is the pending token (generated or fed, not yet evaluated). The draft holds a
- * prefix of the target's positions (it lags by at most one proposal after a fully accepted
- * step, or by a fed prompt) and evaluates the rest at the start of the next step.
+ * hist[n_hist-1] is the pending token (generated, not yet evaluated) - except right after a feed,
+ * when the target has evaluated every fed token in one pass, exactly as decoding without a draft
+ * reads a prompt (so that the prompt's last position gets the same bits: prefill kernels and
+ * few-token kernels may sum differently), and the next step first picks from those logits
+ * (pick_first). The draft holds a prefix of the target's positions (it lags by at most one
+ * proposal after a fully accepted step, or by a fed prompt) and evaluates the rest at the start
+ * of the next step.
  * Relies on: ag_session_eval / ag_session_logits / ag_session_truncate, ag_sampler_*.
  */
 #include <stdlib.h>
@@ -23,6 +27,7 @@ struct ag_speculative {
     int draft_max;
     ag_token *hist; /* (n_ctx + 1) tokens: the sequence, its last one pending */
     int n_hist, cap;
+    bool pick_first; /* the target evaluated all of hist (a feed): the next token comes from its logits */
     long long n_drafted, n_accepted;
 };
 
@@ -91,18 +96,18 @@ ag_status ag_speculative_feed(ag_speculative *sp, const ag_token *tokens, int n,
     if (n < 1) return ag_error_set(err, AG_ERR_INVALID_ARG, "nothing to feed");
     int keep = ag_session_n_past(sp->ts);
     if (keep > sp->n_hist) keep = sp->n_hist; /* the target holds hist[0..keep) */
-    if (keep + n > sp->cap)
+    if (keep + n > ag_session_n_ctx(sp->ts))
         return ag_error_set(err, AG_ERR_CONTEXT_FULL, "%d tokens do not fit in the context (%d used of %d)", n, keep,
-                            sp->cap - 1);
+                            ag_session_n_ctx(sp->ts));
     ag_session_truncate(sp->ts, keep);
     if (ag_session_n_past(sp->ds) > keep) ag_session_truncate(sp->ds, keep);
     memcpy(sp->hist + keep, tokens, (size_t)n * sizeof *tokens);
     sp->n_hist = keep;
-    if (n > 1) {
-        ag_status st = ag_session_eval(sp->ts, tokens, n - 1, false, err);
-        if (st != AG_OK) return st;
-    }
+    sp->pick_first = false;
+    ag_status st = ag_session_eval(sp->ts, tokens, n, false, err);
+    if (st != AG_OK) return st;
     sp->n_hist = keep + n;
+    sp->pick_first = true;
     return AG_OK;
 }
 
@@ -126,6 +131,17 @@ int ag_speculative_step(ag_speculative *sp, ag_sampler *smp, ag_token *out, int 
     if (sp->n_hist < 1 || cap < 1) {
         ag_error_set(err, AG_ERR_INVALID_ARG, sp->n_hist < 1 ? "feed a prompt first" : "no room for output");
         return -1;
+    }
+    int n_first = 0;
+    if (sp->pick_first) { /* after a feed: the target's pick from the prompt's logits becomes the pending token */
+        const ag_token t0 = ag_sampler_sample(smp, ag_session_logits(sp->ts, -1));
+        ag_sampler_accept(smp, t0);
+        sp->pick_first = false;
+        sp->hist[sp->n_hist++] = t0;
+        out[0] = t0;
+        n_first = 1;
+        if (cap == 1 || ag_token_is_eog(sp->tm, t0) || sp->n_hist > ag_session_n_ctx(sp->ts)) return 1;
+        out++, cap--;
     }
     const int base = sp->n_hist - 1; /* the pending token's position */
     const int room_t = ag_session_n_ctx(sp->ts) - base - 1, room_d = ag_session_n_ctx(sp->ds) - base - 1;
@@ -156,5 +172,5 @@ int ag_speculative_step(ag_speculative *sp, ag_sampler *smp, ag_token *out, int 
     if (ag_session_n_past(sp->ds) > base + 1 + accepted) ag_session_truncate(sp->ds, base + 1 + accepted);
     memcpy(sp->hist + base + 1, out, (size_t)n_out * sizeof *out);
     sp->n_hist = base + 1 + n_out;
-    return n_out;
+    return n_first + n_out;
 }
