@@ -194,9 +194,7 @@ static mm_path choose_path(const ag_matmul_weight *w, int n_tok, const ag_matmul
     if (n_tok > s->max_tok) return PATH_VEC_DOT;
     if (ag_gemm_available(w->wtype, w->n)) return PATH_INT;
     if (ag_kgemm_available(w->wtype, w->n)) return PATH_K;
-    /* F16 tiles sum in another order than vec_dot: batched decode steps (a few tokens) keep
-     * vec_dot per row and token, bit-identical to one-token steps */
-    if (w->wtype == AG_TYPE_F16 && n_tok > AG_GEMV_FEW_MAX && s->xf && ag_gemm_f16_available(w->n)) return PATH_F16;
+    if (w->wtype == AG_TYPE_F16 && n_tok >= 2 && s->xf && ag_gemm_f16_available(w->n)) return PATH_F16;
     return PATH_VEC_DOT;
 }
 

@@ -70,23 +70,19 @@ AG_AVX512 static void vec_dot_f32(int64_t n, float *restrict s, const void *rest
     *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
+/* One accumulator over steps of 16, in the order of gemm_f16.c's tiles (acc += w * x, then the
+ * lanes summed), so that a row's result is the same in a one-token step and in a tile of tokens
+ * (batched decode, speculative verification, prefill). */
 AG_AVX512 static void vec_dot_f16(int64_t n, float *restrict s, const void *restrict w, const void *restrict a) {
     const uint16_t *x = w, *y = a;
-    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) // acc += f32(w[i..])*f32(a[i..])
-        for (int k = 0; k < 2; k++) {
-            const __m512 xv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16 * k)));
-            const __m512 yv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16 * k)));
-            acc[k] = _mm512_fmadd_ps(xv, yv, acc[k]);
-        }
-    for (; i < n; i += 16) { /* the last step may be partial: masked loads read zeros */
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) { /* the last step may be partial: masked loads read zeros */
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
         const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
         const __m512 yv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i));
-        acc[0] = _mm512_fmadd_ps(xv, yv, acc[0]);
+        acc = _mm512_fmadd_ps(xv, yv, acc);
     }
-    *s = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    *s = _mm512_reduce_add_ps(acc);
 }
 
 AG_AVX512 static void vec_dot_bf16(int64_t n, float *restrict s, const void *restrict w, const void *restrict a) {
