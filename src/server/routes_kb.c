@@ -21,7 +21,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "autoglm/kb.h"
+#include "server/api.h"
 #include "server/http.h"
 #include "server/model_jobs.h"
 
@@ -229,17 +230,17 @@ enum MHD_Result route_kb_create(http_req *rq) {
     return r;
 }
 
-/* Standard base64 (with padding) -> bytes (malloc'd, *len); NULL when it is not base64. */
+/* Standard base64 -> bytes (malloc'd, *len); NULL when it is not base64 (api_base64_decode). */
 static unsigned char *b64_decode(const char *b64, size_t *len) {
-    size_t n = strlen(b64);
-    unsigned char *data = n % 4 == 0 ? malloc(n / 4 * 3 + 4) : NULL;
-    int got = data ? EVP_DecodeBlock(data, (const unsigned char *)b64, (int)n) : -1;
-    if (got < 0) {
+    const size_t n = strlen(b64);
+    unsigned char *data = malloc(n / 4 * 3 + 4);
+    size_t bad_at = 0;
+    const size_t got = data ? api_base64_decode(b64, n, data, &bad_at) : SIZE_MAX;
+    if (got == SIZE_MAX) {
         free(data);
         return NULL;
     }
-    while (n > 0 && b64[n - 1] == '=') n--, got--; /* EVP_DecodeBlock counts the padding as zeros */
-    *len = (size_t)got;
+    *len = got;
     return data;
 }
 
