@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+
+#include "base/error.h"
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
@@ -55,6 +58,7 @@ static void model_free(sched_model *m) {
         free(m->slots[i].masked);
     }
     free(m->slots);
+    ag_vision_free(m->vision); /* before the model it refers to */
     ag_model_free(m->model);
     store_manifest_free(&m->man);
     pthread_mutex_destroy(&m->mu);
@@ -109,6 +113,8 @@ void sched_model_unload(sched_model *m) {
 }
 
 const ag_model *sched_model_model(const sched_model *m) { return m->model; }
+ag_vision *sched_model_vision(const sched_model *m) { return m->vision; }
+
 const store_manifest *sched_model_manifest(const sched_model *m) { return &m->man; }
 
 void sched_release(sched_model *m, int64_t keep_alive_ns) {
@@ -295,8 +301,16 @@ static ag_token step_generate(sched_model *m, slot *sl, const turn_state *ts) {
         const bool batch = j->priority == PRIO_BATCH;
         const int max_chunk = batch && ts->inter_busy ? BATCH_CHUNK_BUSY : PREFILL_CHUNK;
         int chunk = j->n_prompt - sl->pos < max_chunk ? j->n_prompt - sl->pos : max_chunk;
+        int image = -1; /* an image is evaluated whole, in its own piece; text stops before it */
+        for (int k = 0; k < j->n_images && image < 0; k++) {
+            if (j->image_at[k] == sl->pos) image = k, chunk = j->image_len[k];
+            else if (j->image_at[k] > sl->pos && j->image_at[k] < sl->pos + chunk) chunk = j->image_at[k] - sl->pos;
+        }
         atomic_store(&m->preemptible, batch && ts->n_free > 0);
-        ag_status st = ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err);
+        ag_status st = image < 0 ? ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err)
+                       : !m->vision ? ag_error_set(&err, AG_ERR_UNSUPPORTED, "the model has no vision projector")
+                                    : ag_session_eval_images(sl->s, m->vision, j->prompt + sl->pos, chunk, &j->images[image], 1,
+                                                             false, NULL, &err);
         atomic_store(&m->preemptible, false);
         if (st == AG_ERR_ABORTED) return -2; /* an interactive job came: the chunk is read again later */
         if (st || !hist_push(sl, j->prompt + sl->pos, chunk)) {
@@ -378,11 +392,17 @@ static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n, 
     }
 }
 
-static int common_prefix(const slot *sl, const job *j) {
+/* The tokens a slot's cache holds that the job's prompt starts with, up to the first image token:
+ * the same image tokens may stand for another image, so image prompts are not reused from
+ * there on (the text before the first image is). */
+static int shared_prefix(const sched_model *m, const slot *sl, const job *j) {
     int keep = 0;
-    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep] && j->prompt[keep] != m->image_token)
+        keep++;
     return keep;
 }
+
+static int common_prefix(const sched_model *m, const slot *sl, const job *j) { return shared_prefix(m, sl, j); }
 
 /* Prefix sharing across slots: when another slot's cache holds a longer prefix of this job's
  * prompt than this slot's own (a common system prompt, the history of a chat that moved to
@@ -395,7 +415,7 @@ static int borrow_prefix(sched_model *m, int si, int keep) {
     for (int i = 0; i < m->n_slots; i++) {
         const slot *o = &m->slots[i];
         if (i == si || !o->s) continue;
-        int n = common_prefix(o, j);
+        int n = common_prefix(m, o, j);
         if (n > ag_session_n_past(o->s)) n = ag_session_n_past(o->s);
         if (n >= j->n_prompt) n = j->n_prompt - 1;
         if (n > best_n) {
@@ -448,7 +468,7 @@ static void start_generate(sched_model *m, int si) {
         finish(m, sl, "stop", false, msg);
         return;
     }
-    int keep = common_prefix(sl, j);
+    int keep = common_prefix(m, sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
     ag_session_truncate(sl->s, keep);
     sl->n_hist = keep;
@@ -507,8 +527,7 @@ static uint64_t admit_locked(sched_model *m) {
                 const slot *sl = &m->slots[i];
                 if (sl->job) continue;
                 int keep = 0;
-                if (j->kind == JOB_GENERATE)
-                    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+                if (j->kind == JOB_GENERATE) keep = shared_prefix(m, sl, j);
                 if (keep > best_keep) {
                     best = i;
                     best_keep = keep;
@@ -669,6 +688,19 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
         m->slots = calloc((size_t)n_slots, sizeof *m->slots);
         m->n_slots = n_slots;
         m->model = m->slots ? ag_model_load(man.path, &mp, &ae) : NULL;
+        m->image_token = -1;
+        if (m->model && man.projector) { /* images: the projector comes and goes with the model */
+            m->vision = ag_vision_load(man.projector, m->model, &ae);
+            if (!m->vision) {
+                char msg[sizeof ae.msg];
+                snprintf(msg, sizeof msg, "%s", ae.msg);
+                snprintf(ae.msg, sizeof ae.msg, "vision projector %.200s: %.280s", man.projector, msg);
+                ag_model_free(m->model);
+                m->model = NULL;
+            } else {
+                m->image_token = ag_vision_image_token(m->vision);
+            }
+        }
     } else {
         store_manifest_free(&man);
     }
@@ -677,7 +709,8 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
                           : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
         const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx *
                             (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
-        m->mem_need = man.size + kv;
+        struct stat pst;
+        m->mem_need = man.size + kv + (man.projector && stat(man.projector, &pst) == 0 ? (uint64_t)pst.st_size : 0);
         const uint64_t avail = sched_mem_available(s);
         if (m->mem_need > avail) {
             snprintf(err, cap, "model requires more system memory (%.2f GiB: %.2f file + %.2f KV cache for %d x %d tokens) "
