@@ -325,10 +325,12 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             ag_image_patches *patches = NULL;
             if (!status && !(status = prompt_tokens(&req, m, man, order, &toks, &n, err, sizeof err)) && req.n_images > 0) {
                 ag_token *expanded = NULL; /* each image's placeholder becomes its tokens */
-                status = vision_prepare(sched_model_vision(g->sm), req.images, order, req.n_images, toks, n, &patches,
-                                        &expanded, &n, &n_img_tok, err, sizeof err);
-                free(toks);
-                toks = expanded;
+                ag_vision *v = sched_model_vision(g->sm);
+                status = vision_preprocess(v, req.images, order, req.n_images, &patches, err, sizeof err);
+                if (!status && !(status = vision_expand(v, patches, req.n_images, toks, n, &expanded, &n, &n_img_tok, err, sizeof err))) {
+                    free(toks);
+                    toks = expanded;
+                }
             }
             if (!status) {
                 const int n_ctx = sched_model_ctx(g->sm, opts.num_ctx);

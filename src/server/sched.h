@@ -100,7 +100,7 @@ typedef struct {
 job *job_new_generate(const ag_token *prompt, int n_prompt, gen_options *opts, int priority);
 /* Gives a generation its prompt's images (the job takes patches, an array of n from malloc, and
  * frees it): the k-th run of image tokens img in the prompt is image k; the runs must be the
- * images' token counts (vision.h: vision_prepare). Each image is evaluated in one piece of the
+ * images' token counts (vision.h: vision_expand). Each image is evaluated in one piece of the
  * prefill; a cached prefix is never reused past an image token (the same tokens may be another
  * image). false when out of memory (the patches are freed). */
 bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img);

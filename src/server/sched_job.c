@@ -94,7 +94,7 @@ bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img) {
         j->image_len[k++] = e - i;
         i = e;
     }
-    j->n_images = k; /* vision_prepare made one run per image */
+    j->n_images = k; /* vision_expand made one run per image */
     for (; k < n; k++) ag_image_patches_free(&patches[k]);
     return true;
 }

@@ -113,14 +113,11 @@ void vision_patches_free(ag_image_patches *p, int n) {
     free(p);
 }
 
-int vision_prepare(ag_vision *v, const ag_image *images, const int *order, int n_images, const ag_token *tokens, int n,
-                   ag_image_patches **patches, ag_token **out, int *n_out, int *n_image_tokens, char *err, size_t cap) {
+int vision_preprocess(ag_vision *v, const ag_image *images, const int *order, int n_images, ag_image_patches **patches,
+                      char *err, size_t cap) {
     *patches = NULL;
-    *out = NULL;
-    *n_out = *n_image_tokens = 0;
     ag_image_patches *p = calloc((size_t)n_images + 1, sizeof *p);
     if (!p) return snprintf(err, cap, "out of memory"), 500;
-    int64_t total = n;
     for (int k = 0; k < n_images; k++) {
         ag_error e = {0};
         if (ag_image_preprocess_glm4v(&images[order[k]], ag_vision_preproc(v), &p[k], &e) != AG_OK) {
@@ -128,14 +125,20 @@ int vision_prepare(ag_vision *v, const ag_image *images, const int *order, int n
             snprintf(err, cap, "image %d: %s", order[k] + 1, e.msg);
             return e.code == AG_ERR_NOMEM ? 500 : 400;
         }
-        total += ag_vision_n_tokens(v, p[k].grid_t, p[k].grid_h, p[k].grid_w) - 1;
     }
+    *patches = p;
+    return 0;
+}
+
+int vision_expand(ag_vision *v, const ag_image_patches *p, int n_images, const ag_token *tokens, int n, ag_token **out,
+                  int *n_out, int *n_image_tokens, char *err, size_t cap) {
+    *out = NULL;
+    *n_out = *n_image_tokens = 0;
+    int64_t total = n;
+    for (int k = 0; k < n_images; k++) total += ag_vision_n_tokens(v, p[k].grid_t, p[k].grid_h, p[k].grid_w) - 1;
     const ag_token img = ag_vision_image_token(v);
     ag_token *o = total < INT_MAX / 2 ? malloc((size_t)(total + 1) * sizeof *o) : NULL;
-    if (!o) {
-        vision_patches_free(p, n_images);
-        return snprintf(err, cap, "out of memory"), 500;
-    }
+    if (!o) return snprintf(err, cap, "out of memory"), 500;
     int w = 0, k = 0, n_img = 0;
     for (int i = 0; i < n; i++) {
         if (tokens[i] != img) {
@@ -150,12 +153,10 @@ int vision_prepare(ag_vision *v, const ag_image *images, const int *order, int n
     }
     if (w != total || k != n_images) {
         free(o);
-        vision_patches_free(p, n_images);
-        snprintf(err, cap, "the prompt has %s image placeholders (%s) than the %d image(s) given", k < n_images ? "fewer" : "more",
-                 "<|image|>", n_images);
+        snprintf(err, cap, "the prompt has %s image placeholders (<|image|>) than the %d image(s) given",
+                 k < n_images ? "fewer" : "more", n_images);
         return 400;
     }
-    *patches = p;
     *out = o;
     *n_out = w;
     *n_image_tokens = n_img;

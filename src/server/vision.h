@@ -30,13 +30,16 @@ char *vision_tag_content(const char *content, const int *indices, int n);
  * message when an image has no tag (the template dropped it), or out of memory. */
 char *vision_place_images(const char *text, int n_images, int *order, char *err, size_t cap, int *status);
 
-/* A prompt's images ready for the session: images[order[k]] preprocessed with the projector's
- * settings into patches[k] (malloc'd array of n_images; free with vision_patches_free), and
- * tokens[0..n) with the k-th <|image|> placeholder expanded to image k's tokens (*out, malloc'd;
- * *n_out tokens, *n_image_tokens of them image tokens). 0, or 400 (a bad image, placeholders
- * that do not match the images) / 500 with a message. */
-int vision_prepare(ag_vision *v, const ag_image *images, const int *order, int n_images, const ag_token *tokens, int n,
-                   ag_image_patches **patches, ag_token **out, int *n_out, int *n_image_tokens, char *err, size_t cap);
+/* The images images[order[k]] preprocessed with the projector's settings into patches[k]
+ * (*patches: a malloc'd array of n_images; free with vision_patches_free). 0, or 400 (an image
+ * the processor refuses) / 500 with a message. */
+int vision_preprocess(ag_vision *v, const ag_image *images, const int *order, int n_images, ag_image_patches **patches,
+                      char *err, size_t cap);
+/* tokens[0..n) with the k-th <|image|> placeholder expanded to the tokens of image k (patches p):
+ * *out (malloc'd) of *n_out tokens, *n_image_tokens of them image tokens. 0, or 400 when the
+ * placeholders do not match the images, 500. */
+int vision_expand(ag_vision *v, const ag_image_patches *p, int n_images, const ag_token *tokens, int n, ag_token **out,
+                  int *n_out, int *n_image_tokens, char *err, size_t cap);
 void vision_patches_free(ag_image_patches *p, int n);
 
 #endif
