@@ -78,13 +78,16 @@ check(cli("create", "seeing", "-f", f"{tmp}/Modelfile").returncode == 0, "create
 
 # ---------------------------------------------------------------- run --image
 img_a, img_b = f"{images}/small_rgb_40x30.png", f"{images}/cmyk_32x24.jpg"  # both 1x6x8 patches: 12 tokens
+img_t = f"{images}/rgba_308x70.png"  # 1x4x22 patches: 22 tokens; the fixture's answer is visible text
 greedy = ["--temperature", "0", "--num-predict", "8"]
 run_a = cli("run", "seeing", "--image", img_a, "Describe it.", *greedy)
 check(run_a.returncode == 0, f"run --image: {run_a.stderr}")
 run_b = cli("run", "seeing", "--image", img_b, "Describe it.", *greedy)
 check(run_b.returncode == 0 and run_b.stdout != run_a.stdout, f"run --image b: {run_b.stderr} {run_b.stdout!r} {run_a.stdout!r}")
-p = cli("run", lm, "--mmproj", mm, "--image", img_a, "Describe it.", *greedy)
-check(p.returncode == 0 and p.stdout == run_a.stdout, f"run FILE --mmproj: {p.stderr} {p.stdout!r}")
+run_t = cli("run", "seeing", "--image", img_t, "Describe it.", *greedy)
+check(run_t.returncode == 0 and run_t.stdout.startswith("GGGG"), f"run --image t: {run_t.stderr} {run_t.stdout!r}")
+p = cli("run", lm, "--mmproj", mm, "--image", img_t, "Describe it.", *greedy)
+check(p.returncode == 0 and p.stdout == run_t.stdout, f"run FILE --mmproj: {p.stderr} {p.stdout!r}")
 p = cli("run", "plain", "--image", img_a, "Describe it.")
 check(p.returncode == 1 and "does not support images" in p.stderr, f"run, no projector: {p.stderr.strip()}")
 p = cli("run", lm, "--mmproj", lm, "--image", img_a, "x")
@@ -93,7 +96,7 @@ p = cli("run", "seeing", "--image", img_a, "Describe it.", "--num-ctx", "20")
 check(p.returncode == 1 and "12 of them for 1 image(s)" in p.stderr, f"run, image over num_ctx: {p.stderr.strip()}")
 p = cli("run", "seeing", "--image", img_a, "Describe it.", "--num-ctx", "20", "--truncate")
 check(p.returncode == 1 and "would cut an image" in p.stderr, f"run --truncate over an image: {p.stderr.strip()}")
-answer_a, answer_b = run_a.stdout[:-1], run_b.stdout[:-1]  # run ends the answer with a newline
+answer_a, answer_b, answer_t = run_a.stdout[:-1], run_b.stdout[:-1], run_t.stdout[:-1]  # run ends with a newline
 
 
 # ---------------------------------------------------------------- server
@@ -154,37 +157,39 @@ try:
     st, r = post("/api/show", {"model": "plain"})
     check(st == 200 and "vision" not in r.get("capabilities", []) and "projector_info" not in r, f"/api/show plain: {st}")
     st, r = post("/api/tags", {})
-    a, ga = b64(img_a), b64(img_b)
+    a, ga, ta = b64(img_a), b64(img_b), b64(img_t)
     # /api/generate, templated: the CLI's answer
-    st, r = post("/api/generate", {"model": "seeing", "prompt": "Describe it.", "images": [a], "stream": False, "options": opts})
-    check(st == 200 and r.get("response") == answer_a and r.get("prompt_eval_count", 0) > 12, f"generate: {st} {str(r)[:300]} vs {answer_a!r}")
-    st, t = post("/api/generate", {"model": "seeing", "prompt": "Describe it.", "images": [a], "options": opts}, stream=True)
-    check(st == 200 and ndjson_text(t, "generate") == answer_a, f"generate streamed: {st} {t[:300]}")
+    st, r = post("/api/generate", {"model": "seeing", "prompt": "Describe it.", "images": [ta], "stream": False, "options": opts})
+    check(st == 200 and r.get("response") == answer_t and r.get("prompt_eval_count", 0) > 22, f"generate: {st} {str(r)[:300]} vs {answer_t!r}")
+    st, t = post("/api/generate", {"model": "seeing", "prompt": "Describe it.", "images": [ta], "options": opts}, stream=True)
+    check(st == 200 and ndjson_text(t, "generate") == answer_t, f"generate streamed: {st} {t[:300]}")
     # raw with a tag: the prompt tokens are the reference's (tests/data/glm4v: text, image, text)
     raw = "[gMASK]<sop><|user|>\n[img-0]Describe it.<|assistant|>\n"
     st, r = post("/api/generate", {"model": "seeing", "prompt": raw, "raw": True, "images": [a], "stream": False, "options": opts})
     check(st == 200 and r.get("context", [])[:len(expected["tokens"])] == expected["tokens"] and
           r.get("prompt_eval_count") == len(expected["tokens"]), f"generate raw: {st} {str(r)[:400]}")
-    # /api/chat with the image in an earlier message, and the same answer as the CLI
+    # /api/chat, and the same answer as the CLI
     st, r = post("/api/chat", {"model": "seeing", "stream": False, "options": opts,
-                               "messages": [{"role": "user", "content": "Describe it.", "images": [a]}]})
-    check(st == 200 and r.get("message", {}).get("content") == answer_a, f"chat: {st} {str(r)[:300]}")
+                               "messages": [{"role": "user", "content": "Describe it.", "images": [ta]}]})
+    check(st == 200 and r.get("message", {}).get("content") == answer_t, f"chat: {st} {str(r)[:300]}")
     st, t = post("/api/chat", {"model": "seeing", "options": opts,
-                               "messages": [{"role": "user", "content": "Describe it.", "images": [a]}]}, stream=True)
-    check(st == 200 and ndjson_text(t, "chat") == answer_a, f"chat streamed: {st} {t[:300]}")
+                               "messages": [{"role": "user", "content": "Describe it.", "images": [ta]}]}, stream=True)
+    check(st == 200 and ndjson_text(t, "chat") == answer_t, f"chat streamed: {st} {t[:300]}")
     # OpenAI: the image part before the text part (where the CLI puts it)
-    parts = [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + a}}, {"type": "text", "text": "Describe it."}]
+    parts = [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + ta}}, {"type": "text", "text": "Describe it."}]
     body = {"model": "seeing", "temperature": 0, "max_tokens": 8, "messages": [{"role": "user", "content": parts}]}
     st, r = post("/v1/chat/completions", body)
-    check(st == 200 and r["choices"][0]["message"]["content"] == answer_a, f"openai: {st} {str(r)[:300]}")
+    check(st == 200 and r["choices"][0]["message"]["content"] == answer_t, f"openai: {st} {str(r)[:300]}")
     st, t = post("/v1/chat/completions", dict(body, stream=True), stream=True)
-    check(st == 200 and sse_text(t) == answer_a, f"openai streamed: {st} {t[:300]}")
-    # the position of an image among text parts is kept: text, image, text differs from image, text
+    check(st == 200 and sse_text(t) == answer_t, f"openai streamed: {st} {t[:300]}")
+    # the position of an image among text parts is kept: text, image, text is generate's "Describe[img-0] it."
     moved = [{"type": "text", "text": "Describe"}, parts[0], {"type": "text", "text": " it."}]
     st, r = post("/v1/chat/completions", dict(body, messages=[{"role": "user", "content": moved}]))
-    st2, r2 = post("/api/generate", {"model": "seeing", "prompt": "Describe[img-0] it.", "images": [a], "stream": False, "options": opts})
-    check(st == 200 and st2 == 200 and r["choices"][0]["message"]["content"] == r2.get("response"),
-          f"openai image between texts = generate with [img-0] there: {str(r)[:200]} {str(r2)[:200]}")
+    st2, r2 = post("/api/generate", {"model": "seeing", "prompt": "Describe[img-0] it.", "images": [ta], "stream": False, "options": opts})
+    st3, r3 = post("/api/generate", {"model": "seeing", "prompt": "Describe it.", "images": [ta], "stream": False,
+                                     "options": opts, "raw": False})
+    check(st == 200 and st2 == 200 and r["choices"][0]["message"]["content"] == r2.get("response") and
+          r2.get("context") != r3.get("context"), f"openai image between texts = generate with [img-0] there: {str(r)[:200]} {str(r2)[:200]}")
     # image b has as many tokens as a: the same token ids, never answered from a's cached prefix
     st, r = post("/api/chat", {"model": "seeing", "stream": False, "options": opts,
                                "messages": [{"role": "user", "content": "Describe it.", "images": [a]}]})
