@@ -305,7 +305,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
         r = http_reply_error(rq, (unsigned)status, "%s", err);
         gen_free(g);
     } else if (!embed && !req.raw && req.kind != API_OAI_CHAT && req.kind != API_OAI_COMPLETION &&
-               ((kind == API_GENERATE && !*req.prompt && !req.n_context) || (kind == API_CHAT && !cJSON_GetArraySize(req.messages)))) {
+               ((kind == API_GENERATE && !*req.prompt && !req.n_context && !req.n_images) || (kind == API_CHAT && !cJSON_GetArraySize(req.messages)))) {
         r = reply_loaded(rq, &req, g->load_s);
         gen_free(g);
     } else {
@@ -322,6 +322,10 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             if (!status && cap_tokens > 0 && (opts.num_predict < 0 || opts.num_predict > cap_tokens)) opts.num_predict = cap_tokens;
             if (!status && req.format && !(opts.format = strdup(req.format))) status = 500, snprintf(err, sizeof err, "out of memory");
             int order[API_MAX_IMAGES], n_img_tok = 0, n_patches = req.n_images;
+            const ag_vision *vis = sched_model_vision(g->sm);
+            for (int i = 0; !status && vis && i < req.n_context; i++) /* the images are not in "context" */
+                if (req.context[i] == ag_vision_image_token(vis))
+                    status = 400, snprintf(err, sizeof err, "\"context\" holds image tokens: send the images again (the images of a previous answer are not kept)");
             ag_image_patches *patches = NULL;
             if (!status && !(status = prompt_tokens(&req, m, man, order, &toks, &n, err, sizeof err)) && req.n_images > 0) {
                 ag_token *expanded = NULL; /* each image's placeholder becomes its tokens */

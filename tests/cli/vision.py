@@ -168,6 +168,8 @@ try:
     st, r = post("/api/generate", {"model": "seeing", "prompt": raw, "raw": True, "images": [a], "stream": False, "options": opts})
     check(st == 200 and r.get("context", [])[:len(expected["tokens"])] == expected["tokens"] and
           r.get("prompt_eval_count") == len(expected["tokens"]), f"generate raw: {st} {str(r)[:400]}")
+    st, r2 = post("/api/generate", {"model": "seeing", "prompt": "more", "context": r.get("context", []), "stream": False})
+    check(st == 400 and "context" in str(r2) and "image tokens" in str(r2), f"generate with an image answer's context: {st} {r2}")
     # /api/chat, and the same answer as the CLI
     st, r = post("/api/chat", {"model": "seeing", "stream": False, "options": opts,
                                "messages": [{"role": "user", "content": "Describe it.", "images": [ta]}]})
