@@ -352,9 +352,11 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
                     g->truncated = cut;
                     int dropped = 0; /* whole images before the cut go with it */
                     for (int i = 0; i < cut; i++) dropped += toks[i] == img && (i == 0 || toks[i - 1] != img);
-                    for (int k = 0; k < dropped; k++) ag_image_patches_free(&patches[k]);
-                    memmove(patches, patches + dropped, (size_t)(n_patches - dropped) * sizeof *patches);
-                    n_patches -= dropped;
+                    if (dropped > 0) {
+                        for (int k = 0; k < dropped; k++) ag_image_patches_free(&patches[k]);
+                        memmove(patches, patches + dropped, (size_t)(n_patches - dropped) * sizeof *patches);
+                        n_patches -= dropped;
+                    }
                     memmove(toks, toks + cut, (size_t)keep * sizeof *toks);
                     n = keep;
                 }

@@ -1,14 +1,14 @@
 /*
  * sched.c - models loaded on demand, their queues, and the worker thread of each model that
- * serves its slots in turns: a prefill chunk per prompt, one batched decode step for all
- * (see sched.h and, for the shared structures and locks, sched_impl.h).
+ * serves its slots in turns: a prefill chunk per prompt (an image in one piece, through the
+ * model's vision projector), one batched decode step for all (see sched.h and, for the shared
+ * structures and locks, sched_impl.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "server/sched_impl.h"
@@ -402,8 +402,6 @@ static int shared_prefix(const sched_model *m, const slot *sl, const job *j) {
     return keep;
 }
 
-static int common_prefix(const sched_model *m, const slot *sl, const job *j) { return shared_prefix(m, sl, j); }
-
 /* Prefix sharing across slots: when another slot's cache holds a longer prefix of this job's
  * prompt than this slot's own (a common system prompt, the history of a chat that moved to
  * another slot), its KV rows are copied here instead of being recomputed. Returns the
@@ -415,7 +413,7 @@ static int borrow_prefix(sched_model *m, int si, int keep) {
     for (int i = 0; i < m->n_slots; i++) {
         const slot *o = &m->slots[i];
         if (i == si || !o->s) continue;
-        int n = common_prefix(m, o, j);
+        int n = shared_prefix(m, o, j);
         if (n > ag_session_n_past(o->s)) n = ag_session_n_past(o->s);
         if (n >= j->n_prompt) n = j->n_prompt - 1;
         if (n > best_n) {
@@ -468,7 +466,7 @@ static void start_generate(sched_model *m, int si) {
         finish(m, sl, "stop", false, msg);
         return;
     }
-    int keep = common_prefix(m, sl, j);
+    int keep = shared_prefix(m, sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
     ag_session_truncate(sl->s, keep);
     sl->n_hist = keep;

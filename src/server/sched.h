@@ -4,7 +4,8 @@
  * forward step that decodes the next token of every generating slot at once
  * (ag_session_eval_batch: continuous batching; a new request joins at the next turn), and a
  * bounded queue per model with two priority classes (interactive before batch). A new request
- * copies the longest prefix of its prompt that any slot's cache holds (ag_session_copy_prefix).
+ * copies the longest prefix of its prompt that any slot's cache holds (ag_session_copy_prefix),
+ * up to its first image token (an image is evaluated whole in the job's prefill, never reused).
  *
  * A job is shared by the HTTP thread that made it and the worker: the worker publishes text
  * and final statistics under the model's lock; the HTTP thread reads them with job_wait and
