@@ -97,6 +97,13 @@ check(p.returncode == 1 and "12 of them for 1 image(s)" in p.stderr, f"run, imag
 p = cli("run", "seeing", "--image", img_a, "Describe it.", "--num-ctx", "20", "--truncate")
 check(p.returncode == 1 and "would cut an image" in p.stderr, f"run --truncate over an image: {p.stderr.strip()}")
 answer_a, answer_b, answer_t = run_a.stdout[:-1], run_b.stdout[:-1], run_t.stdout[:-1]  # run ends with a newline
+# a system message longer than a prefill chunk (128 tokens): text chunks stop before the image
+system = "Look at the picture. " * 9
+run_ts = cli("run", "seeing", "--system", system, "--image", img_t, "Describe it.", *greedy)
+run_bs = cli("run", "seeing", "--system", system, "--image", img_b, "Describe it.", *greedy)
+check(run_ts.returncode == 0 and run_bs.returncode == 0 and run_ts.stdout != run_bs.stdout,
+      f"run --system --image: {run_ts.stderr} {run_bs.stderr} {run_ts.stdout!r} {run_bs.stdout!r}")
+answer_ts, answer_bs = run_ts.stdout[:-1], run_bs.stdout[:-1]
 
 
 # ---------------------------------------------------------------- server
@@ -200,6 +207,23 @@ try:
         st, r = post("/api/chat", {"model": "seeing", "stream": False, "options": opts,
                                    "messages": [{"role": "user", "content": "Describe it.", "images": [ga]}]})
         check(st == 200 and r.get("message", {}).get("content") == answer_b, f"chat b after a: {st} {str(r)[:300]} vs {answer_b!r}")
+    # at once, 2 slots: a shared system prompt lent between slots (copy_prefix), each image its own
+    # piece of the prefill, batched decode steps of sessions whose positions run ahead of their cache
+    results = {}
+
+    def one(k, img):
+        results[k] = post("/api/chat", {"model": "seeing", "stream": False, "options": opts, "messages": [
+            {"role": "system", "content": system}, {"role": "user", "content": "Describe it.", "images": [img]}]})
+
+    threads = [threading.Thread(target=one, args=(k, ta if k % 2 == 0 else ga)) for k in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for k in range(6):
+        st, r = results.get(k, (0, {}))
+        want = answer_ts if k % 2 == 0 else answer_bs
+        check(st == 200 and r.get("message", {}).get("content") == want, f"concurrent chat {k}: {st} {str(r)[:200]} vs {want!r}")
     # two images in one request, and one per message
     st, r = post("/api/chat", {"model": "seeing", "stream": False, "options": opts, "messages": [
         {"role": "user", "content": "first", "images": [a]}, {"role": "assistant", "content": "ok"},
