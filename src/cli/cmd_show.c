@@ -166,7 +166,7 @@ static void json_str(const char *s) {
     putchar('"');
 }
 
-static void show_json(const ag_model *m) {
+static void show_json(const ag_model *m, const char *projector) {
     printf("{\"architecture\": ");
     json_str(ag_model_arch(m));
     printf(", \"name\": ");
@@ -195,7 +195,12 @@ static void show_json(const ag_model *m) {
         for (int d = 0; d < nd; d++) printf(d ? ", %lld" : "%lld", (long long)ne[d]);
         printf("]}");
     }
-    printf("]}\n");
+    printf("]");
+    if (projector) { /* a store model's vision projector file */
+        printf(", \"projector\": ");
+        json_str(projector);
+    }
+    printf("}\n");
 }
 
 int cmd_show(int argc, char **argv) {
@@ -231,7 +236,7 @@ int cmd_show(int argc, char **argv) {
         m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1, .vocab_only = true}, &err);
     }
     if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
-    else if (json) show_json(m);
+    else if (json) show_json(m, man.projector);
     else {
         show_text(m, tensors);
         if (*man.name) show_store(&man);

@@ -59,6 +59,8 @@ check(json.load(open(f"{tmp}/models/manifests/swapped/latest.json"))["model"]["p
 check("projector" not in json.load(open(f"{tmp}/models/manifests/plain/latest.json")), "plain has no projector")
 p = cli("show", "seeing")
 check(p.returncode == 0 and re.search(r"projector\s+" + re.escape(proj_blob), p.stdout), f"show seeing: {p.stdout[-400:]}")
+p = cli("show", "seeing", "--json")
+check(p.returncode == 0 and json.loads(p.stdout).get("projector") == proj_blob, f"show seeing --json: {p.stdout[-200:]}")
 p = cli("show", mm)
 check(p.returncode == 0 and "clip.projector_type" in p.stdout and '"glm4v"' in p.stdout, f"show mmproj: {p.stdout[:300]} {p.stderr}")
 p = cli("show", mm, "--json")
