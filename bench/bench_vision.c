@@ -1,11 +1,13 @@
 /*
- * bench_vision.c - the vision encoder's speed on the CPU (docs/PERFORMANCE.md, "Vision encoder"):
- * encodes a synthetic image (grid 1 x H x W patches) with a projector file, REPS times, and
- * prints the best time.
- * usage: bench_vision MMPROJ N_EMBD THREADS H W [REPS]   (a projector from bench/gen_mmproj.py)
+ * bench_vision.c - the vision encoder's speed on the CPU or the GPU (docs/PERFORMANCE.md, "Vision
+ * encoder"): encodes a synthetic image (grid 1 x H x W patches) with a projector file, REPS
+ * times, and prints the best time. gpu: the encoder on GPU 0 (matrices as the file has them),
+ * gpu-f16: every matrix F16.
+ * usage: bench_vision MMPROJ N_EMBD THREADS H W [REPS] [cpu|gpu|gpu-f16]   (a projector from bench/gen_mmproj.py)
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "gguf/gguf.h"
@@ -25,11 +27,17 @@ int main(int argc, char **argv) {
     ag_error err = {0};
     const int n_embd = atoi(argv[2]), threads = atoi(argv[3]), gh = atoi(argv[4]), gw = atoi(argv[5]);
     const int reps = argc > 6 ? atoi(argv[6]) : 3;
+    const char *where = argc > 7 ? argv[7] : "cpu";
     ag_gguf_file *f = ag_gguf_open(argv[1], &err);
     ag_vision *v = f ? ag_vision_from_gguf(f, n_embd, threads, &err) : NULL;
     const int n_tok = v ? ag_vision_n_tokens(v, 1, gh, gw) : 0;
     if (!v || n_tok <= 0) {
         fprintf(stderr, "bench_vision: %s\n", v ? "bad grid" : err.msg);
+        ag_vision_free(v);
+        return 1;
+    }
+    if (strncmp(where, "gpu", 3) == 0 && ag_vision_gpu_attach(v, 0, strcmp(where, "gpu-f16") == 0, 0, &err) != AG_OK) {
+        fprintf(stderr, "bench_vision: %s\n", err.msg);
         ag_vision_free(v);
         return 1;
     }
@@ -48,8 +56,8 @@ int main(int argc, char **argv) {
         const double t = now_s() - t0;
         if (t < best) best = t;
     }
-    printf("grid 1x%dx%d (%d patches, %d tokens), width %d, %d blocks, %d threads: best of %d %.3f s\n", gh, gw, gh * gw, n_tok,
-           v->d, v->n_layer, threads, reps, best);
+    printf("grid 1x%dx%d (%d patches, %d tokens), width %d, %d blocks, %s (%d threads): best of %d %.3f s\n", gh, gw, gh * gw, n_tok,
+           v->d, v->n_layer, where, threads, reps, best);
     free(img.pixels);
     free(out);
     ag_vision_free(v);

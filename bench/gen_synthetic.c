@@ -2,15 +2,17 @@
  * gen_synthetic.c - writes a random-weight `llama` GGUF of a real model's shape, for benchmarks
  * and memory measurements (a test tool, not a user command). The weights are normal(0, 0.02)
  * noise; the vocabulary is SentencePiece-style: <unk> <s> </s>, the 256 byte tokens, then
- * made-up pieces.
+ * made-up pieces. Rows are generated on every core, each from its own stream (see gen_state).
  *
- * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
+ * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
  *                      [--vocab N] [--layers N] [--seed N]
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "tensor/quant.h"
@@ -24,40 +26,99 @@ static const shape SHAPES[] = {
     {"tiny", 256, 2, 4, 2, 768, 512},
     {"1b", 2048, 16, 32, 8, 8192, 32000},
     {"8b", 4096, 32, 32, 8, 14336, 32000},
+    {"glm4-9b", 4096, 40, 32, 2, 13696, 151552}, /* GLM-4-9B's (GLM-4.1V-9B's language model's) shape, as a llama */
 };
 
-static uint64_t rng_state = 88172645463325252ull;
+/* Every row of every tensor has its own random stream, seeded from (seed, tensor number, row), so
+ * the rows are made on all cores and a model with fewer layers is the prefix of one with more
+ * (the same embedding, output and first blocks: drafts for speculative decoding). */
+typedef struct {
+    uint64_t seed;
+    int tensor; /* tensors written so far */
+} gen_state;
 
-static double uniform(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
 }
 
-static float normal(void) { /* Box-Muller */
-    return (float)(sqrt(-2.0 * log(uniform())) * cos(6.283185307179586 * uniform()));
+static double uniform(uint64_t *st) { /* xorshift64, in (0, 1) */
+    *st ^= *st << 13;
+    *st ^= *st >> 7;
+    *st ^= *st << 17;
+    return ((*st >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* row[i] = offset + scale * normal(0, 1), Box-Muller (both values of each pair used) */
+static void normal_row(uint64_t st, float *row, int64_t n, float scale, float offset) {
+    for (int64_t i = 0; i < n; i += 2) {
+        const double r = sqrt(-2.0 * log(uniform(&st))), a = 6.283185307179586 * uniform(&st);
+        row[i] = offset + scale * (float)(r * cos(a));
+        if (i + 1 < n) row[i + 1] = offset + scale * (float)(r * sin(a));
+    }
+}
+
+typedef struct {
+    uint64_t seed;
+    ag_type type;
+    const ag_type_traits *tr;
+    int64_t cols, nrows, r0, r1;
+    size_t rb;
+    float scale, offset;
+    uint8_t *data;
+    int failed;
+} rows_job;
+
+static void *make_rows(void *arg) {
+    rows_job *j = arg;
+    float *row = malloc((size_t)j->cols * sizeof *row);
+    if (!row) {
+        j->failed = 1;
+        return NULL;
+    }
+    for (int64_t r = j->r0; r < j->r1; r++) {
+        normal_row(splitmix64(j->seed ^ splitmix64((uint64_t)r)), row, j->cols, j->scale, j->offset);
+        if (j->type == AG_TYPE_F32) memcpy(j->data + r * j->rb, row, j->rb);
+        else j->tr->from_float(row, j->data + r * j->rb, j->cols);
+    }
+    free(row);
+    return NULL;
 }
 
 /* Adds a (rows, cols) weight of random values in `type` (1-D when rows == 0, always F32). */
-static int add_weight(ag_gguf_writer *w, const char *name, ag_type type, int64_t cols, int64_t rows, float scale,
-                      float offset) {
+static int add_weight(ag_gguf_writer *w, gen_state *g, const char *name, ag_type type, int64_t cols, int64_t rows,
+                      float scale, float offset) {
     const ag_type t = rows ? type : AG_TYPE_F32;
     const int64_t nrows = rows ? rows : 1;
     const size_t rb = ag_type_row_size(t, cols);
     uint8_t *data = malloc(rb * (size_t)nrows);
-    float *row = malloc((size_t)cols * sizeof *row);
-    if (!data || !row) return -1;
-    const ag_type_traits *tr = ag_type_traits_get(t);
-    for (int64_t r = 0; r < nrows; r++) {
-        for (int64_t i = 0; i < cols; i++) row[i] = offset + scale * normal();
-        if (t == AG_TYPE_F32) memcpy(data + r * rb, row, rb);
-        else tr->from_float(row, data + r * rb, cols);
+    if (!data) return -1;
+    enum { MAX_THREADS = 64 };
+    long nt = sysconf(_SC_NPROCESSORS_ONLN);
+    if (nt < 1) nt = 1;
+    if (nt > MAX_THREADS) nt = MAX_THREADS;
+    if (nt > nrows) nt = (long)nrows;
+    rows_job jobs[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    const uint64_t seed = splitmix64(g->seed ^ splitmix64(0x5EED0000ull + (uint64_t)g->tensor++));
+    int failed = 0;
+    for (long i = 0; i < nt; i++) {
+        jobs[i] = (rows_job){seed, t, ag_type_traits_get(t), cols, nrows, nrows * i / nt, nrows * (i + 1) / nt, rb, scale,
+                             offset, data, 0};
+        if (pthread_create(&th[i], NULL, make_rows, &jobs[i]) != 0) {
+            make_rows(&jobs[i]); /* no thread: this one here */
+            th[i] = 0;
+        }
+    }
+    for (long i = 0; i < nt; i++) {
+        if (th[i]) pthread_join(th[i], NULL);
+        failed |= jobs[i].failed;
     }
     int64_t ne[2] = {cols, nrows};
-    ag_status st = ag_gguf_add_tensor(w, name, t, rows ? 2 : 1, ne, data, true);
+    ag_status st = failed ? AG_ERR_NOMEM : ag_gguf_add_tensor(w, name, t, rows ? 2 : 1, ne, data, true);
     free(data);
-    free(row);
     return st == AG_OK ? 0 : -1;
 }
 
@@ -104,6 +165,7 @@ static int add_vocab(ag_gguf_writer *w, int n_vocab) {
 int main(int argc, char **argv) {
     const char *out = NULL;
     shape sh = SHAPES[0];
+    gen_state g = {0, 0};
     ag_type type = AG_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -121,12 +183,12 @@ int main(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--vocab") == 0 && v) sh.n_vocab = atoi(argv[++i]);
         else if (strcmp(a, "--layers") == 0 && v) sh.n_layer = atoi(argv[++i]);
-        else if (strcmp(a, "--seed") == 0 && v) rng_state ^= strtoull(argv[++i], NULL, 10) * 0x9E3779B97F4A7C15ull;
+        else if (strcmp(a, "--seed") == 0 && v) g.seed = strtoull(argv[++i], NULL, 10);
         else if (a[0] != '-' && !out) out = a;
-        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type T] [--vocab N] [--layers N] [--seed N]\n"); return 2; }
+        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N] [--layers N] [--seed N]\n"); return 2; }
     }
     if (!out || sh.n_vocab < 300 || sh.n_layer < 1) {
-        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b] [--type T] [--vocab N>=300] [--layers N]\n");
+        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N>=300] [--layers N]\n");
         return 2;
     }
     ag_gguf_writer *w = ag_gguf_writer_new();
@@ -142,12 +204,12 @@ int main(int argc, char **argv) {
              ag_gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd) ||
              ag_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) ||
              ag_gguf_set_f32(w, "llama.rope.freq_base", 500000.0f) || add_vocab(w, sh.n_vocab);
-    rc = rc || add_weight(w, "token_embd.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0) ||
-         add_weight(w, "output_norm.weight", type, sh.n_embd, 0, 0.02f, 1.0f) ||
-         add_weight(w, "output.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0);
+    rc = rc || add_weight(w, &g, "token_embd.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0) ||
+         add_weight(w, &g, "output_norm.weight", type, sh.n_embd, 0, 0.02f, 1.0f) ||
+         add_weight(w, &g, "output.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0);
     for (int l = 0; l < sh.n_layer && !rc; l++) {
         char name[64];
-#define W(suffix, cols, rows, off) (snprintf(name, sizeof name, "blk.%d." suffix ".weight", l), add_weight(w, name, type, cols, rows, 0.02f, off))
+#define W(suffix, cols, rows, off) (snprintf(name, sizeof name, "blk.%d." suffix ".weight", l), add_weight(w, &g, name, type, cols, rows, 0.02f, off))
         rc = W("attn_norm", sh.n_embd, 0, 1.0f) || W("attn_q", sh.n_embd, sh.n_head * hd, 0) ||
              W("attn_k", sh.n_embd, sh.n_head_kv * hd, 0) || W("attn_v", sh.n_embd, sh.n_head_kv * hd, 0) ||
              W("attn_output", sh.n_head * hd, sh.n_embd, 0) || W("ffn_norm", sh.n_embd, 0, 1.0f) ||

@@ -2,8 +2,11 @@
  * test_access.c - API keys and policy rules: keys are stored only as hashes and check in and
  * out; wrong and removed keys fail; a malformed keyring or policy is an error naming the
  * problem; rules apply by role and tenant, refuse by endpoint, model, prompt keyword or pattern,
- * and output pattern, naming the rule, and the smallest max_tokens wins.
+ * and output pattern, naming the rule, and the smallest max_tokens wins. The streamed output
+ * policy (ag_policy_stream) refuses at exactly the piece where the whole-text check first
+ * refuses, with the same rule, on long replies cut at random (UTF-8 characters cut too).
  */
+#include <stdint.h>
 #include <unistd.h>
 
 #include "autoglm/access.h"
@@ -118,4 +121,93 @@ static void test_policy(void) {
     unlink(path);
 }
 
-TEST_MAIN(TEST(test_keyring), TEST(test_policy))
+/* A reproducible generator (xorshift) for the stream test. */
+static uint64_t rng_state = 88172645463325252ull;
+static unsigned rnd(unsigned n) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+/* A reply of about len bytes: words, Chinese, digits, punctuation; near-misses of the denied
+ * topics; with plant set, one of them at a random place. */
+static char *make_reply(size_t len, const char *plant) {
+    static const char *const parts[] = {"the ", "lighthouse ", "keeper ", "Secret ", "kee", "y ", "password", " ", "\\n",
+                                        "code", "42 ", "x", "yz", "zz ", "中文", "秘", "码密", "。", "tail", "BEGIN ",
+                                        "a", "b.", "......", "secret-key ", "passwd: x "};
+    const size_t n_parts = sizeof parts / sizeof parts[0];
+    char *t = malloc(len + 256);
+    size_t at = 0, where = plant ? rnd((unsigned)len) : (size_t)-1;
+    while (at < len) {
+        if (at >= where) {
+            at += (size_t)sprintf(t + at, "%s", plant);
+            where = (size_t)-1;
+        }
+        at += (size_t)sprintf(t + at, "%s", parts[rnd((unsigned)n_parts)]);
+    }
+    t[at] = '\0';
+    return t;
+}
+
+/* The piece index after which the check refuses (-1: never) and the rule, both ways. */
+static void compare_stream(const ag_policy *p, ag_role role, const char *tenant, const char *text, int max_piece) {
+    const size_t len = strlen(text);
+    ag_policy_stream *s = ag_policy_stream_new(p, role, tenant);
+    CHECK(s != NULL);
+    if (!s) return;
+    char *prefix = malloc(len + 1);
+    int old_at = -1, new_at = -1, piece = 0;
+    char old_rule[64] = "", new_rule[64] = "";
+    for (size_t at = 0; at < len; piece++) {
+        size_t n = 1 + rnd((unsigned)max_piece);
+        if (n > len - at) n = len - at;
+        memcpy(prefix, text, at + n);
+        prefix[at + n] = '\0';
+        ag_policy_decision d = ag_policy_check_output(p, role, tenant, prefix);
+        if (!d.allowed && old_at < 0) old_at = piece, snprintf(old_rule, sizeof old_rule, "%s", d.rule);
+        d = ag_policy_stream_push(s, text + at, n);
+        if (!d.allowed && new_at < 0) new_at = piece, snprintf(new_rule, sizeof new_rule, "%s", d.rule);
+        at += n;
+        if (old_at >= 0 && new_at >= 0) break;
+    }
+    CHECK_MSG(old_at == new_at && strcmp(old_rule, new_rule) == 0, "whole text refuses at piece %d (%s), the stream at %d (%s)",
+              old_at, old_rule, new_at, new_rule);
+    free(prefix);
+    ag_policy_stream_free(s);
+}
+
+static void test_policy_stream(void) {
+    const char *path = tmp_path("policy_stream.json");
+    write_file(path, "{\"rules\": ["
+                     "{\"name\": \"keys\", \"deny_output\": [\"Secret Key\", \"re:pass(word|wd)\\\\s*[:=]\\\\s*\\\\S{3}\"]},"
+                     "{\"name\": \"cjk\", \"roles\": [\"user\"], \"deny_output\": [\"re:中文秘密\", \"re:(?<=x)yzzy\"]},"
+                     "{\"name\": \"shape\", \"tenants\": [\"acme\"], \"deny_output\": [\"re:^the keeper\", \"re:\\\\bcode\\\\d{3}\","
+                     " \"re:tail$\", \"re:a[^.]{0,12}b{2}\", \"re:BEGIN [A-Z ]*PRIVATE KEY\"]}]}");
+    ag_error err = {0};
+    ag_policy *p = ag_policy_load(path, &err);
+    CHECK_MSG(p != NULL, "%s", err.msg);
+    if (!p) return;
+    static const char *const plants[] = {NULL, "SECRET KEY", "password :   abc", "passwd=xyz", "中文秘密", "xyzzy",
+                                         "code123", "abb", "a1234b bb", "BEGIN RSA PRIVATE KEY"};
+    static const struct { ag_role role; const char *tenant; } who[] = {
+        {AG_ROLE_USER, "acme"}, {AG_ROLE_READER, "acme"}, {AG_ROLE_USER, "globex"}};
+
+    for (size_t w = 0; w < sizeof who / sizeof who[0]; w++)
+        for (size_t i = 0; i < sizeof plants / sizeof plants[0]; i++)
+            for (int rep = 0; rep < 6; rep++) {
+                char *text = make_reply(rep == 0 ? 20000 : 3000, plants[i]);
+                compare_stream(p, who[w].role, who[w].tenant, text, rep % 2 ? 3 : 12);
+                free(text);
+            }
+    /* the text ends in a tail that only matches whole: "tail" then more text */
+    ag_policy_stream *s = ag_policy_stream_new(p, AG_ROLE_USER, "acme");
+    CHECK(ag_policy_stream_push(s, "a story with a ta", 17).allowed);
+    CHECK(!ag_policy_stream_push(s, "il", 2).allowed); /* "tail$" matches at this end */
+    CHECK(!ag_policy_stream_push(s, " more", 5).allowed); /* refusals stay */
+    ag_policy_stream_free(s);
+    ag_policy_free(p);
+    unlink(path);
+}
+
+TEST_MAIN(TEST(test_keyring), TEST(test_policy), TEST(test_policy_stream))

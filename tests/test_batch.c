@@ -5,7 +5,10 @@
  * sequences leave the batch at different steps; sessions of different context lengths mix; a
  * prefix copied from another session gives the logits of recomputing it; bad batches are refused;
  * an eval (single or batched) stopped by the abort check commits nothing, and evaluating the same
- * tokens again gives bit-identical logits to a session that was never aborted.
+ * tokens again gives bit-identical logits to a session that was never aborted; a yield between
+ * layers that runs another session's prefill and decode steps (as the server does for an
+ * interactive request during a batch step) leaves every sequence's tokens and logits exactly as
+ * without it.
  */
 #include "autoglm/autoglm.h"
 #include "test.h"
@@ -211,4 +214,89 @@ static void test_abort(void) {
     ag_model_free(m);
 }
 
-TEST_MAIN(TEST(test_batch_equals_single), TEST(test_copy_prefix), TEST(test_abort))
+/* The yield: another session's work, one unit per layer boundary of the paused pass. */
+typedef struct {
+    ag_session *s;
+    const ag_token *prompt;
+    int n_prompt, n_gen, n_vocab, done; /* done: 0 prompt not read, then 1 + tokens decoded */
+    ag_token out[MAX_GEN];
+    int calls;
+} yield_work;
+
+static void yield_cb(void *ctx) {
+    yield_work *w = ctx;
+    w->calls++;
+    ag_error err = {0};
+    const int nv = w->n_vocab;
+    if (w->done == 0) {
+        CHECK(ag_session_eval(w->s, w->prompt, w->n_prompt, false, &err) == AG_OK);
+        w->done = 1;
+    } else if (w->done <= w->n_gen) {
+        ag_token t = argmax(ag_session_logits(w->s, -1), nv);
+        w->out[w->done - 1] = t;
+        ag_session *one[1] = {w->s};
+        CHECK(ag_session_eval_batch(one, &t, 1, &err) == AG_OK); /* a decode step of its own */
+        w->done++;
+    }
+}
+
+/* Batch rows A, B (prefill, then greedy batched decode) and an interactive sequence C (prefill,
+ * greedy decode in steps of one row), once each on its own and once with C's work done inside
+ * A/B's passes at their layer boundaries: the same tokens and bit-identical logits. */
+static void test_yield(void) {
+    ag_model *m = load();
+    CHECK(m);
+    if (!m) return;
+    const int nv = ag_model_n_vocab(m);
+    enum { N_STEPS = 12, N_C = 10 };
+    ag_token pa[128], pb[128], pc[128];
+    const int na = prompt_of(m, 1, pa, 128), nb = prompt_of(m, 3, pb, 128), nc = prompt_of(m, 6, pc, 128);
+    ag_token toks[2][2][N_STEPS], ctoks[2][N_C];
+    float *last[2][3];
+    ag_error err = {0};
+    int calls = 0;
+    for (int run = 0; run < 2; run++) { /* 0: plain, 1: C inside A/B's passes */
+        ag_session_params sp = {.n_ctx = 256};
+        ag_session *a = ag_session_new(m, &sp, &err), *b = ag_session_new(m, &sp, &err), *c = ag_session_new(m, &sp, &err);
+        CHECK(a && b && c);
+        yield_work w = {c, pc, nc, N_C, nv, 0, {0}, 0};
+        if (run == 1) {
+            ag_session_set_yield(a, yield_cb, &w);
+            ag_session_set_yield(b, yield_cb, &w);
+        }
+        CHECK(ag_session_eval(a, pa, na, false, &err) == AG_OK);
+        CHECK(ag_session_eval(b, pb, nb, false, &err) == AG_OK);
+        for (int k = 0; k < N_STEPS; k++) {
+            ag_session *ab[2] = {a, b};
+            ag_token t[2] = {argmax(ag_session_logits(a, -1), nv), argmax(ag_session_logits(b, -1), nv)};
+            toks[run][0][k] = t[0];
+            toks[run][1][k] = t[1];
+            CHECK_MSG(ag_session_eval_batch(ab, t, 2, &err) == AG_OK, "%s", err.msg);
+        }
+        if (run == 0) { /* C on its own, the same work in the same order */
+            while (w.done <= N_C) yield_cb(&w);
+        }
+        CHECK_MSG(w.done == N_C + 1, "C did %d of %d units", w.done, N_C + 1);
+        memcpy(ctoks[run], w.out, sizeof w.out[0] * N_C);
+        ag_session *all[3] = {a, b, c};
+        for (int i = 0; i < 3; i++) {
+            last[run][i] = malloc((size_t)nv * sizeof(float));
+            memcpy(last[run][i], ag_session_logits(all[i], -1), (size_t)nv * sizeof(float));
+        }
+        if (run == 1) calls = w.calls;
+        ag_session_free(a);
+        ag_session_free(b);
+        ag_session_free(c);
+    }
+    CHECK_MSG(calls > N_C + 1, "the yield was called %d times", calls); /* C's work ran inside A/B's passes */
+    CHECK(memcmp(toks[0], toks[1], sizeof toks[0]) == 0);
+    CHECK(memcmp(ctoks[0], ctoks[1], sizeof ctoks[0]) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(memcmp(last[0][i], last[1][i], (size_t)nv * sizeof(float)) == 0, "sequence %d: logits differ", i);
+        free(last[0][i]);
+        free(last[1][i]);
+    }
+    ag_model_free(m);
+}
+
+TEST_MAIN(TEST(test_batch_equals_single), TEST(test_copy_prefix), TEST(test_abort), TEST(test_yield))

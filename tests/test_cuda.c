@@ -3,9 +3,19 @@
  * stories260K, the llama/mistral/qwen2/qwen3 fixtures converted to F32, the tiny F16 model) and
  * logits within a tolerance on BF16 and every quantized type of the tiny reference models, through the
  * three paths of the GPU forward pass (a prompt batch on cuBLAS, a 5-token batch on the
- * matrix-vector kernels, single-token decode replayed from a CUDA graph). Partial offload (the
+ * matrix-vector kernels, single-token decode replayed from a CUDA graph), and batched decode steps
+ * of several sessions at different positions (ag_session_eval_batch: one device pass for all
+ * rows, each with its own cache) against the same steps on the CPU. Partial offload (the
  * first layer, all but the last) gives the CPU's greedy tokens; the memory estimate places as
  * many layers as fit under AUTOGLM_GPU_MEM_LIMIT (auto) or refuses (explicit cuda); NVML reads.
+ *
+ * The GLM-4.1V vision encoder on the GPU (tests/data/glm4v converted to F32): the merger output
+ * within 1e-3 relative (max |diff| / max |ref|) of the CPU encoder's, with one attention block
+ * and with blocks of 5 query rows, for the fixture's 1x6x8 grid, two frames (2x6x8) and a
+ * larger 1x20x28 grid; all-F16 matrices (tensor cores) within 1e-2; with device auto the glm4
+ * text model stays on the CPU and its projector goes to the GPU, matching transformers' merger
+ * output for the fixture image within 1e-3. Its own case
+ * (`test_cuda vision`), needing only a device and the fixture.
  *
  * Without a GPU (or in a build without CUDA) it checks that an explicit `cuda` device is refused
  * with a clear error, that `cpu` and the default still load, and skips the rest (passing).
@@ -13,7 +23,10 @@
 #include <unistd.h>
 
 #include "autoglm/autoglm.h"
+#include "autoglm/vision.h"
+#include "cuda/cuda_backend.h"
 #include "gpu/gpu_driver.h"
+#include "model/vision_impl.h"
 #include "test.h"
 
 #define N_PROMPT 20
@@ -164,6 +177,80 @@ static void test_quantized_models(void) {
         snprintf(path, sizeof path, "%s/reference/models/tiny256-%s.gguf", ag_test_shared_dir(), TYPES[i]);
         compare(path, false, 0.08);
     }
+}
+
+#define N_SEQ_MAX 11
+#define N_STEP 4
+
+/* n_seq sessions with prompts of different lengths, then N_STEP batched steps of forced tokens;
+ * out: (N_STEP, n_seq, n_vocab) logits. -1 on failure. */
+static int run_batched(ag_model *m, int n_seq, float *out) {
+    const int nv = ag_model_n_vocab(m);
+    ag_session *ss[N_SEQ_MAX] = {0};
+    ag_session_params sp = {.n_ctx = 64, .n_batch = 16};
+    ag_error err = {0};
+    int rc = -1;
+    for (int i = 0; i < n_seq; i++) {
+        ag_token prompt[3 + N_SEQ_MAX];
+        for (int j = 0; j < 3 + i; j++) prompt[j] = (ag_token)((i * 7 + j * 13 + 5) % nv);
+        if (!(ss[i] = ag_session_new(m, &sp, &err)) || ag_session_eval(ss[i], prompt, 3 + i, false, &err)) goto done;
+    }
+    for (int k = 0; k < N_STEP; k++) {
+        ag_token tok[N_SEQ_MAX];
+        for (int i = 0; i < n_seq; i++) tok[i] = (ag_token)((i * 11 + k * 17 + 3) % nv);
+        if (ag_session_eval_batch(ss, tok, n_seq, &err)) goto done;
+        for (int i = 0; i < n_seq; i++) {
+            CHECK(ag_session_n_past(ss[i]) == 3 + i + k + 1);
+            memcpy(out + ((size_t)k * n_seq + i) * nv, ag_session_logits(ss[i], -1), (size_t)nv * sizeof(float));
+        }
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "  batched: %s\n", err.msg);
+    for (int i = 0; i < n_seq; i++) ag_session_free(ss[i]);
+    return rc;
+}
+
+/* Batched steps of n_seq sessions on both devices: logits within tol, and with same_argmax the
+ * most likely token of every row and step equal. */
+static void compare_batched(const char *path, int n_seq, double tol, bool same_argmax) {
+    ag_error err = {0};
+    ag_model *cpu = load(path, "cpu", &err), *gpu = cpu ? load(path, "cuda", &err) : NULL;
+    CHECK_MSG(cpu && gpu, "%s: %s", path, err.msg);
+    if (cpu && gpu) {
+        const int nv = ag_model_n_vocab(cpu);
+        float *a = malloc((size_t)N_STEP * n_seq * nv * sizeof(float)), *b = malloc((size_t)N_STEP * n_seq * nv * sizeof(float));
+        if (a && b && run_batched(cpu, n_seq, a) == 0 && run_batched(gpu, n_seq, b) == 0) {
+            double worst = 0;
+            int agree = 0;
+            for (int r = 0; r < N_STEP * n_seq; r++) {
+                const double e = rel_rms(b + (size_t)r * nv, a + (size_t)r * nv, nv);
+                worst = e > worst ? e : worst;
+                agree += argmax(a + (size_t)r * nv, nv) == argmax(b + (size_t)r * nv, nv);
+            }
+            fprintf(stderr, "  %-40s batched steps of %2d sessions: rel. rms logits error %.2e, argmax agrees %d/%d\n",
+                    strrchr(path, '/') ? strrchr(path, '/') + 1 : path, n_seq, worst, agree, N_STEP * n_seq);
+            CHECK_MSG(worst <= tol, "%s: batched logits differ by %.3g (tolerance %.3g)", path, worst, tol);
+            if (same_argmax) CHECK_MSG(agree == N_STEP * n_seq, "%s: batched argmax differs", path);
+        } else
+            CHECK_MSG(0, "%s: batched evaluation failed", path);
+        free(a);
+        free(b);
+    }
+    ag_model_free(cpu);
+    ag_model_free(gpu);
+}
+
+static void test_batched(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    compare_batched(path, 3, 1e-3, true);
+    compare_batched(path, N_SEQ_MAX, 1e-3, true);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q8_0.gguf", ag_test_shared_dir());
+    compare_batched(path, 3, 0.08, false);
+    compare_batched(path, N_SEQ_MAX, 0.08, false);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q4_k_m.gguf", ag_test_shared_dir());
+    compare_batched(path, N_SEQ_MAX, 0.08, false);
 }
 
 /* The CUDA device of a loaded model, or NULL (then the reason is printed). */
@@ -335,6 +422,95 @@ static void test_nvml(void) {
     ag_energy_close(e);
 }
 
+/* max |a - ref| / max |ref| */
+static double rel_max(const float *a, const float *ref, size_t n) {
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - ref[i]);
+        if (d > md || d != d) md = d != d ? INFINITY : d;
+        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
+    }
+    return mr > 0 ? md / mr : md;
+}
+
+/* Encodes a synthetic image of grid gt x gh x gw on the CPU and with the GPU settings given;
+ * returns the max rel diff (or INFINITY on failure). */
+static double vision_gpu_vs_cpu(ag_vision *v, int gt, int gh, int gw, bool f16, int max_rows) {
+    const int n_tok = ag_vision_n_tokens(v, gt, gh, gw), pd = v->patch_dim;
+    const int64_t rows = (int64_t)gt * gh * gw;
+    ag_image_patches img = {gt, gh, gw, pd, malloc((size_t)rows * pd * sizeof(float))};
+    float *ref = malloc((size_t)n_tok * v->out * sizeof(float)), *got = malloc((size_t)n_tok * v->out * sizeof(float));
+    for (int64_t i = 0; i < rows * pd; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
+    ag_error err = {0};
+    double rd = INFINITY;
+    ag_vision_gpu_detach(v);
+    if (ag_vision_encode(v, &img, ref, &err) != AG_OK) fprintf(stderr, "  cpu encode: %s\n", err.msg);
+    else if (ag_vision_gpu_attach(v, 0, f16, max_rows, &err) != AG_OK) fprintf(stderr, "  attach: %s\n", err.msg);
+    else if (ag_vision_encode(v, &img, got, &err) != AG_OK) fprintf(stderr, "  gpu encode: %s\n", err.msg);
+    else rd = rel_max(got, ref, (size_t)n_tok * v->out);
+    fprintf(stderr, "  vision %dx%dx%d %s, attention rows %s: GPU vs CPU max rel diff %.3g\n", gt, gh, gw, f16 ? "F16" : "F32",
+            max_rows ? "5" : "all", rd);
+    ag_vision_gpu_detach(v);
+    free(img.pixels), free(ref), free(got);
+    return rd;
+}
+
+static void test_vision(void) {
+    char why[256];
+    if (ag_cuda_device_count(why, sizeof why) < 1) {
+        fprintf(stderr, "SKIP: no GPU: %s\n", why);
+        return;
+    }
+    char dir[1024], lm[1100], mm[1100];
+    const char *data = getenv("AUTOGLM_TEST_DATA"); /* the fixtures elsewhere (a copy on the GPU machine) */
+    if (data && *data) snprintf(dir, sizeof dir, "%s/glm4v", data);
+    else snprintf(dir, sizeof dir, "%s/data/glm4v", AG_TEST_SOURCE_DIR);
+    snprintf(lm, sizeof lm, "%s/cuda-glm4v-f32.gguf", tmp_dir());
+    snprintf(mm, sizeof mm, "%s/cuda-glm4v-mmproj-f32.gguf", tmp_dir());
+    ag_convert_params cp = {.type = "f32", .mmproj = mm};
+    ag_error err = {0};
+    ag_status st = ag_convert(dir, lm, &cp, &err);
+    CHECK_MSG(st == AG_OK, "convert: %s", err.msg);
+    if (st) return;
+    ag_model *m = load(lm, "cpu", &err);
+    ag_vision *v = m ? ag_vision_load(mm, m, &err) : NULL;
+    CHECK_MSG(v != NULL, "%s", err.msg);
+    if (v) {
+        CHECK(v->gpu == NULL);
+        const int grids[3][3] = {{1, 6, 8}, {2, 6, 8}, {1, 20, 28}};
+        for (int g = 0; g < 3; g++)
+            for (int rows = 0; rows <= 5; rows += 5) CHECK(vision_gpu_vs_cpu(v, grids[g][0], grids[g][1], grids[g][2], false, rows) < 1e-3);
+        CHECK(vision_gpu_vs_cpu(v, 1, 20, 28, true, 0) < 1e-2);
+    }
+    ag_vision_free(v);
+    ag_model_free(m);
+    /* device auto: the glm4 text model stays on the CPU (not a family the backend runs), its
+     * projector goes to the GPU; the fixture image's merger output matches transformers' */
+    m = load(lm, NULL, &err);
+    v = m ? ag_vision_load(mm, m, &err) : NULL;
+    CHECK_MSG(v != NULL && v->gpu != NULL && m->cuda == NULL, "%s", err.msg);
+    if (v && v->gpu) {
+        size_t n_ref = 0;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/vision.bin", dir);
+        FILE *fp = fopen(path, "rb");
+        float *ref = malloc(12 * 64 * sizeof(float)), *got = malloc(12 * 64 * sizeof(float));
+        if (fp) n_ref = fread(ref, sizeof(float), 12 * 64, fp), fclose(fp);
+        ag_image_patches img = {1, 6, 8, v->patch_dim, malloc((size_t)48 * v->patch_dim * sizeof(float))};
+        for (int64_t i = 0; i < (int64_t)48 * v->patch_dim; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
+        CHECK(n_ref == 12 * 64 && ag_vision_n_tokens(v, 1, 6, 8) * v->out == 12 * 64);
+        CHECK_MSG(ag_vision_encode(v, &img, got, &err) == AG_OK, "%s", err.msg);
+        const double rd = rel_max(got, ref, 12 * 64);
+        fprintf(stderr, "  vision on the GPU (device auto) vs transformers: max rel diff %.3g\n", rd);
+        CHECK(rd < 1e-3);
+        free(ref), free(got), free(img.pixels);
+    }
+    ag_vision_free(v);
+    ag_model_free(m);
+    unlink(lm);
+    unlink(mm);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
     test_partial_offload();
@@ -343,6 +519,7 @@ static void test_cuda(void) {
     test_float_models();
     test_families_f32();
     test_quantized_models();
+    test_batched();
 }
 
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
@@ -357,7 +534,11 @@ static void test_driver_message(void) {
     CHECK(ag_gpu_min_driver(11080) == 450 && ag_gpu_min_driver(9000) == 0);
 }
 
-int main(void) {
-    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}};
-    return ag_test_run(cases, 2);
+/* test_cuda [NAME]: every case, or the one whose name contains NAME */
+int main(int argc, char **argv) {
+    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}, {"vision_gpu_vs_cpu", test_vision}};
+    if (argc > 1)
+        for (int i = 0; i < 3; i++)
+            if (strstr(cases[i].name, argv[1])) return ag_test_run(&cases[i], 1);
+    return ag_test_run(cases, 3);
 }

@@ -260,11 +260,28 @@ static void test_extractive(void) {
     free(s);
 }
 
+/* The automatic dense weight of hybrid fusion: 0 for agreement at chance level, up to 1 for
+ * full agreement, 1 when BM25 found nothing. */
+static void test_dense_weight(void) {
+    int64_t a[10], b[10], c[10];
+    for (int i = 0; i < 10; i++) a[i] = i, b[i] = 100 + i, c[i] = 9 - i;
+    CHECK(kb_auto_dense_weight(a, 10, c, 10, 1000) == 1.0);   /* the same ten chunks */
+    CHECK(kb_auto_dense_weight(a, 10, b, 10, 1000) == 0.0);   /* nothing shared */
+    CHECK(kb_auto_dense_weight(a, 0, b, 10, 1000) == 1.0);    /* BM25 found nothing */
+    b[0] = 0, b[1] = 1;                                        /* 2 of 10 shared among 128: chance (p ~ 0.18) */
+    CHECK(kb_auto_dense_weight(a, 10, b, 10, 128) == 0.0);
+    b[2] = 2, b[3] = 3, b[4] = 4;                              /* 5 of 10: significant, about half */
+    double w = kb_auto_dense_weight(a, 10, b, 10, 128);
+    CHECK_MSG(w > 0.4 && w < 0.5, "w = %g", w);
+    CHECK(kb_auto_dense_weight(a, 10, b, 10, 12) == 0.0);     /* 5 of 10 among 12 chunks is chance */
+}
+
 int main(void) {
     static const ag_test_case cases[] = {
         {"html", test_html},           {"markdown", test_markdown}, {"docx_xml", test_docx_xml},
         {"encodings", test_encodings}, {"sentences", test_sentences}, {"chunking", test_chunking},
         {"fts_text", test_fts_text},   {"hnsw", test_hnsw},         {"extractive", test_extractive},
+        {"dense_weight", test_dense_weight},
     };
     return ag_test_run(cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -115,6 +115,14 @@ static void test_q8_keeps_order(void) {
     CHECK(ag_rerank(m, cJSON_GetObjectItem(expected, "query")->valuestring, docs, n, scores, NULL, &err) == AG_OK);
     const cJSON *ref = cJSON_GetObjectItem(expected, "scores")->child;
     for (int i = 0; i < n; i++, ref = ref->next) CHECK_NEAR(scores[i], ref->valuedouble, 0.05);
+    /* a power mode's thread count (ag_rerank_threads) changes the speed, not the scores */
+    float one[MAX_DOCS], three[MAX_DOCS];
+    CHECK(ag_rerank_threads(m, cJSON_GetObjectItem(expected, "query")->valuestring, docs, n, one, NULL, 1, &err) == AG_OK);
+    CHECK(ag_rerank_threads(m, cJSON_GetObjectItem(expected, "query")->valuestring, docs, n, three, NULL, 3, &err) == AG_OK);
+    for (int i = 0; i < n; i++) {
+        CHECK_NEAR(one[i], scores[i], 1e-5);
+        CHECK_NEAR(three[i], scores[i], 1e-5);
+    }
     ag_model_free(m);
 }
 

@@ -82,6 +82,15 @@ ag_policy_decision ag_policy_check_request(const ag_policy *p, ag_role role, con
 /* Output text (the whole text so far): refused when a rule's deny_output matches. */
 ag_policy_decision ag_policy_check_output(const ag_policy *p, ag_role role, const char *tenant, const char *text);
 
+/* Output judged as it streams: after each piece, the decision ag_policy_check_output would give
+ * on all the text pushed so far (refusals are sticky), without judging the whole text again
+ * (keywords: linear time; patterns: rescanned from the earliest start more text could still
+ * complete). The policy must outlive the stream. NULL when out of memory. */
+typedef struct ag_policy_stream ag_policy_stream;
+ag_policy_stream *ag_policy_stream_new(const ag_policy *p, ag_role role, const char *tenant);
+ag_policy_decision ag_policy_stream_push(ag_policy_stream *s, const char *piece, size_t len);
+void ag_policy_stream_free(ag_policy_stream *s);
+
 #ifdef __cplusplus
 }
 #endif

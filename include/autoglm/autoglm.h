@@ -297,6 +297,17 @@ ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, 
 typedef bool (*ag_abort_fn)(void *ctx);
 void ag_session_set_abort(ag_session *session, ag_abort_fn fn, void *ctx);
 
+/* A yield point in the session's forward passes: fn(ctx) is called between layers (and before
+ * the first, before the abort check) by the thread that runs the pass, which then continues
+ * from the next layer with its state intact. fn may evaluate other sessions of the same model
+ * (each has its own cache, scratch and threads), e.g. urgent requests, but never a session that
+ * takes part in the pass in flight; it runs one pass at a time on the same thread, so a yield
+ * inside fn's own passes must return at once (fn guards against re-entry). In eval_batch the
+ * yield of the session whose scratch runs the step (the largest context) applies. Not on a GPU.
+ * fn NULL removes it. */
+typedef void (*ag_yield_fn)(void *ctx);
+void ag_session_set_yield(ag_session *session, ag_yield_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------- embeddings */
 
 /* The embedding of a text's tokens into out (ag_model_n_embd floats), L2-normalized: for an

@@ -109,6 +109,12 @@ typedef struct {
     int chunk_tokens;        /* 0 = 256 (at most the model's context) */
     int chunk_overlap;       /* 0 = 32; -1 = none */
     const char *rerank_model; /* path of a reranker (cross-encoder) GGUF for queries; NULL = none */
+    /* Hybrid fusion: weighted reciprocal rank, BM25's ranking with weight 1 and the dense one
+     * with dense_weight when fixed_dense_weight (0 = BM25 order only, dense hits appended), else
+     * automatic: the dense ranking's agreement with BM25 beyond chance, 0 unless significant at
+     * the 1% level (docs/KB.md). */
+    bool fixed_dense_weight;
+    double dense_weight;
 } ag_kb_params;
 
 /* Creates the knowledge base file (fails if it exists). */
@@ -120,9 +126,37 @@ void ag_kb_set_threads(ag_kb *kb, int n_threads);
 /* Collections with at least this many chunks use the HNSW graph for dense search (default
  * 2000; 0 = always exact). */
 void ag_kb_set_ann_threshold(ag_kb *kb, int n_chunks);
+/* The dense ranking's weight in this handle's hybrid queries: w >= 0 fixed, w < 0 automatic
+ * (the base's setting is what ag_kb_open reads; this replaces it for the handle). */
+void ag_kb_set_dense_weight(ag_kb *kb, double w);
 /* The reranker for this handle's queries: a GGUF path, "" = none, NULL = the base's stored one
  * (the model is loaded at the next query). */
 ag_status ag_kb_set_reranker(ag_kb *kb, const char *model_path, ag_error *err);
+
+/* Scores n texts against a query with the reranker in use, for a caller that holds its models
+ * elsewhere (a server's registry of loaded models): set with ag_kb_set_rerank_fn, it replaces
+ * loading the reranker into the handle. */
+typedef ag_status (*ag_kb_rerank_fn)(void *ctx, const char *query, const char *const *texts, int n, float *scores,
+                                     ag_error *err);
+/* fn NULL: the handle loads the reranker itself (the default). The function is used only while a
+ * reranker is in use (ag_kb_reranker non-empty); the caller chooses it for that reranker. */
+void ag_kb_set_rerank_fn(ag_kb *kb, ag_kb_rerank_fn fn, void *ctx);
+/* The path of the reranker in use ("" none); valid until the next ag_kb_set_reranker. */
+const char *ag_kb_reranker(const ag_kb *kb);
+
+/* The embedding model held elsewhere (a server's registry of loaded models) instead of loaded
+ * into the handle: model() lends it on first need (for its tokenizer and sizes; it must stay
+ * valid until ag_kb_close) or returns NULL with err; embed() computes the unit vectors of n token
+ * sequences (as ag_embed gives them) into out (n x dim). */
+typedef struct {
+    const ag_model *(*model)(void *ctx, ag_error *err);
+    ag_status (*embed)(void *ctx, const ag_token *const *tokens, const int *n_tokens, int n, float *out, ag_error *err);
+    void *ctx;
+} ag_kb_embedder_hooks;
+/* Call before the first add or query; NULL: the handle loads the model itself (the default). */
+void ag_kb_set_embedder_hooks(ag_kb *kb, const ag_kb_embedder_hooks *hooks);
+/* The path of the base's embedding model ("" for a BM25-only base). */
+const char *ag_kb_embed_model(const ag_kb *kb);
 
 typedef struct {
     int files_seen;      /* supported files found under the paths */
@@ -157,6 +191,7 @@ typedef struct {
     char embed_model[1024];  /* "" without */
     char rerank_model[1024]; /* the reranker in use, "" without */
     int chunk_tokens, chunk_overlap;
+    double dense_weight;     /* hybrid fusion weight of the dense ranking; < 0 automatic */
     char digest[65];         /* SHA-256 over documents, chunks and vectors, in path order */
 } ag_kb_info;
 
@@ -221,6 +256,15 @@ char *ag_summarize_extractive(const char *text, size_t len, const ag_summary_par
  * summaries summarized), greedy; sentences de-duplicated. malloc'd. */
 char *ag_summarize_model(ag_model *model, const char *text, size_t len, const ag_summary_params *params,
                          int n_threads, ag_error *err);
+
+/* Generation for ag_summarize_model_with: the greedy answer (malloc'd) to one user message, at
+ * most max_tokens tokens; NULL with err. */
+typedef char *(*ag_generate_fn)(void *ctx, const char *user_text, int max_tokens, ag_error *err);
+/* ag_summarize_model with the answers made by gen (a server runs them on its loaded models);
+ * model gives the tokenizer (parts are sized in its tokens) and n_ctx the context each answer
+ * has (0 = min(training context, 4096)). */
+char *ag_summarize_model_with(const ag_model *model, int n_ctx, ag_generate_fn gen, void *gen_ctx, const char *text,
+                              size_t len, const ag_summary_params *params, ag_error *err);
 
 #ifdef __cplusplus
 }

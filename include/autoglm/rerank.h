@@ -30,6 +30,10 @@ ag_status ag_rerank_tokens(const ag_model *model, const ag_token *const *tokens,
 ag_status ag_rerank(const ag_model *model, const char *query, const char *const *docs, int n, float *scores,
                     int *n_truncated, ag_error *err);
 
+/* ag_rerank on n_threads threads (0 = the model's setting), as a server's power mode asks. */
+ag_status ag_rerank_threads(const ag_model *model, const char *query, const char *const *docs, int n, float *scores,
+                            int *n_truncated, int n_threads, ag_error *err);
+
 /* order[0..n) = the indices 0..n-1 sorted by descending score (ties: lower index first). */
 void ag_rerank_order(const float *scores, int n, int *order);
 

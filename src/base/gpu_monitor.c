@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "autoglm/autoglm.h"
 #include "base/error.h"
@@ -16,6 +17,7 @@
 struct ag_gpu_monitor {
     ag_nvml *nvml;
     bool changed[MAX_GPUS]; /* this monitor set the GPU's limit (so closing restores its default) */
+    bool keep_limits;       /* AUTOGLM_GPU_POWER_LIMIT=keep at open: the power modes leave the limits alone */
 };
 
 ag_gpu_monitor *ag_gpu_monitor_open(void) {
@@ -28,6 +30,8 @@ ag_gpu_monitor *ag_gpu_monitor_open(void) {
         ag_nvml_close(n);
         return NULL;
     }
+    const char *keep = getenv("AUTOGLM_GPU_POWER_LIMIT"); /* a shared or administered GPU */
+    g->keep_limits = keep && strcmp(keep, "keep") == 0;
     g->nvml = n;
     return g;
 }
@@ -76,6 +80,12 @@ static ag_status set_one(ag_gpu_monitor *g, int i, unsigned mw, ag_error *err) {
 
 ag_status ag_gpu_monitor_set_power_mode(ag_gpu_monitor *g, ag_power_mode mode, double *limit_w, ag_error *err) {
     if (!g) return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: no NVIDIA GPU (NVML not present)");
+    if (g->keep_limits) {
+        unsigned now, def, lo, hi;
+        if (limit_w && ag_gpu_monitor_count(g) > 0 && ag_nvml_power_limits(g->nvml, 0, &now, &def, &lo, &hi))
+            *limit_w = now / 1000.0;
+        return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: kept as it is (AUTOGLM_GPU_POWER_LIMIT=keep)");
+    }
     const int n = ag_gpu_monitor_count(g);
     unsigned was[MAX_GPUS];
     for (int i = 0; i < n; i++) {
@@ -100,6 +110,7 @@ ag_status ag_gpu_monitor_set_power_mode(ag_gpu_monitor *g, ag_power_mode mode, d
 
 ag_status ag_gpu_monitor_can_set(ag_gpu_monitor *g, ag_error *err) {
     if (!g) return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: no NVIDIA GPU (NVML not present)");
+    if (g->keep_limits) return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: kept as it is (AUTOGLM_GPU_POWER_LIMIT=keep)");
     unsigned now, def, lo, hi;
     if (!ag_nvml_power_limits(g->nvml, 0, &now, &def, &lo, &hi))
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "GPU power limit: not supported (NVML reports no limits)");

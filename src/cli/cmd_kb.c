@@ -1,10 +1,11 @@
 /*
  * cmd_kb.c - `autoglm kb ...`: the local knowledge base (include/autoglm/kb.h).
- *   kb create NAME [--embed MODEL] [--rerank MODEL] [--chunk-tokens N] [--overlap N]
+ *   kb create NAME [--embed MODEL] [--rerank MODEL] [--chunk-tokens N] [--overlap N] [--dense-weight auto|W]
  *   kb add NAME PATH... [--threads N] [--json] [--quiet]
  *   kb rm NAME PATH          kb ls [NAME]          kb stats NAME [--json]
  *   kb query NAME "question" [-k N] [--mode bm25|dense|hybrid] [--rerank MODEL | --no-rerank] [--json]
  *   kb ask NAME "question" --model M [-k N] [--mode M] [--rerank MODEL | --no-rerank] [--num-predict N]
+ *   (query and ask also take --dense-weight auto|W: the hybrid fusion's weight of the dense ranking)
  * A reranker (given at create, stored in the base, or per query) rescores the retrieved
  * candidates with a cross-encoder and keeps the k best.
  * A base NAME lives in $AUTOGLM_KB/NAME/kb.sqlite (default ~/.autoglm/kb). MODEL is a model of
@@ -23,13 +24,14 @@
 
 static const char *USAGE =
     "usage: autoglm kb COMMAND ...\n"
-    "  create NAME [--embed MODEL] [--rerank MODEL] [--chunk-tokens N] [--overlap N]\n"
+    "  create NAME [--embed MODEL] [--rerank MODEL] [--chunk-tokens N] [--overlap N] [--dense-weight auto|W]\n"
     "  add NAME PATH... [--threads N] [--json] [--quiet]   files or folders (recursive)\n"
     "  rm NAME PATH                                          a document or a folder's documents\n"
     "  ls [NAME]                                             the bases, or a base's documents\n"
     "  stats NAME [--json]\n"
     "  query NAME QUESTION [-k N] [--mode bm25|dense|hybrid] [--rerank MODEL | --no-rerank] [--json]\n"
     "  ask NAME QUESTION --model MODEL [-k N] [--mode M] [--rerank MODEL | --no-rerank] [--num-predict N]\n"
+    "query and ask also take --dense-weight auto|W (hybrid: the dense ranking's weight, BM25's is 1)\n"
     "bases live in $AUTOGLM_KB (default ~/.autoglm/kb)\n";
 
 static int usage_err(void) {
@@ -85,14 +87,30 @@ static const char *flag_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+/* "--dense-weight auto|W" -> *w (< 0: automatic); false after printing the error. */
+static bool parse_dense_weight(const char *v, double *w) {
+    char *end = NULL;
+    if (v && strcmp(v, "auto") == 0) return *w = -1.0, true;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || end == v || *end || !(x >= 0 && x <= 1000)) {
+        fprintf(stderr, "autoglm kb: --dense-weight: '%s' is not 'auto' or a number from 0 to 1000\n", v ? v : "");
+        return false;
+    }
+    *w = x;
+    return true;
+}
+
 /* ---- create */
 
 static int kb_create(int argc, char **argv) {
     const char *name = NULL, *embed = NULL, *rerank = NULL;
     long long chunk = 0, overlap = 0;
+    double dense_weight = -1.0;
     for (int i = 1; i < argc; i++) {
         const char *v;
-        if (strcmp(argv[i], "--embed") == 0) {
+        if (strcmp(argv[i], "--dense-weight") == 0) {
+            if (!parse_dense_weight(flag_value(argc, argv, &i), &dense_weight)) return CLI_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--embed") == 0) {
             if (!(embed = flag_value(argc, argv, &i))) return CLI_EXIT_USAGE;
         } else if (strcmp(argv[i], "--rerank") == 0) {
             if (!(rerank = flag_value(argc, argv, &i))) return CLI_EXIT_USAGE;
@@ -120,7 +138,8 @@ static int kb_create(int argc, char **argv) {
     if (path) {
         ag_error err = {0};
         ag_kb_params p = {.embed_model = model_abs ? model_abs : (embed ? man.path : NULL), .chunk_tokens = (int)chunk,
-                          .chunk_overlap = (int)overlap,
+                          .chunk_overlap = (int)overlap, .fixed_dense_weight = dense_weight >= 0,
+                          .dense_weight = dense_weight >= 0 ? dense_weight : 0,
                           .rerank_model = rerank_abs ? rerank_abs : (rerank ? rman.path : NULL)};
         if (ag_kb_create(path, &p, &err) != AG_OK) fprintf(stderr, "autoglm kb create: %s\n", err.msg);
         else {
@@ -303,6 +322,8 @@ static int kb_stats(int argc, char **argv) {
         cJSON_AddStringToObject(o, "rerank_model", s.rerank_model);
         cJSON_AddNumberToObject(o, "chunk_tokens", s.chunk_tokens);
         cJSON_AddNumberToObject(o, "chunk_overlap", s.chunk_overlap);
+        if (s.dense_weight >= 0) cJSON_AddNumberToObject(o, "dense_weight", s.dense_weight);
+        else cJSON_AddStringToObject(o, "dense_weight", "auto");
         cJSON_AddStringToObject(o, "digest", s.digest);
         char *t = cJSON_PrintUnformatted(o);
         if (t) puts(t);
@@ -310,10 +331,13 @@ static int kb_stats(int argc, char **argv) {
         cJSON_Delete(o);
     } else {
         printf("documents      %lld\nchunks         %lld\nvectors        %lld (dim %d)\ntokens         %lld\n"
-               "text bytes     %lld\nembedding      %s\nchunking       %d tokens, overlap %d\ndigest         %s\n",
+               "text bytes     %lld\nembedding      %s\nchunking       %d tokens, overlap %d\n",
                (long long)s.documents, (long long)s.chunks, (long long)s.vectors, s.dim, (long long)s.tokens,
                (long long)s.bytes_text, *s.embed_model ? s.embed_model : "(none: BM25 only)", s.chunk_tokens,
-               s.chunk_overlap, s.digest);
+               s.chunk_overlap);
+        if (s.dense_weight >= 0) printf("dense weight   %g\n", s.dense_weight);
+        else printf("dense weight   auto\n");
+        printf("digest         %s\n", s.digest);
     }
     ag_kb_close(kb);
     return rc;
@@ -324,7 +348,8 @@ static int kb_stats(int argc, char **argv) {
 typedef struct {
     const char *name, *question, *model, *mode, *rerank; /* rerank: "" = --no-rerank, NULL = the base's */
     long long k, num_predict, threads;
-    bool json;
+    bool json, dense_weight_set;
+    double dense_weight; /* with dense_weight_set: for this query (< 0 automatic) */
 } query_opts;
 
 /* The query's reranker choice onto the handle; false after printing the error. */
@@ -354,6 +379,10 @@ static int parse_query(int argc, char **argv, query_opts *o, bool ask) {
         } else if (strcmp(argv[i], "--rerank") == 0) {
             if (!(o->rerank = flag_value(argc, argv, &i))) return CLI_EXIT_USAGE;
         } else if (strcmp(argv[i], "--no-rerank") == 0) o->rerank = "";
+        else if (strcmp(argv[i], "--dense-weight") == 0) {
+            if (!parse_dense_weight(flag_value(argc, argv, &i), &o->dense_weight)) return CLI_EXIT_USAGE;
+            o->dense_weight_set = true;
+        }
         else if (strcmp(argv[i], "--json") == 0 && !ask) o->json = true;
         else if (strcmp(argv[i], "--threads") == 0) {
             if (!(v = flag_value(argc, argv, &i)) || !cli_parse_int("--threads", v, 1, 1024, &o->threads)) return CLI_EXIT_USAGE;
@@ -411,6 +440,7 @@ static int kb_query(int argc, char **argv) {
     if (!kb) return CLI_EXIT_FAIL;
     if (!apply_rerank(kb, &o)) return ag_kb_close(kb), CLI_EXIT_FAIL;
     ag_kb_set_threads(kb, (int)o.threads);
+    if (o.dense_weight_set) ag_kb_set_dense_weight(kb, o.dense_weight);
     ag_kb_hit *hits = NULL;
     ag_error err = {0};
     int n = ag_kb_query(kb, o.question, (int)o.k, (ag_kb_mode)ag_kb_mode_from_name(o.mode), &hits, &err);
@@ -445,6 +475,7 @@ static int kb_ask(int argc, char **argv) {
     if (!kb) return CLI_EXIT_FAIL;
     if (!apply_rerank(kb, &o)) return ag_kb_close(kb), CLI_EXIT_FAIL;
     ag_kb_set_threads(kb, (int)o.threads);
+    if (o.dense_weight_set) ag_kb_set_dense_weight(kb, o.dense_weight);
     ag_kb_hit *hits = NULL;
     ag_error err = {0};
     int n = ag_kb_query(kb, o.question, (int)o.k, (ag_kb_mode)ag_kb_mode_from_name(o.mode), &hits, &err);

@@ -6,36 +6,50 @@
  */
 #include "cuda/cuda_internal.cuh"
 
-/* One block (256 threads) per token. */
-__global__ void rmsnorm_q8_kernel(const float *x, float *y, const float *w, int dim, float eps, int8_t *x8, float2 *xds) {
-    const int t = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
+/* Blocks (dim/256 per token, 256 threads): every block sums the squares of the whole row (from
+ * L2: a row is a few KiB) and normalizes and quantizes its own 256 values, one 32-block per warp;
+ * many blocks instead of one keep this step to a couple of memory round trips. */
+#define RMSQ_THREADS 256
+__global__ void __launch_bounds__(RMSQ_THREADS) rmsnorm_q8_kernel(const float *x, float *y, const float *w, int dim,
+                                                                  float eps, int8_t *x8, float2 *xds) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
+    const int t = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = RMSQ_THREADS / 32;
     const float *xr = x + (size_t)t * dim;
-    float *yr = y + (size_t)t * dim;
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+    if (dim % 4 == 0) {
+        for (int i = threadIdx.x * 4; i < dim; i += RMSQ_THREADS * 4) {
+            const float4 v = *(const float4 *)(xr + i);
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+    } else {
+        for (int i = threadIdx.x; i < dim; i += RMSQ_THREADS) ss += xr[i] * xr[i];
+    }
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    __shared__ float part[32];
+    __shared__ float part[RMSQ_THREADS / 32];
     if (lane == 0) part[warp] = ss;
     __syncthreads();
     ss = lane < n_warps ? part[lane] : 0.0f;
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     const float scale = 1.0f / sqrtf(ss / (float)dim + eps);
-    const int nb = dim / 32;
-    for (int b = warp; b < nb; b += n_warps) {
-        const int i = b * 32 + lane;
-        const float v = (xr[i] * scale) * w[i];
-        yr[i] = v;
-        q8_warp(v, x8 + (size_t)t * dim + i, xds + (size_t)t * nb + b);
-    }
+    const int nb = dim / 32, b = blockIdx.x * n_warps + warp;
+    if (b >= nb) return;
+    const int i = b * 32 + lane;
+    const float v = (xr[i] * scale) * w[i];
+    y[(size_t)t * dim + i] = v;
+    q8_warp(v, x8 + (size_t)t * dim + i, xds + (size_t)t * nb + b);
 }
 
 void cu_rmsnorm_q8(const float *x, float *y, const float *w, int n, int dim, float eps, int8_t *x8, float2 *xds,
-                   cudaStream_t st) {
-    rmsnorm_q8_kernel<<<n, 256, 0, st>>>(x, y, w, dim, eps, x8, xds);
+                   cu_stream cs) {
+    const dim3 grid((unsigned)((dim + RMSQ_THREADS - 1) / RMSQ_THREADS), (unsigned)n);
+    cu_launch(cs, rmsnorm_q8_kernel, grid, dim3(RMSQ_THREADS), x, y, w, dim, eps, x8, xds);
 }
 
 /* One warp per 32 outputs. */
 __global__ void silu_mul_q8_kernel(const float *gu, float *h, int64_t n_blocks, int f, int8_t *x8, float2 *xds) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
     const int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (b >= n_blocks) return;
     const int64_t per_tok = f / 32, t = b / per_tok;
@@ -46,7 +60,7 @@ __global__ void silu_mul_q8_kernel(const float *gu, float *h, int64_t n_blocks, 
     q8_warp(v, x8 + t * f + i, xds + b);
 }
 
-void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cudaStream_t st) {
+void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cu_stream cs) {
     const int64_t nb = (int64_t)n * f / 32;
-    silu_mul_q8_kernel<<<(unsigned)((nb + 7) / 8), 256, 0, st>>>(gu, h, nb, f, x8, xds);
+    cu_launch(cs, silu_mul_q8_kernel, dim3((unsigned)((nb + 7) / 8)), dim3(256), gu, h, nb, f, x8, xds);
 }

@@ -1,6 +1,7 @@
 /*
  * cuda_attn.cu - attention over the F16 KV cache, flash-attention style (one pass, online
- * softmax, no score matrix in memory), for decode and prefill alike:
+ * softmax, no score matrix in memory), for decode, batched steps of several sessions (each row its
+ * own cache and position: cu_rowkv) and prefill alike:
  *   att[t, h] = sum_p softmax_p(q[t,h] . K[p, kvh] * scale) V[p, kvh]     p in [p0, pos0 + t]
  * with kvh = h / (n_head / n_head_kv) and p0 > 0 only in sliding-window layers.
  *
@@ -15,21 +16,25 @@
 
 struct attn_args {
     const float *qkv;  /* (n, q_dim + 2 kv_dim) */
-    const half *k, *v; /* this layer's (n_ctx, kv_dim) */
+    const cu_rowkv *rows; /* caches: rows[multi ? t : 0], layer il, (n_ctx, kv_dim) each */
     float *out;        /* (n, q_dim) */
     int8_t *x8;        /* non-NULL: also out's 8-bit activations (head_dim % 32 == 0) */
     float2 *xds;
-    const int *pos0;
+    const int *pos;    /* multi ? pos[t] : pos[0] + t */
+    int il, multi;
     int n_head, n_head_kv, hd, n_swa;
     float scale;
 };
 
 template <int NI, int NW>
 __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
     const int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x, w = threadIdx.y;
     const int q_dim = a.n_head * a.hd, kv_dim = a.n_head_kv * a.hd;
     const int kvh = h / (a.n_head / a.n_head_kv);
-    const int n_pos = *a.pos0 + t + 1;
+    const int n_pos = (a.multi ? a.pos[t] : a.pos[0] + t) + 1;
+    const cu_rowkv rk = a.rows[a.multi ? t : 0];
     const int p0 = a.n_swa > 0 && n_pos > a.n_swa ? n_pos - a.n_swa : 0;
     const float *q = a.qkv + (size_t)t * (q_dim + 2 * kv_dim) + (size_t)h * a.hd;
     float qv[NI], acc[NI];
@@ -40,23 +45,33 @@ __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
         acc[i] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    const half *kb = a.k + (size_t)kvh * a.hd, *vb = a.v + (size_t)kvh * a.hd;
-    for (int p = p0 + w; p < n_pos; p += NW) {
+    const half *kb = rk.k + (size_t)a.il * rk.layer_elems + (size_t)kvh * a.hd,
+               *vb = rk.v + (size_t)a.il * rk.layer_elems + (size_t)kvh * a.hd;
+    /* two positions per step (p and p + NW), their loads issued together */
+    for (int p = p0 + w; p < n_pos; p += 2 * NW) {
+        const bool two = p + NW < n_pos;
         const half *kr = kb + (size_t)p * kv_dim, *vr = vb + (size_t)p * kv_dim;
-        float s = 0.0f, vv[NI];
+        const half *kr2 = two ? kr + (size_t)NW * kv_dim : kr, *vr2 = two ? vr + (size_t)NW * kv_dim : vr;
+        float s = 0.0f, s2 = 0.0f, vv[NI], vv2[NI];
 #pragma unroll
         for (int i = 0; i < NI; i++) {
             const int d = lane + 32 * i;
             const bool in = d < a.hd;
             s += in ? __half2float(kr[d]) * qv[i] : 0.0f;
+            s2 += in ? __half2float(kr2[d]) * qv[i] : 0.0f;
             vv[i] = in ? __half2float(vr[d]) : 0.0f;
+            vv2[i] = in ? __half2float(vr2[d]) : 0.0f;
         }
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        for (int o = 16; o > 0; o >>= 1) {
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+            s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+        }
         s *= a.scale;
-        const float m_new = fmaxf(m, s), corr = expf(m - m_new), e = expf(s - m_new);
-        l = l * corr + e;
+        s2 = two ? s2 * a.scale : -INFINITY;
+        const float m_new = fmaxf(m, fmaxf(s, s2)), corr = expf(m - m_new), e = expf(s - m_new), e2 = expf(s2 - m_new);
+        l = l * corr + e + e2;
 #pragma unroll
-        for (int i = 0; i < NI; i++) acc[i] = acc[i] * corr + e * vv[i];
+        for (int i = 0; i < NI; i++) acc[i] = acc[i] * corr + e * vv[i] + e2 * vv2[i];
         m = m_new;
     }
     __shared__ float sm[NW], sl[NW], sacc[NW][NI * 32];
@@ -95,21 +110,20 @@ __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
 }
 
 template <int NW>
-static void launch_nw(const attn_args &a, int n, cudaStream_t st) {
+static void launch_nw(const attn_args &a, int n, cu_stream cs) {
     const dim3 grid(a.n_head, n), block(32, NW);
-    if (a.hd <= 32) attn_kernel<1, NW><<<grid, block, 0, st>>>(a);
-    else if (a.hd <= 64) attn_kernel<2, NW><<<grid, block, 0, st>>>(a);
-    else if (a.hd <= 128) attn_kernel<4, NW><<<grid, block, 0, st>>>(a);
-    else attn_kernel<8, NW><<<grid, block, 0, st>>>(a);
+    if (a.hd <= 32) cu_launch(cs, attn_kernel<1, NW>, grid, block, a);
+    else if (a.hd <= 64) cu_launch(cs, attn_kernel<2, NW>, grid, block, a);
+    else if (a.hd <= 128) cu_launch(cs, attn_kernel<4, NW>, grid, block, a);
+    else cu_launch(cs, attn_kernel<8, NW>, grid, block, a);
 }
 
-void cu_attention(ag_cuda_session *s, int il, int n, bool q8, cudaStream_t st) {
+void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_stream cs) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
-    const size_t layer = (size_t)s->n_ctx * hp->n_head_kv * hp->head_dim;
-    const attn_args a = {s->qkv, s->k_cache + il * layer, s->v_cache + il * layer, s->att,
-                         q8 ? s->x8 : NULL, q8 ? s->xds : NULL, s->d_pos,
+    const attn_args a = {s->qkv, multi ? s->d_rows + 1 : s->d_rows, s->att, q8 ? s->x8 : NULL, q8 ? s->xds : NULL,
+                         multi ? s->d_pos + 1 : s->d_pos, il, multi ? 1 : 0,
                          hp->n_head, hp->n_head_kv, hp->head_dim, m->layers[il].swa ? hp->n_swa : 0, hp->attn_scale};
-    if (n <= 4) launch_nw<8>(a, n, st); /* decode: few blocks, more warps each */
-    else launch_nw<4>(a, n, st);
+    if (n <= 4) launch_nw<16>(a, n, cs); /* decode: few blocks, more warps each */
+    else launch_nw<4>(a, n, cs);
 }

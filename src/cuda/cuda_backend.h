@@ -90,6 +90,14 @@ float *ag_cuda_session_input(ag_cuda_session *s);
  * states of all n tokens ((n, n_embd)) instead; logits may be the pinned input buffer. */
 ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float *logits, bool all_logits, ag_error *err);
 
+/* One decode step of n sessions of the same model at once (continuous batching): row t is the
+ * token whose embedding is row t of lead's input buffer, at position pos[t] of rows[t]'s cache
+ * (lead may be one of rows). Every weight is read once for all rows. n <= 16 and <= lead's n_batch.
+ * logits: (n, n_vocab), host. */
+ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, int n,
+                                float *logits, ag_error *err);
+#define AG_CUDA_MULTI_MAX 16
+
 /* Best-of-reps device-memory read bandwidth in bytes/s (a kernel summing `bytes`); 0 on failure. */
 double ag_cuda_read_bandwidth(int device, size_t bytes, int reps, ag_error *err);
 

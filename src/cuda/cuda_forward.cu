@@ -12,7 +12,13 @@
  * Products of up to CU_MMV_MAX_COLS tokens use the matrix-vector kernels (8-bit activations for
  * quantized weights), larger ones cuBLAS. Every kernel reads the position from s->d_pos, so the
  * whole decode step (n = 1) is captured once as a graph and replayed at every position.
- * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graph off (for measurements).
+ * A batched step of several sessions (ag_cuda_forward_multi, "multi") is the same pass with one
+ * row per session: the products read each weight once for all rows, rope/cache store and
+ * attention use each row's own cache and position (d_pos + 1, d_rows + 1); it is captured as a
+ * graph per number of rows.
+ * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graphs off, AUTOGLM_CUDA_PDL=0 programmatic
+ * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
+ * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch (measurements).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,21 +28,22 @@
 static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,
                         ag_error *err) {
     if (a->n <= CU_MMV_MAX_COLS) {
+        const cu_stream cs = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch};
         if (w->kind >= CU_Q4_0 && !a->have_q8) {
-            cu_quantize_q8(a->x, a->n, a->k, s->x8, s->xds, s->stream);
+            cu_quantize_q8(a->x, a->n, a->k, s->x8, s->xds, cs);
             a->have_q8 = true;
         }
-        cu_mmv(w, a->x, s->x8, s->xds, a->n, y, ldy, accumulate, s->stream);
+        cu_mmv(w, a->x, s->x8, s->xds, a->n, y, ldy, accumulate, cs);
         return AG_OK;
     }
     return cu_gemm(s, w, a, y, ldy, accumulate, err);
 }
 
 /* Enqueues the pass for n tokens whose embeddings are in s->x; logits of tokens first.. n-1. */
-static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *err) {
+static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, ag_error *err) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
-    const cudaStream_t st = s->stream;
+    const cu_stream st = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch};
     const int e = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, f = hp->n_ff;
     const int ld_qkv = qd + 2 * kvd;
     const float eps = hp->norm_eps;
@@ -59,9 +66,9 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *er
         if (L->bv) cu_add_bias(s->qkv + qd + kvd, L->bv, n, ld_qkv, kvd, st);
         if (L->q_norm) cu_rmsnorm(s->qkv, s->qkv, L->q_norm, n * hp->n_head, hp->n_head, ld_qkv, hd, eps, st);
         if (L->k_norm) cu_rmsnorm(s->qkv + qd, s->qkv + qd, L->k_norm, n * hp->n_head_kv, hp->n_head_kv, ld_qkv, hd, eps, st);
-        cu_rope_store(s, il, n, st);
+        cu_rope_store(s, il, n, multi, st);
         const bool att_q8 = q8 && hd % 32 == 0; /* the attention writes the 8-bit activations of att */
-        cu_attention(s, il, n, att_q8, st);
+        cu_attention(s, il, n, att_q8, multi, st);
         cu_act ao = {s->att, n, qd, att_q8, false};
         if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err))) return r;
         if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
@@ -85,30 +92,30 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, ag_error *er
     return matmul(s, &m->output, &o, s->logits, hp->n_vocab, false, err);
 }
 
-/* The decode step as a graph: captured on first use; false when it cannot be (then run directly). */
-static bool decode_graph(ag_cuda_session *s, ag_error *err) {
-    if (s->graph) return true;
-    if (s->graph_failed) return false;
+/* A pass of n rows as a graph in *slot: captured on first use; false when it cannot be (then run
+ * directly; *failed remembers it). */
+static bool pass_graph(ag_cuda_session *s, int n, bool multi, cudaGraphExec_t *slot, bool *failed) {
+    if (*slot) return true;
+    if (*failed) return false;
     const char *env = getenv("AUTOGLM_CUDA_GRAPHS");
     if (env && strcmp(env, "0") == 0) {
-        s->graph_failed = true;
+        *failed = true;
         return false;
     }
     cudaGraph_t g = NULL;
     bool ok = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
     if (ok) {
         ag_error e2 = {};
-        const ag_status r = enqueue_pass(s, 1, 0, &e2);
+        const ag_status r = enqueue_pass(s, n, 0, multi, &e2);
         ok = cudaStreamEndCapture(s->stream, &g) == cudaSuccess && r == AG_OK;
     }
-    ok = ok && cudaGraphInstantiate(&s->graph, g, 0) == cudaSuccess;
+    ok = ok && cudaGraphInstantiate(slot, g, 0) == cudaSuccess;
     if (g) cudaGraphDestroy(g);
     if (!ok) {
         cudaGetLastError();
-        s->graph = NULL;
-        s->graph_failed = true;
+        *slot = NULL;
+        *failed = true;
     }
-    (void)err;
     return ok;
 }
 
@@ -124,10 +131,10 @@ extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float 
            "copy embeddings");
     const bool head = s->m->output.q != NULL; /* else the hidden states of every token go back */
     const int first = all_logits || !head ? 0 : n - 1;
-    if (n == 1 && decode_graph(s, err)) {
+    if (n == 1 && pass_graph(s, 1, false, &s->graph, &s->graph_failed)) {
         CU_TRY(cudaGraphLaunch(s->graph, st), err, "launch the decode graph");
     } else {
-        const ag_status r = enqueue_pass(s, n, first, err);
+        const ag_status r = enqueue_pass(s, n, first, false, err);
         if (r) {
             cudaStreamSynchronize(st);
             return r;
@@ -138,5 +145,42 @@ extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float 
                            cudaMemcpyDeviceToHost, st),
            err, "copy logits");
     CU_TRY(cudaStreamSynchronize(st), err, "forward pass");
+    return AG_OK;
+}
+
+extern "C" ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, int n,
+                                           float *logits, ag_error *err) {
+    const ag_cuda_model_desc *hp = &lead->m->hp;
+    if (n < 1 || n > CU_MMV_MAX_COLS || n > lead->n_batch)
+        return cu_error(err, AG_ERR_INVALID_ARG, "batched step of %d rows (at most %d)", n,
+                        lead->n_batch < CU_MMV_MAX_COLS ? lead->n_batch : CU_MMV_MAX_COLS);
+    for (int t = 0; t < n; t++) {
+        const ag_cuda_session *r = rows[t];
+        if (r->m != lead->m) return cu_error(err, AG_ERR_INVALID_ARG, "batched step over sessions of different models");
+        if (pos[t] < 0 || pos[t] >= r->n_ctx) return cu_error(err, AG_ERR_CONTEXT_FULL, "row %d: position beyond the context", t);
+        lead->h_pos[1 + t] = pos[t];
+        lead->h_rows[1 + t] = r->h_rows[0];
+    }
+    CU_TRY(cudaSetDevice(lead->m->device), err, "select device");
+    const cudaStream_t st = lead->stream;
+    CU_TRY(cudaMemcpyAsync(lead->d_pos + 1, lead->h_pos + 1, (size_t)n * sizeof(int), cudaMemcpyHostToDevice, st), err,
+           "copy positions");
+    CU_TRY(cudaMemcpyAsync(lead->d_rows + 1, lead->h_rows + 1, (size_t)n * sizeof(cu_rowkv), cudaMemcpyHostToDevice, st),
+           err, "copy cache pointers");
+    CU_TRY(cudaMemcpyAsync(lead->x, lead->h_x, (size_t)n * hp->n_embd * sizeof(float), cudaMemcpyHostToDevice, st), err,
+           "copy embeddings");
+    if (pass_graph(lead, n, true, &lead->graph_multi[n], &lead->graph_multi_failed[n])) {
+        CU_TRY(cudaGraphLaunch(lead->graph_multi[n], st), err, "launch the batched decode graph");
+    } else {
+        const ag_status r = enqueue_pass(lead, n, 0, true, err);
+        if (r) {
+            cudaStreamSynchronize(st);
+            return r;
+        }
+    }
+    CU_TRY(cudaGetLastError(), err, "kernel launch");
+    CU_TRY(cudaMemcpyAsync(logits, lead->logits, (size_t)n * hp->n_vocab * sizeof(float), cudaMemcpyDeviceToHost, st), err,
+           "copy logits");
+    CU_TRY(cudaStreamSynchronize(st), err, "batched step");
     return AG_OK;
 }

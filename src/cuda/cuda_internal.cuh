@@ -26,8 +26,13 @@
 enum cu_kind { CU_F32, CU_F16, CU_Q4_0, CU_Q8_0, CU_Q4_K, CU_Q6_K };
 
 #define CU_Q6_K_STRIDE 224 /* padded Q6_K block */
-#define CU_MMV_MAX_COLS 8  /* batches up to this many tokens use the matrix-vector kernels */
+#define CU_MMV_MAX_COLS 16 /* batches up to this many tokens use the matrix-vector kernels */
 #define CU_ALIGN 256
+#define CU_MMV_WARPS_WANTED 6336 /* float weights: split rows while a product has fewer warps (132 SMs x 48) */
+#define CU_MMV_BLOCKS_PER_SM 0 /* default grid cap of the matrix-vector kernels (0: none; else blocks stride over rows) */
+#if CU_MMV_MAX_COLS != AG_CUDA_MULTI_MAX
+#error "a batched step (AG_CUDA_MULTI_MAX rows) runs on the matrix-vector kernels"
+#endif
 
 struct cu_weight {
     int kind;
@@ -60,6 +65,27 @@ struct ag_cuda_model {
     size_t max_wh;           /* largest rows*k of a matrix that prefill dequantizes to F16 */
 };
 
+/* Where row t of a pass keeps its keys and values: one session's cache, or in a batched step of
+ * several sessions (ag_cuda_forward_multi) each row its own session's. Layer il starts at
+ * k + il * layer_elems. */
+struct cu_rowkv {
+    half *k, *v;
+    size_t layer_elems; /* n_ctx * kv_dim of that session */
+};
+
+/* How a pass launches its kernels: the stream, and whether programmatic dependent launch is on
+ * (sm_90 and newer): a kernel may then be started while the one before it finishes, reads what
+ * does not depend on it (its weights, into L2) and waits (cu_pdl_wait) before the rest. */
+struct cu_stream {
+    cudaStream_t st;
+    bool pdl;
+    int n_sm;          /* multiprocessors of the device (grid sizes) */
+    int mmv_blocks_sm;    /* matrix-vector grids: at most this many blocks per multiprocessor (0: no cap) */
+    int mmv_warps_wanted; /* split rows over 2 or 4 warps while a product has fewer warps than this
+                             (-1: CU_MMV_WARPS_WANTED for float weights, no split for quantized) */
+    bool mmv_prefetch;    /* each warp asks L2 for its row before waiting for the previous kernel */
+};
+
 /* Activations of one matrix product input, converted lazily for the kernels that need them. */
 struct cu_act {
     const float *x; /* (n, k) */
@@ -89,11 +115,22 @@ struct ag_cuda_session {
     half *wh;      /* (max_wh) a weight dequantized for cuBLAS */
     void *blas_ws;
     size_t blas_ws_bytes;
-    int *d_pos;    /* position of the batch's first token (device), read by the kernels */
-    int *h_pos;    /* pinned */
+    /* rows of the pass (device; the kernels read them): with multi == 0 token t is at d_pos[0] + t
+       in d_rows[0]'s cache, with multi != 0 (a batched step of several sessions) at d_pos[t] in
+       d_rows[t]'s */
+    int *d_pos;        /* (n_batch) */
+    cu_rowkv *d_rows;  /* (n_batch) */
+    int *h_pos;        /* pinned (n_batch) */
+    cu_rowkv *h_rows;  /* pinned (n_batch) */
+    bool pdl;          /* programmatic dependent launch (device of compute capability 9.0+) */
+    int n_sm;          /* the device's multiprocessors */
+    int mmv_blocks_sm, mmv_warps_wanted; /* see cu_stream (AUTOGLM_CUDA_MMV_BLOCKS, _SPLIT: measurements) */
+    bool mmv_prefetch;                   /* (AUTOGLM_CUDA_MMV_PREFETCH) */
     float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
     cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */
     bool graph_failed;
+    cudaGraphExec_t graph_multi[CU_MMV_MAX_COLS + 1]; /* batched steps of n sessions, by n */
+    bool graph_multi_failed[CU_MMV_MAX_COLS + 1];
 };
 
 /* ---- errors */
@@ -107,6 +144,40 @@ ag_status cu_error(ag_error *err, ag_status code, const char *fmt, ...) __attrib
 static inline size_t cu_align(size_t n) { return (n + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN; }
 
 #ifdef __CUDACC__
+/* Programmatic dependent launch: wait until the kernel before this one has finished and its writes
+ * are visible (a no-op when it was launched without the attribute), and let the next kernel start
+ * launching (it still waits for this one's end before reading what this one writes). */
+static __device__ __forceinline__ void cu_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void cu_pdl_launch_next() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+static __device__ __forceinline__ void cu_prefetch_l2(const void *p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+/* Launches kernel on cs's stream, with the programmatic-serialization attribute when cs.pdl
+ * (errors are left for cudaGetLastError, as a <<<>>> launch leaves them). */
+template <typename... KArgs, typename... Args>
+static inline void cu_launch(cu_stream cs, void (*kernel)(KArgs...), dim3 grid, dim3 block, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = cs.st;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = cs.pdl ? 1 : 0;
+    (void)cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
+}
+
 /* Quantizes the warp's 32 values v (one per lane) into x8[i] and, from lane 0, *ds. */
 static __device__ __forceinline__ void q8_warp(float v, int8_t *x8, float2 *ds) {
     float amax = fabsf(v);
@@ -125,27 +196,28 @@ int cu_kind_of(int ag_type);                         /* -1: converted to F16 at 
 size_t cu_weight_bytes(int kind, int64_t k, int64_t rows); /* aligned device bytes */
 
 /* ---- cuda_mmv.cu: y[c*ldy + r] (+)= W[r] . x[c] for c < n <= CU_MMV_MAX_COLS */
-void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, cudaStream_t st);
+void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, cu_stream cs);
 /* rmsnorm (as cu_rmsnorm, whole rows) that also writes the 8-bit activations (dim % 32 == 0) */
 void cu_rmsnorm_q8(const float *x, float *y, const float *w, int n, int dim, float eps, int8_t *x8, float2 *xds,
-                   cudaStream_t st);
+                   cu_stream cs);
 /* silu_mul (as cu_silu_mul) that also writes the 8-bit activations of h (f % 32 == 0) */
-void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cudaStream_t st);
+void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cu_stream cs);
 void cu_mmv(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, int n, float *y, int ldy,
-            bool accumulate, cudaStream_t st);
+            bool accumulate, cu_stream cs);
 
 /* ---- cuda_gemm.cu: the same for any n through cuBLAS (weights dequantized to F16) */
 ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate, ag_error *err);
 
 /* ---- cuda_ops.cu */
 void cu_rmsnorm(const float *x, float *y, const float *w, int n_rows, int n_per_tok, int ld_tok, int dim, float eps,
-                cudaStream_t st);
-void cu_add_bias(float *y, const float *b, int n, int ld, int len, cudaStream_t st);
-void cu_rope_store(ag_cuda_session *s, int il, int n, cudaStream_t st);
-void cu_silu_mul(const float *gu, float *h, int n, int f, cudaStream_t st);
+                cu_stream cs);
+void cu_add_bias(float *y, const float *b, int n, int ld, int len, cu_stream cs);
+/* multi: rows from d_pos[t] / d_rows[t] (see ag_cuda_session) */
+void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, cu_stream cs);
+void cu_silu_mul(const float *gu, float *h, int n, int f, cu_stream cs);
 
 /* ---- cuda_attn.cu: att (n, q_dim) = softmax(q K^T * scale) V over the cache of layer il; with q8
    (head_dim % 32 == 0, n <= CU_MMV_MAX_COLS) also att's 8-bit activations in s->x8, s->xds */
-void cu_attention(ag_cuda_session *s, int il, int n, bool q8, cudaStream_t st);
+void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_stream cs);
 
 #endif

@@ -2,8 +2,10 @@
  * cuda_mmv.cu - matrix-vector products for decode (and batches of up to CU_MMV_MAX_COLS tokens):
  * y[c*ldy + r] (+)= sum_i W[r][i] * x[c][i].
  *
- * One warp per weight row, 4 rows per block; each lane walks the row in aligned 16-byte pieces, so
- * a warp reads 512 contiguous bytes per step and every weight byte is read once for all columns.
+ * One warp per weight row, 4 rows per block (or, for float matrices of few rows, 2 or 4 warps per
+ * row, each taking every 2nd or 4th piece, their sums added through shared memory); each lane walks
+ * the row in aligned 16-byte pieces, so a warp reads 512 contiguous bytes per step and every
+ * weight byte is read once for all columns.
  * Quantized weights meet 8-bit activations (cu_quantize_q8: per 32 values d = max|x|/127,
  * q = round(x/d), and d*sum(q)) in integer dot products (dp4a), one float multiply-add per block:
  *   Q4_0  d_w * (d_x * sum(q_w * q_x) - 8 * d_x*sum(q_x))          q_w in 0..15
@@ -11,19 +13,22 @@
  *   Q4_K  per 32: d*sc * d_x*sum(q_w*q_x) - dmin*m * d_x*sum(q_x)   (6-bit sc, m)
  *   Q6_K  per 32: d * d_x * (sc0 * sum_lo16 + sc1 * sum_hi16)       q_w in -32..31
  * F16 and F32 weights use the float activations directly.
+ *
+ * Each warp first asks L2 for its whole row (prefetch) and only then waits for the kernel before
+ * it (programmatic dependent launch, cu_pdl_wait): under the launch attribute the weight reads of
+ * one product overlap the end of the step before. Batches of 9..16 columns share the 16-column
+ * kernel (columns past n skipped), so a batched step of up to 16 sequences reads each weight once.
  */
 #include "cuda/cuda_internal.cuh"
 
 #define MMV_WARPS 4
-#ifndef AG_MMV_UNROLL /* iterations of a lane's loop whose loads are issued together */
-#define AG_MMV_UNROLL 4
-#endif
-static constexpr int MMV_UNROLL = AG_MMV_UNROLL;
 
 /* ---------------------------------------------------------------- activations to 8 bits */
 
 /* One warp per 32 values. */
 __global__ void quantize_q8_kernel(const float *x, int64_t n_blocks, int8_t *x8, float2 *xds) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
     const int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (b >= n_blocks) return;
     const int lane = threadIdx.x % 32;
@@ -38,9 +43,9 @@ __global__ void quantize_q8_kernel(const float *x, int64_t n_blocks, int8_t *x8,
     if (lane == 0) xds[b] = make_float2(d, d * (float)sum);
 }
 
-void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, cudaStream_t st) {
+void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, cu_stream cs) {
     const int64_t nb = (int64_t)n * k / 32;
-    quantize_q8_kernel<<<(unsigned)((nb + 7) / 8), 256, 0, st>>>(x, nb, x8, xds);
+    cu_launch(cs, quantize_q8_kernel, dim3((unsigned)((nb + 7) / 8)), dim3(256), x, nb, x8, xds);
 }
 
 /* ---------------------------------------------------------------- integer kernels */
@@ -62,21 +67,55 @@ static __device__ __forceinline__ void load32(const int8_t *p, int *out) { /* 32
     out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
 }
 
-template <int KIND, int NC>
-__global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, const int8_t *x8, const float2 *xds,
-                                                               float *y, int ldy, int accumulate) {
-    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.y;
-    if (row >= w.rows) return;
-    const int lane = threadIdx.x;
-    const int64_t k = w.k, nb = k / 32;
-    float acc[NC];
+/* The warp's lanes ask L2 for bytes [0, n) of p, one 128-byte line each. */
+static __device__ __forceinline__ void prefetch_row(const void *p, int64_t n, int lane) {
+    for (int64_t off = (int64_t)lane * 128; off < n; off += 32 * 128) cu_prefetch_l2((const uint8_t *)p + off);
+}
+
+/* Writes (or adds) the sums of the first n_cols columns to y: the wpr warps of a row (threadIdx.y
+ * = row slot * wpr + part) add their partial sums through shared memory first. Every warp of the
+ * block calls it (barriers inside when wpr > 1). */
+template <int NC>
+static __device__ __forceinline__ void store_cols(const float *acc, float *y, int64_t row, bool valid, int ldy,
+                                                  int n_cols, int accumulate, int wpr) {
+    const int lane = threadIdx.x, wy = threadIdx.y;
+    __shared__ float red[MMV_WARPS][NC];
+    float sum[NC];
 #pragma unroll
-    for (int c = 0; c < NC; c++) acc[c] = 0.0f;
+    for (int c = 0; c < NC; c++) sum[c] = warp_sum(acc[c]);
+    if (wpr > 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int c = 0; c < NC; c++) red[wy][c] = sum[c];
+        }
+        __syncthreads();
+        if (wy % wpr == 0) {
+#pragma unroll
+            for (int c = 0; c < NC; c++)
+                for (int p = 1; p < wpr; p++) sum[c] += red[wy + p][c];
+        }
+        __syncthreads(); /* red is written again for the block's next rows */
+    }
+    if (lane != 0 || !valid || wy % wpr != 0) return;
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        if (c < n_cols) {
+            float *o = y + (int64_t)c * ldy + row;
+            *o = accumulate ? *o + sum[c] : sum[c];
+        }
+    }
+}
+
+/* The warp's share of row `row` (pieces first, first + step, ...) added to acc. */
+template <int KIND, int NC>
+static __device__ __forceinline__ void mmv_q_row(const cu_weight &w, const int8_t *x8, const float2 *xds, int64_t row,
+                                                 int first, int step, int n_cols, float *acc) {
+    const int64_t k = w.k, nb = k / 32;
     const uint8_t *wr = w.q + row * w.row_bytes;
     if (KIND == CU_Q4_0 || KIND == CU_Q8_0) {
         const half *wd = w.d + row * nb;
-#pragma unroll MMV_UNROLL
-        for (int64_t b = lane; b < nb; b += 32) {
+#pragma unroll 4
+        for (int64_t b = first; b < nb; b += step) {
             int wq[8];
             if (KIND == CU_Q4_0) {
                 const int4 v = ((const int4 *)wr)[b];
@@ -92,25 +131,25 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
             const float d = __half2float(wd[b]);
 #pragma unroll
             for (int c = 0; c < NC; c++) {
+                if (NC > 8 && c >= n_cols) break;
                 int xq[8];
                 load32(x8 + c * k + b * 32, xq);
                 const float2 ds = xds[c * nb + b];
-                const int s = dot8(wq, xq, 0);
-                acc[c] += KIND == CU_Q4_0 ? d * (ds.x * (float)s - 8.0f * ds.y) : d * ds.x * (float)s;
+                const int sdot = dot8(wq, xq, 0);
+                acc[c] += KIND == CU_Q4_0 ? d * (ds.x * (float)sdot - 8.0f * ds.y) : d * ds.x * (float)sdot;
             }
         }
     } else if (KIND == CU_Q4_K) {
         const int64_t n_items = k / 256 * 4; /* (super-block, pair of 32-groups) */
 #pragma unroll 2
-        for (int64_t it = lane; it < n_items; it += 32) {
+        for (int64_t it = first; it < n_items; it += step) {
             const int64_t sb = it >> 2;
             const int p = (int)(it & 3);
             const uint8_t *blk = wr + sb * 144;
             const half2 dm = *(const half2 *)blk;
             const float d = __low2float(dm), dmin = __high2float(dm);
-            const uint32_t s0 = ((const uint32_t *)(blk + 4))[0], s1 = ((const uint32_t *)(blk + 4))[1],
-                           s2 = ((const uint32_t *)(blk + 4))[2];
-            const uint32_t sw[3] = {s0, s1, s2};
+            const uint32_t sw[3] = {((const uint32_t *)(blk + 4))[0], ((const uint32_t *)(blk + 4))[1],
+                                    ((const uint32_t *)(blk + 4))[2]};
 #define SCB(i) ((sw[(i) >> 2] >> (8 * ((i) & 3))) & 0xFF)
             float sc[2], mn[2];
 #pragma unroll
@@ -135,6 +174,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
             const int64_t xb = sb * 8 + 2 * p; /* the 32-blocks of x */
 #pragma unroll
             for (int c = 0; c < NC; c++) {
+                if (NC > 8 && c >= n_cols) break;
                 int xa[8], xc[8];
                 load32(x8 + c * k + xb * 32, xa);
                 load32(x8 + c * k + (xb + 1) * 32, xc);
@@ -146,7 +186,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
     } else { /* CU_Q6_K */
         const int64_t n_items = k / 256 * 8; /* (super-block, 32-group) */
 #pragma unroll 2
-        for (int64_t it = lane; it < n_items; it += 32) {
+        for (int64_t it = first; it < n_items; it += step) {
             const int64_t sb = it >> 3;
             const int g = (int)(it & 7), nh = g >> 2, j = g & 3;
             const uint8_t *blk = wr + sb * CU_Q6_K_STRIDE;
@@ -165,6 +205,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
             const int64_t xb = sb * 8 + g;
 #pragma unroll
             for (int c = 0; c < NC; c++) {
+                if (NC > 8 && c >= n_cols) break;
                 int xq[8];
                 load32(x8 + c * k + xb * 32, xq);
                 int s0 = 0, s1 = 0;
@@ -177,32 +218,53 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
             }
         }
     }
-#pragma unroll
-    for (int c = 0; c < NC; c++) {
-        const float v = warp_sum(acc[c]);
-        if (lane == 0) {
-            float *o = y + (int64_t)c * ldy + row;
-            *o = accumulate ? *o + v : v;
-        }
+}
+
+/* Rows are taken in groups of MMV_WARPS / wpr per block. By default the grid has one block per
+ * group; with a grid cap (AUTOGLM_CUDA_MMV_BLOCKS: measured slower on the H200, so off) the blocks
+ * stride over the groups and each warp asks L2 for its next row before working on the current one. */
+template <int KIND>
+static __device__ __forceinline__ void prefetch_weight_row(const cu_weight &w, int64_t row, int lane) {
+    prefetch_row(w.q + row * w.row_bytes, (int64_t)w.row_bytes, lane);
+    if (KIND == CU_Q4_0 || KIND == CU_Q8_0) prefetch_row(w.d + row * (w.k / 32), w.k / 32 * 2, lane);
+}
+
+#define MMV_KERNEL_BODY(ROW_CALL)                                                                   \
+    cu_pdl_launch_next();                                                                           \
+    const int rpb = MMV_WARPS / wpr, part = threadIdx.y % wpr, slot = threadIdx.y / wpr;            \
+    const int lane = threadIdx.x;                                                                   \
+    const int64_t n_groups = (w.rows + rpb - 1) / rpb;                                              \
+    int64_t g = blockIdx.x;                                                                         \
+    if (pf && part == 0 && g * rpb + slot < w.rows)                                                 \
+        prefetch_weight_row<KIND>(w, g * rpb + slot, lane);                                         \
+    cu_pdl_wait();                                                                                  \
+    for (; g < n_groups; g += gridDim.x) {                                                          \
+        const int64_t row_ = g * rpb + slot, next = row_ + (int64_t)gridDim.x * rpb;                \
+        const bool valid = row_ < w.rows;                                                           \
+        const int64_t row = valid ? row_ : w.rows - 1;                                              \
+        if (pf && part == 0 && next < w.rows) prefetch_weight_row<KIND>(w, next, lane);             \
+        float acc[NC];                                                                              \
+        _Pragma("unroll") for (int c = 0; c < NC; c++) acc[c] = 0.0f;                               \
+        if (valid) ROW_CALL;                                                                        \
+        store_cols<NC>(acc, y, row, valid, ldy, n_cols, accumulate, wpr);                           \
     }
+
+template <int KIND, int NC>
+__global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, const int8_t *x8, const float2 *xds,
+                                                               float *y, int ldy, int accumulate, int n_cols, int wpr, int pf) {
+    MMV_KERNEL_BODY((mmv_q_row<KIND, NC>(w, x8, xds, row, part * 32 + lane, 32 * wpr, n_cols, acc)))
 }
 
 /* ---------------------------------------------------------------- float kernels */
 
 template <int KIND, int NC>
-__global__ void __launch_bounds__(32 * MMV_WARPS) mmv_f_kernel(cu_weight w, const float *x, float *y, int ldy,
-                                                               int accumulate) {
-    const int64_t row = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.y;
-    if (row >= w.rows) return;
-    const int lane = threadIdx.x;
+static __device__ __forceinline__ void mmv_f_row(const cu_weight &w, const float *x, int64_t row, int first, int step,
+                                                 int n_cols, float *acc) {
     const int64_t k = w.k;
-    float acc[NC];
-#pragma unroll
-    for (int c = 0; c < NC; c++) acc[c] = 0.0f;
     if (KIND == CU_F16) {
         const half *wr = (const half *)(w.q + row * w.row_bytes);
         if (k % 8 == 0) {
-            for (int64_t i = lane * 8; i < k; i += 256) {
+            for (int64_t i = (int64_t)first * 8; i < k; i += (int64_t)step * 8) {
                 const uint4 v = *(const uint4 *)(wr + i);
                 const half2 *h2 = (const half2 *)&v;
                 float wf[8];
@@ -214,74 +276,89 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_f_kernel(cu_weight w, cons
                 }
 #pragma unroll
                 for (int c = 0; c < NC; c++) {
+                    if (NC > 8 && c >= n_cols) break;
                     const float4 a = *(const float4 *)(x + c * k + i), b = *(const float4 *)(x + c * k + i + 4);
                     acc[c] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x + wf[5] * b.y +
                               wf[6] * b.z + wf[7] * b.w;
                 }
             }
         } else {
-            for (int64_t i = lane; i < k; i += 32) {
+            for (int64_t i = first; i < k; i += step) {
                 const float wf = __half2float(wr[i]);
 #pragma unroll
-                for (int c = 0; c < NC; c++) acc[c] += wf * x[c * k + i];
+                for (int c = 0; c < NC; c++)
+                    if (NC <= 8 || c < n_cols) acc[c] += wf * x[c * k + i];
             }
         }
     } else {
         const float *wr = (const float *)(w.q + row * w.row_bytes);
         if (k % 4 == 0) {
-            for (int64_t i = lane * 4; i < k; i += 128) {
+            for (int64_t i = (int64_t)first * 4; i < k; i += (int64_t)step * 4) {
                 const float4 v = *(const float4 *)(wr + i);
 #pragma unroll
                 for (int c = 0; c < NC; c++) {
+                    if (NC > 8 && c >= n_cols) break;
                     const float4 a = *(const float4 *)(x + c * k + i);
                     acc[c] += v.x * a.x + v.y * a.y + v.z * a.z + v.w * a.w;
                 }
             }
         } else {
-            for (int64_t i = lane; i < k; i += 32) {
+            for (int64_t i = first; i < k; i += step) {
                 const float wf = wr[i];
 #pragma unroll
-                for (int c = 0; c < NC; c++) acc[c] += wf * x[c * k + i];
+                for (int c = 0; c < NC; c++)
+                    if (NC <= 8 || c < n_cols) acc[c] += wf * x[c * k + i];
             }
         }
     }
-#pragma unroll
-    for (int c = 0; c < NC; c++) {
-        const float v = warp_sum(acc[c]);
-        if (lane == 0) {
-            float *o = y + (int64_t)c * ldy + row;
-            *o = accumulate ? *o + v : v;
-        }
-    }
+}
+
+template <int KIND, int NC>
+__global__ void __launch_bounds__(32 * MMV_WARPS) mmv_f_kernel(cu_weight w, const float *x, float *y, int ldy,
+                                                               int accumulate, int n_cols, int wpr, int pf) {
+    MMV_KERNEL_BODY((mmv_f_row<KIND, NC>(w, x, row, part * 32 + lane, 32 * wpr, n_cols, acc)))
 }
 
 /* ---------------------------------------------------------------- dispatch */
 
 template <int NC>
 static void launch_nc(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int ldy,
-                      int acc, cudaStream_t st) {
-    const dim3 block(32, MMV_WARPS), grid((unsigned)((w->rows + MMV_WARPS - 1) / MMV_WARPS));
+                      int acc, int n, cu_stream cs) {
+    /* warps per row: for float weights, enough warps in flight for the whole chip (~48 per
+       multiprocessor) while every lane keeps at least one 32-value piece of the row per warp; the
+       quantized kernels measured faster with one warp per row (docs/PERFORMANCE.md, 2026-12-01) */
+    const int64_t pieces = w->k / 32;
+    const bool flt = w->kind == CU_F16 || w->kind == CU_F32;
+    const int64_t wanted = cs.mmv_warps_wanted >= 0 ? cs.mmv_warps_wanted : flt ? CU_MMV_WARPS_WANTED : 0;
+    int wpr = 1;
+    while (wpr < MMV_WARPS && w->rows * wpr < wanted && pieces >= 64 * wpr) wpr *= 2;
+    const int pf = cs.mmv_prefetch ? 1 : 0;
+    const int rows_per_block = MMV_WARPS / wpr;
+    int64_t blocks = (w->rows + rows_per_block - 1) / rows_per_block;
+    if (cs.mmv_blocks_sm > 0 && blocks > (int64_t)cs.n_sm * cs.mmv_blocks_sm) blocks = (int64_t)cs.n_sm * cs.mmv_blocks_sm;
+    const dim3 block(32, MMV_WARPS), grid((unsigned)blocks);
     switch (w->kind) {
-    case CU_F32: mmv_f_kernel<CU_F32, NC><<<grid, block, 0, st>>>(*w, x, y, ldy, acc); break;
-    case CU_F16: mmv_f_kernel<CU_F16, NC><<<grid, block, 0, st>>>(*w, x, y, ldy, acc); break;
-    case CU_Q4_0: mmv_q_kernel<CU_Q4_0, NC><<<grid, block, 0, st>>>(*w, x8, xds, y, ldy, acc); break;
-    case CU_Q8_0: mmv_q_kernel<CU_Q8_0, NC><<<grid, block, 0, st>>>(*w, x8, xds, y, ldy, acc); break;
-    case CU_Q4_K: mmv_q_kernel<CU_Q4_K, NC><<<grid, block, 0, st>>>(*w, x8, xds, y, ldy, acc); break;
-    case CU_Q6_K: mmv_q_kernel<CU_Q6_K, NC><<<grid, block, 0, st>>>(*w, x8, xds, y, ldy, acc); break;
+    case CU_F32: cu_launch(cs, mmv_f_kernel<CU_F32, NC>, grid, block, *w, x, y, ldy, acc, n, wpr, pf); break;
+    case CU_F16: cu_launch(cs, mmv_f_kernel<CU_F16, NC>, grid, block, *w, x, y, ldy, acc, n, wpr, pf); break;
+    case CU_Q4_0: cu_launch(cs, mmv_q_kernel<CU_Q4_0, NC>, grid, block, *w, x8, xds, y, ldy, acc, n, wpr, pf); break;
+    case CU_Q8_0: cu_launch(cs, mmv_q_kernel<CU_Q8_0, NC>, grid, block, *w, x8, xds, y, ldy, acc, n, wpr, pf); break;
+    case CU_Q4_K: cu_launch(cs, mmv_q_kernel<CU_Q4_K, NC>, grid, block, *w, x8, xds, y, ldy, acc, n, wpr, pf); break;
+    case CU_Q6_K: cu_launch(cs, mmv_q_kernel<CU_Q6_K, NC>, grid, block, *w, x8, xds, y, ldy, acc, n, wpr, pf); break;
     }
 }
 
 void cu_mmv(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, int n, float *y, int ldy,
-            bool accumulate, cudaStream_t st) {
+            bool accumulate, cu_stream cs) {
     const int a = accumulate ? 1 : 0;
     switch (n) {
-    case 1: launch_nc<1>(w, x, x8, xds, y, ldy, a, st); break;
-    case 2: launch_nc<2>(w, x, x8, xds, y, ldy, a, st); break;
-    case 3: launch_nc<3>(w, x, x8, xds, y, ldy, a, st); break;
-    case 4: launch_nc<4>(w, x, x8, xds, y, ldy, a, st); break;
-    case 5: launch_nc<5>(w, x, x8, xds, y, ldy, a, st); break;
-    case 6: launch_nc<6>(w, x, x8, xds, y, ldy, a, st); break;
-    case 7: launch_nc<7>(w, x, x8, xds, y, ldy, a, st); break;
-    default: launch_nc<8>(w, x, x8, xds, y, ldy, a, st); break;
+    case 1: launch_nc<1>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 2: launch_nc<2>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 3: launch_nc<3>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 4: launch_nc<4>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 5: launch_nc<5>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 6: launch_nc<6>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 7: launch_nc<7>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    case 8: launch_nc<8>(w, x, x8, xds, y, ldy, a, n, cs); break;
+    default: launch_nc<16>(w, x, x8, xds, y, ldy, a, n, cs); break;
     }
 }

@@ -6,13 +6,15 @@
  *   rope_store  q, k rotated by theta_i = pos * base^(-2i/n_rot) (/ freq factor), pairs (2i, 2i+1)
  *               or (i, i + n_rot/2); k and v written to the F16 cache at their positions
  *   silu_mul    h = g / (1 + exp(-g)) * u
- * Positions come from the session's device counter (s->d_pos), so a captured decode step replays
- * at any position.
+ * Positions come from the session's device arrays (s->d_pos, s->d_rows), so a captured decode step
+ * replays at any position. Every kernel waits for the one before it first (cu_pdl_wait).
  */
 #include "cuda/cuda_internal.cuh"
 
 /* One block per row; row r of token t = r / n_per_tok, part r % n_per_tok at t*ld_tok + part*dim. */
 __global__ void rmsnorm_kernel(const float *x, float *y, const float *w, int n_per_tok, int ld_tok, int dim, float eps) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
     const int r = blockIdx.x;
     const size_t off = (size_t)(r / n_per_tok) * ld_tok + (size_t)(r % n_per_tok) * dim;
     const float *xr = x + off;
@@ -33,43 +35,46 @@ __global__ void rmsnorm_kernel(const float *x, float *y, const float *w, int n_p
 }
 
 void cu_rmsnorm(const float *x, float *y, const float *w, int n_rows, int n_per_tok, int ld_tok, int dim, float eps,
-                cudaStream_t st) {
+                cu_stream cs) {
     const int threads = dim <= 256 ? 32 : dim <= 2048 ? 256 : 1024;
-    rmsnorm_kernel<<<n_rows, threads, 0, st>>>(x, y, w, n_per_tok, ld_tok, dim, eps);
+    cu_launch(cs, rmsnorm_kernel, dim3(n_rows), dim3(threads), x, y, w, n_per_tok, ld_tok, dim, eps);
 }
 
 __global__ void add_bias_kernel(float *y, const float *b, int ld, int len) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
     const int t = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < len; i += gridDim.x * blockDim.x) y[(size_t)t * ld + i] += b[i];
 }
 
-void cu_add_bias(float *y, const float *b, int n, int ld, int len, cudaStream_t st) {
-    add_bias_kernel<<<dim3((len + 255) / 256, n), 256, 0, st>>>(y, b, ld, len);
+void cu_add_bias(float *y, const float *b, int n, int ld, int len, cu_stream cs) {
+    cu_launch(cs, add_bias_kernel, dim3((len + 255) / 256, n), dim3(256), y, b, ld, len);
 }
 
 struct rope_args {
     float *qkv;           /* (n, q_dim + 2 kv_dim): q rotated in place */
-    half *k_cache, *v_cache; /* this layer's (n_ctx, kv_dim) */
-    const int *pos0;
+    const cu_rowkv *rows; /* caches: rows[multi ? t : 0], layer il */
+    const int *pos;       /* multi ? pos[t] : pos[0] + t */
+    int il, multi;
     const float *freqs;   /* (n_rot/2) or NULL */
     int n_head, n_head_kv, hd, n_rot, neox;
     float theta_scale, pos_scale;
 };
 
-/* Block t: token t; threads over (q heads, k heads, v heads) x hd/2 pairs. */
+/* Block (head, t): head counts q, then k, then v heads of token t; one thread per pair. */
 __global__ void rope_store_kernel(rope_args a) {
-    const int t = blockIdx.x, half_hd = a.hd / 2;
+    cu_pdl_launch_next();
+    cu_pdl_wait();
+    const int head = blockIdx.x, t = blockIdx.y, half_hd = a.hd / 2;
     const int q_dim = a.n_head * a.hd, kv_dim = a.n_head_kv * a.hd, ld = q_dim + 2 * kv_dim;
-    const int pos = *a.pos0 + t;
+    const int pos = a.multi ? a.pos[t] : a.pos[0] + t;
+    const cu_rowkv rk = a.rows[a.multi ? t : 0];
+    float *v = a.qkv + (size_t)t * ld + (size_t)head * a.hd;
+    const bool is_v = head >= a.n_head + a.n_head_kv;
     const float fpos = (float)pos / a.pos_scale;
-    float *row = a.qkv + (size_t)t * ld;
-    const int n_items = (a.n_head + 2 * a.n_head_kv) * half_hd;
-    for (int it = threadIdx.x; it < n_items; it += blockDim.x) {
-        const int head = it / half_hd, i = it % half_hd; /* head counts q, then k, then v heads */
-        float *v = row + (size_t)head * a.hd;
+    for (int i = threadIdx.x; i < half_hd; i += blockDim.x) {
         int i0 = 2 * i, i1 = 2 * i + 1;
         float x0 = v[i0], x1 = v[i1];
-        const bool is_v = head >= a.n_head + a.n_head_kv;
         if (!is_v && i < a.n_rot / 2) {
             if (a.neox) {
                 i0 = i;
@@ -91,7 +96,7 @@ __global__ void rope_store_kernel(rope_args a) {
             v[i1] = x1;
         } else {
             const bool is_k = !is_v;
-            half *dst = (is_k ? a.k_cache : a.v_cache) + (size_t)pos * kv_dim +
+            half *dst = (is_k ? rk.k : rk.v) + (size_t)a.il * rk.layer_elems + (size_t)pos * kv_dim +
                         (size_t)(head - a.n_head - (is_k ? 0 : a.n_head_kv)) * a.hd;
             dst[i0] = __float2half_rn(x0);
             dst[i1] = __float2half_rn(x1);
@@ -99,17 +104,19 @@ __global__ void rope_store_kernel(rope_args a) {
     }
 }
 
-void cu_rope_store(ag_cuda_session *s, int il, int n, cudaStream_t st) {
+void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, cu_stream cs) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
-    const size_t layer = (size_t)s->n_ctx * hp->n_head_kv * hp->head_dim;
-    rope_args a = {s->qkv, s->k_cache + il * layer, s->v_cache + il * layer, s->d_pos, m->rope_freqs,
+    rope_args a = {s->qkv, multi ? s->d_rows + 1 : s->d_rows, multi ? s->d_pos + 1 : s->d_pos, il, multi ? 1 : 0, m->rope_freqs,
                    hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox ? 1 : 0,
                    m->rope_theta_scale, hp->rope_scale};
-    rope_store_kernel<<<n, 256, 0, st>>>(a);
+    const int half_hd = hp->head_dim / 2, threads = half_hd < 32 ? 32 : half_hd > 256 ? 256 : (half_hd + 31) / 32 * 32;
+    cu_launch(cs, rope_store_kernel, dim3(hp->n_head + 2 * hp->n_head_kv, n), dim3(threads), a);
 }
 
 __global__ void silu_mul_kernel(const float *gu, float *h, int f) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
     const int t = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < f; i += gridDim.x * blockDim.x) {
         const float g = gu[(size_t)t * 2 * f + i], u = gu[(size_t)t * 2 * f + f + i];
@@ -117,6 +124,6 @@ __global__ void silu_mul_kernel(const float *gu, float *h, int f) {
     }
 }
 
-void cu_silu_mul(const float *gu, float *h, int n, int f, cudaStream_t st) {
-    silu_mul_kernel<<<dim3((f + 255) / 256, n), 256, 0, st>>>(gu, h, f);
+void cu_silu_mul(const float *gu, float *h, int n, int f, cu_stream cs) {
+    cu_launch(cs, silu_mul_kernel, dim3((f + 255) / 256, n), dim3(256), gu, h, f);
 }

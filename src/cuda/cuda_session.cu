@@ -1,7 +1,7 @@
 /*
  * cuda_session.cu - a session's device state: the F16 KV cache and every scratch buffer carved
  * out of one allocation (sized up front, so nothing is allocated per token), its stream, cuBLAS
- * handle (with its workspace in that allocation), pinned host buffers and its decode graph.
+ * handle (with its workspace in that allocation), pinned host buffers and its decode graphs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +55,8 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
     const bool prefill = n_batch > CU_MMV_MAX_COLS;
     CARVE(xh, half, prefill ? nb * max_k : 0);
     CARVE(wh, half, prefill ? max_wh : 0);
-    CARVE(d_pos, int, 1);
+    CARVE(d_pos, int, 1 + CU_MMV_MAX_COLS);
+    CARVE(d_rows, cu_rowkv, 1 + CU_MMV_MAX_COLS);
     if (base) s->blas_ws = base + off;
     off += prefill ? BLAS_WS_BYTES : 0;
 #undef CARVE
@@ -97,11 +98,34 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     s->blas_ws_bytes = n_batch > CU_MMV_MAX_COLS ? BLAS_WS_BYTES : 0;
     if (cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking) != cudaSuccess ||
         cudaMallocHost(&s->h_x, (size_t)n_batch * d->n_embd * sizeof(float)) != cudaSuccess ||
-        cudaMallocHost(&s->h_pos, sizeof(int)) != cudaSuccess) {
+        cudaMallocHost(&s->h_pos, (1 + CU_MMV_MAX_COLS) * sizeof(int)) != cudaSuccess ||
+        cudaMallocHost(&s->h_rows, (1 + CU_MMV_MAX_COLS) * sizeof(cu_rowkv)) != cudaSuccess) {
         cudaGetLastError();
         cu_error(err, AG_ERR_NOMEM, "cannot create a CUDA stream or pinned buffers on cuda:%d", m->device);
         ag_cuda_session_free(s);
         return NULL;
+    }
+    /* row 0: this session's own cache, for its single-session passes */
+    s->h_rows[0].k = s->k_cache;
+    s->h_rows[0].v = s->v_cache;
+    s->h_rows[0].layer_elems = (size_t)n_ctx * d->n_head_kv * d->head_dim;
+    if (cudaMemcpy(s->d_rows, s->h_rows, sizeof(cu_rowkv), cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaGetLastError();
+        cu_error(err, AG_ERR_IO, "cannot initialize the session on cuda:%d", m->device);
+        ag_cuda_session_free(s);
+        return NULL;
+    }
+    {
+        cudaDeviceProp p;
+        const char *env = getenv("AUTOGLM_CUDA_PDL");
+        const bool props = cudaGetDeviceProperties(&p, m->device) == cudaSuccess;
+        s->pdl = props && p.major >= 9 && !(env && strcmp(env, "0") == 0);
+        s->n_sm = props ? p.multiProcessorCount : 1;
+        const char *mb = getenv("AUTOGLM_CUDA_MMV_BLOCKS");
+        s->mmv_blocks_sm = mb && *mb ? atoi(mb) : CU_MMV_BLOCKS_PER_SM;
+        const char *sp = getenv("AUTOGLM_CUDA_MMV_SPLIT"), *pf = getenv("AUTOGLM_CUDA_MMV_PREFETCH");
+        s->mmv_warps_wanted = sp && *sp ? atoi(sp) : -1; /* -1: by weight kind (cuda_mmv.cu) */
+        s->mmv_prefetch = !(pf && strcmp(pf, "0") == 0);
     }
     if (n_batch > CU_MMV_MAX_COLS) {
         if (cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS ||
@@ -119,10 +143,13 @@ extern "C" void ag_cuda_session_free(ag_cuda_session *s) {
     cudaSetDevice(s->m->device);
     if (s->stream) cudaStreamSynchronize(s->stream);
     if (s->graph) cudaGraphExecDestroy(s->graph);
+    for (int i = 0; i <= CU_MMV_MAX_COLS; i++)
+        if (s->graph_multi[i]) cudaGraphExecDestroy(s->graph_multi[i]);
     if (s->blas) cublasDestroy(s->blas);
     if (s->stream) cudaStreamDestroy(s->stream);
     cudaFreeHost(s->h_x);
     cudaFreeHost(s->h_pos);
+    cudaFreeHost(s->h_rows);
     cudaFree(s->arena);
     free(s);
 }

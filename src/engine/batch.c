@@ -5,7 +5,8 @@
  * sequences, while attention stays per session (its own KV cache and position).
  *
  * The "lead" session (largest context) lends its thread pool and scratch to the step; groups of
- * at most its n_batch rows run one after another. Logits go to each session's own buffer (through
+ * at most its n_batch rows run one after another. Sessions on a GPU run the same way on the device
+ * (gpu/gpu.h: one pass of up to AG_CUDA_MULTI_MAX rows reading each weight once). Logits go to each session's own buffer (through
  * the lead's batch buffer, grown when needed, not per step). The lead's abort check applies: a
  * stopped group commits nothing.
  */
@@ -13,7 +14,9 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "cuda/cuda_backend.h"
 #include "engine/session_impl.h"
+#include "gpu/gpu.h"
 #include "model/forward_multi.h"
 
 enum { GROUP_MAX = 64 };
@@ -34,7 +37,8 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
             if (ss[k] == s) return ag_error_set(err, AG_ERR_INVALID_ARG, "session %d appears twice in the batch", i);
         if (s->n_ctx > ss[lead]->n_ctx || (s->n_ctx == ss[lead]->n_ctx && s->n_batch > ss[lead]->n_batch)) lead = i;
     }
-    if (ss[0]->gpu) { /* sessions on a GPU: one step each (the device has no multi-sequence pass yet) */
+    if (ss[0]->gpu && m->gpu_layers < m->hp.n_layer) { /* partial offload: one step each (the multi-row
+                                                            * device pass holds every layer) */
         for (int i = 0; i < n; i++) {
             ag_status st = ag_session_eval(ss[i], &tokens[i], 1, false, err);
             if (st) return st;
@@ -45,6 +49,7 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
         if (ag_session_reserve_logits(ss[i], 1, err)) return err ? err->code : AG_ERR_NOMEM;
     ag_session *L = ss[lead];
     int group = L->n_batch < GROUP_MAX ? L->n_batch : GROUP_MAX;
+    if (L->gpu && group > AG_CUDA_MULTI_MAX) group = AG_CUDA_MULTI_MAX; /* one device pass per group */
     const int rows = n < group ? n : group;
     if (rows > L->batch_cap) { /* kept by the lead session: no allocation per step */
         float *p = realloc(L->batch_logits, (size_t)rows * n_vocab * sizeof(float));
@@ -62,12 +67,19 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
             pos[t] = ss[done + t]->n_past;
             delta[t] = ss[done + t]->pos_delta; /* rotary position after images (session_image.c) */
         }
-        L->scratch.rope_delta_rows = delta;
-        ag_forward_multi(m, kv, pos, &L->scratch, L->n_ctx, L->pool, tokens + done, g, logits);
-        L->scratch.rope_delta_rows = NULL;
-        if (L->scratch.aborted) { /* the groups already done stay; this one is dropped */
-            for (int t = 0; t < g; t++) ss[done + t]->n_logits = 0;
-            return ag_error_set(err, AG_ERR_ABORTED, "batched step aborted after %d of %d sessions", done, n);
+        if (L->gpu) { /* the lead lends its device scratch; each row keeps its own cache */
+            struct ag_cuda_session *gpu_rows[GROUP_MAX];
+            for (int t = 0; t < g; t++) gpu_rows[t] = ss[done + t]->gpu;
+            const ag_status st = ag_gpu_forward_multi(L->gpu, gpu_rows, m, tokens + done, pos, g, logits, err);
+            if (st) return st;
+        } else {
+            L->scratch.rope_delta_rows = delta;
+            ag_forward_multi(m, kv, pos, &L->scratch, L->n_ctx, L->pool, tokens + done, g, logits);
+            L->scratch.rope_delta_rows = NULL;
+            if (L->scratch.aborted) { /* the groups already done stay; this one is dropped */
+                for (int t = 0; t < g; t++) ss[done + t]->n_logits = 0;
+                return ag_error_set(err, AG_ERR_ABORTED, "batched step aborted after %d of %d sessions", done, n);
+            }
         }
         for (int t = 0; t < g; t++) {
             ag_session *s = ss[done + t];

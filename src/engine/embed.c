@@ -21,7 +21,7 @@ ag_status ag_embed(const ag_model *m, const ag_token *tokens, int n, float *out,
     const int e = hp->n_embd;
     if (n <= 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "no tokens to embed");
     if (ag_model_is_embedding(m)) /* an encoder (bert): its own pooling, as the file says */
-        return ag_embed_tokens(m, &tokens, &n, 1, out, true, err);
+        return ag_encoder_embed(m, &tokens, &n, 1, out, true, n_threads, err);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return ag_error_set(err, AG_ERR_INVALID_ARG, "token id %d out of range [0, %d)", tokens[i], hp->n_vocab);

@@ -11,6 +11,7 @@
 
 #include "autoglm/rerank.h"
 #include "base/error.h"
+#include "model/model.h"
 
 /* ids of text with specials into a new array; *n receives the count. */
 static ag_token *tokenize(const ag_model *m, const char *text, int *n, ag_error *err) {
@@ -43,6 +44,11 @@ static int build_pair(const ag_token *q, int nq, const ag_token *d, int nd, int 
 
 ag_status ag_rerank(const ag_model *m, const char *query, const char *const *docs, int n, float *scores,
                     int *n_truncated, ag_error *err) {
+    return ag_rerank_threads(m, query, docs, n, scores, n_truncated, 0, err);
+}
+
+ag_status ag_rerank_threads(const ag_model *m, const char *query, const char *const *docs, int n, float *scores,
+                            int *n_truncated, int n_threads, ag_error *err) {
     if (n_truncated) *n_truncated = 0;
     if (!ag_model_is_reranker(m))
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "this model is not a reranker (a cross-encoder with a rank head)");
@@ -72,7 +78,7 @@ ag_status ag_rerank(const ag_model *m, const char *query, const char *const *doc
         free(d);
     }
     if (st == AG_OK)
-        st = ag_rerank_tokens(m, (const ag_token *const *)ids, (const int *const *)types, lens, n, scores, err);
+        st = ag_encoder_rank(m, (const ag_token *const *)ids, (const int *const *)types, lens, n, scores, n_threads, err);
     for (int i = 0; i < n && ids && types; i++) free(ids[i]), free(types[i]);
     free(ids), free(types), free(lens), free(q);
     return st;

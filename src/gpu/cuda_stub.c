@@ -74,6 +74,16 @@ ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float *logits, bo
     return ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);
 }
 
+ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, int n,
+                                float *logits, ag_error *err) {
+    (void)lead;
+    (void)rows;
+    (void)pos;
+    (void)n;
+    (void)logits;
+    return ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);
+}
+
 double ag_cuda_read_bandwidth(int device, size_t bytes, int reps, ag_error *err) {
     (void)device;
     (void)bytes;

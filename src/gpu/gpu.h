@@ -39,4 +39,10 @@ uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s); /* its device me
 ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cpu_part *cpu, const ag_token *tokens,
                          int n, int pos0, float *logits, bool all_logits, ag_error *err);
 
+/* One decode step of n sessions' GPU halves at once (ag_cuda_forward_multi; n <= AG_CUDA_MULTI_MAX
+ * and lead's n_batch): tokens[t] at position pos[t] of rows[t]'s cache, run in lead's scratch;
+ * logits (n, n_vocab). */
+ag_status ag_gpu_forward_multi(struct ag_cuda_session *lead, struct ag_cuda_session *const *rows, const ag_model *m,
+                               const ag_token *tokens, const int *pos, int n, float *logits, ag_error *err);
+
 #endif

@@ -157,6 +157,7 @@ ag_status ag_gpu_attach(ag_model *m, const ag_model_params *params, ag_error *er
     put(m->device, sizeof m->device, "cpu");
     m->device_note[0] = '\0';
     m->gpu_layers = 0;
+    m->vision_gpu = 0;
     int dev;
     ag_status st = parse_device(params ? params->device : NULL, &dev, err);
     if (st) return st;
@@ -189,6 +190,7 @@ ag_status ag_gpu_attach(ag_model *m, const ag_model_params *params, ag_error *er
     const char *fam = unsupported_family(m);
     if (fam) {
         put(msg, sizeof msg, "%s; '%s' runs on the CPU (--device cpu)", fam, m->arch);
+        if (!explicit_gpu) m->vision_gpu = dev + 1; /* its vision tower can still use the GPU */
         return refuse(explicit_gpu, err, AG_ERR_UNSUPPORTED, msg);
     }
     ag_cuda_device_info info;

@@ -41,3 +41,13 @@ ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cp
     ag_forward_layers(m, cpu->kv, cpu->scratch, cpu->pool, m->gpu_layers, n, pos0, logits, all_logits);
     return AG_OK;
 }
+
+ag_status ag_gpu_forward_multi(struct ag_cuda_session *lead, struct ag_cuda_session *const *rows, const ag_model *m,
+                               const ag_token *tokens, const int *pos, int n, float *logits, ag_error *err) {
+    float *x = ag_cuda_session_input(lead);
+    const int e = m->hp.n_embd;
+    for (int t = 0; t < n; t++)
+        ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e,
+                               x + (size_t)t * e);
+    return ag_cuda_forward_multi(lead, rows, pos, n, logits, err);
+}

@@ -2,7 +2,9 @@
  * embedder.c - chunk and question vectors from a GGUF model through the engine's public API:
  * an embedding (encoder) model pools as its file says (ag_embed_tokens, in batches); a decoder
  * gives the mean of its final hidden states (ag_embed). Sequences longer than the model's
- * context are cut. Token counts for chunk sizing come from the same tokenizer.
+ * context are cut. Token counts for chunk sizing come from the same tokenizer. A model lent
+ * through ag_kb_embedder_hooks (a server's loaded model) is tokenized here and embedded by the
+ * hooks (the same ag_embed computation, run elsewhere).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +14,37 @@
 
 #define EMBED_BATCH 16
 
-ag_status kb_embedder_open(kb_embedder *e, const char *path, int n_threads, ag_error *err) {
-    *e = (kb_embedder){0};
-    ag_model_params mp = {.n_threads = n_threads};
-    e->model = ag_model_load(path, &mp, err);
-    if (!e->model) {
-        ag_error_prefix(err, "embedding model %s", path);
-        return err ? err->code : AG_ERR_IO;
-    }
+/* Sizes of the model's vectors and sequences. */
+static void embedder_sizes(kb_embedder *e) {
     e->dim = ag_model_n_embd(e->model);
     int ctx = ag_model_n_ctx_train(e->model);
     if (ctx <= 0 || ctx > 8192) ctx = 8192;
     if (!ag_model_is_embedding(e->model) && ctx > 2048) ctx = 2048; /* a decoder's cost grows with n^2 */
     e->max_tokens = ctx - 2;
+}
+
+ag_status kb_embedder_open(kb_embedder *e, const char *path, int n_threads, ag_error *err) {
+    *e = (kb_embedder){0};
+    ag_model_params mp = {.n_threads = n_threads};
+    ag_model *m = ag_model_load(path, &mp, err);
+    if (!m) {
+        ag_error_prefix(err, "embedding model %s", path);
+        return err ? err->code : AG_ERR_IO;
+    }
+    e->model = m;
+    e->owned = true;
+    embedder_sizes(e);
     e->n_threads = n_threads;
     return AG_OK;
 }
 
+void kb_embedder_lend(kb_embedder *e, const ag_model *model, const ag_kb_embedder_hooks *hooks) {
+    *e = (kb_embedder){.model = model, .hooks = *hooks};
+    embedder_sizes(e);
+}
+
 void kb_embedder_close(kb_embedder *e) {
-    ag_model_free(e->model);
+    if (e->owned) ag_model_free((ag_model *)e->model); /* loaded by kb_embedder_open */
     *e = (kb_embedder){0};
 }
 
@@ -86,7 +100,9 @@ ag_status kb_embedder_embed(kb_embedder *e, const char *const *texts, const size
         for (int i = 0; i < nb && st == AG_OK; i++)
             if (!(ids[i] = tokens_of(e, texts[s + i], lens[s + i], &cnt[i], err))) st = err ? err->code : AG_ERR_NOMEM;
         if (st == AG_OK) {
-            if (ag_model_is_embedding(e->model))
+            if (!e->owned) /* lent: the hooks compute what ag_embed computes */
+                st = e->hooks.embed(e->hooks.ctx, (const ag_token *const *)ids, cnt, nb, out + (size_t)s * e->dim, err);
+            else if (ag_model_is_embedding(e->model))
                 st = ag_embed_tokens(e->model, (const ag_token *const *)ids, cnt, nb, out + (size_t)s * e->dim, true, err);
             else
                 for (int i = 0; i < nb && st == AG_OK; i++)

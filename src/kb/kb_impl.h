@@ -19,13 +19,17 @@
 
 /* ---- embedder (embedder.c) */
 typedef struct {
-    ag_model *model;
+    const ag_model *model;
+    bool owned;      /* loaded here (freed by kb_embedder_close), else lent through hooks */
+    ag_kb_embedder_hooks hooks; /* lent: embeddings are computed by hooks.embed */
     int dim;
     int max_tokens; /* longest sequence the model takes (context, less specials) */
     int n_threads;
 } kb_embedder;
 
 ag_status kb_embedder_open(kb_embedder *e, const char *path, int n_threads, ag_error *err);
+/* An embedder over a model lent through hooks (not freed by kb_embedder_close). */
+void kb_embedder_lend(kb_embedder *e, const ag_model *model, const ag_kb_embedder_hooks *hooks);
 void kb_embedder_close(kb_embedder *e);
 /* ag_token_counter over the model's tokenizer (no special tokens). */
 int kb_embedder_count(void *ctx, const char *text, size_t len);
@@ -65,9 +69,13 @@ struct ag_kb {
     int chunk_tokens, chunk_overlap, dim;
     int n_threads;
     int ann_threshold;
+    double dense_weight; /* hybrid fusion: the dense ranking's weight (BM25's is 1); < 0 automatic */
     kb_embedder emb; /* emb.model NULL until needed */
+    ag_kb_embedder_hooks emb_hooks; /* model non-NULL: the embedding model is lent (ag_kb_set_embedder_hooks) */
     char *rerank_path; /* the reranker in use: the stored one, or ag_kb_set_reranker's; "" none */
     ag_model *reranker; /* NULL until needed (rerank.c) */
+    ag_kb_rerank_fn rerank_fn; /* set: scores instead of the reranker (ag_kb_set_rerank_fn) */
+    void *rerank_ctx;
     /* vectors for dense search, loaded at vec_generation */
     int64_t vec_generation;
     int n_vec;
@@ -89,5 +97,8 @@ ag_status kb_delete_doc(ag_kb *kb, int64_t doc_id, ag_error *err);
 void kb_cache_clear(ag_kb *kb);
 /* search.c: the k best chunks by the mode alone (what ag_kb_query reranks, rerank.c). */
 int kb_retrieve(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err);
+/* search.c: the automatic weight of the dense ranking from the chunk ids of the two rankings'
+ * tops (a: BM25, b: dense) among n_chunks (0 when their agreement is at chance level). */
+double kb_auto_dense_weight(const int64_t *a, int na, const int64_t *b, int nb, int64_t n_chunks);
 
 #endif

@@ -5,7 +5,8 @@
  *
  * The reranker is the base's stored one (meta rerank_model, set at create) unless
  * ag_kb_set_reranker chose another (or none) for this handle; it is loaded on first use and
- * freed with the handle (ag_kb_close, store.c).
+ * freed with the handle (ag_kb_close, store.c) - or, with ag_kb_set_rerank_fn, the caller's
+ * function scores instead (a server runs it on its loaded models).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,13 @@ ag_status ag_kb_set_reranker(ag_kb *kb, const char *model_path, ag_error *err) {
     return AG_OK;
 }
 
+void ag_kb_set_rerank_fn(ag_kb *kb, ag_kb_rerank_fn fn, void *ctx) {
+    kb->rerank_fn = fn;
+    kb->rerank_ctx = ctx;
+}
+
+const char *ag_kb_reranker(const ag_kb *kb) { return kb->rerank_path ? kb->rerank_path : ""; }
+
 static ag_status need_reranker(ag_kb *kb, ag_error *err) {
     if (kb->reranker) return AG_OK;
     ag_model_params mp = {.n_threads = kb->n_threads};
@@ -51,7 +59,7 @@ int ag_kb_query(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_h
     *out = NULL;
     if (k <= 0) k = 5;
     if (k > 1000) k = 1000;
-    if (need_reranker(kb, err) != AG_OK) return -1;
+    if (!kb->rerank_fn && need_reranker(kb, err) != AG_OK) return -1;
     const int depth = k * 4 > KB_RERANK_MIN_CANDIDATES ? k * 4 : KB_RERANK_MIN_CANDIDATES;
     ag_kb_hit *cand = NULL;
     int n = kb_retrieve(kb, question, depth, mode, &cand, err);
@@ -64,7 +72,9 @@ int ag_kb_query(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_h
     if (!texts || !scores || !order || !hits) ag_error_set(err, AG_ERR_NOMEM, "out of memory");
     else {
         for (int i = 0; i < n; i++) texts[i] = cand[i].text;
-        if (ag_rerank(kb->reranker, question, texts, n, scores, NULL, err) == AG_OK) {
+        const ag_status st = kb->rerank_fn ? kb->rerank_fn(kb->rerank_ctx, question, texts, n, scores, err)
+                                           : ag_rerank(kb->reranker, question, texts, n, scores, NULL, err);
+        if (st == AG_OK) {
             ag_rerank_order(scores, n, order);
             kept = n < k ? n : k;
             for (int i = 0; i < kept; i++) { /* move the kept hits; the rest are freed with cand */

@@ -1,10 +1,11 @@
 /*
  * search.c - ag_kb_query: BM25 through FTS5, dense search over the chunk vectors (exact for
  * small collections, the HNSW graph from ann_threshold chunks on, persisted in the file and
- * rebuilt when the generation moved), hybrid by reciprocal-rank fusion (score = sum over the
- * two rankings of w / (60 + rank), the dense ranking's w its agreement with BM25 beyond
- * chance: see dense_weight), a small result cache in the handle and a cache of question
- * embeddings in the file. Also the prompt of `kb ask`.
+ * rebuilt when the generation moved), hybrid by weighted reciprocal-rank fusion (score = sum
+ * over the two rankings of w / (60 + rank); BM25's w is 1, the dense ranking's the base's fixed
+ * weight or, by default, its agreement with BM25 when that is significant: see
+ * kb_auto_dense_weight), a small result cache in the handle and a cache of question embeddings
+ * in the file. Also the prompt of `kb ask`.
  */
 #include <math.h>
 #include <stdio.h>
@@ -217,23 +218,52 @@ static int search_dense(ag_kb *kb, const char *question, int k, ranked *out, ag_
 
 /* ---------------------------------------------------------------- fusion and hits */
 
-/* How much to trust the dense ranking next to BM25: their agreement beyond chance. The top
- * AGREE_DEPTH of both lists are compared; with N chunks, two unrelated rankings share about
- * depth^2 / N of them. Agreement at chance level (an embedding model that does not understand
- * the text, such as a random-weight one) gives 0, full agreement 1. When BM25 found nothing (no
- * word in common: a paraphrase), the dense ranking is all there is and counts fully. */
+/* How much to trust the dense ranking next to BM25 when the base does not fix it (automatic
+ * weight): by their agreement, counted only when it is beyond chance. The top AGREE_DEPTH of
+ * both lists are compared. If the two rankings were unrelated (an embedding model that does not
+ * understand the text, such as a random-weight one), the number of chunks they share would
+ * follow the hypergeometric law (da of N chunks marked, db drawn): expected da * db / N. When
+ * sharing as many or more has a probability of AGREE_ALPHA or more under that law, the
+ * agreement is not evidence and the weight is 0 (hybrid = BM25); otherwise the weight is the
+ * agreement beyond chance, (shared - expected) / (depth - expected), from 0 to 1. When BM25
+ * found nothing (no word in common: a paraphrase), the dense ranking is all there is and
+ * counts fully. AGREE_ALPHA is the conventional 1% significance level, not fitted to a test
+ * set (docs/KB.md: the held-out check). */
 #define AGREE_DEPTH 10
-static double dense_weight(const ranked *a, int na, const ranked *b, int nb, int64_t n_chunks) {
+#define AGREE_ALPHA 0.01
+
+static double log_choose(double n, double k) { return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1); }
+
+/* P(X >= shared) for X hypergeometric: n items, da marked, db drawn. */
+static double p_shared_at_least(int shared, int da, int db, int64_t n) {
+    double p = 0;
+    const int hi = da < db ? da : db;
+    for (int x = shared; x <= hi; x++)
+        if (db - x <= n - da) p += exp(log_choose(da, x) + log_choose((double)(n - da), db - x) - log_choose((double)n, db));
+    return p;
+}
+
+double kb_auto_dense_weight(const int64_t *a, int na, const int64_t *b, int nb, int64_t n_chunks) {
     if (na == 0) return 1.0;
     int da = na < AGREE_DEPTH ? na : AGREE_DEPTH, db = nb < AGREE_DEPTH ? nb : AGREE_DEPTH, shared = 0;
     for (int i = 0; i < da; i++)
-        for (int j = 0; j < db; j++) shared += a[i].id == b[j].id;
+        for (int j = 0; j < db; j++) shared += a[i] == b[j];
     const int depth = da < db ? da : db;
-    if (depth == 0) return 0.0;
-    double chance = n_chunks > 0 ? (double)da * db / (double)n_chunks : 0;
+    if (depth == 0 || n_chunks < da || n_chunks < db) return 0.0;
+    double chance = (double)da * db / (double)n_chunks;
     if (chance >= depth) return 1.0; /* everything is in both lists: nothing to tell */
+    if (p_shared_at_least(shared, da, db, n_chunks) >= AGREE_ALPHA) return 0.0;
     double w = ((double)shared - chance) / ((double)depth - chance);
     return w < 0 ? 0 : w > 1 ? 1 : w;
+}
+
+static double dense_weight(const ag_kb *kb, const ranked *a, int na, const ranked *b, int nb) {
+    if (kb->dense_weight >= 0) return kb->dense_weight;
+    int64_t ia[AGREE_DEPTH], ib[AGREE_DEPTH];
+    const int da = na < AGREE_DEPTH ? na : AGREE_DEPTH, db = nb < AGREE_DEPTH ? nb : AGREE_DEPTH;
+    for (int i = 0; i < da; i++) ia[i] = a[i].id;
+    for (int i = 0; i < db; i++) ib[i] = b[i].id;
+    return kb_auto_dense_weight(ia, da, ib, db, kb->n_vec);
 }
 
 /* Reciprocal-rank fusion, the dense ranking weighted by w_dense. */
@@ -330,7 +360,7 @@ int kb_retrieve(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_h
         int na = search_bm25(kb, question, depth, a, err);
         int nb = na < 0 ? -1 : search_dense(kb, question, depth, b, err);
         if (nb >= 0) {
-            n = fuse(a, na, b, nb, dense_weight(a, na, b, nb, kb->n_vec), f, k);
+            n = fuse(a, na, b, nb, dense_weight(kb, a, na, b, nb), f, k);
             memcpy(a, f, (size_t)n * sizeof *a);
         }
     }

@@ -106,6 +106,8 @@ static ag_status open_db(const char *path, int flags, ag_kb **out, ag_error *err
 ag_status ag_kb_create(const char *db_path, const ag_kb_params *params, ag_error *err) {
     if (access(db_path, F_OK) == 0) return ag_error_set(err, AG_ERR_INVALID_ARG, "%s already exists", db_path);
     ag_kb_params p = params ? *params : (ag_kb_params){0};
+    if (p.fixed_dense_weight && !(p.dense_weight >= 0 && p.dense_weight <= 1000))
+        return ag_error_set(err, AG_ERR_INVALID_ARG, "the dense weight must be from 0 to 1000 (or automatic)");
     int dim = 0;
     if (p.embed_model) { /* check that the model loads, and learn its vector size */
         kb_embedder e;
@@ -139,6 +141,11 @@ ag_status ag_kb_create(const char *db_path, const ag_kb_params *params, ag_error
     if (st == AG_OK) st = meta_set(kb, "chunk_tokens", NULL, p.chunk_tokens, err);
     if (st == AG_OK) st = meta_set(kb, "chunk_overlap", NULL, p.chunk_overlap, err);
     if (st == AG_OK) st = meta_set(kb, "generation", NULL, 0, err);
+    if (st == AG_OK && p.fixed_dense_weight) { /* absent: automatic */
+        char w[40];
+        snprintf(w, sizeof w, "%.17g", p.dense_weight);
+        st = meta_set(kb, "dense_weight", w, 0, err);
+    }
     if (st == AG_OK) st = kb_exec(kb, "COMMIT", err);
     ag_kb_close(kb);
     if (st != AG_OK) unlink(db_path);
@@ -164,18 +171,41 @@ ag_kb *ag_kb_open(const char *db_path, ag_error *err) {
     kb->dim = (int)meta_int(kb, "dim", 0);
     kb->chunk_tokens = (int)meta_int(kb, "chunk_tokens", 256);
     kb->chunk_overlap = (int)meta_int(kb, "chunk_overlap", 32);
+    char *w = meta_text(kb, "dense_weight");
+    kb->dense_weight = w && *w ? strtod(w, NULL) : -1.0;
+    free(w);
     kb->vec_generation = -1;
     return kb;
 }
 
 void ag_kb_set_threads(ag_kb *kb, int n_threads) { kb->n_threads = n_threads; }
 void ag_kb_set_ann_threshold(ag_kb *kb, int n_chunks) { kb->ann_threshold = n_chunks; }
+void ag_kb_set_dense_weight(ag_kb *kb, double w) {
+    if (w != w || w < 0) w = -1.0; /* NaN or negative: automatic */
+    if (w == kb->dense_weight) return;
+    kb->dense_weight = w;
+    kb_cache_clear(kb); /* cached hybrid results were fused with the old weight */
+}
+
+void ag_kb_set_embedder_hooks(ag_kb *kb, const ag_kb_embedder_hooks *hooks) {
+    kb_embedder_close(&kb->emb); /* the next need takes the model the new way */
+    kb->emb_hooks = hooks ? *hooks : (ag_kb_embedder_hooks){0};
+}
+
+const char *ag_kb_embed_model(const ag_kb *kb) { return kb->embed_path ? kb->embed_path : ""; }
 
 ag_status kb_need_embedder(ag_kb *kb, ag_error *err) {
     if (kb->emb.model) return AG_OK;
     if (!kb->embed_path || !*kb->embed_path)
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "the knowledge base has no embedding model (create it with --embed)");
-    ag_status st = kb_embedder_open(&kb->emb, kb->embed_path, kb->n_threads, err);
+    ag_status st = AG_OK;
+    if (kb->emb_hooks.model) { /* lent by the caller */
+        const ag_model *m = kb->emb_hooks.model(kb->emb_hooks.ctx, err);
+        if (!m) return err && err->code ? err->code : AG_ERR_IO;
+        kb_embedder_lend(&kb->emb, m, &kb->emb_hooks);
+    } else {
+        st = kb_embedder_open(&kb->emb, kb->embed_path, kb->n_threads, err);
+    }
     if (st == AG_OK && kb->emb.dim != kb->dim) {
         kb_embedder_close(&kb->emb);
         return ag_error_set(err, AG_ERR_FORMAT, "%s: vectors of %d values, the knowledge base holds %d", kb->embed_path,
@@ -292,6 +322,7 @@ ag_status ag_kb_stats(ag_kb *kb, ag_kb_info *info, ag_error *err) {
     snprintf(info->rerank_model, sizeof info->rerank_model, "%s", kb->rerank_path ? kb->rerank_path : "");
     info->chunk_tokens = kb->chunk_tokens;
     info->chunk_overlap = kb->chunk_overlap;
+    info->dense_weight = kb->dense_weight;
     /* the digest: everything that retrieval sees, independent of row ids and timestamps */
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(kb->db,

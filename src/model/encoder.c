@@ -198,7 +198,7 @@ bool ag_model_is_reranker(const ag_model *m) { return ag_model_is_embedding(m) &
 /* Runs n_seq sequences through the encoder; out receives n_embd floats per sequence (a ranker's
  * score in the first). */
 static ag_status run_encoder(const ag_model *m, const ag_token *const *tokens, const int *const *types,
-                             const int *n_tokens, int n_seq, float *out, bool normalize, ag_error *err) {
+                             const int *n_tokens, int n_seq, float *out, bool normalize, int n_threads, ag_error *err) {
     int max_n = 1;
     for (int i = 0; i < n_seq; i++) {
         if (n_tokens[i] <= 0 || n_tokens[i] > m->hp.n_ctx_train)
@@ -209,7 +209,7 @@ static ag_status run_encoder(const ag_model *m, const ag_token *const *tokens, c
                 return ag_error_set(err, AG_ERR_INVALID_ARG, "token %d out of the vocabulary", tokens[i][t]);
         if (n_tokens[i] > max_n) max_n = n_tokens[i];
     }
-    ag_threadpool *pool = ag_threadpool_new(m->n_threads);
+    ag_threadpool *pool = ag_threadpool_new(n_threads > 0 ? n_threads : m->n_threads);
     enc_buf b;
     const bool ok = buf_init(&b, m, max_n, pool ? ag_threadpool_n_threads(pool) : 1);
     if (!pool || !ok) {
@@ -235,17 +235,27 @@ static ag_status run_encoder(const ag_model *m, const ag_token *const *tokens, c
 
 ag_status ag_embed_tokens(const ag_model *m, const ag_token *const *tokens, const int *n_tokens, int n_seq,
                           float *out, bool normalize, ag_error *err) {
+    return ag_encoder_embed(m, tokens, n_tokens, n_seq, out, normalize, 0, err);
+}
+
+ag_status ag_encoder_embed(const ag_model *m, const ag_token *const *tokens, const int *n_tokens, int n_seq, float *out,
+                           bool normalize, int n_threads, ag_error *err) {
     if (!ag_model_is_embedding(m))
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "architecture '%s' is not an embedding (encoder) model",
                             m ? m->arch : "?");
     if (ag_model_is_reranker(m))
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "this model is a reranker (a cross-encoder): it scores pairs, "
                                                      "use rerank instead of embed");
-    return run_encoder(m, tokens, NULL, n_tokens, n_seq, out, normalize, err);
+    return run_encoder(m, tokens, NULL, n_tokens, n_seq, out, normalize, n_threads, err);
 }
 
 ag_status ag_rerank_tokens(const ag_model *m, const ag_token *const *tokens, const int *const *types,
                            const int *n_tokens, int n_seq, float *scores, ag_error *err) {
+    return ag_encoder_rank(m, tokens, types, n_tokens, n_seq, scores, 0, err);
+}
+
+ag_status ag_encoder_rank(const ag_model *m, const ag_token *const *tokens, const int *const *types, const int *n_tokens,
+                          int n_seq, float *scores, int n_threads, ag_error *err) {
     if (!ag_model_is_reranker(m))
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "model '%s' is not a reranker (an encoder with a rank head)",
                             m ? m->arch : "?");
@@ -253,7 +263,7 @@ ag_status ag_rerank_tokens(const ag_model *m, const ag_token *const *tokens, con
     const size_t e = (size_t)m->hp.n_embd;
     float *out = malloc((size_t)n_seq * e * sizeof(float));
     if (!out) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
-    ag_status st = run_encoder(m, tokens, types, n_tokens, n_seq, out, false, err);
+    ag_status st = run_encoder(m, tokens, types, n_tokens, n_seq, out, false, n_threads, err);
     for (int i = 0; st == AG_OK && i < n_seq; i++) scores[i] = out[(size_t)i * e];
     free(out);
     return st;

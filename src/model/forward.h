@@ -43,10 +43,14 @@ typedef struct {
     bool (*abort_fn)(void *ctx); /* asked between layers; true stops the pass (NULL: never) */
     void *abort_ctx;
     bool aborted;         /* set when the last pass stopped early: its outputs are invalid */
+    void (*yield_fn)(void *ctx); /* called between layers; may run other sessions' passes (NULL: never) */
+    void *yield_ctx;
 } ag_fwd_scratch;
 
-/* The abort check between layers (sets s->aborted). */
+/* Between layers: the yield point (other work runs, this pass's state stays in s and its cache),
+ * then the abort check (sets s->aborted). */
 static inline bool ag_fwd_should_abort(ag_fwd_scratch *s) {
+    if (s->yield_fn) s->yield_fn(s->yield_ctx);
     return s->abort_fn && (s->aborted = s->abort_fn(s->abort_ctx));
 }
 

@@ -110,6 +110,9 @@ struct ag_model {
     /* the device (gpu/gpu.h): NULL cuda = the CPU runs the forward pass */
     struct ag_cuda_model *cuda; /* weights uploaded to GPU cuda_device (owned) */
     int cuda_device;
+    int vision_gpu;      /* 1 + the CUDA device a vision projector of this model goes to although the
+                            model stays on the CPU (device auto, a GPU present, the model's family not
+                            run by the CUDA backend: GLM-4); 0: none (gpu_model.c, vision_load.c) */
     int gpu_layers;      /* layers 0..gpu_layers-1 run on the GPU; when < n_layer (partial offload) the
                             rest, the output norm and the head run on the CPU */
     uint64_t gpu_weight_bytes;           /* device bytes of the uploaded weights */
@@ -118,5 +121,12 @@ struct ag_model {
     char device[300];    /* "cpu" or "cuda:N (name)" */
     char device_note[400]; /* a placement worth telling the user (fewer layers chosen to fit), or "" */
 };
+
+/* encoder.c: ag_embed_tokens and ag_rerank_tokens with a thread count (0 = the model's), for
+ * callers that follow a power mode (ag_embed, ag_rerank_threads). */
+ag_status ag_encoder_embed(const ag_model *m, const ag_token *const *tokens, const int *n_tokens, int n_seq, float *out,
+                           bool normalize, int n_threads, ag_error *err);
+ag_status ag_encoder_rank(const ag_model *m, const ag_token *const *tokens, const int *const *types, const int *n_tokens,
+                          int n_seq, float *scores, int n_threads, ag_error *err);
 
 #endif

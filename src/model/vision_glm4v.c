@@ -15,12 +15,14 @@
  *   y = gelu(layernorm(y @ fc^T)) ; y = down(silu(gate(y)) * up(y))     the patch merger
  * The convolution kernels were rearranged into matrices at load (owned floats); the other weights
  * stay in the file's mapping and go through the matmul kernels (F32, F16, BF16, Q8_0).
+ * A projector attached to a GPU (ag_vision_gpu_attach) encodes there instead (cuda/cuda_vision.cu).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "cuda/cuda_vision.h"
 #include "cpu/ops.h"
 #include "model/vision_impl.h"
 
@@ -141,6 +143,7 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
                                         img->grid_t, img->grid_h, img->grid_w, v->merge);
     if (img->patch_dim != v->patch_dim)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "patches of %d values, the projector takes %d", img->patch_dim, v->patch_dim);
+    if (v->gpu) return ag_cuda_vision_encode(v->gpu, img->pixels, img->grid_t, img->grid_h, img->grid_w, out, err);
     const int d = v->d, m = v->merge, N = img->grid_t * img->grid_h * img->grid_w, frame = img->grid_h * img->grid_w;
     const int n_thr = ag_threadpool_n_threads(v->pool), ff = v->n_ff, big = (int)max_z(max_z((size_t)ff, (size_t)v->ctx), (size_t)v->out);
     float *x = malloc((size_t)N * d * sizeof(float)), *xb = malloc((size_t)N * d * sizeof(float));

@@ -31,10 +31,18 @@ struct ag_vision {
     const float *merge_b;
     ag_weight fc, gate, up, down;
     const float *post_norm_w, *post_norm_b;
+    struct ag_cuda_vision *gpu; /* the tower on a GPU (src/gpu/gpu_vision.c), owned; NULL: the CPU encodes */
 };
 
 /* The projector of an open file (taken over, closed on failure too) for a language model of n_embd,
  * without the vocabulary's image token (ag_vision_load adds it; the fuzzer calls this directly). */
 ag_vision *ag_vision_from_gguf(ag_gguf_file *f, int n_embd, int n_threads, ag_error *err);
+
+/* Uploads the projector to GPU `device` (src/gpu/gpu_vision.c); ag_vision_encode runs there from
+ * then on. f16: every matrix F16 (tensor cores), else each as the file has it (F32 or F16).
+ * max_attn_rows > 0 caps the attention's query rows per block (tests); 0 sizes them by memory. */
+ag_status ag_vision_gpu_attach(ag_vision *v, int device, bool f16, int max_attn_rows, ag_error *err);
+/* Back to the CPU (frees the device copy). */
+void ag_vision_gpu_detach(ag_vision *v);
 
 #endif

@@ -208,11 +208,23 @@ ag_vision *ag_vision_load(const char *path, const ag_model *lm, ag_error *err) {
         return ag_error_set(err, AG_ERR_FORMAT, "the language model's vocabulary has no <|image|> token"), NULL;
     }
     v->image_token = t[0];
+    /* the language model on a GPU: the tower goes to the same device (an error if it cannot);
+     * a model left on the CPU by device auto only for its family: the tower tries the GPU and
+     * stays on the CPU if that fails */
+    if (lm->cuda && ag_vision_gpu_attach(v, lm->cuda_device, false, 0, err) != AG_OK) {
+        ag_vision_free(v);
+        return NULL;
+    }
+    if (!lm->cuda && lm->vision_gpu > 0) {
+        ag_error ignored = {0};
+        (void)ag_vision_gpu_attach(v, lm->vision_gpu - 1, false, 0, &ignored);
+    }
     return v;
 }
 
 void ag_vision_free(ag_vision *v) {
     if (!v) return;
+    ag_vision_gpu_detach(v);
     ag_threadpool_free(v->pool);
     free(v->patch_w);
     free(v->merge_w);

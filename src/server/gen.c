@@ -20,7 +20,7 @@ static void gen_free(gen_stream *g) {
     job_finish(g->j);
     sched_release(g->sm, g->keep_alive_ns);
     ag_redact_stream_free(g->redact);
-    free(g->seen);
+    ag_policy_stream_free(g->policy);
     free(g->model);
     free(g->buf);
     free(g->held);
@@ -32,15 +32,9 @@ static void gen_free(gen_stream *g) {
  * policy judges the raw text so far; what the client gets is redacted for its role. Returns the
  * text to send (malloc'd; may be ""), NULL when out of memory. Sets g->refusal when refused. */
 static char *guard_output(gen_stream *g, char *text, size_t tl, bool final) {
-    if (guard_has_policy(g->gd)) { /* the output is judged as a whole, as it grows */
-        char *p = realloc(g->seen, g->seen_len + tl + 1);
-        if (!p) return NULL;
-        memcpy(p + g->seen_len, text, tl);
-        g->seen = p;
-        g->seen_len += tl;
-        p[g->seen_len] = '\0';
-        if (!guard_output_ok(g->gd, &g->who, g->seen, g->refusal, sizeof g->refusal)) return strdup("");
-    }
+    if (guard_has_policy(g->gd) && /* the output is judged as a whole, as it grows (incrementally) */
+        !guard_output_stream_push(g->policy, text, tl, g->refusal, sizeof g->refusal))
+        return strdup("");
     if (!g->redact) return strndup(text, tl);
     size_t n1 = 0, n2 = 0;
     const char *a = ag_redact_stream_push(g->redact, text, tl, &n1);
@@ -287,6 +281,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->metrics = rq->srv->metrics;
     g->who = rq->guard;
     g->who.prompt = NULL;
+    g->policy = guard_output_stream_new(g->gd, &g->who); /* NULL without a policy */
     const ag_redactor *red = guard_redactor(g->gd, rq->guard.role);
     if (red && !(g->redact = ag_redact_stream_new(red))) {
         gen_free(g);
@@ -378,6 +373,9 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             job_finish(g->j);
             g->j = NULL;
         }
+        if (!status) /* queued: nothing may be sent for longer than the idle timeout (MHD would then
+                        close the connection); a client that goes away is seen by job_wait */
+            MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
         if (status) {
             r = http_reply_error(rq, (unsigned)status, "%s", err);
             gen_free(g);

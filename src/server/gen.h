@@ -40,8 +40,7 @@ typedef struct {
     const guard *gd;
     guard_info who;           /* role, key; no prompt (it is not kept past the request) */
     ag_redact_stream *redact; /* NULL: no redaction for this role */
-    char *seen;               /* the raw text so far, when the policy judges output */
-    size_t seen_len;
+    ag_policy_stream *policy; /* the output policy on the raw text so far; NULL without a policy */
     char refusal[256];        /* set when the output policy stopped the reply */
     ag_energy *energy;        /* the server's meter (CPU packages, GPUs); NULL: unavailable */
     double joules0;           /* its reading when the request began (< 0: none) */

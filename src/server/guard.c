@@ -194,6 +194,21 @@ bool guard_output_ok(const guard *g, const guard_info *info, const char *text, c
     return d.allowed;
 }
 
+ag_policy_stream *guard_output_stream_new(const guard *g, const guard_info *info) {
+    if (!g || !g->policy) return NULL;
+    return ag_policy_stream_new(g->policy, info->role, info->authed ? info->key.tenant : "");
+}
+
+bool guard_output_stream_push(ag_policy_stream *s, const char *piece, size_t len, char *err, size_t cap) {
+    if (!s) {
+        snprintf(err, cap, "output refused: out of memory while judging it");
+        return false;
+    }
+    ag_policy_decision d = ag_policy_stream_push(s, piece, len);
+    if (!d.allowed) snprintf(err, cap, "output refused by policy rule '%s'", d.rule);
+    return d.allowed;
+}
+
 void guard_audit(guard *g, const guard_info *info, const char *method, const char *path, unsigned status, double ms) {
     if (!g || !g->audit) return;
     cJSON *o = cJSON_CreateObject();

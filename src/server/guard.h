@@ -56,5 +56,10 @@ const ag_redactor *guard_redactor(const guard *g, ag_role role);
 bool guard_has_policy(const guard *g);
 /* Output policy: false (with the rule in err) when text may not be shown to this role/tenant. */
 bool guard_output_ok(const guard *g, const guard_info *info, const char *text, char *err, size_t cap);
+/* The output policy on streamed text, for this role/tenant (ag_policy_stream): NULL when no
+ * policy is loaded (or out of memory: then guard_output_stream_push on NULL refuses). */
+ag_policy_stream *guard_output_stream_new(const guard *g, const guard_info *info);
+/* Pushes the next piece: false (with the rule in err) once the text so far may not be shown. */
+bool guard_output_stream_push(ag_policy_stream *s, const char *piece, size_t len, char *err, size_t cap);
 
 #endif

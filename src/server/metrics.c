@@ -8,7 +8,8 @@
  *   autoglm_energy_joules_total, autoglm_energy_tokens_total  CPU package energy of generations
  *                                        (where RAPL is readable) and their generated tokens
  *   gauges: loaded models, queue depth, KV slots in use / total, KV positions held, power mode,
- *   device memory of the models, GPU 0's power draw, power limit and memory (NVML)
+ *   device memory of the models, GPU 0's power draw, power limit and memory (NVML);
+ *   autoglm_model_loads_total (from the scheduler: models read from disk)
  */
 #include "server/metrics.h"
 
@@ -197,9 +198,12 @@ char *metrics_render(metrics *m, const metrics_gauges *g) {
             "# TYPE autoglm_kv_slots_total gauge\nautoglm_kv_slots_total %d\n"
             "# HELP autoglm_kv_tokens Positions held in the slots' KV caches.\n"
             "# TYPE autoglm_kv_tokens gauge\nautoglm_kv_tokens %lld\n"
+            "# HELP autoglm_model_loads_total Models loaded from disk (a model kept loaded is not counted again).\n"
+            "# TYPE autoglm_model_loads_total counter\nautoglm_model_loads_total %lld\n"
             "# HELP autoglm_prefix_reused_tokens_total Prompt positions copied from another slot's cache.\n"
             "# TYPE autoglm_prefix_reused_tokens_total counter\nautoglm_prefix_reused_tokens_total %lld\n",
-        g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->prefix_reused);
+        g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->model_loads,
+        (long long)g->prefix_reused);
     put(&t, "# HELP autoglm_gpu_model_memory_bytes Device memory of the loaded models (weights, KV caches, scratch).\n"
             "# TYPE autoglm_gpu_model_memory_bytes gauge\nautoglm_gpu_model_memory_bytes %lld\n", (long long)g->vram_bytes);
     if (g->gpu) {

@@ -24,6 +24,7 @@ typedef struct {
     bool gpu;            /* the GPU readings below are filled (NVML) */
     double gpu_power_w, gpu_power_limit_w; /* GPU 0; < 0: not reported */
     double gpu_memory_used;                /* bytes, all processes */
+    int64_t model_loads; /* models loaded from disk since the server started */
 } metrics_gauges;
 
 /* One finished generation, for /api/stats (the dashboard) and the energy counters. */

@@ -13,8 +13,8 @@
 /* The prompt tokens (malloc'd) of a generate, chat or completion request. With images
  * (rq->n_images), each stands in the tokens as <|begin_of_image|><|image|><|end_of_image|> where
  * its tag put it, and order[k] (API_MAX_IMAGES entries) receives the request's index of the
- * image of the k-th placeholder. Returns 0, or an HTTP status (400: a template error, an image
- * without a place, 500) with a message. */
+ * image of the k-th placeholder (order may be NULL for a request without images). Returns 0,
+ * or an HTTP status (400: a template error, an image without a place, 500) with a message. */
 int prompt_tokens(const api_request *rq, const ag_model *m, const store_manifest *man, int *order, ag_token **out,
                   int *n, char *err, size_t cap);
 

@@ -1,17 +1,22 @@
 /*
  * routes_kb.c - knowledge bases and summaries over HTTP, on include/autoglm/kb.h:
  *   GET  /api/kb                 the caller's bases                       (reader)
- *   POST /api/kb/create          {"name", "embed_model"?, "rerank_model"?} (user)
+ *   POST /api/kb/create          {"name", "embed_model"?, "rerank_model"?, "dense_weight"?} (user)
  *   POST /api/kb/add             {"name", "files": [{"filename", "content" (base64)}]}  (user)
  *   POST /api/kb/remove          {"name", "path"}                         (user)
- *   POST /api/kb/query           {"name", "query", "k"?, "mode"?, "rerank"?}  (reader)
- *   POST /api/kb/ask             {"name", "question", "model", "k"?, "rerank"?}  (user)
+ *   POST /api/kb/query           {"name", "query", "k"?, "mode"?, "rerank"?, "dense_weight"?}  (reader)
+ *   POST /api/kb/ask             {"name", "question", "model", "k"?, "rerank"?, "dense_weight"?}  (user)
  * "rerank": a reranker model for this query ("" = none); absent = the one stored at create.
+ * "dense_weight": the hybrid fusion's weight of the dense ranking, a number from 0 to 1000 or
+ * "auto"; absent = the base's setting (create: automatic).
  *   POST /api/summarize          {"text" | "filename"+"content", "model"?, "extractive"?, "max_length"?, "min_length"?}
  * With API keys on, a caller's bases are those of its key's tenant ($AUTOGLM_KB/@TENANT/NAME):
  * another tenant's base is simply not there (404). Uploaded files are kept in the base's folder
  * (files/, names reduced to their last component). A base is opened per request (an ag_kb
  * belongs to one thread). Answers and summaries go through the caller's redaction.
+ * The answering model of /ask and /summarize, a reranker and the base's embedding model that are
+ * models of the store run on the scheduler's loaded models (model_jobs.h: loaded once, kept as keep_alive says, in /api/ps); a
+ * reranker or embedding model given by a path outside the store is loaded by the base's handle.
  */
 #include <cJSON.h>
 #include <dirent.h>
@@ -25,6 +30,7 @@
 
 #include "autoglm/kb.h"
 #include "server/http.h"
+#include "server/model_jobs.h"
 
 #define KB_MAX_HITS 50
 
@@ -38,6 +44,73 @@ static char *base_dir(http_req *rq, const char *name, bool create, enum MHD_Resu
     if (!dir) *r = http_reply_error(rq, 400, "invalid knowledge base name '%.100s' (letters, digits, '-', '_', '.')", name ? name : "");
     return dir;
 }
+
+/* The store's name of the model file at path (into name), so that the scheduler can hold it. */
+static bool store_name_of(const char *root, const char *path, char *name, size_t cap) {
+    store_manifest *all = NULL;
+    int n = 0;
+    st_error se = {0};
+    bool found = false;
+    if (root && store_list(root, &all, &n, &se) == ST_OK)
+        for (int i = 0; i < n; i++) {
+            if (!found && all[i].path && strcmp(all[i].path, path) == 0) {
+                snprintf(name, cap, "%s", all[i].name);
+                found = true;
+            }
+            store_manifest_free(&all[i]);
+        }
+    free(all);
+    return found;
+}
+
+/* The base's embedding model lent from the scheduler (when it is a model of the store): acquired
+ * at the handle's first need, released by lent_release after ag_kb_close. */
+typedef struct {
+    http_req *rq;
+    char model[STORE_NAME_MAX];
+    sched_model *sm;
+    int priority;
+} lent_embedder;
+
+static const ag_model *lend_model(void *ctx, ag_error *err) {
+    lent_embedder *c = ctx;
+    char msg[512] = "";
+    double load_s;
+    const int status = c->sm ? 0 : sched_acquire(c->rq->srv->sched, c->model, &c->sm, &load_s, msg, sizeof msg);
+    if (status == 0) return sched_model_model(c->sm);
+    if (err) {
+        err->code = status == 507 ? AG_ERR_NOMEM : AG_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "embedding model '%.100s': %.380s", c->model, msg);
+    }
+    return NULL;
+}
+
+static ag_status embed_on_sched(void *ctx, const ag_token *const *tokens, const int *n_tokens, int n, float *out,
+                                ag_error *err) {
+    lent_embedder *c = ctx;
+    char msg[512] = "";
+    const int dim = ag_model_n_embd(sched_model_model(c->sm));
+    const int status = model_job_embed(c->sm, tokens, n_tokens, n, c->priority, c->rq->fd, out, dim, msg, sizeof msg);
+    if (status == 0) return AG_OK;
+    if (err) {
+        err->code = AG_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "embedding model '%.100s': %.380s", c->model, msg);
+    }
+    return AG_ERR_IO;
+}
+
+/* Lends the base's embedding model from the scheduler when it is a model of the store (else the
+ * handle loads it itself, as the CLI does). */
+static void lend_embedder(http_req *rq, ag_kb *kb, lent_embedder *c, int priority) {
+    *c = (lent_embedder){.rq = rq, .priority = priority};
+    if (!kb || !*ag_kb_embed_model(kb) ||
+        !store_name_of(rq->srv->cfg.sched.store_root, ag_kb_embed_model(kb), c->model, sizeof c->model))
+        return;
+    ag_kb_embedder_hooks h = {lend_model, embed_on_sched, c};
+    ag_kb_set_embedder_hooks(kb, &h);
+}
+
+static void lent_release(lent_embedder *c) { sched_release(c->sm, KEEP_ALIVE_DEFAULT); }
 
 /* Opens the caller's base NAME; NULL after replying 404 (absent) or 500. */
 static ag_kb *open_base(http_req *rq, const char *name, enum MHD_Result *r) {
@@ -67,6 +140,22 @@ static cJSON *parse_body(http_req *rq, enum MHD_Result *r) {
 }
 
 static const char *str_field(const cJSON *o, const char *key) { return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)); }
+
+/* "dense_weight": absent (false, *w untouched), "auto" (*w = -1) or 0..1000; replies 400 when
+ * it is something else (*bad set). */
+static bool dense_weight_field(http_req *rq, const cJSON *body, double *w, bool *bad, enum MHD_Result *r) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, "dense_weight");
+    *bad = false;
+    if (!j) return false;
+    if (cJSON_IsString(j) && strcmp(j->valuestring, "auto") == 0) *w = -1.0;
+    else if (cJSON_IsNumber(j) && j->valuedouble >= 0 && j->valuedouble <= 1000) *w = j->valuedouble;
+    else {
+        *bad = true;
+        *r = http_reply_error(rq, 400, "\"dense_weight\" must be \"auto\" or a number from 0 to 1000");
+        return false;
+    }
+    return true;
+}
 
 /* A model of the store (or a path) for the knowledge base; NULL = none. Replies on failure. */
 static bool resolve_model(http_req *rq, const char *name, char **path, enum MHD_Result *r) {
@@ -116,12 +205,15 @@ enum MHD_Result route_kb_create(http_req *rq) {
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
     char *model = NULL, *rerank = NULL, *dir = NULL;
-    if (resolve_model(rq, str_field(body, "embed_model"), &model, &r) &&
+    double w = -1.0;
+    bool bad;
+    const bool fixed = dense_weight_field(rq, body, &w, &bad, &r) && w >= 0;
+    if (!bad && resolve_model(rq, str_field(body, "embed_model"), &model, &r) &&
         resolve_model(rq, str_field(body, "rerank_model"), &rerank, &r) && (dir = base_dir(rq, str_field(body, "name"), true, &r))) {
         char path[4200];
         snprintf(path, sizeof path, "%s/kb.sqlite", dir);
         ag_error err = {0};
-        ag_kb_params p = {.embed_model = model, .rerank_model = rerank};
+        ag_kb_params p = {.embed_model = model, .rerank_model = rerank, .fixed_dense_weight = fixed, .dense_weight = fixed ? w : 0};
         if (ag_kb_create(path, &p, &err) != AG_OK)
             r = http_reply_error(rq, access(path, F_OK) == 0 ? 409 : 500, "%s", err.msg);
         else {
@@ -208,8 +300,10 @@ enum MHD_Result route_kb_add(http_req *rq) {
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(body, "files");
     ag_kb *kb = NULL;
     char *dir = NULL;
+    lent_embedder lent = {0};
     if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) == 0) r = http_reply_error(rq, 400, "\"files\" must be a non-empty list");
     else if ((kb = open_base(rq, name, &r)) && (dir = base_dir(rq, name, false, &r))) {
+        lend_embedder(rq, kb, &lent, PRIO_BATCH);
         int n = cJSON_GetArraySize(files), k = 0;
         char **paths = calloc((size_t)n, sizeof *paths), why[256] = "";
         const cJSON *f;
@@ -240,6 +334,7 @@ enum MHD_Result route_kb_add(http_req *rq) {
     }
     free(dir);
     ag_kb_close(kb);
+    lent_release(&lent);
     cJSON_Delete(body);
     return r;
 }
@@ -289,6 +384,25 @@ static cJSON *sources_json(const http_req *rq, const ag_kb_hit *hits, int n) {
     return arr;
 }
 
+typedef struct {
+    http_req *rq;
+    char model[STORE_NAME_MAX];
+} kb_rerank_ctx;
+
+/* ag_kb_rerank_fn: the base's reranker as a job on the scheduler's loaded model. */
+static ag_status rerank_on_sched(void *ctx, const char *query, const char *const *texts, int n, float *scores, ag_error *err) {
+    kb_rerank_ctx *c = ctx;
+    char msg[512] = "";
+    const int status = model_job_rerank(c->rq->srv->sched, c->model, query, texts, n, c->rq->fd, scores, msg, sizeof msg);
+    if (status == 0) return AG_OK;
+    const ag_status code = status == 400 ? AG_ERR_INVALID_ARG : status == 507 ? AG_ERR_NOMEM : AG_ERR_IO;
+    if (err) {
+        err->code = code;
+        snprintf(err->msg, sizeof err->msg, "reranker '%.100s': %.380s", c->model, msg);
+    }
+    return code;
+}
+
 /* Runs the query of a /query or /ask body; returns the hit count or -1 after replying. */
 static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *question, ag_kb_hit **hits, enum MHD_Result *r) {
     const cJSON *jk = cJSON_GetObjectItemCaseSensitive(body, "k");
@@ -299,6 +413,10 @@ static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *qu
         *r = http_reply_error(rq, 400, "need a question, k in 1..%d and mode bm25|dense|hybrid", KB_MAX_HITS);
         return -1;
     }
+    double w;
+    bool bad;
+    if (dense_weight_field(rq, body, &w, &bad, r)) ag_kb_set_dense_weight(kb, w);
+    if (bad) return -1;
     const char *rerank_name = str_field(body, "rerank");
     char *rerank = NULL;
     if (rerank_name && !resolve_model(rq, rerank_name, &rerank, r)) return -1;
@@ -309,7 +427,11 @@ static int query_body(http_req *rq, ag_kb *kb, const cJSON *body, const char *qu
         return -1;
     }
     free(rerank);
+    kb_rerank_ctx rc = {.rq = rq};
+    if (*ag_kb_reranker(kb) && store_name_of(rq->srv->cfg.sched.store_root, ag_kb_reranker(kb), rc.model, sizeof rc.model))
+        ag_kb_set_rerank_fn(kb, rerank_on_sched, &rc);
     int n = ag_kb_query(kb, question, k, (ag_kb_mode)mode, hits, &err);
+    ag_kb_set_rerank_fn(kb, NULL, NULL); /* rc lives on this stack */
     if (n < 0) *r = http_reply_error(rq, 500, "%s", err.msg);
     return n;
 }
@@ -319,6 +441,8 @@ enum MHD_Result route_kb_query(http_req *rq) {
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
     ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    lent_embedder lent;
+    lend_embedder(rq, kb, &lent, PRIO_INTERACTIVE);
     ag_kb_hit *hits = NULL;
     int n = kb ? query_body(rq, kb, body, str_field(body, "query"), &hits, &r) : -1;
     if (n >= 0) {
@@ -328,60 +452,91 @@ enum MHD_Result route_kb_query(http_req *rq) {
         ag_kb_hits_free(hits, n);
     }
     ag_kb_close(kb);
+    lent_release(&lent);
     cJSON_Delete(body);
     return r;
 }
 
-/* Loads a generation model of the store for ask/summarize; NULL after replying. */
-static ag_model *load_model(http_req *rq, const char *name, enum MHD_Result *r) {
-    char *path = NULL;
-    if (!name || !*name) {
-        *r = http_reply_error(rq, 400, "\"model\" is required");
-        return NULL;
+/* The model's answer from the first `used` sources, the lowest-ranked dropped while the prompt
+ * does not fit its context. Returns 0 or an HTTP status (499: the client went away). */
+static int answer_from(http_req *rq, sched_model *sm, const char *question, const ag_kb_hit *hits, int n, char **answer,
+                       char *err, size_t cap) {
+    const int limit = rq->guard.max_tokens; /* the policy's limit */
+    const int max_tokens = limit > 0 && limit < 256 ? limit : 256;
+    int status = 500;
+    for (int used = n; used >= 0; used--) { /* no hits: the question alone (the model says it has no source) */
+        char *prompt = ag_kb_ask_prompt(question, hits, used);
+        status = prompt ? model_job_answer(sm, prompt, max_tokens, rq->fd, answer, err, cap) : 500;
+        if (!prompt) snprintf(err, cap, "out of memory");
+        free(prompt);
+        if (status != 413) break;
     }
-    if (!resolve_model(rq, name, &path, r)) return NULL;
-    ag_error err = {0};
-    ag_model *m = ag_model_load(path, &(ag_model_params){.n_threads = rq->srv->cfg.sched.n_threads,
-                                                          .trusted_keys = rq->srv->cfg.sched.trusted_keys}, &err);
-    free(path);
-    if (!m) *r = http_reply_error(rq, 500, "cannot load model '%s': %s", name, err.msg);
-    return m;
+    return status == 413 ? 400 : status; /* not even the question fits */
 }
 
 enum MHD_Result route_kb_ask(http_req *rq) {
     enum MHD_Result r = MHD_NO;
     cJSON *body = parse_body(rq, &r);
     if (!body) return r;
-    const char *question = str_field(body, "question");
-    ag_kb *kb = open_base(rq, str_field(body, "name"), &r);
+    const char *question = str_field(body, "question"), *model = str_field(body, "model");
+    ag_kb *kb = NULL;
+    lent_embedder lent = {0};
     ag_kb_hit *hits = NULL;
-    int n = kb ? query_body(rq, kb, body, question, &hits, &r) : -1;
-    ag_model *m = n >= 0 ? load_model(rq, str_field(body, "model"), &r) : NULL;
-    if (m) {
-        char *prompt = ag_kb_ask_prompt(question, hits, n);
-        const int cap = rq->guard.max_tokens;
-        ag_generate_params gp = {.max_tokens = cap > 0 && cap < 256 ? cap : 256};
-        ag_error err = {0};
-        char *answer = prompt ? ag_generate_greedy(m, prompt, &gp, &err) : NULL;
+    int n = -1;
+    if (!model || !*model) r = http_reply_error(rq, 400, "\"model\" is required");
+    else if ((kb = open_base(rq, str_field(body, "name"), &r))) {
+        lend_embedder(rq, kb, &lent, PRIO_INTERACTIVE);
+        n = query_body(rq, kb, body, question, &hits, &r);
+    }
+    sched_model *sm = NULL;
+    char err[512] = "";
+    double load_s;
+    int status = n >= 0 ? sched_acquire(rq->srv->sched, model, &sm, &load_s, err, sizeof err) : -1;
+    if (status > 0) r = http_reply_error(rq, (unsigned)status, "%s", err);
+    else if (status == 0) {
+        char *answer = NULL;
+        status = answer_from(rq, sm, question, hits, n, &answer, err, sizeof err);
         char *visible = answer ? shown(rq, answer) : NULL;
         char why[256];
-        if (!answer) r = http_reply_error(rq, 500, "%s", err.msg[0] ? err.msg : "out of memory");
+        if (status == 499) r = MHD_NO; /* the client went away */
+        else if (status) r = http_reply_error(rq, (unsigned)status, "%s", err);
+        else if (!visible) r = http_reply_error(rq, 500, "out of memory");
         else if (!guard_output_ok(rq->srv->guard, &rq->guard, answer, why, sizeof why)) r = http_reply_error(rq, 403, "%s", why);
         else {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "answer", visible ? visible : "");
+            cJSON_AddStringToObject(o, "answer", visible);
             cJSON_AddItemToObject(o, "sources", sources_json(rq, hits, n));
             r = http_reply_json(rq, 200, o);
         }
         free(visible);
         free(answer);
-        free(prompt);
-        ag_model_free(m);
+        sched_release(sm, KEEP_ALIVE_DEFAULT);
     }
     if (n >= 0) ag_kb_hits_free(hits, n);
     ag_kb_close(kb);
+    lent_release(&lent);
     cJSON_Delete(body);
     return r;
+}
+
+typedef struct {
+    http_req *rq;
+    sched_model *sm;
+    int status; /* the first failure's HTTP status (499: the client went away) */
+} summary_gen;
+
+/* ag_generate_fn: one part's summary as a job on the loaded model. */
+static char *generate_on_sched(void *ctx, const char *user_text, int max_tokens, ag_error *err) {
+    summary_gen *g = ctx;
+    char *answer = NULL, msg[512] = "";
+    const int status = model_job_answer(g->sm, user_text, max_tokens, g->rq->fd, &answer, msg, sizeof msg);
+    if (status == 0) return answer;
+    if (!g->status) g->status = status;
+    if (err) {
+        err->code = status == 413 ? AG_ERR_CONTEXT_FULL : AG_ERR_IO;
+        snprintf(err->msg, sizeof err->msg, "%s", msg);
+    }
+    return NULL;
 }
 
 enum MHD_Result route_summarize(http_req *rq) {
@@ -408,10 +563,19 @@ enum MHD_Result route_summarize(http_req *rq) {
     if (!text) r = http_reply_error(rq, 400, "%s", err.msg[0] ? err.msg : "need \"text\", or \"filename\" and \"content\" (base64)");
     else if (sp.max_length < 0 || sp.min_length < 0) r = http_reply_error(rq, 400, "max_length and min_length must not be negative");
     else {
-        ag_model *m = extractive ? NULL : load_model(rq, str_field(body, "model"), &r);
-        char *summary = extractive ? ag_summarize_extractive(text, strlen(text), &sp, &err)
-                        : m        ? ag_summarize_model(m, text, strlen(text), &sp, rq->srv->cfg.sched.n_threads, &err)
-                                   : NULL;
+        const char *model = str_field(body, "model");
+        summary_gen g = {.rq = rq};
+        char msg[512] = "";
+        double load_s;
+        const int acquired = extractive ? 0
+                             : !*model  ? (snprintf(msg, sizeof msg, "\"model\" is required"), 400)
+                                        : sched_acquire(rq->srv->sched, model, &g.sm, &load_s, msg, sizeof msg);
+        if (acquired) r = http_reply_error(rq, (unsigned)acquired, "%s", msg);
+        char *summary = acquired ? NULL
+                        : extractive
+                            ? ag_summarize_extractive(text, strlen(text), &sp, &err)
+                            : ag_summarize_model_with(sched_model_model(g.sm), sched_model_ctx(g.sm, 0), generate_on_sched, &g,
+                                                      text, strlen(text), &sp, &err);
         if (summary) {
             char *visible = shown(rq, summary);
             cJSON *o = cJSON_CreateObject();
@@ -419,11 +583,13 @@ enum MHD_Result route_summarize(http_req *rq) {
             cJSON_AddStringToObject(o, "method", extractive ? "extractive" : "model");
             r = http_reply_json(rq, 200, o);
             free(visible);
-        } else if (extractive || m) {
-            r = http_reply_error(rq, 500, "%s", err.msg);
+        } else if (g.status == 499) {
+            r = MHD_NO; /* the client went away */
+        } else if (!acquired) {
+            r = http_reply_error(rq, g.status == 413 ? 400 : g.status ? (unsigned)g.status : 500, "%s", err.msg);
         }
         free(summary);
-        ag_model_free(m);
+        sched_release(g.sm, KEEP_ALIVE_DEFAULT);
     }
     ag_doc_free(&doc);
     free(owned);

@@ -4,9 +4,9 @@
  *     {"model", "query", "documents": [string...], "top_n"?, "return_documents"?}
  *     -> {"model", "results": [{"index", "relevance_score", "document"?}]} best first
  * (the Jina / Cohere / llama.cpp form; "document" is {"text": ...} on /v1 and a string on /api,
- * present unless return_documents is false). The reranker (a model of the store or a path) is
- * loaded per request, like the knowledge base's models: rerankers are small encoders and are not
- * held by the generation scheduler.
+ * present unless return_documents is false). The reranker is a model of the store, held by the
+ * scheduler like every other model (model_jobs.h): loaded on the first request, kept as
+ * keep_alive says, listed by /api/ps, scored on the power mode's threads.
  */
 #include <cJSON.h>
 #include <stdlib.h>
@@ -14,32 +14,12 @@
 
 #include "autoglm/rerank.h"
 #include "server/http.h"
+#include "server/model_jobs.h"
 
 #define RERANK_MAX_DOCS 1000
 
 static const char *str_field(const cJSON *o, const char *key) {
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
-}
-
-/* The model of the store named `name` (or a file path), loaded; NULL after replying. */
-static ag_model *load_reranker(http_req *rq, const char *name, enum MHD_Result *r) {
-    store_manifest man;
-    st_error se = {0};
-    if (store_resolve(rq->srv->cfg.sched.store_root, name, &man, &se)) {
-        *r = http_reply_error(rq, 404, "model '%s' not found", name);
-        return NULL;
-    }
-    ag_error err = {0};
-    ag_model *m = ag_model_load(man.path, &(ag_model_params){.n_threads = rq->srv->cfg.sched.n_threads,
-                                                              .trusted_keys = rq->srv->cfg.sched.trusted_keys}, &err);
-    store_manifest_free(&man);
-    if (!m) *r = http_reply_error(rq, 500, "cannot load model '%s': %s", name, err.msg);
-    else if (!ag_model_is_reranker(m)) {
-        *r = http_reply_error(rq, 400, "model '%s' is not a reranker (a cross-encoder with a rank head)", name);
-        ag_model_free(m);
-        m = NULL;
-    }
-    return m;
 }
 
 /* The documents array as strings (objects {"text": ...} accepted); n < 0 after replying. */
@@ -94,21 +74,22 @@ static enum MHD_Result rerank(http_req *rq, bool oai) {
     else {
         int n = 0;
         const char **docs = documents(rq, cJSON_GetObjectItemCaseSensitive(body, "documents"), &n, &r);
-        ag_model *m = n > 0 ? load_reranker(rq, model, &r) : NULL;
-        float *scores = m ? calloc((size_t)n, sizeof *scores) : NULL;
-        int *order = m ? calloc((size_t)n, sizeof *order) : NULL;
-        ag_error err = {0};
-        if (m && (!scores || !order)) r = http_reply_error(rq, 500, "out of memory");
-        else if (m && ag_rerank(m, query, docs, n, scores, NULL, &err) != AG_OK)
-            r = http_reply_error(rq, err.code == AG_ERR_CONTEXT_FULL ? 400 : 500, "%s", err.msg);
-        else if (m) {
-            ag_rerank_order(scores, n, order);
-            const int top = top_j && top_j->valuedouble < n ? (int)top_j->valuedouble : n;
-            const bool with_docs = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "return_documents"));
-            r = http_reply_json(rq, 200, results_json(model, docs, scores, order, top, with_docs, oai));
+        float *scores = n > 0 ? calloc((size_t)n, sizeof *scores) : NULL;
+        int *order = n > 0 ? calloc((size_t)n, sizeof *order) : NULL;
+        char err[512] = "";
+        if (n > 0 && (!scores || !order)) r = http_reply_error(rq, 500, "out of memory");
+        else if (n > 0) {
+            const int status = model_job_rerank(rq->srv->sched, model, query, docs, n, rq->fd, scores, err, sizeof err);
+            if (status == 499) r = MHD_NO; /* the client went away */
+            else if (status) r = http_reply_error(rq, (unsigned)status, "%s", err);
+            else {
+                ag_rerank_order(scores, n, order);
+                const int top = top_j && top_j->valuedouble < n ? (int)top_j->valuedouble : n;
+                const bool with_docs = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "return_documents"));
+                r = http_reply_json(rq, 200, results_json(model, docs, scores, order, top, with_docs, oai));
+            }
         }
         free(scores), free(order), free(docs);
-        ag_model_free(m);
     }
     cJSON_Delete(body);
     return r;

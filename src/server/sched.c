@@ -1,8 +1,9 @@
 /*
  * sched.c - models loaded on demand, their queues, and the worker thread of each model that
  * serves its slots in turns: a prefill chunk per prompt (an image in one piece, through the
- * model's vision projector), one batched decode step for all (see sched.h and, for the shared
- * structures and locks, sched_impl.h).
+ * model's vision projector), one batched decode step for all, and the yield point through which
+ * interactive work runs inside a paused batch pass (see sched.h and, for the shared structures,
+ * locks and priorities, sched_impl.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "autoglm/rerank.h"
 #include "base/error.h"
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
-enum { BATCH_CHUNK_BUSY = 32 }; /* a batch prompt's chunk while interactive work waits or runs */
 enum { MIN_BORROW = 4 };     /* positions worth copying from another slot rather than recomputing */
 
 sched *sched_new(const sched_config *cfg) {
@@ -40,12 +41,9 @@ static void slot_clear(slot *sl) {
     sl->job = NULL;
     sl->held_len = 0;
     sl->pending = -1;
-}
-
-bool sched_preempt_check(void *ctx) {
-    sched_model *m = ctx;
-    return atomic_load_explicit(&m->preemptible, memory_order_relaxed) &&
-           atomic_load_explicit(&m->n_inter_queued, memory_order_relaxed) > 0;
+    sl->fresh = false;
+    sl->decoding = false;
+    sl->t_prefill0 = 0;
 }
 
 static void model_free(sched_model *m) {
@@ -133,6 +131,7 @@ void sched_gauges(sched *s, metrics_gauges *g) {
     memset(g, 0, sizeof *g);
     g->power_mode = (int)sched_get_power(s).mode;
     pthread_mutex_lock(&s->mu);
+    g->model_loads = s->loads;
     for (sched_model *m = s->models; m; m = m->next) {
         g->models++;
         g->vram_bytes += (int64_t)ag_model_gpu_bytes(m->model);
@@ -273,7 +272,7 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done < j->n_emb) { /* one text per turn */
         ag_error err = {0};
         int i = j->emb_done;
-        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, m->owner->cfg.n_threads, &err)) {
+        if (ag_embed(m->model, j->etok[i], j->en[i], j->emb + (size_t)i * j->n_embd, sched_power_threads(m->owner), &err)) {
             finish(m, sl, "stop", false, err.msg);
             return;
         }
@@ -283,36 +282,45 @@ static void step_embed(sched_model *m, slot *sl) {
     if (j->emb_done == j->n_emb) finish(m, sl, "stop", false, NULL);
 }
 
-/* What a turn knows about the model's work: interactive jobs running or waiting (batch prompts
- * are read in small chunks then), free slots (preempting batch work helps only if one is free). */
-typedef struct {
-    bool inter_busy;
-    int n_free;
-} turn_state;
+/* A rerank job: RERANK_CHUNK documents per turn, on the power mode's threads. */
+enum { RERANK_CHUNK = 8 };
+static void step_rerank(sched_model *m, slot *sl) {
+    job *j = sl->job;
+    if (!sl->t_prefill0) sl->t_prefill0 = sched_now_ns();
+    const int i = j->scored_done, nb = j->n_docs - i < RERANK_CHUNK ? j->n_docs - i : RERANK_CHUNK;
+    ag_error err = {0};
+    const ag_status st = ag_rerank_threads(m->model, j->query, (const char *const *)j->docs + i, nb, j->scores + i, NULL,
+                                           sched_power_threads(m->owner), &err);
+    if (st != AG_OK) {
+        j->stats.error_code = (int)st; /* read by the HTTP thread once done (set under mu by finish) */
+        finish(m, sl, "stop", false, err.msg[0] ? err.msg : "rerank failed");
+        return;
+    }
+    j->scored_done += nb;
+    if (j->scored_done == j->n_docs) finish(m, sl, "stop", false, NULL);
+}
 
 /* Advances a generation by one turn: a chunk of the prompt, then (once the prompt is in) the
  * sampling of the next token. Returns the token the slot wants evaluated in this turn's batched
- * decode step, -1 (prefill not done, or the job ended), or -2 (its prompt chunk was preempted). */
-static ag_token step_generate(sched_model *m, slot *sl, const turn_state *ts) {
+ * decode step, or -1 (prefill not done, or the job ended). */
+static ag_token step_generate(sched_model *m, slot *sl) {
     job *j = sl->job;
     ag_error err = {0};
-    if (sl->pending >= 0) return sl->pending; /* its decode step was preempted: evaluate it again */
+    if (sl->pending >= 0) return sl->pending; /* sampled during a yield: evaluate it now */
     if (!sl->decoding) { /* a chunk of the prompt */
-        const bool batch = j->priority == PRIO_BATCH;
-        const int max_chunk = batch && ts->inter_busy ? BATCH_CHUNK_BUSY : PREFILL_CHUNK;
-        int chunk = j->n_prompt - sl->pos < max_chunk ? j->n_prompt - sl->pos : max_chunk;
+        int chunk = j->n_prompt - sl->pos < PREFILL_CHUNK ? j->n_prompt - sl->pos : PREFILL_CHUNK;
         int image = -1; /* an image is evaluated whole, in its own piece; text stops before it */
         for (int k = 0; k < j->n_images && image < 0; k++) {
             if (j->image_at[k] == sl->pos) image = k, chunk = j->image_len[k];
             else if (j->image_at[k] > sl->pos && j->image_at[k] < sl->pos + chunk) chunk = j->image_at[k] - sl->pos;
         }
-        atomic_store(&m->preemptible, batch && ts->n_free > 0);
+        const int mode = m->yield_mode;
+        if (!m->in_yield) m->yield_mode = j->priority == PRIO_BATCH ? YIELD_RUN : YIELD_ADMIT;
         ag_status st = image < 0 ? ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err)
                        : !m->vision ? ag_error_set(&err, AG_ERR_UNSUPPORTED, "the model has no vision projector")
                                     : ag_session_eval_images(sl->s, m->vision, j->prompt + sl->pos, chunk, &j->images[image], 1,
                                                              false, NULL, &err);
-        atomic_store(&m->preemptible, false);
-        if (st == AG_ERR_ABORTED) return -2; /* an interactive job came: the chunk is read again later */
+        m->yield_mode = mode;
         if (st || !hist_push(sl, j->prompt + sl->pos, chunk)) {
             finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
             return -1;
@@ -373,21 +381,21 @@ static ag_token step_generate(sched_model *m, slot *sl, const turn_state *ts) {
 
 /* One decode step for every slot that sampled a token this turn (ag_session_eval_batch: the
  * weights are read once for all of them). */
-static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n, const turn_state *ts) {
+static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n) {
     if (n == 0) return;
     ag_session *ss[64];
-    bool batch_only = ts->n_free > 0;
+    bool batch_only = true;
     for (int i = 0; i < n; i++) {
         ss[i] = sl[i]->s;
         batch_only = batch_only && sl[i]->job->priority == PRIO_BATCH;
     }
     ag_error err = {0};
-    atomic_store(&m->preemptible, batch_only);
+    const int mode = m->yield_mode;
+    if (!m->in_yield) m->yield_mode = batch_only ? YIELD_RUN : YIELD_ADMIT;
     const ag_status st = ag_session_eval_batch(ss, tok, n, &err);
-    atomic_store(&m->preemptible, false);
+    m->yield_mode = mode;
     for (int i = 0; i < n; i++) {
-        if (st == AG_ERR_ABORTED) sl[i]->pending = tok[i]; /* preempted: the next step evaluates it */
-        else if (st || !hist_push(sl[i], &tok[i], 1)) finish(m, sl[i], "stop", true, err.msg[0] ? err.msg : "out of memory");
+        if (st || !hist_push(sl[i], &tok[i], 1)) finish(m, sl[i], "stop", true, err.msg[0] ? err.msg : "out of memory");
         else sl[i]->pending = -1;
     }
 }
@@ -454,7 +462,7 @@ static void start_generate(sched_model *m, int si) {
                                 .kv_type = m->owner->cfg.kv_type};
         sl->s = ag_session_new(m->model, &sp, &err);
         sl->n_hist = 0;
-        if (sl->s) ag_session_set_abort(sl->s, sched_preempt_check, m);
+        if (sl->s) ag_session_set_yield(sl->s, sched_yield_point, m);
     }
     if (!sl->s) {
         finish(m, sl, "stop", false, err.msg);
@@ -506,17 +514,18 @@ static job *pop_locked(sched_model *m, int prio) {
     return j;
 }
 
-/* Moves waiting jobs into free slots, interactive first; batch jobs leave one slot free for
- * interactive work when there is more than one. Picks the free slot whose cache shares the
- * longest prefix with the prompt. Returns the slots that got a job (bit mask over 64). Under mu. */
-static uint64_t admit_locked(sched_model *m) {
+/* Moves waiting jobs of the classes below max_prio into free slots, interactive first; batch
+ * jobs leave one slot free for interactive work when there is more than one. Picks the free
+ * slot whose cache shares the longest prefix with the prompt; marks it fresh (to be started).
+ * Returns the slots that got a job (bit mask over 64). Under mu. */
+static uint64_t admit_locked(sched_model *m, int max_prio) {
     uint64_t started = 0;
     int n_batch = 0, n_free = 0;
     for (int i = 0; i < m->n_slots; i++) {
         if (!m->slots[i].job) n_free++;
         else if (m->slots[i].job->priority == PRIO_BATCH) n_batch++;
     }
-    for (int prio = 0; prio < PRIO_COUNT && n_free > 0; prio++) {
+    for (int prio = 0; prio < max_prio && n_free > 0; prio++) {
         while (n_free > 0 && m->q_head[prio]) {
             if (prio == PRIO_BATCH && m->n_slots > 1 && n_batch >= m->n_slots - 1) break;
             job *j = pop_locked(m, prio);
@@ -532,6 +541,7 @@ static uint64_t admit_locked(sched_model *m) {
                 }
             }
             m->slots[best].job = j;
+            m->slots[best].fresh = true;
             started |= 1ull << best;
             n_free--;
             n_batch += prio == PRIO_BATCH;
@@ -540,64 +550,119 @@ static uint64_t admit_locked(sched_model *m) {
     return started;
 }
 
+static bool is_inter_generate(const slot *sl) {
+    return sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE;
+}
+
+/* Starts a fresh slot's job; false when it ended there (an error). */
+static bool start_slot(sched_model *m, int i) {
+    slot *sl = &m->slots[i];
+    if (sl->fresh) {
+        sl->fresh = false;
+        if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
+    }
+    return sl->job != NULL;
+}
+
+/* One turn: each slot of the turn's class advances once (interactive generations only when
+ * inter_only, else everything; interactive first), then one batched decode step for the slots
+ * that sampled a token. Cancelled jobs end. Returns the rows of the decode step. */
+static int run_turn(sched_model *m, bool inter_only) {
+    slot *dec[64];
+    ag_token dec_tok[64];
+    int n_dec = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < m->n_slots; i++) {
+            slot *sl = &m->slots[i];
+            if (!sl->job || (sl->job->priority == PRIO_BATCH) != (pass == 1)) continue;
+            /* in a yield, the slots of the paused pass are left alone (batch work, their
+             * cancellation included, waits for the worker's own turns) */
+            if (atomic_load(&sl->job->cancelled) && (!m->in_yield || is_inter_generate(sl))) {
+                finish(m, sl, "cancel", false, NULL);
+                continue;
+            }
+            if (inter_only && !is_inter_generate(sl)) continue;
+            if (!start_slot(m, i)) continue;
+            if (sl->s) sched_power_slot(m, sl);
+            if (sl->job->kind == JOB_EMBED) {
+                step_embed(m, sl);
+                continue;
+            }
+            if (sl->job->kind == JOB_RERANK) {
+                step_rerank(m, sl);
+                continue;
+            }
+            ag_token tok = step_generate(m, sl);
+            if (tok >= 0) {
+                dec[n_dec] = sl;
+                dec_tok[n_dec++] = tok;
+            }
+        }
+    decode_batch(m, dec, dec_tok, n_dec); /* the decoding slots, all in one forward step */
+    return n_dec;
+}
+
+/* The yield point of every slot session's forward passes (between layers). When an interactive
+ * job waits: during a batch-class pass, admit it and run interactive turns until no interactive
+ * generation is left; during an interactive pass, admit it and read its prompt up to its first
+ * token (streamed now, evaluated in the next decode step). Then the paused pass goes on. */
+void sched_yield_point(void *ctx) {
+    sched_model *m = ctx;
+    const sched_config *cfg = &m->owner->cfg;
+    if (cfg->yield_hook) cfg->yield_hook(cfg->yield_hook_ctx, m->in_yield);
+    if (m->in_yield || m->yield_mode == YIELD_NONE ||
+        atomic_load_explicit(&m->n_inter_queued, memory_order_relaxed) == 0)
+        return;
+    const int mode = m->yield_mode;
+    m->in_yield = true;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        const uint64_t started = m->stop ? 0 : admit_locked(m, PRIO_BATCH); /* interactive jobs only */
+        bool any = false;
+        for (int i = 0; i < m->n_slots && !m->stop; i++) any = any || is_inter_generate(&m->slots[i]);
+        pthread_mutex_unlock(&m->mu);
+        if (mode == YIELD_RUN) {
+            if (!any) break;
+            run_turn(m, true);
+            continue;
+        }
+        for (int i = 0; i < m->n_slots; i++) { /* YIELD_ADMIT: the new jobs' prompts */
+            slot *sl = &m->slots[i];
+            if (!(started >> i & 1) || !is_inter_generate(sl)) continue;
+            if (atomic_load(&sl->job->cancelled)) {
+                finish(m, sl, "cancel", false, NULL);
+                continue;
+            }
+            if (!start_slot(m, i)) continue;
+            sched_power_slot(m, sl);
+            ag_token tok = -1;
+            while (sl->job && !sl->decoding && !atomic_load(&sl->job->cancelled)) tok = step_generate(m, sl);
+            if (tok >= 0) sl->pending = tok; /* the prompt's last chunk sampled the first token */
+        }
+        break;
+    }
+    m->in_yield = false;
+    m->yield_mode = mode;
+}
+
 static void *worker_main(void *arg) {
     sched_model *m = arg;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
-        uint64_t started = admit_locked(m);
+        admit_locked(m, PRIO_COUNT);
         int active = 0;
-        for (int i = 0; i < m->n_slots; i++) active += m->slots[i].job != NULL;
+        bool inter = false; /* strict priority: batch work waits while an interactive generation runs */
+        for (int i = 0; i < m->n_slots; i++) {
+            active += m->slots[i].job != NULL;
+            inter = inter || is_inter_generate(&m->slots[i]);
+        }
         if (!active) {
             pthread_cond_wait(&m->work, &m->mu);
             continue;
         }
-        turn_state ts = {atomic_load(&m->n_inter_queued) > 0, m->n_slots - active};
         pthread_mutex_unlock(&m->mu);
         const int64_t turn0 = sched_now_ns();
-        slot *dec[64];
-        ag_token dec_tok[64];
-        int n_dec = 0;
-        /* an interactive prompt being read: batch prompts and embeddings wait a turn, so that its
-         * first token comes after its own prefill and one batched decode step, not theirs */
-        bool defer_batch = false, preempted = false;
-        for (int i = 0; i < m->n_slots; i++) {
-            const slot *sl = &m->slots[i];
-            if (sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE) {
-                ts.inter_busy = true;
-                if (started >> i & 1 || !sl->decoding) defer_batch = true;
-            }
-        }
-        /* one turn: each active slot advances once, interactive slots first (their prompts are
-         * read before any batch work of the turn) */
-        for (int pass = 0; pass < 2 && !preempted; pass++)
-            for (int i = 0; i < m->n_slots && !preempted; i++) {
-                slot *sl = &m->slots[i];
-                if (!sl->job || (sl->job->priority == PRIO_BATCH) != (pass == 1)) continue;
-                if (atomic_load(&sl->job->cancelled)) {
-                    finish(m, sl, "cancel", false, NULL);
-                    continue;
-                }
-                if (started >> i & 1) {
-                    if (sl->job->kind == JOB_GENERATE) start_generate(m, i);
-                    if (!sl->job) continue;
-                }
-                if (sl->s) sched_power_slot(m, sl);
-                if (defer_batch && sl->job->priority == PRIO_BATCH && (sl->job->kind == JOB_EMBED || !sl->decoding))
-                    continue;
-                if (sl->job->kind == JOB_EMBED) {
-                    step_embed(m, sl);
-                    continue;
-                }
-                ag_token tok = step_generate(m, sl, &ts);
-                if (tok == -2) preempted = true; /* an interactive job waits: admit it first */
-                if (tok >= 0) {
-                    dec[n_dec] = sl;
-                    dec_tok[n_dec++] = tok;
-                }
-            }
-        if (preempted) /* the slots that sampled keep their token for the next step */
-            for (int i = 0; i < n_dec; i++) dec[i]->pending = dec_tok[i];
-        else decode_batch(m, dec, dec_tok, n_dec, &ts); /* the decoding slots, all in one forward step */
+        const int n_dec = run_turn(m, inter);
         sched_power_pace(m, turn0, n_dec); /* a token-rate cap of the power mode */
         pthread_mutex_lock(&m->mu);
     }
@@ -705,8 +770,9 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
         const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
                           : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
-        const uint64_t kv = (uint64_t)n_slots * (uint64_t)n_ctx *
-                            (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
+        const uint64_t kv = ag_model_is_embedding(m->model) ? 0 /* encoders (embed, rerank) have no KV cache */
+                            : (uint64_t)n_slots * (uint64_t)n_ctx *
+                                  (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
         struct stat pst;
         m->mem_need = man.size + kv + (man.projector && stat(man.projector, &pst) == 0 ? (uint64_t)pst.st_size : 0);
         const uint64_t avail = sched_mem_available(s);
@@ -730,6 +796,7 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     m->keep_alive_ns = s->cfg.keep_alive_ns;
     m->next = s->models;
     s->models = m;
+    s->loads++;
     pthread_mutex_unlock(&s->mu);
     *load_s = (double)(sched_now_ns() - t0) * 1e-9;
     *out = m;

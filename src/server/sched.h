@@ -40,6 +40,10 @@ typedef struct {
     const char *kv_type;    /* KV cache type of every session: f16 (NULL), f32, q8_0, q4_0 */
     const char *device;     /* ag_model_params.device of the models (NULL: auto) */
     int n_gpu_layers;       /* ag_model_params.n_gpu_layers (0: all that fit) */
+    /* Tests: called by a model's worker at every yield point of its forward passes (between
+     * layers), before it looks for interactive work; nested: inside a yield's own passes. */
+    void (*yield_hook)(void *ctx, bool nested);
+    void *yield_hook_ctx;
 } sched_config;
 
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
@@ -94,6 +98,7 @@ typedef struct {
     int64_t prompt_eval_ns, eval_ns, total_ns; /* total: from job_new to the end */
     const char *done_reason; /* "stop", "length"; NULL while running */
     char error[256];       /* non-empty when the engine failed */
+    int error_code;        /* its ag_status when known (rerank jobs), else 0 */
 } job_stats;
 
 /* A generation of prompt (owned by the caller until job_new copies it) with opts (the job takes
@@ -108,6 +113,9 @@ bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img);
 /* Embeddings of n texts (already tokenized): token arrays are copied. */
 job *job_new_embed(ag_token *const *tokens, const int *n_tokens, int n, int priority);
 
+/* Scores n documents against a query (a reranker's job; query and documents are copied). */
+job *job_new_rerank(const char *query, const char *const *docs, int n, int priority);
+
 /* Queues the job on the model: 0, or 503 when the queue is full (or the server stops). */
 int sched_submit(sched_model *m, job *j);
 
@@ -119,6 +127,9 @@ int job_wait(job *j, int fd, int timeout_ms, char **text, size_t *len, bool *don
 const job_stats *job_get_stats(const job *j);
 const ag_token *job_tokens(const job *j, int *n);
 const float *job_embedding(const job *j, int i, int *n_embd); /* NULL when missing */
+const float *job_scores(const job *j, int *n); /* rerank scores; NULL unless all were scored */
+/* Asks the worker to stop the job (as a client that went away); returns at once. */
+void job_cancel(job *j);
 /* Cancels the job if it still runs, waits for the worker to let go and frees it. */
 void job_finish(job *j);
 

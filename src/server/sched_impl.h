@@ -6,11 +6,16 @@
  * guards its queues, its slots' job pointers and everything a job shares with its HTTP thread
  * (out, done, released, stats). The worker never holds mu during a forward pass.
  *
- * Preemption: while the worker runs a forward pass that holds batch-class work only (a batch
- * prompt chunk, a decode step without interactive rows) with a slot free, it sets preemptible;
- * the sessions' abort check (sched_preempt_check) stops that pass within one layer as soon as an
- * interactive job is queued. Nothing is lost: a prompt chunk is evaluated again, a decode step's
- * tokens (already published) stay in their slots' `pending` for the next step.
+ * Priorities (strict): while an interactive generation holds a slot, the worker's turns advance
+ * interactive generations only; batch work waits. Work that arrives during a batch-class forward
+ * pass does not wait for its end: every slot session yields between layers
+ * (ag_session_set_yield: sched_yield_point), and when an interactive job is queued the worker,
+ * still inside the paused pass, admits it and runs interactive turns until no interactive
+ * generation is left (prefill, first token, its whole decode, in steps of their own), then the
+ * batch pass goes on from the next layer with its state intact. During an interactive pass a
+ * yield only admits new interactive jobs and reads their prompts up to the first token (kept in
+ * `pending` for the next decode step). One thread of control: a yield runs passes of sessions
+ * that are not in the pass in flight, one at a time, and does not yield again itself.
  */
 #ifndef AG_SERVER_SCHED_IMPL_H
 #define AG_SERVER_SCHED_IMPL_H
@@ -22,7 +27,10 @@
 #include "server/api.h"
 #include "server/sched.h"
 
-enum { JOB_GENERATE, JOB_EMBED };
+enum { JOB_GENERATE, JOB_EMBED, JOB_RERANK };
+/* The pass in flight: none (no yield), interactive (a yield admits and prefills new interactive
+ * jobs), batch-class (a yield runs interactive work to completion). */
+enum { YIELD_NONE, YIELD_ADMIT, YIELD_RUN };
 
 struct job {
     int kind, priority;
@@ -37,6 +45,9 @@ struct job {
     gen_options opts;
     ag_token **etok;             /* embeddings: (n_emb) token arrays */
     int *en, n_emb;
+    char *query;                 /* rerank: the query and (n_docs) documents, copied */
+    char **docs;
+    int n_docs;
     /* shared with the HTTP thread, under model->mu */
     pthread_cond_t cond;
     char *out;                   /* published text; the HTTP thread takes it from out_taken */
@@ -50,6 +61,8 @@ struct job {
     int n_all, cap_all;
     float *emb;                  /* (n_emb, n_embd) */
     int n_embd, emb_done;
+    float *scores;               /* rerank: (n_docs) relevance scores, the first scored_done set */
+    int scored_done;
     int64_t t0;
 };
 
@@ -63,7 +76,8 @@ typedef struct {
     ag_json_constraint *jc;      /* format json / a schema: masks the logits before sampling */
     float *masked;               /* (n_vocab) the logits as masked */
     int pos;                     /* next prompt token to evaluate */
-    ag_token pending;            /* sampled and published, its decode step preempted: evaluate it next (-1 none) */
+    ag_token pending;            /* sampled and published during a yield: evaluate it in the next decode step (-1 none) */
+    bool fresh;                  /* its job was admitted and not yet started (start_generate) */
     int produced;
     bool decoding;               /* the last eval's logits are ready to sample */
     char *held;                  /* generated text held back: it may start a stop string */
@@ -84,8 +98,9 @@ struct sched_model {
     pthread_cond_t work;
     job *q_head[PRIO_COUNT], *q_tail[PRIO_COUNT];
     int n_queued;
-    atomic_int n_inter_queued;   /* interactive jobs waiting (the abort check reads it without mu) */
-    atomic_bool preemptible;     /* the worker's forward pass in flight is batch-class work only */
+    atomic_int n_inter_queued;   /* interactive jobs waiting (the yield point reads it without mu) */
+    int yield_mode;              /* what a yield of the pass in flight may do (YIELD_*; worker only) */
+    bool in_yield;               /* the worker runs a yield's work (its passes do not yield again) */
     slot *slots;
     int n_slots;
     bool stop, joined;
@@ -104,6 +119,7 @@ struct sched {
     bool reaper_started, reaper_joined;
     sched_model *models;
     bool stopped;
+    int64_t loads;               /* models loaded from disk (under mu), for /metrics */
     atomic_int power_mode;       /* ag_power_mode the slots' sessions should run in (sched_power.c) */
     atomic_llong power_cap_milli; /* token-rate cap, tokens per 1000 s; 0: none */
 };
@@ -114,12 +130,14 @@ void sched_model_unload(sched_model *m); /* stops its worker and frees it; unlin
 uint64_t sched_mem_available(const sched *s); /* bytes a new model may take */
 
 void job_publish_locked(job *j, const char *text, size_t len);
-/* The sessions' abort check (ag_session_set_abort; ctx: the sched_model). */
-bool sched_preempt_check(void *ctx);
+/* The sessions' yield point between layers (ag_session_set_yield; ctx: the sched_model). */
+void sched_yield_point(void *ctx);
 
 /* sched_power.c: brings the slot's session to the server's power mode (worker thread, before
  * its eval). */
 void sched_power_slot(sched_model *m, slot *sl);
+/* Threads of an embedding or rerank pass (no session) in the current power mode. */
+int sched_power_threads(const sched *s);
 /* Under a token-rate cap: sleeps until a decode turn that began at turn0 (sched_now_ns) has
  * taken 1/cap seconds, so each sequence makes at most cap tokens per second. */
 void sched_power_pace(sched_model *m, int64_t turn0, int n_dec);

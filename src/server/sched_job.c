@@ -49,6 +49,10 @@ static void job_free(job *j) {
     free(j->out);
     free(j->all);
     free(j->emb);
+    for (int i = 0; i < j->n_docs; i++) free(j->docs[i]);
+    free(j->docs);
+    free(j->query);
+    free(j->scores);
     free(j);
 }
 
@@ -111,6 +115,24 @@ job *job_new_embed(ag_token *const *tokens, const int *n_tokens, int n, int prio
         j->en[i] = n_tokens[i];
         j->n_emb = i + 1;
         j->stats.prompt_n += n_tokens[i];
+    }
+    if (!ok) {
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+job *job_new_rerank(const char *query, const char *const *docs, int n, int priority) {
+    job *j = n > 0 ? job_alloc(JOB_RERANK, priority) : NULL;
+    if (!j) return NULL;
+    j->query = strdup(query);
+    j->docs = calloc((size_t)n, sizeof *j->docs);
+    j->scores = calloc((size_t)n, sizeof *j->scores);
+    bool ok = j->query && j->docs && j->scores;
+    for (int i = 0; ok && i < n; i++) {
+        ok = (j->docs[i] = strdup(docs[i] ? docs[i] : "")) != NULL;
+        j->n_docs = i + 1;
     }
     if (!ok) {
         job_free(j);
@@ -192,6 +214,20 @@ const ag_token *job_tokens(const job *j, int *n) {
 const float *job_embedding(const job *j, int i, int *n_embd) {
     *n_embd = j->n_embd;
     return j->emb && i >= 0 && i < j->emb_done ? j->emb + (size_t)i * j->n_embd : NULL;
+}
+
+const float *job_scores(const job *j, int *n) {
+    *n = j->n_docs;
+    return j->scores && j->n_docs > 0 && j->scored_done == j->n_docs ? j->scores : NULL;
+}
+
+void job_cancel(job *j) {
+    atomic_store(&j->cancelled, true);
+    if (j->model) {
+        pthread_mutex_lock(&j->model->mu);
+        pthread_cond_signal(&j->model->work);
+        pthread_mutex_unlock(&j->model->mu);
+    }
 }
 
 void job_finish(job *j) {

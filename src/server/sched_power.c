@@ -3,6 +3,7 @@
  * ag_session_set_power): one setting for all models, switchable while running. The HTTP side
  * writes it (atomics, no lock); each model's worker compares its slots' sessions with it before
  * their next eval and applies it there, since a session belongs to the worker thread alone.
+ * Embedding and rerank passes (no session) take the mode's thread count (sched_power_threads).
  * GPU power limits (NVML) are not handled: this build has no NVML.
  */
 #include <time.h>
@@ -30,6 +31,8 @@ ag_power_params sched_get_power(const sched *s) {
     p.n_batch = p.mode == AG_POWER_PERFORMANCE ? 0 : p.mode == AG_POWER_BALANCED ? 64 : 16; /* 0: the session's */
     return p;
 }
+
+int sched_power_threads(const sched *s) { return sched_get_power(s).n_threads; }
 
 void sched_power_slot(sched_model *m, slot *sl) {
     const sched *s = m->owner;

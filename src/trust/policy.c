@@ -1,7 +1,8 @@
 /*
  * policy.c - policy rules (format in include/autoglm/access.h): loading and validating the JSON
  * file (every pattern compiled up front, errors name the rule and field), and deciding on a
- * request (role, tenant, endpoint, model, prompt) or on output text.
+ * request (role, tenant, endpoint, model, prompt) or on output text (as a whole; streamed output:
+ * policy_stream.c).
  */
 #include "autoglm/access.h"
 
@@ -10,34 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include "base/error.h"
 #include "base/file.h"
-
-typedef struct {
-    char *keyword;      /* lower-cased ASCII keyword, or NULL for a pattern */
-    pcre2_code *re;
-} matcher;
-
-typedef struct {
-    char **items; /* NULL-terminated; NULL = any */
-} glob_list;
-
-typedef struct {
-    char name[64];
-    unsigned roles;     /* bit per ag_role */
-    glob_list tenants, models, endpoints;
-    matcher *deny_prompt, *deny_output, *route_upstream;
-    int n_deny_prompt, n_deny_output, n_route_upstream;
-    int max_tokens;
-} rule;
-
-struct ag_policy {
-    rule *rules;
-    int n;
-};
+#include "trust/policy_impl.h"
 
 static void free_globs(glob_list *g) {
     for (char **p = g->items; p && *p; p++) free(*p);
@@ -191,7 +168,7 @@ static bool glob_any(const glob_list *g, const char *s) {
     return false;
 }
 
-static bool contains_ci(const char *text, const char *lower_kw) {
+bool policy_contains_ci(const char *text, const char *lower_kw) {
     size_t k = strlen(lower_kw);
     for (const char *t = text; *t; t++) {
         size_t i = 0;
@@ -203,7 +180,7 @@ static bool contains_ci(const char *text, const char *lower_kw) {
 
 static bool any_match(const matcher *m, int n, const char *text) {
     for (int i = 0; i < n && text; i++) {
-        if (m[i].keyword && contains_ci(text, m[i].keyword)) return true;
+        if (m[i].keyword && policy_contains_ci(text, m[i].keyword)) return true;
         if (m[i].re) {
             pcre2_match_data *md = pcre2_match_data_create_from_pattern(m[i].re, NULL);
             int rc = md ? pcre2_match(m[i].re, (PCRE2_SPTR)text, strlen(text), 0, 0, md, NULL) : -1;
@@ -214,7 +191,7 @@ static bool any_match(const matcher *m, int n, const char *text) {
     return false;
 }
 
-static bool applies(const rule *r, ag_role role, const char *tenant) {
+bool policy_rule_applies(const rule *r, ag_role role, const char *tenant) {
     return (r->roles & (1u << role)) && glob_any(&r->tenants, tenant ? tenant : "");
 }
 
@@ -230,7 +207,7 @@ ag_policy_decision ag_policy_check_request(const ag_policy *p, ag_role role, con
     ag_policy_decision d = {.allowed = true};
     for (int i = 0; p && i < p->n; i++) {
         const rule *r = &p->rules[i];
-        if (!applies(r, role, tenant)) continue;
+        if (!policy_rule_applies(r, role, tenant)) continue;
         char reason[192];
         if (endpoint && !glob_any(&r->endpoints, endpoint)) {
             snprintf(reason, sizeof reason, "endpoint %.100s is not allowed", endpoint);
@@ -251,7 +228,7 @@ ag_policy_decision ag_policy_check_output(const ag_policy *p, ag_role role, cons
     ag_policy_decision d = {.allowed = true};
     for (int i = 0; p && i < p->n; i++) {
         const rule *r = &p->rules[i];
-        if (applies(r, role, tenant) && any_match(r->deny_output, r->n_deny_output, text))
+        if (policy_rule_applies(r, role, tenant) && any_match(r->deny_output, r->n_deny_output, text))
             return refuse(d, r, "the output matches a denied topic");
     }
     return d;

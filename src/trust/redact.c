@@ -251,16 +251,48 @@ static int candidate_order(const void *pa, const void *pb) {
     return ((const candidate *)pa)->rank - ((const candidate *)pb)->rank; /* then the detector listed first */
 }
 
+struct ag_redact_scratch {
+    pcre2_match_data **md; /* one per detector */
+    int n;
+};
+
+ag_redact_scratch *ag_redact_scratch_new(const ag_redactor *r) {
+    ag_redact_scratch *s = calloc(1, sizeof *s);
+    if (!s || !(s->md = calloc((size_t)(r->n_detectors ? r->n_detectors : 1), sizeof *s->md))) {
+        free(s);
+        return NULL;
+    }
+    for (s->n = 0; s->n < r->n_detectors; s->n++)
+        if (!(s->md[s->n] = pcre2_match_data_create_from_pattern(r->detectors[s->n].code, NULL))) {
+            ag_redact_scratch_free(s);
+            return NULL;
+        }
+    return s;
+}
+
+void ag_redact_scratch_free(ag_redact_scratch *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) pcre2_match_data_free(s->md[i]);
+    free(s->md);
+    free(s);
+}
+
 bool ag_redact_scan(const ag_redactor *r, const char *text, size_t len, size_t from, bool partial,
                     ag_span_list *out, size_t *hold) {
+    return ag_redact_scan_with(r, NULL, text, len, from, partial, out, hold);
+}
+
+bool ag_redact_scan_with(const ag_redactor *r, ag_redact_scratch *scratch, const char *text, size_t len, size_t from,
+                         bool partial, ag_span_list *out, size_t *hold) {
     out->n = 0;
     size_t hold_at = len;
     candidate_list cands = {0};
     bool ok = true;
     for (int i = 0; i < r->n_detectors && ok; i++) {
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(r->detectors[i].code, NULL);
+        pcre2_match_data *md = scratch && i < scratch->n ? scratch->md[i]
+                                                         : pcre2_match_data_create_from_pattern(r->detectors[i].code, NULL);
         ok = md && scan_detector(&r->detectors[i], i, text, len, from, partial, md, &cands, &hold_at);
-        pcre2_match_data_free(md);
+        if (!scratch || i >= scratch->n) pcre2_match_data_free(md);
     }
     if (ok && cands.n > 1) qsort(cands.items, (size_t)cands.n, sizeof *cands.items, candidate_order);
     size_t covered = from;

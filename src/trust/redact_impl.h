@@ -28,6 +28,15 @@ typedef struct {
 bool ag_redact_scan(const ag_redactor *r, const char *text, size_t len, size_t from, bool partial,
                     ag_span_list *out, size_t *hold);
 
+/* Match data for each detector of r, made once and reused by every scan of a stream (instead
+ * of one allocation per detector per scan). */
+typedef struct ag_redact_scratch ag_redact_scratch;
+ag_redact_scratch *ag_redact_scratch_new(const ag_redactor *r); /* NULL when out of memory */
+void ag_redact_scratch_free(ag_redact_scratch *s);
+/* ag_redact_scan with the scratch's match data (scratch NULL: allocated per call). */
+bool ag_redact_scan_with(const ag_redactor *r, ag_redact_scratch *scratch, const char *text, size_t len, size_t from,
+                         bool partial, ag_span_list *out, size_t *hold);
+
 /* Appends text[start..end) to *buf with the spans inside it replaced. False when out of memory. */
 typedef struct {
     char *data;

@@ -6,7 +6,8 @@
  * text from the start of the earliest such match (or of a span that reaches into it) is held
  * back; everything before is final and is released with its spans replaced. A few released bytes
  * stay as context for the patterns' look-behinds. A held region never exceeds MAX_HOLD bytes: past
- * that the oldest part is released as it is (a secret longer than that is cut).
+ * that the oldest part is released as it is (a secret longer than that is cut). The detectors'
+ * PCRE2 match data are made once per stream (ag_redact_scratch).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,15 @@ struct ag_redact_stream {
     size_t context;
     ag_text_buf out;
     ag_span_list spans;
+    ag_redact_scratch *scratch; /* match data reused by every scan (NULL: per scan) */
 };
 
 ag_redact_stream *ag_redact_stream_new(const ag_redactor *r) {
     ag_redact_stream *s = calloc(1, sizeof *s);
-    if (s) s->r = r;
+    if (s) {
+        s->r = r;
+        s->scratch = ag_redact_scratch_new(r); /* out of memory: scans allocate their own */
+    }
     return s;
 }
 
@@ -35,6 +40,7 @@ void ag_redact_stream_free(ag_redact_stream *s) {
     free(s->pending.data);
     free(s->out.data);
     free(s->spans.items);
+    ag_redact_scratch_free(s->scratch);
     free(s);
 }
 
@@ -52,7 +58,7 @@ static const char *process(ag_redact_stream *s, bool final, size_t *out_len) {
     if (!ag_text_buf_append(&s->out, "", 0)) return NULL;
     const char *text = s->pending.data ? s->pending.data : "";
     size_t len = s->pending.len, hold = len;
-    if (!ag_redact_scan(s->r, text, len, s->context, !final, &s->spans, &hold)) return NULL;
+    if (!ag_redact_scan_with(s->r, s->scratch, text, len, s->context, !final, &s->spans, &hold)) return NULL;
     if (!final) {
         for (int i = 0; i < s->spans.n; i++) { /* a span reaching into the held text is not final */
             const ag_found *f = &s->spans.items[i];

@@ -4,11 +4,16 @@ a phrase the relevant chunk contains). Prints recall@5 and MRR (over the top 10)
 and hybrid with each embedding model at hand: the trained tiny llama stories260K (mean of its
 final hidden states) and the random-weight bert fixture (converted here). Checks what must hold
 whatever the embedding model: BM25 finds most answers (recall@5 >= 0.85), and the result is
-deterministic. usage: kb_retrieval.py AUTOGLM SHARED [--markdown]"""
+deterministic, and hybrid (automatic dense weight) has recall@5 >= BM25 and >= dense.
+--heldout: the held-out check of the fusion's default - the questions split in two halves
+(even / odd positions), the dense weight (fixed 0, 0.1, 0.25, 0.5, 1, or automatic) chosen by
+MRR on the first half only, then reported on the other half.
+usage: kb_retrieval.py AUTOGLM SHARED [--markdown] [--heldout]"""
 import json, os, subprocess, sys, tempfile
 
 exe, shared = sys.argv[1], sys.argv[2]
 markdown = "--markdown" in sys.argv
+heldout = "--heldout" in sys.argv
 here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, "..", "data", "kb")
 tmp = tempfile.mkdtemp(prefix="autoglm-kbr-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
@@ -28,26 +33,39 @@ def run(*args):
     return subprocess.run([exe, *args], capture_output=True, timeout=300, env=env)
 
 
-def evaluate(name, mode):
-    recall = mrr = 0.0
-    per_lang = {"en": [0, 0], "zh": [0, 0]}
+def ranks(name, mode, weight=None):
+    """The rank (1..10, None when not in the top 10) of each question's relevant chunk."""
+    out = []
+    extra = ["--dense-weight", weight] if weight is not None else []
     for q in questions:
-        p = run("kb", "query", name, q["question"], "-k", "10", "--mode", mode, "--json")
+        p = run("kb", "query", name, q["question"], "-k", "10", "--mode", mode, "--json", *extra)
         if p.returncode != 0:
             return None, p.stderr.decode()
         hits = json.loads(p.stdout)["results"]
-        rank = next((i + 1 for i, h in enumerate(hits)
-                     if os.path.basename(h["path"]) == q["doc"] and q["contains"] in h["text"]), None)
-        lang = q["doc"][:2]
-        per_lang[lang][1] += 1
-        if rank and rank <= 5:
-            recall += 1
-            per_lang[lang][0] += 1
-        if rank:
-            mrr += 1.0 / rank
-    n = len(questions)
-    return {"recall@5": recall / n, "mrr": mrr / n,
-            "recall@5_en": per_lang["en"][0] / per_lang["en"][1], "recall@5_zh": per_lang["zh"][0] / per_lang["zh"][1]}, ""
+        out.append(next((i + 1 for i, h in enumerate(hits)
+                         if os.path.basename(h["path"]) == q["doc"] and q["contains"] in h["text"]), None))
+    return out, ""
+
+
+def score(rk, idx):
+    """recall@5 and MRR@10 over the questions idx, in all and per language."""
+    def part(sel):
+        sel = list(sel)
+        if not sel:
+            return 0.0, 0.0
+        return (sum(1 for i in sel if rk[i] and rk[i] <= 5) / len(sel), sum(1.0 / rk[i] for i in sel if rk[i]) / len(sel))
+    r, m = part(idx)
+    re_, me = part(i for i in idx if questions[i]["doc"].startswith("en"))
+    rz, mz = part(i for i in idx if questions[i]["doc"].startswith("zh"))
+    return {"recall@5": r, "mrr": m, "recall@5_en": re_, "mrr_en": me, "recall@5_zh": rz, "mrr_zh": mz}
+
+
+ALL = range(len(questions))
+
+
+def evaluate(name, mode, weight=None):
+    rk, e = ranks(name, mode, weight)
+    return (score(rk, ALL), "") if rk else (None, e)
 
 
 models = [("stories260K", os.path.join(shared, "models", "stories260K.gguf"))]
@@ -62,22 +80,44 @@ for idx, (label, path) in enumerate(models):
     p = run("kb", "add", name, os.path.join(data, "docs"), "--quiet")
     check(f"add the test set ({label})", p.returncode == 0, p.stderr.decode())
     for mode in ("bm25", "dense", "hybrid"):
-        if mode == "bm25" and results:
-            results[(label, mode)] = next(v for (l, m), v in results.items() if m == "bm25")
-            continue
         r, e = evaluate(name, mode)
         check(f"{label} {mode} evaluated", r is not None, e)
         if r:
             results[(label, mode)] = r
 stats = json.loads(run("kb", "stats", "eval0", "--json").stdout)
 print(f"{stats['documents']} documents, {stats['chunks']} chunks, {len(questions)} questions")
-print(f"{'embedding':24} {'mode':7} {'recall@5':>8} {'MRR':>6} {'R@5 en':>7} {'R@5 zh':>7}")
+print(f"{'embedding':24} {'mode':7} {'R@5':>6} {'MRR':>6} {'R@5 en':>7} {'MRR en':>7} {'R@5 zh':>7} {'MRR zh':>7}")
 for (label, mode), r in results.items():
-    print(f"{label:24} {mode:7} {r['recall@5']:8.3f} {r['mrr']:6.3f} {r['recall@5_en']:7.3f} {r['recall@5_zh']:7.3f}")
+    print(f"{label:24} {mode:7} {r['recall@5']:6.3f} {r['mrr']:6.3f} {r['recall@5_en']:7.3f} {r['mrr_en']:7.3f} "
+          f"{r['recall@5_zh']:7.3f} {r['mrr_zh']:7.3f}")
 if markdown:
-    print("\n| embedding model | mode | recall@5 | MRR@10 | recall@5 (en) | recall@5 (zh) |\n| --- | --- | ---: | ---: | ---: | ---: |")
+    print("\n| embedding model | mode | recall@5 | MRR@10 | recall@5 en | MRR en | recall@5 zh | MRR zh |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (label, mode), r in results.items():
-        print(f"| {label} | {mode} | {r['recall@5']:.3f} | {r['mrr']:.3f} | {r['recall@5_en']:.3f} | {r['recall@5_zh']:.3f} |")
+        print(f"| {label} | {mode} | {r['recall@5']:.3f} | {r['mrr']:.3f} | {r['recall@5_en']:.3f} | {r['mrr_en']:.3f} "
+              f"| {r['recall@5_zh']:.3f} | {r['mrr_zh']:.3f} |")
+if heldout:  # choose the dense weight on one half of the questions, report the other half
+    half_a, half_b = range(0, len(questions), 2), range(1, len(questions), 2)
+    print(f"\nheld-out check: weight chosen by MRR on {len(half_a)} questions (even positions), "
+          f"reported on the other {len(half_b)}")
+    for idx, (label, path) in enumerate(models):
+        name = f"eval{idx}"
+        cand = {}
+        for w in ("0", "0.1", "0.25", "0.5", "1", "auto"):
+            rk, e = ranks(name, "hybrid", w)
+            check(f"{label} hybrid --dense-weight {w} evaluated", rk is not None, e)
+            if rk:
+                cand[w] = rk
+        print(f"{label}: all questions " + ", ".join(f"w={w}: {score(r, ALL)['recall@5']:.3f} / {score(r, ALL)['mrr']:.3f}"
+                                                    for w, r in cand.items()))
+        best = max(cand, key=lambda w: (score(cand[w], half_a)["mrr"], score(cand[w], half_a)["recall@5"], w == "auto"))
+        base = {m: ranks(name, m)[0] for m in ("bm25", "dense")}
+        print(f"{label}: on half A " + ", ".join(f"w={w}: R@5 {score(r, half_a)['recall@5']:.3f} MRR {score(r, half_a)['mrr']:.3f}"
+                                                for w, r in cand.items()) + f"; chosen: {best}")
+        for what, rk in (("bm25", base["bm25"]), ("dense", base["dense"]), (f"hybrid w={best}", cand[best])):
+            r = score(rk, half_b)
+            print(f"| {label} | half B | {what} | {r['recall@5']:.3f} | {r['mrr']:.3f} | {r['recall@5_en']:.3f} | "
+                  f"{r['mrr_en']:.3f} | {r['recall@5_zh']:.3f} | {r['mrr_zh']:.3f} |")
 # the dense path is the engine's embedding: a chunk's own text finds it with cosine 1, and the
 # next score is the cosine of `autoglm embed` vectors (embed is checked against the reference
 # library's embeddings in convert.py)
@@ -92,6 +132,10 @@ for idx, (label, path) in enumerate(models):
 bm = results.get(("stories260K", "bm25"))
 check("bm25 recall@5 >= 0.85", bm and bm["recall@5"] >= 0.85, bm)
 check("bm25 MRR >= 0.75", bm and bm["mrr"] >= 0.75, bm)
+for label, _ in models:  # the fusion must not lose what either list finds alone
+    h, b, d = (results.get((label, m)) for m in ("hybrid", "bm25", "dense"))
+    check(f"{label}: hybrid recall@5 >= bm25 and >= dense", h and b and d and h["recall@5"] >= max(b["recall@5"], d["recall@5"]),
+          (h, b, d))
 r1, _ = evaluate("eval0", "hybrid")
 check("hybrid results are deterministic", r1 == results.get(("stories260K", "hybrid")))
 print(f"{passed} passed, {failed} failed")

@@ -30,6 +30,22 @@ def cli(*args):
     return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def get(port, path, key):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    return r.status, text
+
+
+def model_loads(port, key):
+    """Models the server has read from disk (autoglm_model_loads_total of /metrics)."""
+    s, text = get(port, "/metrics", key)
+    m = re.search(r"^autoglm_model_loads_total (\d+)$", text, re.M)
+    return int(m.group(1)) if s == 200 and m else None
+
+
 def post(port, path, body, key):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     c.request("POST", path, body=json.dumps(body).encode(),
@@ -53,6 +69,7 @@ try:
     check(cli("create", "story", "-f", f"{tmp}/Modelfile2").returncode == 0, "create story")
     user = cli("keys", "add", "--role", "user", "--tenant", "t").stdout.strip()
     reader = cli("keys", "add", "--role", "reader", "--tenant", "t").stdout.strip()
+    admin = cli("keys", "add", "--role", "admin", "--tenant", "t").stdout.strip()
 
     # the CLI
     r = cli("rerank", "rk", exp["query"], *exp["documents"], "--json")
@@ -78,6 +95,10 @@ try:
     check(all(x["document"] == exp["documents"][x["index"]] for x in res), "/api/rerank documents")
     scores = [x["relevance_score"] for x in res]
     check(scores == sorted(scores, reverse=True), "sorted by score")
+    loads = model_loads(port, admin)
+    check(loads == 1, f"the reranker loaded once: {loads}")
+    s, b = get(port, "/api/ps", user)
+    check(s == 200 and [m["name"] for m in json.loads(b)["models"]] == ["rk:latest"], f"the reranker in /api/ps: {b}")
 
     s, b = post(port, "/v1/rerank", dict(req, top_n=3), user)
     res = b.get("results", []) if isinstance(b, dict) else []
@@ -86,6 +107,14 @@ try:
     s, b = post(port, "/v1/rerank", dict(req, return_documents=False), user)
     check(s == 200 and all("document" not in x for x in b["results"]), f"return_documents false: {b}")
 
+    check(model_loads(port, admin) == 1, "repeated rerank requests do not load the reranker again")
+    # the power mode's threads apply to rerank jobs: powersave (1 thread) scores the same
+    s, b = post(port, "/api/power", {"mode": "powersave"}, admin)
+    check(s == 200 and b.get("n_threads") == 1, f"powersave: {s} {b}")
+    s, b = post(port, "/api/rerank", req, user)
+    err = max((abs(x["relevance_score"] - exp["scores"][x["index"]]) for x in b.get("results", [])), default=1) if s == 200 else 1
+    check(err < 1e-4, f"rerank in powersave: {s} max error {err}")
+    s, b = post(port, "/api/power", {"mode": "performance"}, admin)
     s, b = post(port, "/api/rerank", req, reader)
     check(s == 403, f"reader refused: {s}")
     s, b = post(port, "/api/rerank", dict(req, model="story"), user)
@@ -100,6 +129,7 @@ try:
     check(s == 400, f"no documents: {s}")
 
     # a knowledge base with a stored reranker
+    loads_before_kb = model_loads(port, admin)
     s, b = post(port, "/api/kb/create", {"name": "docs", "rerank_model": "rk"}, user)
     check(s == 200, f"kb create with rerank_model: {s} {b}")
     files = [{"filename": f"d{i}.txt", "content": base64.b64encode(d.encode()).decode()} for i, d in enumerate(exp["documents"])]
@@ -112,6 +142,7 @@ try:
     # the reranker's order of the BM25 candidates (chunks are the whole documents here)
     want = [f"d{i}.txt" for i in exp["order"] if f"d{i}.txt" in bm25][:3]
     check(got == want and got != bm25[:3], f"kb query reranked: {got} vs {want} (bm25 {bm25})")
+    check(model_loads(port, admin) == loads_before_kb, "the knowledge base reranks on the loaded reranker (no new load)")
 finally:
     if p:
         p.terminate()

@@ -128,11 +128,16 @@ try:
         s = "closed"
     check(s in (413, 431, "closed"), f"oversized headers: {s}")
 
-    # slow clients: at most 6 connections from one address; others are refused, and the server goes on
+    # slow clients: at most 6 connections from one address; others are refused, and the server goes on.
+    # 8 slow ones, so that 6 are held whichever of them the server's threads happened to accept first
+    # (with 6, a loaded machine could refuse one of them and let the extra one in)
     slow = []
-    for _ in range(6):
+    for _ in range(8):
         c = socket.create_connection(("127.0.0.1", port))
-        c.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        try:
+            c.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        except OSError:
+            pass  # one beyond the limit, already closed by the server
         slow.append(c)
     refused, got = False, b""
     for attempt in range(4):  # the server accepts the slow ones in its own time: look again a moment later
@@ -148,7 +153,7 @@ try:
         if not got.startswith(b"HTTP/1.1 200"):
             refused = True
             break
-    check(refused, f"a 7th connection from the same address is refused: {got!r}")
+    check(refused, f"a connection beyond 6 from the same address is refused: {got!r}")
     for c in slow:
         c.close()
     time.sleep(0.5)

@@ -1,0 +1,163 @@
+/*
+ * test_sched.c - the server's scheduler (src/server/sched.c) on stories260K, greedy: an interactive
+ * request that arrives during a batch-class forward pass runs inside that pass's yield point
+ * (between layers) and gives exactly the tokens it gives alone, and the batch requests around it
+ * give exactly their tokens alone too; an interactive request cancelled while it runs inside a
+ * yield ends as "cancel" and frees everything (run under ASan), the batch work going on
+ * unchanged. The yield hook of sched_config submits and cancels from inside the worker, so what
+ * runs where does not depend on timing.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "server/api.h"
+#include "server/sched.h"
+#include "test.h"
+
+enum { N_BATCH = 3, BATCH_TOKENS = 24, INTER_TOKENS = 12, MAX_TOK = 256 };
+
+static const char *const batch_texts[N_BATCH] = {"Once upon a time, there was a little girl", "The cat sat on",
+                                                 "Tom and Sue went to the park to play with a big red ball."};
+static const char *const inter_text = "Lily liked to draw. She drew a sun";
+
+typedef struct {
+    ag_token t[MAX_TOK];
+    int n;
+    char reason[16];
+} result;
+
+/* What the yield hook does: after `submit_at` yield points outside a yield, submits `inter`;
+ * at the `cancel_at`-th yield point inside a yield (0: never), cancels it. */
+typedef struct {
+    sched_model *m;
+    job *_Atomic inter; /* set by the test thread, read by the worker */
+    int submit_at, cancel_at;
+    atomic_int outer, nested;
+    atomic_bool submitted;
+} hook_state;
+
+static void hook(void *ctx, bool nested) {
+    hook_state *h = ctx;
+    job *inter = atomic_load(&h->inter);
+    if (!inter) return;
+    if (nested) {
+        if (atomic_fetch_add(&h->nested, 1) + 1 == h->cancel_at) job_cancel(inter);
+        return;
+    }
+    if (atomic_fetch_add(&h->outer, 1) + 1 == h->submit_at) {
+        CHECK(sched_submit(h->m, inter) == 0);
+        atomic_store(&h->submitted, true);
+    }
+}
+
+static job *new_job(const ag_model *model, const char *text, int n_predict, int prio) {
+    ag_token tok[MAX_TOK];
+    int n = ag_tokenize(model, text, strlen(text), tok, MAX_TOK, true, false);
+    CHECK(n > 0);
+    gen_options o;
+    gen_options_default(&o);
+    o.num_predict = n_predict;
+    o.sp.temperature = 0; /* greedy */
+    return job_new_generate(tok, n, &o, prio);
+}
+
+/* Waits for the job's end, keeps its tokens and reason, frees it. */
+static void collect(job *j, result *r) {
+    bool done = false;
+    while (!done) {
+        char *text;
+        size_t len;
+        CHECK(job_wait(j, -1, 1000, &text, &len, &done) == 0);
+        free(text);
+    }
+    const ag_token *t = job_tokens(j, &r->n);
+    CHECK(r->n <= MAX_TOK);
+    memcpy(r->t, t, (size_t)r->n * sizeof *t);
+    snprintf(r->reason, sizeof r->reason, "%s", job_get_stats(j)->done_reason ? job_get_stats(j)->done_reason : "");
+    CHECK_MSG(!job_get_stats(j)->error[0], "%s", job_get_stats(j)->error);
+    job_finish(j);
+}
+
+static bool same(const result *a, const result *b) {
+    return a->n == b->n && memcmp(a->t, b->t, (size_t)a->n * sizeof a->t[0]) == 0;
+}
+
+static void test_yield(void) {
+    char root[1024], model_path[1024];
+    const char *tmp = getenv("AUTOGLM_TEST_TMP");
+    snprintf(root, sizeof root, "%s/test_sched_store", tmp ? tmp : "/tmp");
+    snprintf(model_path, sizeof model_path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    struct stat stt;
+    CHECK(stat(model_path, &stt) == 0);
+    store_manifest man = {0};
+    snprintf(man.name, sizeof man.name, "m:latest");
+    man.path = model_path;
+    man.size = (uint64_t)stt.st_size;
+    st_error se = {0};
+    CHECK_MSG(store_write(root, &man, &se) == ST_OK, "%s", se.msg);
+
+    hook_state h = {0};
+    sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2,
+                        .keep_alive_ns = -1, .yield_hook = hook, .yield_hook_ctx = &h};
+    sched *s = sched_new(&cfg);
+    sched_model *m = NULL;
+    double load_s;
+    char err[256];
+    CHECK_MSG(sched_acquire(s, "m", &m, &load_s, err, sizeof err) == 0, "%s", err);
+    if (!m) return;
+    const ag_model *model = sched_model_model(m);
+    h.m = m;
+
+    /* alone: each request by itself */
+    result ref_batch[N_BATCH], ref_inter;
+    for (int i = 0; i < N_BATCH; i++) {
+        job *j = new_job(model, batch_texts[i], BATCH_TOKENS, PRIO_BATCH);
+        CHECK(sched_submit(m, j) == 0);
+        collect(j, &ref_batch[i]);
+    }
+    job *ji = new_job(model, inter_text, INTER_TOKENS, PRIO_INTERACTIVE);
+    CHECK(sched_submit(m, ji) == 0);
+    collect(ji, &ref_inter);
+    CHECK(ref_inter.n > 0 && ref_batch[0].n > 0);
+
+    /* run 0: the interactive request comes during a batch pass and runs in its yield;
+     * run 1: the same, cancelled inside the yield (during its own passes) */
+    for (int run = 0; run < 2; run++) {
+        job *jb[N_BATCH];
+        for (int i = 0; i < N_BATCH; i++) jb[i] = new_job(model, batch_texts[i], BATCH_TOKENS, PRIO_BATCH);
+        job *inter = new_job(model, inter_text, INTER_TOKENS, PRIO_INTERACTIVE);
+        atomic_store(&h.outer, 0);
+        atomic_store(&h.nested, 0);
+        atomic_store(&h.submitted, false);
+        h.submit_at = 40; /* stories260K has 5 layers: a few batch steps in */
+        h.cancel_at = run == 1 ? 12 : 0;
+        atomic_store(&h.inter, inter); /* the hook acts from here on */
+        for (int i = 0; i < N_BATCH; i++) CHECK(sched_submit(m, jb[i]) == 0);
+        result got[N_BATCH], got_inter;
+        for (int i = 0; i < N_BATCH; i++) collect(jb[i], &got[i]);
+        CHECK(atomic_load(&h.submitted)); /* the batch work lasted past the submission */
+        if (!atomic_load(&h.submitted)) { /* never queued: free it here */
+            atomic_store(&h.inter, NULL);
+            job_finish(inter);
+            continue;
+        }
+        atomic_store(&h.inter, NULL);
+        collect(inter, &got_inter);
+        CHECK_MSG(atomic_load(&h.nested) > 0, "run %d: the interactive request did not run inside a yield", run);
+        for (int i = 0; i < N_BATCH; i++) CHECK_MSG(same(&got[i], &ref_batch[i]), "run %d: batch request %d differs", run, i);
+        if (run == 0) {
+            CHECK_MSG(same(&got_inter, &ref_inter), "the interactive request's tokens differ (%d vs %d)", got_inter.n,
+                      ref_inter.n);
+            CHECK(strcmp(got_inter.reason, ref_inter.reason) == 0);
+        } else {
+            CHECK_MSG(strcmp(got_inter.reason, "cancel") == 0, "cancelled request ended as '%s'", got_inter.reason);
+            CHECK(got_inter.n < ref_inter.n); /* stopped before its end */
+        }
+    }
+    sched_release(m, -1);
+    sched_free(s);
+}
+
+TEST_MAIN(TEST(test_yield))
