@@ -6,6 +6,9 @@
  * yield ends as "cancel" and frees everything (run under ASan), the batch work going on
  * unchanged. The yield hook of sched_config submits and cancels from inside the worker, so what
  * runs where does not depend on timing.
+ * With images (the GLM-4.1V fixture of tests/data/glm4v and its projector): batch requests with
+ * images, and an interactive one with another image that runs inside their passes' yield, give
+ * exactly their tokens alone (positions after an image survive the yield and the batched decode).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include "server/api.h"
 #include "server/sched.h"
+#include "server/vision.h"
 #include "test.h"
 
 enum { N_BATCH = 3, BATCH_TOKENS = 24, INTER_TOKENS = 12, MAX_TOK = 256 };
@@ -160,4 +164,97 @@ static void test_yield(void) {
     sched_free(s);
 }
 
-TEST_MAIN(TEST(test_yield))
+/* A greedy generation of the fixture's chat prompt with one image (tests/data/image/NAME). */
+static job *image_job(sched_model *m, const char *name, int n_predict, int prio) {
+    ag_vision *v = sched_model_vision(m);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/image/%s", AG_TEST_SOURCE_DIR, name);
+    ag_image img = {0};
+    ag_error e = {0};
+    CHECK_MSG(ag_image_load_file(path, &img, &e) == AG_OK, "%s", e.msg);
+    const char *text = "[gMASK]<sop><|user|>\n" VISION_IMAGE_TEXT "Describe it.<|assistant|>\n";
+    ag_token tok[MAX_TOK], *expanded = NULL;
+    int n = ag_tokenize(sched_model_model(m), text, strlen(text), tok, MAX_TOK, false, true), n_exp = 0, n_img = 0, order = 0;
+    ag_image_patches *p = NULL;
+    char err[256];
+    CHECK(n > 0 && v);
+    CHECK_MSG(vision_preprocess(v, &img, &order, 1, &p, err, sizeof err) == 0, "%s", err);
+    CHECK_MSG(vision_expand(v, p, 1, tok, n, &expanded, &n_exp, &n_img, err, sizeof err) == 0, "%s", err);
+    ag_image_free(&img);
+    gen_options o;
+    gen_options_default(&o);
+    o.num_predict = n_predict;
+    o.sp.temperature = 0;
+    job *j = job_new_generate(expanded, n_exp, &o, prio);
+    free(expanded);
+    CHECK(j && job_set_images(j, p, 1, ag_vision_image_token(v)));
+    return j;
+}
+
+static void test_yield_images(void) {
+    char root[1024], lm[1100], mm[1100], dir[1024];
+    const char *tmp = getenv("AUTOGLM_TEST_TMP");
+    snprintf(root, sizeof root, "%s/test_sched_vision_store", tmp ? tmp : "/tmp");
+    snprintf(lm, sizeof lm, "%s/test_sched_glm4v.gguf", tmp ? tmp : "/tmp");
+    snprintf(mm, sizeof mm, "%s/test_sched_glm4v-mmproj.gguf", tmp ? tmp : "/tmp");
+    snprintf(dir, sizeof dir, "%s/data/glm4v", AG_TEST_SOURCE_DIR);
+    ag_convert_params cp = {.type = "f32", .mmproj = mm};
+    ag_error ae = {0};
+    CHECK_MSG(ag_convert(dir, lm, &cp, &ae) == AG_OK, "convert: %s", ae.msg);
+    struct stat stt;
+    CHECK(stat(lm, &stt) == 0);
+    store_manifest man = {0};
+    snprintf(man.name, sizeof man.name, "v:latest");
+    man.path = lm;
+    man.projector = mm;
+    man.size = (uint64_t)stt.st_size;
+    st_error se = {0};
+    CHECK_MSG(store_write(root, &man, &se) == ST_OK, "%s", se.msg);
+
+    hook_state h = {0};
+    sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2,
+                        .keep_alive_ns = -1, .yield_hook = hook, .yield_hook_ctx = &h};
+    sched *s = sched_new(&cfg);
+    sched_model *m = NULL;
+    double load_s;
+    char err[256];
+    CHECK_MSG(sched_acquire(s, "v", &m, &load_s, err, sizeof err) == 0, "%s", err);
+    if (!m) return;
+    h.m = m;
+    static const char *const batch_images[N_BATCH] = {"rgba_308x70.png", "small_rgb_40x30.png", "cmyk_32x24.jpg"};
+    static const char *const inter_image = "palette_trns_24x16.png";
+    result ref_batch[N_BATCH], ref_inter, got[N_BATCH], got_inter;
+    for (int i = 0; i < N_BATCH; i++) { /* alone */
+        job *j = image_job(m, batch_images[i], BATCH_TOKENS, PRIO_BATCH);
+        CHECK(sched_submit(m, j) == 0);
+        collect(j, &ref_batch[i]);
+    }
+    job *ji = image_job(m, inter_image, INTER_TOKENS, PRIO_INTERACTIVE);
+    CHECK(sched_submit(m, ji) == 0);
+    collect(ji, &ref_inter);
+    job *jb[N_BATCH];
+    for (int i = 0; i < N_BATCH; i++) jb[i] = image_job(m, batch_images[i], BATCH_TOKENS, PRIO_BATCH);
+    job *inter = image_job(m, inter_image, INTER_TOKENS, PRIO_INTERACTIVE);
+    atomic_store(&h.outer, 0);
+    atomic_store(&h.nested, 0);
+    atomic_store(&h.submitted, false);
+    h.submit_at = 12; /* 2 layers: a few batch passes in (prefills with images, then decode steps) */
+    h.cancel_at = 0;
+    atomic_store(&h.inter, inter);
+    for (int i = 0; i < N_BATCH; i++) CHECK(sched_submit(m, jb[i]) == 0);
+    for (int i = 0; i < N_BATCH; i++) collect(jb[i], &got[i]);
+    CHECK(atomic_load(&h.submitted));
+    atomic_store(&h.inter, NULL);
+    if (atomic_load(&h.submitted)) {
+        collect(inter, &got_inter);
+        CHECK_MSG(atomic_load(&h.nested) > 0, "the interactive image request did not run inside a yield");
+        CHECK_MSG(same(&got_inter, &ref_inter), "the interactive image request's tokens differ");
+    } else {
+        job_finish(inter);
+    }
+    for (int i = 0; i < N_BATCH; i++) CHECK_MSG(same(&got[i], &ref_batch[i]), "batch image request %d differs", i);
+    sched_release(m, -1);
+    sched_free(s);
+}
+
+TEST_MAIN(TEST(test_yield), TEST(test_yield_images))

@@ -44,7 +44,20 @@ typedef struct {
     cli_draft *dr; /* the loaded draft, or NULL */
     const char *images[RUN_MAX_IMAGES]; /* --image FILE, in order */
     int n_images;
+    const char *mmproj; /* --mmproj FILE: the vision projector (a model given by path) */
 } run_opts;
+
+/* The images of a conversation (--image): they go with the first prompt, as "[img-N]" tags that
+ * become the model's image markers after the chat template (server/vision.h), and stay in the
+ * conversation: later turns render them again and keep their cached positions. */
+typedef struct {
+    ag_vision *v;            /* NULL: no images */
+    ag_image *images;        /* decoded files (n) */
+    int n;
+    bool tagged;             /* the first user message carries the tags */
+    ag_image_patches *patches; /* preprocessed, in prompt order (after the first prompt) */
+    int n_image_tokens;      /* of the last prompt */
+} run_images;
 
 typedef struct {
     double load_s;
@@ -77,6 +90,7 @@ static void usage(FILE *out) {
           "  --verbose            timings on stderr\n"
           "  --draft DRAFT        speculative decoding with a draft model of the same vocabulary\n"
           "  --image FILE         a PNG or JPEG image with the prompt (repeatable; models with a vision projector)\n"
+          "  --mmproj FILE        the vision projector of a model given by path (`convert --mmproj` wrote it)\n"
           "  --draft-max N        tokens the draft proposes per step (default 8)\n"
           "  --require-signed --trusted-keys DIR\n"
           "                       refuse a model without a valid signature (MODEL.sig) by a key in DIR\n",
@@ -84,7 +98,7 @@ static void usage(FILE *out) {
 }
 
 static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const cJSON *params) {
-    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC, O_DRAFT, O_DMAX, O_IMAGE };
+    enum { O_NP = 1, O_TEMP, O_TOPK, O_TOPP, O_MINP, O_RP, O_RLN, O_SEED, O_CTX, O_THR, O_RAW, O_VERB, O_HELP, O_SYS, O_REQSIG, O_TRUST, O_BATCH, O_POWER, O_MAXTPS, O_DEV, O_NGL, O_KVT, O_TRUNC, O_DRAFT, O_DMAX, O_IMAGE, O_MMPROJ };
     static const struct option longopts[] = {
         {"num-predict", required_argument, 0, O_NP},     {"temperature", required_argument, 0, O_TEMP},
         {"top-k", required_argument, 0, O_TOPK},         {"top-p", required_argument, 0, O_TOPP},
@@ -99,7 +113,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         {"device", required_argument, 0, O_DEV},         {"gpu-layers", required_argument, 0, O_NGL},
         {"kv-type", required_argument, 0, O_KVT},        {"truncate", no_argument, 0, O_TRUNC},
         {"draft", required_argument, 0, O_DRAFT},        {"draft-max", required_argument, 0, O_DMAX},
-        {"image", required_argument, 0, O_IMAGE},
+        {"image", required_argument, 0, O_IMAGE},        {"mmproj", required_argument, 0, O_MMPROJ},
         {0, 0, 0, 0}};
     o->num_predict = -1;
     o->draft_max = 8;
@@ -163,6 +177,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
             }
             o->images[o->n_images++] = a;
             break;
+        case O_MMPROJ: o->mmproj = a; break;
         case O_MAXTPS: if (!cli_parse_float("--max-tps", a, 0, 1e9, &o->power.max_tps)) return CLI_EXIT_USAGE; break;
         case O_DEV:
         case O_NGL: {
@@ -195,7 +210,7 @@ static int positionals(int argc, char **argv, char **out) {
                                              "--seed", "--num-ctx", "--threads", "--system", "--trusted-keys",
                                              "--batch-size", "--power", "--max-tps",
                                              "--device", "--gpu-layers", "--kv-type", "--draft", "--draft-max",
-                                             "--image"};
+                                             "--image", "--mmproj"};
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) == 0) {
@@ -224,6 +239,7 @@ typedef struct {
     const char *tmpl;     /* the store's TEMPLATE overriding the model's, or NULL */
     char *reply;          /* text of the last generation */
     size_t reply_len;
+    run_images *vis;      /* the images (--image), or NULL */
 } conversation;
 
 static bool push_token(conversation *c, ag_token t) {
@@ -326,7 +342,13 @@ static int generate(ag_model *m, ag_session *s, ag_sampler *smp, const ag_token 
     ag_error err = {0};
     double t0 = cli_now();
     for (int i = 0; i < n_prompt; i++) ag_sampler_accept(smp, prompt[i]);
-    if (ag_session_eval(s, prompt, n_prompt, false, &err)) {
+    run_images *vis = conv->vis;
+    int skip = 0; /* images whose runs the cache already holds (before the new tokens) */
+    for (int i = 0; vis && vis->patches && i < conv->n_hist; i++)
+        skip += conv->hist[i] == ag_vision_image_token(vis->v) && (i == 0 || conv->hist[i - 1] != conv->hist[i]);
+    ag_status est = vis && vis->patches ? ag_session_eval_images(s, vis->v, prompt, n_prompt, vis->patches + skip, vis->n - skip, false, NULL, &err)
+                                        : ag_session_eval(s, prompt, n_prompt, false, &err);
+    if (est) {
         fprintf(stderr, "autoglm: %s\n", err.msg);
         return CLI_EXIT_FAIL;
     }
@@ -422,14 +444,63 @@ static char *format_chat(const ag_model *m, const conversation *c, const char **
 /* Tokens of the next prompt. Chat mode renders the whole conversation (with the new user
  * message) and keeps the part of the session's cache that it shares; raw mode appends the text,
  * with BOS only at the start. Returns the new tokens to evaluate, or NULL. */
+/* The user's text with the tags of the conversation's images, the first time (malloc'd). */
+static char *with_image_tags(conversation *c, const char *text, size_t len) {
+    char *t = strndup(text, len);
+    if (!t || !c->vis || c->vis->tagged) return t;
+    int ids[RUN_MAX_IMAGES];
+    for (int i = 0; i < c->vis->n; i++) ids[i] = i;
+    char *tagged = vision_tag_content(t, ids, c->vis->n);
+    free(t);
+    c->vis->tagged = tagged != NULL;
+    return tagged;
+}
+
+/* The rendered prompt's image tags as image markers, its tokens with each image's placeholder
+ * expanded (the images preprocessed the first time). Takes text; NULL after a message. */
+static ag_token *tokenize_with_images(ag_model *m, conversation *c, char *text, bool add_bos, int *n) {
+    run_images *vis = c->vis;
+    int order[RUN_MAX_IMAGES], status = 0;
+    char msg[512];
+    if (vis) {
+        char *placed = vision_place_images(text, vis->n, order, msg, sizeof msg, &status);
+        free(text);
+        if (!placed) {
+            fprintf(stderr, "autoglm: %s\n", msg);
+            return NULL;
+        }
+        text = placed;
+    }
+    ag_token *ids = cli_tokenize(m, text, strlen(text), add_bos, true, n);
+    free(text);
+    if (!ids || !vis) return ids;
+    if (!vis->patches && (status = vision_preprocess(vis->v, vis->images, order, vis->n, &vis->patches, msg, sizeof msg))) {
+        fprintf(stderr, "autoglm: %s\n", msg);
+        free(ids);
+        return NULL;
+    }
+    ag_token *expanded = NULL;
+    status = vision_expand(vis->v, vis->patches, vis->n, ids, *n, &expanded, n, &vis->n_image_tokens, msg, sizeof msg);
+    free(ids);
+    if (status) fprintf(stderr, "autoglm: %s\n", msg);
+    return expanded;
+}
+
+/* Tokens of the next prompt. Chat mode renders the whole conversation (with the new user
+ * message) and keeps the part of the session's cache that it shares; raw mode appends the text,
+ * with BOS only at the start. Returns the new tokens to evaluate, or NULL. */
 static ag_token *next_prompt(ag_model *m, ag_session *s, conversation *c, const char *text, size_t len, int *n_new) {
+    char *user = with_image_tags(c, text, len);
+    if (!user) return NULL;
     if (!c->templated) {
         int n = 0;
-        ag_token *ids = cli_tokenize(m, text, len, ag_session_n_past(s) == 0, true, &n);
+        ag_token *ids = tokenize_with_images(m, c, user, ag_session_n_past(s) == 0, &n);
         *n_new = n;
         return ids;
     }
-    if (!push_message(c, "user", text)) return NULL;
+    bool pushed = push_message(c, "user", user);
+    free(user);
+    if (!pushed) return NULL;
     ag_error err = {0};
     char *prompt = format_chat(m, c, NULL, &err);
     if (!prompt) {
@@ -441,10 +512,9 @@ static ag_token *next_prompt(ag_model *m, ag_session *s, conversation *c, const 
     int bl = ag_token_bos(m) >= 0 ? ag_token_to_piece(m, ag_token_bos(m), bos, (int)sizeof bos, true) : 0;
     bool add_bos = bl <= 0 || strncmp(prompt, bos, (size_t)bl) != 0;
     int n = 0;
-    ag_token *ids = cli_tokenize(m, prompt, strlen(prompt), add_bos, true, &n);
-    free(prompt);
+    ag_token *ids = tokenize_with_images(m, c, prompt, add_bos, &n);
     if (!ids) return NULL;
-    int keep = 0; /* common prefix with what the cache holds */
+    int keep = 0; /* common prefix with what the cache holds (the same images: the conversation's) */
     while (keep < c->n_hist && keep < n && keep < ag_session_n_past(s) && c->hist[keep] == ids[keep]) keep++;
     if (keep == n) keep = n - 1; /* re-evaluate at least one token to get logits */
     ag_session_truncate(s, keep);
@@ -460,11 +530,20 @@ static int run_prompt(ag_model *m, ag_session *s, ag_sampler *smp, const char *t
     ag_token *ids = next_prompt(m, s, conv, text, len, &n);
     if (!ids) return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
+    const int fit = ag_session_n_ctx(s) - ag_session_n_past(s) - 1; /* room for one reply token */
+    bool cuts_image = false; /* --truncate never drops image tokens */
+    for (int i = 0; conv->vis && n > fit && i < n - fit; i++) cuts_image |= ids[i] == ag_vision_image_token(conv->vis->v);
+    char images[96] = "";
+    if (conv->vis && conv->vis->n_image_tokens)
+        snprintf(images, sizeof images, " (%d of them for %d image(s))", conv->vis->n_image_tokens, conv->vis->n);
     if (n == 0) {
         fprintf(stderr, "autoglm: the prompt is empty\n");
         rc = CLI_EXIT_USAGE;
+    } else if (n > fit && cuts_image) {
+        fprintf(stderr, "autoglm: the prompt is %d tokens%s, longer than the context allows (num_ctx %d, %d used)%s\n", n,
+                images, ag_session_n_ctx(s), ag_session_n_past(s), o->truncate ? "; --truncate would cut an image" : "");
+        rc = CLI_EXIT_FAIL;
     } else if (n >= ag_session_n_ctx(s) - ag_session_n_past(s) && o->truncate && ag_session_n_ctx(s) - ag_session_n_past(s) > 1) {
-        const int fit = ag_session_n_ctx(s) - ag_session_n_past(s) - 1; /* room for one reply token */
         fprintf(stderr, "autoglm: the prompt is %d tokens, the context %d (%d used): dropped its first %d tokens (--truncate)\n",
                 n, ag_session_n_ctx(s), ag_session_n_past(s), n - fit);
         memmove(ids, ids + (n - fit), (size_t)fit * sizeof *ids);
@@ -531,21 +610,37 @@ int cmd_run(int argc, char **argv) {
     }
     store_manifest man = {0};
     char verr[512] = "";
-    if (!cli_resolve_model(pos[0], &man) || (o.n_images > 0 && vision_check(&man, pos[0], verr, sizeof verr))) {
+    bool resolved = cli_resolve_model(pos[0], &man);
+    if (resolved && o.mmproj) { /* --mmproj: the projector of this run (over the manifest's) */
+        free(man.projector);
+        man.projector = NULL;
+        if (!store_is_projector(o.mmproj)) snprintf(verr, sizeof verr, "--mmproj %s: not a vision projector file (a GGUF of architecture \"clip\")", o.mmproj);
+        else if (!(man.projector = strdup(o.mmproj))) snprintf(verr, sizeof verr, "out of memory");
+    }
+    if (!verr[0] && o.n_images > 0 && o.draft) snprintf(verr, sizeof verr, "--draft does not take images yet (--image)");
+    if (!resolved || verr[0] || (o.n_images > 0 && vision_check(&man, pos[0], verr, sizeof verr))) {
         if (verr[0]) fprintf(stderr, "autoglm: %s\n", verr);
         for (int k = 0; k < o.n_images; k++) ag_image_free(&images[k]);
         store_manifest_free(&man);
         free(pos);
         return CLI_EXIT_FAIL;
     }
-    /* a model that takes images gets them from the vision encoder (vision_check); none does yet */
-    for (int k = 0; k < o.n_images; k++) ag_image_free(&images[k]);
     if (man.params) parse_opts(argc, argv, &o, &first, man.params); /* flags over the model's parameters */
     if (!o.system) o.system = man.system;
     ag_model_params mp = {.n_threads = (int)o.threads, .trusted_keys = o.trusted_keys};
     cli_device_apply(&o.dev, &mp);
     ag_model *m = cli_load_model_ex(man.path, &mp);
+    run_images vis = {.images = images, .n = o.n_images};
+    if (m && o.n_images > 0) { /* the projector, for the images */
+        ag_error verr2 = {0};
+        if (!(vis.v = ag_vision_load(man.projector, m, &verr2))) {
+            fprintf(stderr, "autoglm: vision projector %s: %s\n", man.projector, verr2.msg);
+            ag_model_free(m);
+            m = NULL;
+        }
+    }
     if (!m) {
+        for (int k = 0; k < o.n_images; k++) ag_image_free(&images[k]);
         store_manifest_free(&man);
         free(pos);
         return CLI_EXIT_FAIL;
@@ -565,12 +660,15 @@ int cmd_run(int argc, char **argv) {
             rc = CLI_EXIT_FAIL;
         }
         if (o.system && conv.templated) push_message(&conv, "system", o.system);
+        if (o.n_images > 0 && !conv.templated && strcmp(source, "none") == 0 && o.verbose)
+            fprintf(stderr, "autoglm: no chat template: the images go before the prompt\n");
         if (o.verbose) {
             if (conv.templated) fprintf(stderr, "autoglm: chat template: %s\n", source);
             else if (strcmp(source, "none") == 0)
                 fprintf(stderr, "autoglm: the model has no chat template and no known chat format: using the prompt as it is\n");
         }
     }
+    if (vis.v) conv.vis = &vis;
     ag_error err = {0};
     ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_batch = (int)o.power.batch, .n_threads = (int)o.threads,
                             .kv_type = o.kv_type ? o.kv_type : getenv("AUTOGLM_KV_CACHE_TYPE")};
@@ -621,6 +719,9 @@ int cmd_run(int argc, char **argv) {
     conversation_free(&conv);
     ag_sampler_free(smp);
     ag_session_free(s);
+    vision_patches_free(vis.patches, vis.n);
+    ag_vision_free(vis.v); /* before the model it refers to */
+    for (int k = 0; k < o.n_images; k++) ag_image_free(&images[k]);
     ag_model_free(m);
     store_manifest_free(&man);
     free(pos);

@@ -1,13 +1,16 @@
 /*
  * cmd_show.c - `autoglm show MODEL [--json] [--tensors]`: architecture, parameter count, tensor
  * types, context length, tokenizer and all metadata (long arrays summarized in text mode); for a
- * model of the store also its file, digest, parameters, system message and template.
+ * model of the store also its file, digest, parameters, system message, template and vision
+ * projector. A vision projector file (GGUF architecture "clip", no tokenizer) shows its clip.*
+ * facts and tensors instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "gguf/gguf.h"
 
 static void human_count(char *buf, size_t n, double v) {
     const char *unit[] = {"", "K", "M", "B", "T"};
@@ -79,11 +82,69 @@ static void show_text(const ag_model *m, bool tensors) {
     }
 }
 
+/* A vision projector file (architecture "clip"): its metadata and tensors, without a model
+ * load (it has no tokenizer). Returns false when the file is not one. */
+static bool show_projector(const char *path, bool json, bool tensors, int *rc) {
+    if (!store_is_projector(path)) return false;
+    ag_error err = {0};
+    ag_gguf_file *f = ag_gguf_open(path, &err);
+    if (!f) return false;
+    char msg[256];
+    uint64_t n_params = 0;
+    cJSON *tens = NULL, *meta = store_projector_info(path, json ? -1 : 8, &tens, &n_params, msg, sizeof msg);
+    if (!meta) {
+        fprintf(stderr, "autoglm show: %s\n", msg);
+        ag_gguf_close(f);
+        return true;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "architecture", "clip");
+    cJSON_AddNumberToObject(o, "parameters", (double)n_params);
+    cJSON_AddNumberToObject(o, "size_bytes", (double)ag_gguf_file_size(f));
+    cJSON_AddNumberToObject(o, "gguf_version", ag_gguf_version(f));
+    cJSON_AddItemToObject(o, "metadata", meta);
+    cJSON_AddItemToObject(o, "tensors", tens);
+    if (json) {
+        char *t = cJSON_PrintUnformatted(o);
+        if (t) puts(t);
+        free(t);
+    } else {
+        char params[32];
+        human_count(params, sizeof params, (double)n_params);
+        printf("  Projector\n");
+        printf("    %-20s %s\n", "architecture", "clip");
+        printf("    %-20s %s\n", "parameters", params);
+        printf("    %-20s %.2f MiB\n", "file", ag_gguf_file_size(f) / 1048576.0);
+        printf("\n  Metadata\n");
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, meta) {
+            char *v = cJSON_PrintUnformatted(kv);
+            printf("    %-40s %s\n", kv->string, v ? v : "?");
+            free(v);
+        }
+        if (tensors) {
+            printf("\n  Tensors\n");
+            const cJSON *t;
+            cJSON_ArrayForEach(t, tens) {
+                char *sh = cJSON_PrintUnformatted(cJSON_GetObjectItem(t, "shape"));
+                printf("    %-40s %-6s %s\n", cJSON_GetObjectItem(t, "name")->valuestring,
+                       cJSON_GetObjectItem(t, "type")->valuestring, sh ? sh : "?");
+                free(sh);
+            }
+        }
+    }
+    cJSON_Delete(o);
+    ag_gguf_close(f);
+    *rc = CLI_EXIT_OK;
+    return true;
+}
+
 static void show_store(const store_manifest *man) {
     printf("\n  Store\n");
     printf("    %-20s %s\n", "name", man->name);
     printf("    %-20s %s\n", "file", man->path);
     printf("    %-20s sha256:%s\n", "digest", man->sha256);
+    if (man->projector) printf("    %-20s %s\n", "projector", man->projector);
     char *params = man->params ? store_params_text(man->params) : NULL;
     if (params && *params) {
         printf("\n  Parameters\n");
@@ -105,7 +166,7 @@ static void json_str(const char *s) {
     putchar('"');
 }
 
-static void show_json(const ag_model *m) {
+static void show_json(const ag_model *m, const char *projector) {
     printf("{\"architecture\": ");
     json_str(ag_model_arch(m));
     printf(", \"name\": ");
@@ -134,7 +195,12 @@ static void show_json(const ag_model *m) {
         for (int d = 0; d < nd; d++) printf(d ? ", %lld" : "%lld", (long long)ne[d]);
         printf("]}");
     }
-    printf("]}\n");
+    printf("]");
+    if (projector) { /* a store model's vision projector file */
+        printf(", \"projector\": ");
+        json_str(projector);
+    }
+    printf("}\n");
 }
 
 int cmd_show(int argc, char **argv) {
@@ -158,6 +224,11 @@ int cmd_show(int argc, char **argv) {
     }
     store_manifest man;
     if (!cli_resolve_model(model, &man)) return CLI_EXIT_FAIL;
+    int prc = CLI_EXIT_FAIL;
+    if (show_projector(man.path, json, tensors, &prc)) {
+        store_manifest_free(&man);
+        return prc;
+    }
     ag_error err = {0};
     ag_model *m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1}, &err);
     if (!m && err.code == AG_ERR_UNSUPPORTED) { /* still show what the file holds */
@@ -165,7 +236,7 @@ int cmd_show(int argc, char **argv) {
         m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1, .vocab_only = true}, &err);
     }
     if (!m) fprintf(stderr, "autoglm: cannot load model: %s\n", err.msg);
-    else if (json) show_json(m);
+    else if (json) show_json(m, man.projector);
     else {
         show_text(m, tensors);
         if (*man.name) show_store(&man);

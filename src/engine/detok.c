@@ -61,7 +61,7 @@ static const char *emit(ag_detok *d, size_t n, size_t *len) {
         }
     }
     d->out[o] = '\0';
-    memmove(d->buf, d->buf + n, d->len - n);
+    if (d->len > n) memmove(d->buf, d->buf + n, d->len - n); /* buf is NULL while only empty pieces came */
     d->len -= n;
     *len = o;
     return d->out;

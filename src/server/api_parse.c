@@ -56,7 +56,8 @@ static int opt_bool(const cJSON *obj, const char *key, bool *out, char *err, siz
 }
 
 /* "content": a string, null, or OpenAI's parts [{"type": "text", "text": "..."}] (texts joined;
- * {"type": "image_url"} parts decoded into rq->images, their indices appended to indices). */
+ * {"type": "image_url"} parts decoded into rq->images, their indices appended to indices, and an
+ * "[img-N]" tag where each stands among the texts: server/vision.h). */
 static int message_content(const cJSON *v, api_request *rq, cJSON *indices, int msg_no, char **out, char *err,
                            size_t cap) {
     if (!v || cJSON_IsNull(v)) return (*out = strdup("")) ? 0 : fail(err, cap, "out of memory");
@@ -65,6 +66,7 @@ static int message_content(const cJSON *v, api_request *rq, cJSON *indices, int 
     size_t len = 0;
     const cJSON *p;
     int part_no = 0;
+    const int first_image = rq->n_images;
     cJSON_ArrayForEach(p, v) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "text");
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
@@ -75,15 +77,20 @@ static int message_content(const cJSON *v, api_request *rq, cJSON *indices, int 
             snprintf(where, sizeof where, "message %d, content part %d (image_url)", msg_no, part_no);
             int rc = api_parse_image_part(p, rq, indices, where, err, cap);
             if (rc) return rc;
+            len += 16;
         }
         if (cJSON_IsString(t)) len += strlen(t->valuestring);
     }
     char *s = malloc(len + 1);
     if (!s) return fail(err, cap, "out of memory");
     s[0] = '\0';
+    int image = first_image;
     cJSON_ArrayForEach(p, v) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "text");
-        if (cJSON_IsString(t)) strcat(s, t->valuestring);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "image_url") == 0)
+            sprintf(s + strlen(s), "[img-%d]", image++);
+        else if (cJSON_IsString(t)) strcat(s, t->valuestring);
     }
     *out = s;
     return 0;

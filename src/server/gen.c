@@ -300,7 +300,7 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
         r = http_reply_error(rq, (unsigned)status, "%s", err);
         gen_free(g);
     } else if (!embed && !req.raw && req.kind != API_OAI_CHAT && req.kind != API_OAI_COMPLETION &&
-               ((kind == API_GENERATE && !*req.prompt && !req.n_context) || (kind == API_CHAT && !cJSON_GetArraySize(req.messages)))) {
+               ((kind == API_GENERATE && !*req.prompt && !req.n_context && !req.n_images) || (kind == API_CHAT && !cJSON_GetArraySize(req.messages)))) {
         r = reply_loaded(rq, &req, g->load_s);
         gen_free(g);
     } else {
@@ -316,21 +316,54 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
             const int cap_tokens = rq->guard.max_tokens; /* the policy's limit */
             if (!status && cap_tokens > 0 && (opts.num_predict < 0 || opts.num_predict > cap_tokens)) opts.num_predict = cap_tokens;
             if (!status && req.format && !(opts.format = strdup(req.format))) status = 500, snprintf(err, sizeof err, "out of memory");
-            if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, sizeof err))) {
+            int order[API_MAX_IMAGES], n_img_tok = 0, n_patches = req.n_images;
+            const ag_vision *vis = sched_model_vision(g->sm);
+            for (int i = 0; !status && vis && i < req.n_context; i++) /* the images are not in "context" */
+                if (req.context[i] == ag_vision_image_token(vis))
+                    status = 400, snprintf(err, sizeof err, "\"context\" holds image tokens: send the images again (the images of a previous answer are not kept)");
+            ag_image_patches *patches = NULL;
+            if (!status && !(status = prompt_tokens(&req, m, man, order, &toks, &n, err, sizeof err)) && req.n_images > 0) {
+                ag_token *expanded = NULL; /* each image's placeholder becomes its tokens */
+                ag_vision *v = sched_model_vision(g->sm);
+                status = vision_preprocess(v, req.images, order, req.n_images, &patches, err, sizeof err);
+                if (!status && !(status = vision_expand(v, patches, req.n_images, toks, n, &expanded, &n, &n_img_tok, err, sizeof err))) {
+                    free(toks);
+                    toks = expanded;
+                }
+            }
+            if (!status) {
                 const int n_ctx = sched_model_ctx(g->sm, opts.num_ctx);
+                const ag_token img = n_img_tok ? ag_vision_image_token(sched_model_vision(g->sm)) : -1;
+                char images[96] = "";
+                if (n_img_tok) snprintf(images, sizeof images, " (%d of them for %d image(s))", n_img_tok, req.n_images);
+                const int room = opts.num_predict > 0 && opts.num_predict < n_ctx / 2 ? opts.num_predict : n_ctx / 4;
+                const int keep = n_ctx - (room > 1 ? room : 1), cut = n - keep;
                 if (n == 0) status = 400, snprintf(err, sizeof err, "the prompt is empty");
                 else if (n >= n_ctx && !req.truncate)
-                    status = 400, snprintf(err, sizeof err, "the prompt is %d tokens, the context %d (set \"truncate\": true to keep its newest tokens, or raise num_ctx)", n, n_ctx);
+                    status = 400, snprintf(err, sizeof err, "the prompt is %d tokens%s, the context %d (set \"truncate\": true to keep its newest tokens, or raise num_ctx)", n, images, n_ctx);
+                else if (n >= n_ctx && n_img_tok && toks[cut] == img && toks[cut - 1] == img) /* never inside an image */
+                    status = 400, snprintf(err, sizeof err, "the prompt is %d tokens%s, the context %d, and keeping its newest %d tokens would cut an image (raise num_ctx)", n, images, n_ctx, keep);
                 else if (n >= n_ctx) { /* keep the newest tokens, with room for the answer */
-                    const int room = opts.num_predict > 0 && opts.num_predict < n_ctx / 2 ? opts.num_predict : n_ctx / 4;
-                    const int keep = n_ctx - (room > 1 ? room : 1);
-                    g->truncated = n - keep;
-                    memmove(toks, toks + g->truncated, (size_t)keep * sizeof *toks);
+                    g->truncated = cut;
+                    int dropped = 0; /* whole images before the cut go with it */
+                    for (int i = 0; i < cut; i++) dropped += toks[i] == img && (i == 0 || toks[i - 1] != img);
+                    if (dropped > 0) {
+                        for (int k = 0; k < dropped; k++) ag_image_patches_free(&patches[k]);
+                        memmove(patches, patches + dropped, (size_t)(n_patches - dropped) * sizeof *patches);
+                        n_patches -= dropped;
+                    }
+                    memmove(toks, toks + cut, (size_t)keep * sizeof *toks);
                     n = keep;
                 }
                 if (status) { /* reported below */
                 } else if (!(g->j = job_new_generate(toks, n, &opts, req.priority))) status = 500, snprintf(err, sizeof err, "out of memory");
+                else if (n_img_tok) {
+                    ag_image_patches *given = patches; /* the job owns them now, even when it fails */
+                    patches = NULL;
+                    if (!job_set_images(g->j, given, n_patches, img)) status = 500, snprintf(err, sizeof err, "out of memory");
+                }
             }
+            if (patches) vision_patches_free(patches, n_patches);
             gen_options_free(&opts); /* what the job did not take */
             free(toks);
         }

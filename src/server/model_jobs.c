@@ -56,7 +56,7 @@ int model_job_answer(sched_model *sm, const char *user_text, int max_tokens, int
     gen_options opts;
     ag_token *toks = NULL;
     int n = 0, status = prompt_options(&req, man, &opts, err, cap);
-    if (!status && !(status = prompt_tokens(&req, m, man, &toks, &n, err, cap))) {
+    if (!status && !(status = prompt_tokens(&req, m, man, NULL, &toks, &n, err, cap))) { /* no images */
         const int n_ctx = sched_model_ctx(sm, opts.num_ctx);
         job *j = NULL;
         if (n + 1 >= n_ctx) status = 413, snprintf(err, cap, "the prompt is %d tokens, the context %d", n, n_ctx);

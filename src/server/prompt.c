@@ -2,7 +2,8 @@
  * prompt.c - a request's prompt tokens and options (see prompt.h). A chat goes through the
  * model's template (the store's TEMPLATE first, then the file's, then its family's format);
  * a model with none gets the messages' text joined by newlines. /api/generate wraps its prompt
- * as one user message unless raw; its "context" tokens come first.
+ * as one user message unless raw; its "context" tokens come first. Images: each message's get
+ * "[img-N]" tags (vision.c), which become the image markers after the template.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "server/prompt.h"
+#include "server/vision.h"
 
 ag_token *prompt_tokenize(const ag_model *m, const char *text, bool add_special, bool parse_special, int *n) {
     size_t len = strlen(text);
@@ -46,6 +48,30 @@ int prompt_options(const api_request *rq, const store_manifest *man, gen_options
     return 0;
 }
 
+/* A copy of message m whose content carries the tags of its images ("images": [index, ...]). */
+static cJSON *tagged_message(const cJSON *m) {
+    cJSON *c = cJSON_Duplicate(m, true);
+    const cJSON *idx = cJSON_GetObjectItemCaseSensitive(m, "images");
+    const int n = cJSON_GetArraySize(idx);
+    if (!c || n == 0) return c;
+    int ids[API_MAX_IMAGES], k = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, idx) if (k < API_MAX_IMAGES) ids[k++] = v->valueint;
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    char *t = vision_tag_content(cJSON_IsString(content) ? content->valuestring : "", ids, k);
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "images");
+    if (t) cJSON_ReplaceItemInObjectCaseSensitive(c, "content", cJSON_CreateString(t));
+    free(t);
+    return c;
+}
+
+/* The prompt of /api/generate with its images' tags (all of the request's images). */
+static char *tagged_prompt(const api_request *rq) {
+    int ids[API_MAX_IMAGES];
+    for (int i = 0; i < rq->n_images && i < API_MAX_IMAGES; i++) ids[i] = i;
+    return vision_tag_content(rq->prompt ? rq->prompt : "", ids, rq->messages ? 0 : rq->n_images);
+}
+
 /* The messages as the template sees them: the system message (the request's for generate, or
  * the model's when the conversation has none) first. */
 static cJSON *conversation(const api_request *rq, const store_manifest *man) {
@@ -64,11 +90,13 @@ static cJSON *conversation(const api_request *rq, const store_manifest *man) {
         cJSON_AddItemToArray(msgs, s);
     }
     if (rq->messages) {
-        cJSON_ArrayForEach(m, rq->messages) cJSON_AddItemToArray(msgs, cJSON_Duplicate(m, true));
+        cJSON_ArrayForEach(m, rq->messages) cJSON_AddItemToArray(msgs, tagged_message(m));
     } else {
         cJSON *u = cJSON_CreateObject();
+        char *t = tagged_prompt(rq);
         cJSON_AddStringToObject(u, "role", "user");
-        cJSON_AddStringToObject(u, "content", rq->prompt ? rq->prompt : "");
+        cJSON_AddStringToObject(u, "content", t ? t : "");
+        free(t);
         cJSON_AddItemToArray(msgs, u);
     }
     return msgs;
@@ -77,7 +105,7 @@ static cJSON *conversation(const api_request *rq, const store_manifest *man) {
 /* The messages' text joined by newlines (a model without any chat format; no system message
  * for /api/generate, whose prompt is then the whole text). */
 static char *plain_text(const api_request *rq, const cJSON *msgs) {
-    if (!rq->messages) return strdup(rq->prompt ? rq->prompt : "");
+    if (!rq->messages) return tagged_prompt(rq);
     size_t len = 1;
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs) len += strlen(cJSON_GetObjectItemCaseSensitive(m, "content")->valuestring) + 1;
@@ -91,14 +119,14 @@ static char *plain_text(const api_request *rq, const cJSON *msgs) {
     return out;
 }
 
-int prompt_tokens(const api_request *rq, const ag_model *m, const store_manifest *man, ag_token **out, int *n,
-                  char *err, size_t cap) {
+int prompt_tokens(const api_request *rq, const ag_model *m, const store_manifest *man, int *order, ag_token **out,
+                  int *n, char *err, size_t cap) {
     *out = NULL;
     *n = 0;
     char *text = NULL;
     bool templated = false;
     if (rq->raw) {
-        text = strdup(rq->prompt ? rq->prompt : "");
+        text = tagged_prompt(rq);
     } else {
         cJSON *msgs = conversation(rq, man);
         cJSON *ctx = cJSON_CreateObject();
@@ -122,6 +150,13 @@ int prompt_tokens(const api_request *rq, const ag_model *m, const store_manifest
     if (!text) {
         snprintf(err, cap, "out of memory");
         return 500;
+    }
+    if (rq->n_images > 0) { /* the images' tags become the image markers */
+        int status = 0;
+        char *placed = vision_place_images(text, rq->n_images, order, err, cap, &status);
+        free(text);
+        if (!placed) return status;
+        text = placed;
     }
     /* BOS: at the start only (not after a context), and not when the template wrote it */
     bool add_bos = rq->n_context == 0;

@@ -145,11 +145,12 @@ enum MHD_Result route_show(http_req *rq) {
     }
     cJSON *o = cJSON_CreateObject();
     char *params = man.params ? store_params_text(man.params) : NULL;
-    size_t mf_cap = strlen(man.path) + (params ? strlen(params) * 2 : 0) + (man.system ? strlen(man.system) : 0) +
+    size_t mf_cap = strlen(man.path) + (man.projector ? strlen(man.projector) + 8 : 0) + (params ? strlen(params) * 2 : 0) + (man.system ? strlen(man.system) : 0) +
                     (man.tmpl ? strlen(man.tmpl) : 0) + 256;
     char *mf = malloc(mf_cap);
     if (mf) { /* the Modelfile that would recreate it */
         size_t n = (size_t)snprintf(mf, mf_cap, "FROM %s\n", man.path);
+        if (man.projector) n += (size_t)snprintf(mf + n, mf_cap - n, "FROM %s\n", man.projector);
         if (man.tmpl) n += (size_t)snprintf(mf + n, mf_cap - n, "TEMPLATE \"\"\"%s\"\"\"\n", man.tmpl);
         if (man.system) n += (size_t)snprintf(mf + n, mf_cap - n, "SYSTEM \"\"\"%s\"\"\"\n", man.system);
         for (char *line = params ? strtok(params, "\n") : NULL; line && n < mf_cap; line = strtok(NULL, "\n"))
@@ -169,9 +170,16 @@ enum MHD_Result route_show(http_req *rq) {
     if (man.system) cJSON_AddStringToObject(o, "system", man.system);
     cJSON_AddItemToObject(o, "details", details(&man));
     cJSON_AddItemToObject(o, "model_info", model_info(m, verbose));
+    cJSON *proj = NULL;
+    if (man.projector) { /* Ollama: the projector's metadata, and the "vision" capability */
+        char perr[256];
+        proj = store_projector_info(man.projector, verbose ? -1 : 16, NULL, NULL, perr, sizeof perr);
+        if (proj) cJSON_AddItemToObject(o, "projector_info", proj);
+    }
     cJSON *caps = cJSON_AddArrayToObject(o, "capabilities");
     cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
     cJSON_AddItemToArray(caps, cJSON_CreateString("embedding"));
+    if (proj) cJSON_AddItemToArray(caps, cJSON_CreateString("vision"));
     char when[40];
     rfc3339(when, sizeof when, man.modified);
     cJSON_AddStringToObject(o, "modified_at", when);

@@ -1,15 +1,18 @@
 /*
  * sched.c - models loaded on demand, their queues, and the worker thread of each model that
- * serves its slots in turns: a prefill chunk per prompt, one batched decode step for all, and
- * the yield point through which interactive work runs inside a paused batch pass (see sched.h
- * and, for the shared structures, locks and priorities, sched_impl.h).
+ * serves its slots in turns: a prefill chunk per prompt (an image in one piece, through the
+ * model's vision projector), one batched decode step for all, and the yield point through which
+ * interactive work runs inside a paused batch pass (see sched.h and, for the shared structures,
+ * locks and priorities, sched_impl.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "autoglm/rerank.h"
+#include "base/error.h"
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
@@ -53,6 +56,7 @@ static void model_free(sched_model *m) {
         free(m->slots[i].masked);
     }
     free(m->slots);
+    ag_vision_free(m->vision); /* before the model it refers to */
     ag_model_free(m->model);
     store_manifest_free(&m->man);
     pthread_mutex_destroy(&m->mu);
@@ -107,6 +111,8 @@ void sched_model_unload(sched_model *m) {
 }
 
 const ag_model *sched_model_model(const sched_model *m) { return m->model; }
+ag_vision *sched_model_vision(const sched_model *m) { return m->vision; }
+
 const store_manifest *sched_model_manifest(const sched_model *m) { return &m->man; }
 
 void sched_release(sched_model *m, int64_t keep_alive_ns) {
@@ -303,9 +309,17 @@ static ag_token step_generate(sched_model *m, slot *sl) {
     if (sl->pending >= 0) return sl->pending; /* sampled during a yield: evaluate it now */
     if (!sl->decoding) { /* a chunk of the prompt */
         int chunk = j->n_prompt - sl->pos < PREFILL_CHUNK ? j->n_prompt - sl->pos : PREFILL_CHUNK;
+        int image = -1; /* an image is evaluated whole, in its own piece; text stops before it */
+        for (int k = 0; k < j->n_images && image < 0; k++) {
+            if (j->image_at[k] == sl->pos) image = k, chunk = j->image_len[k];
+            else if (j->image_at[k] > sl->pos && j->image_at[k] < sl->pos + chunk) chunk = j->image_at[k] - sl->pos;
+        }
         const int mode = m->yield_mode;
         if (!m->in_yield) m->yield_mode = j->priority == PRIO_BATCH ? YIELD_RUN : YIELD_ADMIT;
-        ag_status st = ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err);
+        ag_status st = image < 0 ? ag_session_eval(sl->s, j->prompt + sl->pos, chunk, false, &err)
+                       : !m->vision ? ag_error_set(&err, AG_ERR_UNSUPPORTED, "the model has no vision projector")
+                                    : ag_session_eval_images(sl->s, m->vision, j->prompt + sl->pos, chunk, &j->images[image], 1,
+                                                             false, NULL, &err);
         m->yield_mode = mode;
         if (st || !hist_push(sl, j->prompt + sl->pos, chunk)) {
             finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
@@ -386,9 +400,13 @@ static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n) 
     }
 }
 
-static int common_prefix(const slot *sl, const job *j) {
+/* The tokens a slot's cache holds that the job's prompt starts with, up to the first image token:
+ * the same image tokens may stand for another image, so image prompts are not reused from
+ * there on (the text before the first image is). */
+static int shared_prefix(const sched_model *m, const slot *sl, const job *j) {
     int keep = 0;
-    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep] && j->prompt[keep] != m->image_token)
+        keep++;
     return keep;
 }
 
@@ -403,7 +421,7 @@ static int borrow_prefix(sched_model *m, int si, int keep) {
     for (int i = 0; i < m->n_slots; i++) {
         const slot *o = &m->slots[i];
         if (i == si || !o->s) continue;
-        int n = common_prefix(o, j);
+        int n = shared_prefix(m, o, j);
         if (n > ag_session_n_past(o->s)) n = ag_session_n_past(o->s);
         if (n >= j->n_prompt) n = j->n_prompt - 1;
         if (n > best_n) {
@@ -456,7 +474,7 @@ static void start_generate(sched_model *m, int si) {
         finish(m, sl, "stop", false, msg);
         return;
     }
-    int keep = common_prefix(sl, j);
+    int keep = shared_prefix(m, sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
     ag_session_truncate(sl->s, keep);
     sl->n_hist = keep;
@@ -516,8 +534,7 @@ static uint64_t admit_locked(sched_model *m, int max_prio) {
                 const slot *sl = &m->slots[i];
                 if (sl->job) continue;
                 int keep = 0;
-                if (j->kind == JOB_GENERATE)
-                    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep]) keep++;
+                if (j->kind == JOB_GENERATE) keep = shared_prefix(m, sl, j);
                 if (keep > best_keep) {
                     best = i;
                     best_keep = keep;
@@ -734,6 +751,19 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
         m->slots = calloc((size_t)n_slots, sizeof *m->slots);
         m->n_slots = n_slots;
         m->model = m->slots ? ag_model_load(man.path, &mp, &ae) : NULL;
+        m->image_token = -1;
+        if (m->model && man.projector) { /* images: the projector comes and goes with the model */
+            m->vision = ag_vision_load(man.projector, m->model, &ae);
+            if (!m->vision) {
+                char msg[sizeof ae.msg];
+                snprintf(msg, sizeof msg, "%s", ae.msg);
+                snprintf(ae.msg, sizeof ae.msg, "vision projector %.200s: %.280s", man.projector, msg);
+                ag_model_free(m->model);
+                m->model = NULL;
+            } else {
+                m->image_token = ag_vision_image_token(m->vision);
+            }
+        }
     } else {
         store_manifest_free(&man);
     }
@@ -743,7 +773,8 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
         const uint64_t kv = ag_model_is_embedding(m->model) ? 0 /* encoders (embed, rerank) have no KV cache */
                             : (uint64_t)n_slots * (uint64_t)n_ctx *
                                   (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
-        m->mem_need = man.size + kv;
+        struct stat pst;
+        m->mem_need = man.size + kv + (man.projector && stat(man.projector, &pst) == 0 ? (uint64_t)pst.st_size : 0);
         const uint64_t avail = sched_mem_available(s);
         if (m->mem_need > avail) {
             snprintf(err, cap, "model requires more system memory (%.2f GiB: %.2f file + %.2f KV cache for %d x %d tokens) "

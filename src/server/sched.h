@@ -4,7 +4,8 @@
  * forward step that decodes the next token of every generating slot at once
  * (ag_session_eval_batch: continuous batching; a new request joins at the next turn), and a
  * bounded queue per model with two priority classes (interactive before batch). A new request
- * copies the longest prefix of its prompt that any slot's cache holds (ag_session_copy_prefix).
+ * copies the longest prefix of its prompt that any slot's cache holds (ag_session_copy_prefix),
+ * up to its first image token (an image is evaluated whole in the job's prefill, never reused).
  *
  * A job is shared by the HTTP thread that made it and the worker: the worker publishes text
  * and final statistics under the model's lock; the HTTP thread reads them with job_wait and
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "autoglm/autoglm.h"
+#include "autoglm/vision.h"
 #include "server/metrics.h"
 #include "store/options.h"
 #include "store/store.h"
@@ -69,6 +71,9 @@ const ag_model *sched_model_model(const sched_model *m);
 /* The context a session of m gets for a request asking num_ctx (0: the server's default). */
 int sched_model_ctx(const sched_model *m, int num_ctx);
 const store_manifest *sched_model_manifest(const sched_model *m);
+/* The model's vision projector (its manifest's "projector"), or NULL. The HTTP threads may use it
+ * for the image processor's settings and token counts only; the worker encodes. */
+ag_vision *sched_model_vision(const sched_model *m);
 
 /* Power mode of every session (sched_power.c): applied by each model's worker before the next
  * eval of a slot. max_tokens_per_s > 0 caps each sequence's eval rate. The thread and batch
@@ -99,6 +104,12 @@ typedef struct {
 /* A generation of prompt (owned by the caller until job_new copies it) with opts (the job takes
  * ownership of its stop strings). */
 job *job_new_generate(const ag_token *prompt, int n_prompt, gen_options *opts, int priority);
+/* Gives a generation its prompt's images (the job takes patches, an array of n from malloc, and
+ * frees it): the k-th run of image tokens img in the prompt is image k; the runs must be the
+ * images' token counts (vision.h: vision_expand). Each image is evaluated in one piece of the
+ * prefill; a cached prefix is never reused past an image token (the same tokens may be another
+ * image). false when out of memory (the patches are freed). */
+bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img);
 /* Embeddings of n texts (already tokenized): token arrays are copied. */
 job *job_new_embed(ag_token *const *tokens, const int *n_tokens, int n, int priority);
 

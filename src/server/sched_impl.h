@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "autoglm/vision.h"
 #include "server/api.h"
 #include "server/sched.h"
 
@@ -37,6 +38,10 @@ struct job {
     /* input */
     ag_token *prompt;            /* (n_prompt) */
     int n_prompt;
+    ag_image_patches *images;    /* (n_images) the prompt's images, in the order of their token runs */
+    int n_images;
+    int *image_at;               /* (n_images) where each image's run of image tokens starts in prompt */
+    int *image_len;              /* (n_images) its length */
     gen_options opts;
     ag_token **etok;             /* embeddings: (n_emb) token arrays */
     int *en, n_emb;
@@ -85,6 +90,8 @@ struct sched_model {
     sched *owner;
     store_manifest man;
     ag_model *model;
+    ag_vision *vision;           /* the manifest's projector, loaded and freed with the model; or NULL */
+    ag_token image_token;        /* its <|image|> token (-1 without): cached prefixes stop there */
     int refs;                    /* under owner->mu */
     pthread_t worker;
     pthread_mutex_t mu;

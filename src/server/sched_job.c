@@ -38,6 +38,10 @@ static void job_free(job *j) {
     if (!j) return;
     pthread_cond_destroy(&j->cond);
     free(j->prompt);
+    for (int i = 0; i < j->n_images; i++) ag_image_patches_free(&j->images[i]);
+    free(j->images);
+    free(j->image_at);
+    free(j->image_len);
     gen_options_free(&j->opts);
     for (int i = 0; i < j->n_emb; i++) free(j->etok[i]);
     free(j->etok);
@@ -70,6 +74,33 @@ job *job_new_generate(const ag_token *prompt, int n_prompt, gen_options *opts, i
     opts->format = NULL;
     j->stats.prompt_n = n_prompt;
     return j;
+}
+
+bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img) {
+    j->image_at = malloc(((size_t)n + 1) * sizeof *j->image_at);
+    j->image_len = malloc(((size_t)n + 1) * sizeof *j->image_len);
+    if (!j->image_at || !j->image_len) {
+        for (int i = 0; i < n; i++) ag_image_patches_free(&patches[i]);
+        free(patches);
+        return false;
+    }
+    j->images = patches;
+    j->n_images = n;
+    int k = 0;
+    for (int i = 0; i < j->n_prompt && k < n;) {
+        if (j->prompt[i] != img) {
+            i++;
+            continue;
+        }
+        int e = i;
+        while (e < j->n_prompt && j->prompt[e] == img) e++;
+        j->image_at[k] = i;
+        j->image_len[k++] = e - i;
+        i = e;
+    }
+    j->n_images = k; /* vision_expand made one run per image */
+    for (; k < n; k++) ag_image_patches_free(&patches[k]);
+    return true;
 }
 
 job *job_new_embed(ag_token *const *tokens, const int *n_tokens, int n, int priority) {

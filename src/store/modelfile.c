@@ -217,7 +217,13 @@ st_status modelfile_parse(const char *text, size_t len, modelfile *mf, st_error 
             while (c.p < c.end && isalpha((unsigned char)*c.p)) c.p++;
             size_t wl = (size_t)(c.p - w);
             char **slot = NULL;
-            if (wl == 4 && strncasecmp(w, "FROM", 4) == 0) slot = &mf->from;
+            if (wl == 4 && strncasecmp(w, "FROM", 4) == 0) {
+                slot = !mf->from ? &mf->from : &mf->from2;
+                if (mf->from2) {
+                    st = st_fail(err, ST_INVALID, "line %d: at most two FROM lines (a model and its vision projector)", c.line);
+                    break;
+                }
+            }
             else if (wl == 6 && strncasecmp(w, "SYSTEM", 6) == 0) slot = &mf->system;
             else if (wl == 8 && strncasecmp(w, "TEMPLATE", 8) == 0) slot = &mf->tmpl;
             else if (wl == 9 && strncasecmp(w, "PARAMETER", 9) == 0) {
@@ -235,7 +241,7 @@ st_status modelfile_parse(const char *text, size_t len, modelfile *mf, st_error 
             int line = c.line;
             char *v = read_value(&c, err);
             if (!v) st = err && err->code ? err->code : ST_NOMEM;
-            else if (slot == &mf->from && !*v) {
+            else if ((slot == &mf->from || slot == &mf->from2) && !*v) {
                 free(v);
                 st = st_fail(err, ST_INVALID, "line %d: FROM needs a model name or a file", line);
             } else set_string(slot, v);
@@ -252,6 +258,7 @@ st_status modelfile_parse(const char *text, size_t len, modelfile *mf, st_error 
 
 void modelfile_free(modelfile *mf) {
     free(mf->from);
+    free(mf->from2);
     free(mf->system);
     free(mf->tmpl);
     cJSON_Delete(mf->params);

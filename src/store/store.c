@@ -308,19 +308,22 @@ st_status store_remove(const char *root, const char *name, st_error *err) {
         if (rmdir(path) != 0) break;
     }
     free(path);
-    /* the blob goes when it is ours (under blobs/) and no other manifest points to it */
+    /* the blobs go when they are ours (under blobs/) and no other manifest points to them */
     size_t rl = strlen(root);
-    if (st == ST_OK && strncmp(m.path, root, rl) == 0 && strncmp(m.path + rl, "/blobs/", 7) == 0) {
+    const char *blobs[2] = {m.path, m.projector};
+    for (int b = 0; b < 2; b++) {
+        const char *blob = blobs[b];
+        if (st != ST_OK || !blob || strncmp(blob, root, rl) != 0 || strncmp(blob + rl, "/blobs/", 7) != 0) continue;
         store_manifest *all;
         int n;
         bool used = false;
         if (store_list(root, &all, &n, NULL) == ST_OK) {
             for (int i = 0; i < n; i++) {
-                used |= strcmp(all[i].path, m.path) == 0;
+                used |= strcmp(all[i].path, blob) == 0 || (all[i].projector && strcmp(all[i].projector, blob) == 0);
                 store_manifest_free(&all[i]);
             }
             free(all);
-            if (!used) unlink(m.path);
+            if (!used) unlink(blob);
         }
     }
     store_manifest_free(&m);

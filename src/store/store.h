@@ -59,7 +59,7 @@ st_status store_read(const char *root, const char *name, store_manifest *m, st_e
 st_status store_write(const char *root, const store_manifest *m, st_error *err);
 /* All models, sorted by name; *out is malloc'd (free each with store_manifest_free, then free). */
 st_status store_list(const char *root, store_manifest **out, int *n, st_error *err);
-/* Removes the manifest, and the blob when no other manifest uses it. */
+/* Removes the manifest, and its blobs (model, projector) when no other manifest uses them. */
 st_status store_remove(const char *root, const char *name, st_error *err);
 st_status store_copy(const char *root, const char *src, const char *dst, st_error *err);
 
@@ -80,10 +80,21 @@ void store_fill_details(store_manifest *m, const ag_model *model);
 /* "260K", "1.10B" ... */
 void store_human_count(char *buf, size_t cap, double v);
 
+/* ---------------------------------------------------------------- vision projectors (projector.c) */
+
+/* Whether path is a GGUF file of architecture "clip" (a vision projector, "mmproj"). */
+bool store_is_projector(const char *path);
+/* A projector file's metadata as a JSON object {key: value} (arrays longer than max_items, when
+ * max_items >= 0, are null); *tensors (when not NULL) receives [{"name", "type", "shape"}] and
+ * *n_params (when not NULL) the parameter count. NULL with a message when the file cannot be read. */
+cJSON *store_projector_info(const char *path, int max_items, cJSON **tensors, uint64_t *n_params, char *err, size_t cap);
+
 /* ---------------------------------------------------------------- Modelfile */
 
 typedef struct {
     char *from;     /* FROM: a path (relative to the Modelfile's folder) or a model name */
+    char *from2;    /* a second FROM, or NULL: with one of the two a vision projector GGUF
+                       (architecture "clip"), as Ollama's Modelfiles of vision models */
     cJSON *params;  /* PARAMETER lines, typed (object; "stop" is an array) */
     char *system;   /* SYSTEM */
     char *tmpl;     /* TEMPLATE */
@@ -96,7 +107,8 @@ st_status modelfile_parse(const char *text, size_t len, modelfile *mf, st_error 
 void modelfile_free(modelfile *mf);
 
 /* A model from a Modelfile: FROM (a file relative to base_dir, imported into blobs/, or a model
- * of the store), the Modelfile's PARAMETER/SYSTEM/TEMPLATE over the base's; the result must load.
+ * of the store; a second FROM file whose GGUF architecture is "clip" is the vision projector,
+ * imported too and named in the manifest's "projector"), the Modelfile's PARAMETER/SYSTEM/TEMPLATE over the base's; the result must load.
  * m->name is set by the caller; m receives the manifest written (mf's strings are taken). */
 st_status store_create(const char *root, const char *base_dir, modelfile *mf, store_manifest *m, st_error *err);
 

@@ -2,7 +2,8 @@
 `autoglm run --image`): each bad image is a 400 (CLI: exit 1) whose message names the image and
 says why (bad base64, not an image, truncated, huge dimensions, an http URL, not base64 data URL),
 a good image on a model without a vision projector is a 400 "does not support images", and a model
-whose manifest names a projector gets 501 while the build has no vision encoder.
+whose manifest names a projector file that is not there fails to load (CLI exit 1, HTTP 500) with
+a message naming the projector. (Working images: vision.py.)
 usage: image_input.py AUTOGLM SHARED"""
 import base64, glob, http.client, json, os, re, struct, subprocess, sys, tempfile, threading, zlib
 
@@ -62,7 +63,7 @@ check(p.returncode == 1 and "image 2" in p.stderr and "nope.png" in p.stderr, f"
 p = cli("run", "stories", "--image", f"{images}/rgb_301x157.png", "hi")
 check(p.returncode == 1 and "model stories does not support images" in p.stderr, f"run, no projector: {p.stderr.strip()}")
 p = cli("run", "seeing", "--image", f"{images}/photo_160x120.jpg", "hi")
-check(p.returncode == 1 and "no vision encoder" in p.stderr, f"run, projector: {p.stderr.strip()}")
+check(p.returncode == 1 and "vision projector" in p.stderr, f"run, missing projector: {p.stderr.strip()}")
 
 
 # ---------------------------------------------------------------- the server
@@ -151,7 +152,7 @@ try:
     expect_400("openai string image_url, no projector", oai([{"type": "image_url", "image_url": data_url(png)}]),
                "does not support images")
     st, r = generate([good], model="seeing")
-    check(st == 501 and "no vision encoder" in str(r), f"generate, projector: {st} {r}")
+    check(st == 500 and "vision projector" in str(r), f"generate, missing projector: {st} {r}")
     # requests without images are unchanged; text parts are joined
     st, r = oai([{"type": "text", "text": "Once upon"}, {"type": "text", "text": " a time"}])
     check(st == 200 and r["choices"][0]["message"]["content"] is not None, f"openai text parts: {st} {r}")
