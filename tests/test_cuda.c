@@ -67,9 +67,9 @@ typedef struct {
 
 /* prompt (N_PROMPT tokens), a batch of N_BATCH2, then N_GEN greedy tokens (forced: feed those
  * tokens instead of the model's own choice, so that both devices see the same inputs); -1 on failure */
-static int run(ag_model *m, run_out *o, const ag_token *forced) {
+static int run_kv(ag_model *m, run_out *o, const ag_token *forced, const char *kv_type) {
     const int nv = ag_model_n_vocab(m);
-    ag_session_params sp = {.n_ctx = 128, .n_batch = 32};
+    ag_session_params sp = {.n_ctx = 128, .n_batch = 32, .kv_type = kv_type};
     ag_error err = {0};
     ag_session *s = ag_session_new(m, &sp, &err);
     if (!s) {
@@ -95,6 +95,58 @@ done:
     if (rc) fprintf(stderr, "  eval: %s\n", err.msg);
     ag_session_free(s);
     return rc;
+}
+
+static int run(ag_model *m, run_out *o, const ag_token *forced) { return run_kv(m, o, forced, NULL); }
+
+/* A quantized KV cache (q8_0, q4_0) on the GPU against the same cache type on the CPU: the GPU
+ * follows the CPU's tokens; logits within tol (the CPU also rounds the query to Q8_0 for the
+ * scores, the GPU keeps it in f16). */
+static void compare_kv(const char *path, const char *kv_type, double tol) {
+    ag_error err = {0};
+    ag_model *cpu = load(path, "cpu", &err), *gpu = load(path, "cuda", &err);
+    CHECK_MSG(cpu && gpu, "%s: %s", path, err.msg);
+    run_out a = {0}, b = {0};
+    if (cpu && gpu && run_kv(cpu, &a, NULL, kv_type) == 0 && run_kv(gpu, &b, a.toks, kv_type) == 0) {
+        const int nv = ag_model_n_vocab(cpu);
+        double worst = 0;
+        int agree = 0;
+        for (int i = 0; i < 2 + N_GEN; i++) {
+            const double e = rel_rms(b.logits + (size_t)i * nv, a.logits + (size_t)i * nv, nv);
+            worst = e > worst ? e : worst;
+        }
+        for (int g = 0; g < N_GEN; g++) agree += a.toks[g] == b.toks[g];
+        fprintf(stderr, "  %-40s KV %s on the GPU vs the CPU: rel. rms logits error %.2e, argmax agrees %d/%d\n",
+                strrchr(path, '/') ? strrchr(path, '/') + 1 : path, kv_type, worst, agree, N_GEN);
+        CHECK_MSG(worst <= tol, "%s: KV %s logits differ by %.3g (tolerance %.3g)", path, kv_type, worst, tol);
+        CHECK_MSG(agree >= N_GEN * 3 / 4, "%s: KV %s: the most likely token differs in %d of %d steps", path, kv_type,
+                  N_GEN - agree, N_GEN);
+    } else
+        CHECK_MSG(0, "%s: KV %s evaluation failed", path, kv_type);
+    free(a.logits);
+    free(b.logits);
+    ag_model_free(cpu);
+    ag_model_free(gpu);
+}
+
+static void test_kv_quant(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-f16.gguf", ag_test_shared_dir());
+    compare_kv(path, "q8_0", 2e-2);
+    compare_kv(path, "q4_0", 5e-2);
+    snprintf(path, sizeof path, "%s/reference/models/tiny256-q8_0.gguf", ag_test_shared_dir());
+    compare_kv(path, "q8_0", 8e-2);
+    /* a head size that is not a multiple of 32 is refused with a clear error */
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    ag_error err = {0};
+    ag_model *m = load(path, "cuda", &err);
+    if (m) {
+        ag_session_params sp = {.n_ctx = 64, .kv_type = "q8_0"};
+        ag_session *s = ag_session_new(m, &sp, &err);
+        CHECK_MSG(s == NULL && strstr(err.msg, "multiple of 32"), "stories260K with a q8_0 KV cache: %s", err.msg);
+        ag_session_free(s);
+        ag_model_free(m);
+    }
 }
 
 /* Runs the model on the CPU and on the GPU with gpu_layers of its layers there (0: all); same_tokens:
@@ -568,6 +620,7 @@ static void test_cuda(void) {
     test_quantized_models();
     test_batched();
     test_gpu_batch_exact();
+    test_kv_quant();
 }
 
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it

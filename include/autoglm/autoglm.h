@@ -252,7 +252,7 @@ typedef struct {
     int n_batch;   /* tokens per forward pass in eval; 0 = 512 */
     int n_threads; /* 0 = the model's setting */
     const char *kv_type; /* KV cache element type: "f16" (default, NULL), "f32", "q8_0" or "q4_0"
-                          * (the last two CPU only, head size a multiple of 32) */
+                          * (the last two: head size a multiple of 32; on the GPU f16, q8_0 or q4_0) */
 } ag_session_params;
 
 ag_session *ag_session_new(const ag_model *model, const ag_session_params *params, ag_error *err);

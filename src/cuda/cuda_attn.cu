@@ -8,7 +8,8 @@
  * One block per (head, token). Each warp walks every NW-th position keeping its own running max
  * m, normalizer l and output accumulator (lane d owns dimensions d, d+32, ...); the warps' states
  * are merged at the end: out = sum_w acc_w e^(m_w - M) / sum_w l_w e^(m_w - M). The query is
- * rounded to F16 first, as the CPU path does.
+ * rounded to F16 first, as the CPU path does. A Q8_0 / Q4_0 cache (cu_rowkv) is read as it is
+ * stored: each lane dequantizes its own dimensions' values from the blocks (KV template argument).
  */
 #include <math.h>
 
@@ -26,7 +27,21 @@ struct attn_args {
     float scale;
 };
 
-template <int NI, int NW>
+/* Dimension d of a cache row (row: its first byte, at the kv head's start). */
+template <int KV>
+static __device__ __forceinline__ float kv_value(const uint8_t *row, int d) {
+    if (KV == AG_CUDA_KV_F16) return __half2float(((const half *)row)[d]);
+    const int b = d / 32, j = d % 32;
+    if (KV == AG_CUDA_KV_Q8_0) {
+        const uint8_t *blk = row + b * 34;
+        return __half2float(*(const half *)blk) * (float)(int8_t)blk[2 + j];
+    }
+    const uint8_t *blk = row + b * 18;
+    const int byte = blk[2 + (j & 15)];
+    return __half2float(*(const half *)blk) * (float)((j < 16 ? byte & 15 : byte >> 4) - 8);
+}
+
+template <int NI, int NW, int KV>
 __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
     cu_pdl_launch_next();
     cu_pdl_wait();
@@ -45,22 +60,23 @@ __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
         acc[i] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    const half *kb = rk.k + (size_t)a.il * rk.layer_elems + (size_t)kvh * a.hd,
-               *vb = rk.v + (size_t)a.il * rk.layer_elems + (size_t)kvh * a.hd;
+    const size_t head_off = (size_t)kvh * (KV == AG_CUDA_KV_F16 ? a.hd * 2 : a.hd / 32 * (KV == AG_CUDA_KV_Q8_0 ? 34 : 18));
+    const uint8_t *kb = rk.k + (size_t)a.il * rk.layer_bytes + head_off, *vb = rk.v + (size_t)a.il * rk.layer_bytes + head_off;
+    const size_t rb = (size_t)rk.row_bytes;
     /* two positions per step (p and p + NW), their loads issued together */
     for (int p = p0 + w; p < n_pos; p += 2 * NW) {
         const bool two = p + NW < n_pos;
-        const half *kr = kb + (size_t)p * kv_dim, *vr = vb + (size_t)p * kv_dim;
-        const half *kr2 = two ? kr + (size_t)NW * kv_dim : kr, *vr2 = two ? vr + (size_t)NW * kv_dim : vr;
+        const uint8_t *kr = kb + (size_t)p * rb, *vr = vb + (size_t)p * rb;
+        const uint8_t *kr2 = two ? kr + (size_t)NW * rb : kr, *vr2 = two ? vr + (size_t)NW * rb : vr;
         float s = 0.0f, s2 = 0.0f, vv[NI], vv2[NI];
 #pragma unroll
         for (int i = 0; i < NI; i++) {
             const int d = lane + 32 * i;
             const bool in = d < a.hd;
-            s += in ? __half2float(kr[d]) * qv[i] : 0.0f;
-            s2 += in ? __half2float(kr2[d]) * qv[i] : 0.0f;
-            vv[i] = in ? __half2float(vr[d]) : 0.0f;
-            vv2[i] = in ? __half2float(vr2[d]) : 0.0f;
+            s += in ? kv_value<KV>(kr, d) * qv[i] : 0.0f;
+            s2 += in ? kv_value<KV>(kr2, d) * qv[i] : 0.0f;
+            vv[i] = in ? kv_value<KV>(vr, d) : 0.0f;
+            vv2[i] = in ? kv_value<KV>(vr2, d) : 0.0f;
         }
         for (int o = 16; o > 0; o >>= 1) {
             s += __shfl_xor_sync(0xffffffffu, s, o);
@@ -109,13 +125,20 @@ __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
     }
 }
 
-template <int NW>
-static void launch_nw(const attn_args &a, int n, cu_stream cs) {
+template <int NW, int KV>
+static void launch_nw_kv(const attn_args &a, int n, cu_stream cs) {
     const dim3 grid(a.n_head, n), block(32, NW);
-    if (a.hd <= 32) cu_launch(cs, attn_kernel<1, NW>, grid, block, a);
-    else if (a.hd <= 64) cu_launch(cs, attn_kernel<2, NW>, grid, block, a);
-    else if (a.hd <= 128) cu_launch(cs, attn_kernel<4, NW>, grid, block, a);
-    else cu_launch(cs, attn_kernel<8, NW>, grid, block, a);
+    if (a.hd <= 32) cu_launch(cs, attn_kernel<1, NW, KV>, grid, block, a);
+    else if (a.hd <= 64) cu_launch(cs, attn_kernel<2, NW, KV>, grid, block, a);
+    else if (a.hd <= 128) cu_launch(cs, attn_kernel<4, NW, KV>, grid, block, a);
+    else cu_launch(cs, attn_kernel<8, NW, KV>, grid, block, a);
+}
+
+template <int NW>
+static void launch_nw(const attn_args &a, int n, int kv_type, cu_stream cs) {
+    if (kv_type == AG_CUDA_KV_Q8_0) launch_nw_kv<NW, AG_CUDA_KV_Q8_0>(a, n, cs);
+    else if (kv_type == AG_CUDA_KV_Q4_0) launch_nw_kv<NW, AG_CUDA_KV_Q4_0>(a, n, cs);
+    else launch_nw_kv<NW, AG_CUDA_KV_F16>(a, n, cs);
 }
 
 void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_stream cs) {
@@ -126,6 +149,6 @@ void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_str
                          hp->n_head, hp->n_head_kv, hp->head_dim, m->layers[il].swa ? hp->n_swa : 0, hp->attn_scale};
     /* decode, speculative verification and batched steps (up to the matrix-vector kernels' width)
      * share one summation order, so that a row's result does not depend on the pass's size */
-    if (n <= CU_MMV_MAX_COLS) launch_nw<16>(a, n, cs); /* few blocks, more warps each */
-    else launch_nw<4>(a, n, cs);
+    if (n <= CU_MMV_MAX_COLS) launch_nw<16>(a, n, s->kv_type, cs); /* few blocks, more warps each */
+    else launch_nw<4>(a, n, s->kv_type, cs);
 }

@@ -69,14 +69,20 @@ int ag_cuda_driver_version(void);
 int ag_cuda_device_count(char *why, size_t why_cap);
 ag_status ag_cuda_device_info_get(int device, ag_cuda_device_info *info, ag_error *err);
 
+/* KV cache element types of a GPU session (the CPU's f16, q8_0 and q4_0: the same block layouts,
+ * read directly by the attention kernel). */
+enum { AG_CUDA_KV_F16 = 0, AG_CUDA_KV_Q8_0 = 1, AG_CUDA_KV_Q4_0 = 2 };
+
 /* Device bytes the weights take once uploaded (after repacking), and a session's KV cache + scratch. */
 uint64_t ag_cuda_model_bytes(const ag_cuda_model_desc *d);
-uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch);
+uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch, int kv_type);
 
 ag_cuda_model *ag_cuda_model_new(const ag_cuda_model_desc *d, int device, ag_error *err);
 void ag_cuda_model_free(ag_cuda_model *m);
 
-ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, ag_error *err);
+ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, int kv_type, ag_error *err);
+/* The session's KV cache type (AG_CUDA_KV_*). */
+int ag_cuda_session_kv_type(const ag_cuda_session *s);
 void ag_cuda_session_free(ag_cuda_session *s);
 /* Device bytes the session holds (its KV cache, scratch and workspace; cuda_usage.cu). */
 uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s);

@@ -66,12 +66,21 @@ struct ag_cuda_model {
 };
 
 /* Where row t of a pass keeps its keys and values: one session's cache, or in a batched step of
- * several sessions (ag_cuda_forward_multi) each row its own session's. Layer il starts at
- * k + il * layer_elems. */
+ * several sessions (ag_cuda_forward_multi) each row its own session's. Layer il starts at byte
+ * k + il * layer_bytes, position p of it row_bytes further per position: kv_dim halves (F16), or
+ * kv_dim/32 blocks of the CPU's Q8_0 (f16 d, 32 int8) or Q4_0 (f16 d, 16 bytes of nibbles:
+ * element j low nibble of byte j, element 16 + j high nibble; value (nibble - 8) d) layout. */
 struct cu_rowkv {
-    half *k, *v;
-    size_t layer_elems; /* n_ctx * kv_dim of that session */
+    uint8_t *k, *v;
+    size_t layer_bytes; /* n_ctx * row_bytes of that session */
+    int row_bytes;
+    int kv_type;        /* AG_CUDA_KV_* */
 };
+
+/* Bytes of one position's kv_dim values in a cache of type kv_type. */
+static inline int cu_kv_row_bytes(int kv_type, int kv_dim) {
+    return kv_type == AG_CUDA_KV_Q8_0 ? kv_dim / 32 * 34 : kv_type == AG_CUDA_KV_Q4_0 ? kv_dim / 32 * 18 : kv_dim * 2;
+}
 
 /* How a pass launches its kernels: the stream, and whether programmatic dependent launch is on
  * (sm_90 and newer): a kernel may then be started while the one before it finishes, reads what
@@ -101,7 +110,8 @@ struct ag_cuda_session {
     cublasHandle_t blas;
     uint8_t *arena; /* KV cache + scratch, one allocation */
     size_t arena_bytes;
-    half *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) */
+    uint8_t *k_cache, *v_cache; /* (n_layer, n_ctx, row_bytes): see cu_rowkv */
+    int kv_type;                /* AG_CUDA_KV_* */
     float *x;      /* (n_batch, n_embd) residual stream */
     float *xb;     /* (n_batch, max(n_embd, q_dim)) normed input */
     float *qkv;    /* (n_batch, q_dim + 2 kv_dim) */

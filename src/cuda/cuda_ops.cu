@@ -91,16 +91,62 @@ __global__ void rope_store_kernel(rope_args a) {
             x0 = y0;
             x1 = y1;
         }
-        if (head < a.n_head) {
+        if (head < a.n_head || rk.kv_type != AG_CUDA_KV_F16) { /* q, or k/v for kv_quant_store_kernel */
             v[i0] = x0;
             v[i1] = x1;
         } else {
             const bool is_k = !is_v;
-            half *dst = (is_k ? rk.k : rk.v) + (size_t)a.il * rk.layer_elems + (size_t)pos * kv_dim +
+            half *dst = (half *)((is_k ? rk.k : rk.v) + (size_t)a.il * rk.layer_bytes + (size_t)pos * rk.row_bytes) +
                         (size_t)(head - a.n_head - (is_k ? 0 : a.n_head_kv)) * a.hd;
             dst[i0] = __float2half_rn(x0);
             dst[i1] = __float2half_rn(x1);
         }
+    }
+}
+
+/* A quantized KV cache: the rotated k and v rows of the pass (left in qkv by rope_store_kernel)
+ * into the cache blocks, one warp per 32 values, as the CPU's reference quantizers do it:
+ *   Q8_0  d = max|x| / 127, q = round(x / d) (half away from zero)
+ *   Q4_0  d = m / -8 (m: the value of largest magnitude, the first one on ties),
+ *         q = min(15, trunc(x / d + 8.5)), element j in byte j's low nibble, 16 + j in its high one */
+struct kvq_args {
+    const float *qkv;
+    const cu_rowkv *rows;
+    const int *pos;
+    int il, multi, q_dim, kv_dim;
+};
+
+__global__ void kv_quant_store_kernel(kvq_args a) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
+    const int t = blockIdx.y, lane = threadIdx.x % 32, nb = a.kv_dim / 32;
+    const int b = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (b >= 2 * nb) return;
+    const bool is_v = b >= nb;
+    const int bb = is_v ? b - nb : b;
+    const int pos = a.multi ? a.pos[t] : a.pos[0] + t;
+    const cu_rowkv rk = a.rows[a.multi ? t : 0];
+    const float x = a.qkv[(size_t)t * (a.q_dim + 2 * a.kv_dim) + a.q_dim + (is_v ? a.kv_dim : 0) + bb * 32 + lane];
+    const int bs = rk.kv_type == AG_CUDA_KV_Q8_0 ? 34 : 18;
+    uint8_t *blk = (is_v ? rk.v : rk.k) + (size_t)a.il * rk.layer_bytes + (size_t)pos * rk.row_bytes + (size_t)bb * bs;
+    float amax = fabsf(x), m = x;
+    int at = lane;
+    for (int o = 16; o > 0; o >>= 1) { /* the largest magnitude, the lowest lane on ties */
+        const float am2 = __shfl_xor_sync(0xffffffffu, amax, o), m2 = __shfl_xor_sync(0xffffffffu, m, o);
+        const int at2 = __shfl_xor_sync(0xffffffffu, at, o);
+        if (am2 > amax || (am2 == amax && at2 < at)) amax = am2, m = m2, at = at2;
+    }
+    if (rk.kv_type == AG_CUDA_KV_Q8_0) {
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        blk[2 + lane] = (uint8_t)(int8_t)(int)roundf(x * id);
+        if (lane == 0) *(half *)blk = __float2half_rn(d);
+    } else {
+        const float d = m / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float v = x * id + 8.5f;
+        const int q = !(v >= 1.0f) ? 0 : v >= 15.0f ? 15 : (int)v;
+        const int hi = __shfl_down_sync(0xffffffffu, q, 16);
+        if (lane < 16) blk[2 + lane] = (uint8_t)(q | (hi << 4));
+        if (lane == 0) *(half *)blk = __float2half_rn(d);
     }
 }
 
@@ -112,6 +158,11 @@ void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, cu_stream cs) 
                    m->rope_theta_scale, hp->rope_scale};
     const int half_hd = hp->head_dim / 2, threads = half_hd < 32 ? 32 : half_hd > 256 ? 256 : (half_hd + 31) / 32 * 32;
     cu_launch(cs, rope_store_kernel, dim3(hp->n_head + 2 * hp->n_head_kv, n), dim3(threads), a);
+    if (s->kv_type != AG_CUDA_KV_F16) { /* (a batched step's rows share the lead's type: batch.c) */
+        const int kv_dim = hp->n_head_kv * hp->head_dim, warps = 2 * kv_dim / 32;
+        const kvq_args q = {s->qkv, a.rows, a.pos, il, a.multi, hp->n_head * hp->head_dim, kv_dim};
+        cu_launch(cs, kv_quant_store_kernel, dim3((warps + 7) / 8, n), dim3(256), q);
+    }
 }
 
 __global__ void silu_mul_kernel(const float *gu, float *h, int f) {

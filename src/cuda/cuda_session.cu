@@ -31,8 +31,8 @@ static void desc_maxima(const ag_cuda_model_desc *d, int64_t *max_k, size_t *max
 }
 
 /* Offsets of every buffer in the session's allocation; returns the total. With base, sets the pointers. */
-static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx, int n_batch, int64_t max_k,
-                     size_t max_wh, uint8_t *base) {
+static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx, int n_batch, int kv_type,
+                     int64_t max_k, size_t max_wh, uint8_t *base) {
     const size_t nb = (size_t)n_batch, q_dim = (size_t)d->n_head * d->head_dim,
                  kv_dim = (size_t)d->n_head_kv * d->head_dim;
     size_t off = 0;
@@ -41,8 +41,9 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
         if (base) s->field = (type *)(base + off);                           \
         off += cu_align((size_t)(count) * sizeof(type));                     \
     } while (0)
-    CARVE(k_cache, half, (size_t)d->n_layer * n_ctx * kv_dim);
-    CARVE(v_cache, half, (size_t)d->n_layer * n_ctx * kv_dim);
+    const size_t row_bytes = (size_t)cu_kv_row_bytes(kv_type, (int)kv_dim);
+    CARVE(k_cache, uint8_t, (size_t)d->n_layer * n_ctx * row_bytes);
+    CARVE(v_cache, uint8_t, (size_t)d->n_layer * n_ctx * row_bytes);
     CARVE(x, float, nb * d->n_embd);
     CARVE(xb, float, nb * max_sz(d->n_embd, q_dim));
     CARVE(qkv, float, nb * (q_dim + 2 * kv_dim));
@@ -63,15 +64,17 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
     return off;
 }
 
-extern "C" uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch) {
+extern "C" uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch, int kv_type) {
     int64_t max_k;
     size_t max_wh;
     desc_maxima(d, &max_k, &max_wh);
     ag_cuda_session tmp;
-    return layout(&tmp, d, n_ctx, n_batch, max_k, max_wh, NULL);
+    return layout(&tmp, d, n_ctx, n_batch, kv_type, max_k, max_wh, NULL);
 }
 
-extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, ag_error *err) {
+extern "C" int ag_cuda_session_kv_type(const ag_cuda_session *s) { return s->kv_type; }
+
+extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, int kv_type, ag_error *err) {
     ag_cuda_session *s = (ag_cuda_session *)calloc(1, sizeof *s);
     if (!s) {
         cu_error(err, AG_ERR_NOMEM, "out of memory");
@@ -80,9 +83,16 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     s->m = m;
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
+    if (kv_type != AG_CUDA_KV_F16 && m->hp.head_dim % 32 != 0) {
+        cu_error(err, AG_ERR_UNSUPPORTED, "a q8_0/q4_0 KV cache needs a head size that is a multiple of 32 (it is %d)",
+                 m->hp.head_dim);
+        free(s);
+        return NULL;
+    }
+    s->kv_type = kv_type;
     cudaError_t e = cudaSetDevice(m->device);
     const ag_cuda_model_desc *d = &m->hp;
-    s->arena_bytes = layout(s, d, n_ctx, n_batch, m->max_k, m->max_wh, NULL);
+    s->arena_bytes = layout(s, d, n_ctx, n_batch, kv_type, m->max_k, m->max_wh, NULL);
     if (e == cudaSuccess) e = cudaMalloc(&s->arena, s->arena_bytes);
     if (e != cudaSuccess) {
         size_t fr = 0, tot = 0;
@@ -94,7 +104,7 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         ag_cuda_session_free(s);
         return NULL;
     }
-    layout(s, d, n_ctx, n_batch, m->max_k, m->max_wh, s->arena);
+    layout(s, d, n_ctx, n_batch, kv_type, m->max_k, m->max_wh, s->arena);
     s->blas_ws_bytes = n_batch > CU_MMV_MAX_COLS ? BLAS_WS_BYTES : 0;
     if (cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking) != cudaSuccess ||
         cudaMallocHost(&s->h_x, (size_t)n_batch * d->n_embd * sizeof(float)) != cudaSuccess ||
@@ -108,7 +118,9 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     /* row 0: this session's own cache, for its single-session passes */
     s->h_rows[0].k = s->k_cache;
     s->h_rows[0].v = s->v_cache;
-    s->h_rows[0].layer_elems = (size_t)n_ctx * d->n_head_kv * d->head_dim;
+    s->h_rows[0].row_bytes = cu_kv_row_bytes(kv_type, d->n_head_kv * d->head_dim);
+    s->h_rows[0].layer_bytes = (size_t)n_ctx * s->h_rows[0].row_bytes;
+    s->h_rows[0].kv_type = kv_type;
     if (cudaMemcpy(s->d_rows, s->h_rows, sizeof(cu_rowkv), cudaMemcpyHostToDevice) != cudaSuccess) {
         cudaGetLastError();
         cu_error(err, AG_ERR_IO, "cannot initialize the session on cuda:%d", m->device);

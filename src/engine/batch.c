@@ -37,8 +37,11 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
             if (ss[k] == s) return ag_error_set(err, AG_ERR_INVALID_ARG, "session %d appears twice in the batch", i);
         if (s->n_ctx > ss[lead]->n_ctx || (s->n_ctx == ss[lead]->n_ctx && s->n_batch > ss[lead]->n_batch)) lead = i;
     }
-    if (ss[0]->gpu && m->gpu_layers < m->hp.n_layer) { /* partial offload: one step each (the multi-row
-                                                            * device pass holds every layer) */
+    bool one_by_one = ss[0]->gpu && m->gpu_layers < m->hp.n_layer; /* partial offload: the multi-row
+                                                                      * device pass holds every layer */
+    for (int i = 1; i < n && ss[0]->gpu && !one_by_one; i++) /* and one KV cache type per device pass */
+        one_by_one = ag_cuda_session_kv_type(ss[i]->gpu) != ag_cuda_session_kv_type(ss[0]->gpu);
+    if (one_by_one) {
         for (int i = 0; i < n; i++) {
             ag_status st = ag_session_eval(ss[i], &tokens[i], 1, false, err);
             if (st) return st;

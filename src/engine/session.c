@@ -85,12 +85,7 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
         goto fail;
     }
     if (m->cuda) {
-        if (kv_type != AG_TYPE_F16) {
-            ag_error_set(err, AG_ERR_UNSUPPORTED, "KV cache type '%s' is CPU-only for now: the GPU keeps the KV cache in f16 (model on %s)",
-                         p.kv_type, m->device);
-            goto fail;
-        }
-        if (!(s->gpu = ag_gpu_session_new(m, s->n_ctx, s->n_batch, err))) goto fail;
+        if (!(s->gpu = ag_gpu_session_new(m, s->n_ctx, s->n_batch, kv_type, err))) goto fail;
         s->gpu_bytes = ag_gpu_session_bytes(s->gpu);
         atomic_fetch_add(&((ag_model *)m)->gpu_session_bytes, s->gpu_bytes); /* the model's device gauge */
     }

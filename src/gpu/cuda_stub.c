@@ -29,10 +29,11 @@ uint64_t ag_cuda_model_bytes(const ag_cuda_model_desc *d) {
     return 0;
 }
 
-uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch) {
+uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx, int n_batch, int kv_type) {
     (void)d;
     (void)n_ctx;
     (void)n_batch;
+    (void)kv_type;
     return 0;
 }
 
@@ -45,10 +46,16 @@ ag_cuda_model *ag_cuda_model_new(const ag_cuda_model_desc *d, int device, ag_err
 
 void ag_cuda_model_free(ag_cuda_model *m) { (void)m; }
 
-ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, ag_error *err) {
+int ag_cuda_session_kv_type(const ag_cuda_session *s) {
+    (void)s;
+    return AG_CUDA_KV_F16;
+}
+
+ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, int kv_type, ag_error *err) {
     (void)m;
     (void)n_ctx;
     (void)n_batch;
+    (void)kv_type;
     ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);
     return NULL;
 }

@@ -116,7 +116,7 @@ static gpu_estimate estimate(const ag_model *m, ag_cuda_layer_desc *layers, int 
     gpu_estimate e = {0};
     e.est_ctx = m->hp.n_ctx_train < EST_CTX_MAX ? m->hp.n_ctx_train : EST_CTX_MAX;
     e.weights = ag_cuda_model_bytes(&d);
-    e.session = ag_cuda_session_bytes(&d, e.est_ctx, EST_BATCH);
+    e.session = ag_cuda_session_bytes(&d, e.est_ctx, EST_BATCH, AG_CUDA_KV_F16);
     e.reserve = RESERVE_BYTES + (e.weights + e.session) / 20;
     return e;
 }

@@ -16,8 +16,13 @@
 #include "cuda/cuda_backend.h"
 #include "gpu/gpu.h"
 
-struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_error *err) {
-    return ag_cuda_session_new(m->cuda, n_ctx, n_batch, err);
+struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_type kv_type, ag_error *err) {
+    if (kv_type != AG_TYPE_F16 && kv_type != AG_TYPE_Q8_0 && kv_type != AG_TYPE_Q4_0) {
+        ag_error_set(err, AG_ERR_UNSUPPORTED, "the GPU keeps the KV cache in f16, q8_0 or q4_0, not %s", ag_type_name(kv_type));
+        return NULL;
+    }
+    const int t = kv_type == AG_TYPE_Q8_0 ? AG_CUDA_KV_Q8_0 : kv_type == AG_TYPE_Q4_0 ? AG_CUDA_KV_Q4_0 : AG_CUDA_KV_F16;
+    return ag_cuda_session_new(m->cuda, n_ctx, n_batch, t, err);
 }
 
 void ag_gpu_session_free(struct ag_cuda_session *s) { ag_cuda_session_free(s); }
