@@ -133,7 +133,10 @@ static void test_kv_quant(void) {
     char path[1024];
     snprintf(path, sizeof path, "%s/reference/models/tiny256-f16.gguf", ag_test_shared_dir());
     compare_kv(path, "q8_0", 2e-2);
-    compare_kv(path, "q4_0", 5e-2);
+    /* q4_0 loses much more than q8_0 on both devices (perplexity of this model on story.txt, H200
+     * and the development VM: f16 763.45 / 763.46, q8_0 762.82 / 763.54, q4_0 769.12 / 770.05), so
+     * the two q4_0 caches differ by more than either q8_0 */
+    compare_kv(path, "q4_0", 0.15);
     snprintf(path, sizeof path, "%s/reference/models/tiny256-q8_0.gguf", ag_test_shared_dir());
     compare_kv(path, "q8_0", 8e-2);
     /* a head size that is not a multiple of 32 is refused with a clear error */

@@ -37,13 +37,12 @@ ag_status ag_session_kv_type_parse(const char *name, int head_dim, ag_type *type
 size_t ag_model_kv_bytes_per_token(const ag_model *m, const char *kv_type) {
     ag_type t = AG_TYPE_F16;
     if (ag_session_kv_type_parse(kv_type, m->hp.head_dim, &t, NULL) != AG_OK) return 0;
-    if (m->cuda) t = AG_TYPE_F16;
     return 2 * (size_t)m->hp.n_layer * ag_type_row_size(t, (int64_t)m->hp.n_head_kv * m->hp.head_dim);
 }
 
 size_t ag_session_kv_bytes_per_token(const ag_session *s) {
     const ag_hparams *hp = &s->model->hp;
-    const ag_type t = s->gpu ? AG_TYPE_F16 : s->kv.type;
+    const ag_type t = s->gpu ? ag_gpu_session_kv_type(s->gpu) : s->kv.type;
     return 2 * (size_t)hp->n_layer * ag_type_row_size(t, (int64_t)hp->n_head_kv * hp->head_dim); /* K and V */
 }
 

@@ -28,7 +28,8 @@ ag_status ag_gpu_attach(ag_model *m, const ag_model_params *params, ag_error *er
 void ag_gpu_detach(ag_model *m);
 
 /* A session's device half: KV cache and scratch on m's GPU. */
-/* kv_type: AG_TYPE_F16, AG_TYPE_Q8_0 or AG_TYPE_Q4_0 (the session's --kv-type). */
+/* kv_type: AG_TYPE_F16, AG_TYPE_Q8_0 or AG_TYPE_Q4_0 (the session's --kv-type); ag_gpu_session_kv_type gives it back. */
+ag_type ag_gpu_session_kv_type(const struct ag_cuda_session *s);
 struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_type kv_type, ag_error *err);
 void ag_gpu_session_free(struct ag_cuda_session *s);
 uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s); /* its device memory */

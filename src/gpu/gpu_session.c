@@ -27,6 +27,11 @@ struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_b
 
 void ag_gpu_session_free(struct ag_cuda_session *s) { ag_cuda_session_free(s); }
 
+ag_type ag_gpu_session_kv_type(const struct ag_cuda_session *s) {
+    const int t = ag_cuda_session_kv_type(s);
+    return t == AG_CUDA_KV_Q8_0 ? AG_TYPE_Q8_0 : t == AG_CUDA_KV_Q4_0 ? AG_TYPE_Q4_0 : AG_TYPE_F16;
+}
+
 uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s) { return ag_cuda_session_device_bytes(s); }
 
 bool ag_gpu_partial(const ag_model *m) { return m->cuda && m->gpu_layers < m->hp.n_layer; }
