@@ -16,7 +16,8 @@
  * text model and its projector go to the GPU, matching transformers' merger output for the
  * fixture image within 1e-3. Its own case (`test_cuda vision`), needing only a device and the fixture.
  *
- * glm4 on the GPU (`test_cuda glm4`): the glm4 fixture in F32 (also in the families above), and
+ * glm4 on the GPU (`test_cuda glm4`): the glm4 fixture in F32 (also in the families above; here
+ * with partial offload too), and
  * GLM-4.1V's language model with the fixture image (multimodal rotary positions, image rows from
  * the GPU vision encoder) against the CPU: prompt logits, greedy tokens, batched steps of an image
  * session and a text session.
@@ -155,8 +156,8 @@ static void test_float_models(void) {
 }
 
 /* The fixture of a family (tests/data/arch/NAME) converted to F32: GPU and CPU give the same
- * greedy tokens and logits within 1e-3. */
-static void family_f32(const char *name) {
+ * greedy tokens and logits within 1e-3; also with the first gpu_layers on the GPU when > 0. */
+static void family_f32(const char *name, int gpu_layers) {
     char dir[1024], out[1024];
     const char *data = getenv("AUTOGLM_TEST_DATA"); /* the fixtures elsewhere (a copy on the GPU machine) */
     if (data && *data) snprintf(dir, sizeof dir, "%s/arch/%s", data, name);
@@ -169,12 +170,13 @@ static void family_f32(const char *name) {
         return;
     }
     compare(out, true, 1e-3);
+    if (gpu_layers > 0) compare_layers(out, gpu_layers, true, 1e-3);
     unlink(out);
 }
 
 static void test_families_f32(void) {
     static const char *const FAMILIES[] = {"llama", "mistral", "qwen2", "qwen3", "glm4"};
-    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) family_f32(FAMILIES[i]);
+    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) family_f32(FAMILIES[i], 0);
 }
 
 static void test_quantized_models(void) {
@@ -545,9 +547,10 @@ static bool glm4v_convert(char *lm, size_t lm_cap, char *mm, size_t mm_cap) {
     return st == AG_OK;
 }
 
-static glm4v_model glm4v_load(const char *lm, const char *mm, const char *device) {
+static glm4v_model glm4v_load(const char *lm, const char *mm, const char *device, int gpu_layers) {
     ag_error err = {0};
-    glm4v_model g = {load(lm, device, &err), NULL};
+    ag_model_params mp = {.n_threads = 2, .device = device, .n_gpu_layers = gpu_layers};
+    glm4v_model g = {ag_model_load(lm, &mp, &err), NULL};
     if (g.m) g.v = ag_vision_load(mm, g.m, &err);
     CHECK_MSG(g.m && g.v, "%s: %s", device, err.msg);
     return g;
@@ -622,18 +625,19 @@ done:
 /* glm4 on the GPU: the text fixture (F32) gives the CPU's greedy tokens; GLM-4.1V's language model
  * with the fixture image (M-RoPE positions, image rows in place of the placeholders) gives the
  * CPU's prompt logits within 1e-3 (max |diff| / max |ref|) and its 8 greedy tokens, in one pass,
- * in chunks of 7 that split the image and in a chunk of 31 that leaves one token alone; a batched
- * step of an image session and a text session (different pos_delta) matches the CPU's. */
+ * in chunks of 7 that split the image and in a chunk of 31 that leaves one token alone, and with
+ * one of its two layers on the GPU (partial offload); a batched step of an image session and a
+ * text session (different pos_delta) matches the CPU's. */
 static void test_glm4(void) {
     char why[256];
     if (ag_cuda_device_count(why, sizeof why) < 1) {
         fprintf(stderr, "SKIP: no GPU: %s\n", why);
         return;
     }
-    family_f32("glm4");
+    family_f32("glm4", 1);
     char lm[1100], mm[1100];
     if (!glm4v_convert(lm, sizeof lm, mm, sizeof mm)) return;
-    glm4v_model cpu = glm4v_load(lm, mm, "cpu"), gpu = glm4v_load(lm, mm, "cuda");
+    glm4v_model cpu = glm4v_load(lm, mm, "cpu", 0), gpu = glm4v_load(lm, mm, "cuda", 0);
     if (cpu.v && gpu.v) {
         CHECK(gpu.m->cuda != NULL && gpu.v->gpu != NULL);
         const int nv = ag_model_n_vocab(cpu.m), rows = 64 + GLM4V_GEN;
@@ -654,6 +658,22 @@ static void test_glm4(void) {
             CHECK(prompt < 1e-3 && dec < 1e-3);
             CHECK(same == GLM4V_GEN);
         }
+        /* partial offload: the first layer on the GPU (its (t, h, w) positions on the device), the
+         * second on the CPU */
+        glm4v_model part = glm4v_load(lm, mm, "cuda", 1);
+        if (np > 0 && part.v) {
+            CHECK(ag_model_gpu_layers(part.m) == 1);
+            const int npg = glm4v_run(&part, 0, b, rows, tb);
+            CHECK(npg == np);
+            if (npg == np) {
+                const double rd = rel_max(b, a, (size_t)(np + GLM4V_GEN) * nv);
+                const bool same = memcmp(ta, tb, sizeof ta) == 0;
+                fprintf(stderr, "  glm4v with 1 of 2 layers on the GPU: logits max rel diff %.3g, greedy tokens %s\n", rd,
+                        same ? "equal" : "differ");
+                CHECK(rd < 1e-3 && same);
+            }
+        }
+        glm4v_free(&part);
         if (glm4v_batched(&cpu, a) == 0 && glm4v_batched(&gpu, b) == 0) {
             const double rd = rel_max(b, a, (size_t)N_STEP * 2 * nv);
             int agree = 0;
