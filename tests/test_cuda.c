@@ -13,9 +13,14 @@
  * within 1e-3 relative (max |diff| / max |ref|) of the CPU encoder's, with one attention block
  * and with blocks of 5 query rows, for the fixture's 1x6x8 grid, two frames (2x6x8) and a
  * larger 1x20x28 grid; all-F16 matrices (tensor cores) within 1e-2; with device auto the glm4
- * text model stays on the CPU and its projector goes to the GPU, matching transformers' merger
- * output for the fixture image within 1e-3. Its own case
- * (`test_cuda vision`), needing only a device and the fixture.
+ * text model and its projector go to the GPU, matching transformers' merger output for the
+ * fixture image within 1e-3. Its own case (`test_cuda vision`), needing only a device and the fixture.
+ *
+ * glm4 on the GPU (`test_cuda glm4`): the glm4 fixture in F32 (also in the families above; here
+ * with partial offload too), and
+ * GLM-4.1V's language model with the fixture image (multimodal rotary positions, image rows from
+ * the GPU vision encoder) against the CPU: prompt logits, greedy tokens, batched steps of an image
+ * session and a text session.
  *
  * Without a GPU (or in a build without CUDA) it checks that an explicit `cuda` device is refused
  * with a clear error, that `cpu` and the default still load, and skips the rest (passing).
@@ -205,23 +210,28 @@ static void test_float_models(void) {
     compare(path, false, 5e-2);
 }
 
-static void test_families_f32(void) {
-    static const char *const FAMILIES[] = {"llama", "mistral", "qwen2", "qwen3"};
-    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) {
-        char dir[1024], out[1024];
-        const char *data = getenv("AUTOGLM_TEST_DATA"); /* the fixtures elsewhere (a copy on the GPU machine) */
-        if (data && *data) snprintf(dir, sizeof dir, "%s/arch/%s", data, FAMILIES[i]);
-        else snprintf(dir, sizeof dir, "%s/data/arch/%s", AG_TEST_SOURCE_DIR, FAMILIES[i]);
-        snprintf(out, sizeof out, "%s/cuda-%s-f32.gguf", tmp_dir(), FAMILIES[i]);
-        ag_convert_params cp = {.type = "f32"};
-        ag_error err = {0};
-        if (ag_convert(dir, out, &cp, &err) != AG_OK) {
-            CHECK_MSG(0, "%s: convert: %s", FAMILIES[i], err.msg);
-            continue;
-        }
-        compare(out, true, 1e-3);
-        unlink(out);
+/* The fixture of a family (tests/data/arch/NAME) converted to F32: GPU and CPU give the same
+ * greedy tokens and logits within 1e-3; also with the first gpu_layers on the GPU when > 0. */
+static void family_f32(const char *name, int gpu_layers) {
+    char dir[1024], out[1024];
+    const char *data = getenv("AUTOGLM_TEST_DATA"); /* the fixtures elsewhere (a copy on the GPU machine) */
+    if (data && *data) snprintf(dir, sizeof dir, "%s/arch/%s", data, name);
+    else snprintf(dir, sizeof dir, "%s/data/arch/%s", AG_TEST_SOURCE_DIR, name);
+    snprintf(out, sizeof out, "%s/cuda-%s-f32.gguf", tmp_dir(), name);
+    ag_convert_params cp = {.type = "f32"};
+    ag_error err = {0};
+    if (ag_convert(dir, out, &cp, &err) != AG_OK) {
+        CHECK_MSG(0, "%s: convert: %s", name, err.msg);
+        return;
     }
+    compare(out, true, 1e-3);
+    if (gpu_layers > 0) compare_layers(out, gpu_layers, true, 1e-3);
+    unlink(out);
+}
+
+static void test_families_f32(void) {
+    static const char *const FAMILIES[] = {"llama", "mistral", "qwen2", "qwen3", "glm4"};
+    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) family_f32(FAMILIES[i], 0);
 }
 
 static void test_quantized_models(void) {
@@ -539,11 +549,11 @@ static void test_vision(void) {
     }
     ag_vision_free(v);
     ag_model_free(m);
-    /* device auto: the glm4 text model stays on the CPU (not a family the backend runs), its
-     * projector goes to the GPU; the fixture image's merger output matches transformers' */
+    /* device auto: the glm4 text model and its projector go to the GPU; the fixture image's merger
+     * output matches transformers' */
     m = load(lm, NULL, &err);
     v = m ? ag_vision_load(mm, m, &err) : NULL;
-    CHECK_MSG(v != NULL && v->gpu != NULL && m->cuda == NULL, "%s", err.msg);
+    CHECK_MSG(v != NULL && v->gpu != NULL && m->cuda != NULL, "%s", err.msg);
     if (v && v->gpu) {
         size_t n_ref = 0;
         char path[1200];
@@ -566,6 +576,175 @@ static void test_vision(void) {
     unlink(mm);
 }
 
+
+/* ---- GLM-4.1V's language model on the GPU (tests/data/glm4v converted to F32, with its projector) */
+
+#define GLM4V_PROMPT "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>Describe it.<|assistant|>\n"
+#define GLM4V_GEN 8
+
+typedef struct {
+    ag_model *m;
+    ag_vision *v;
+} glm4v_model;
+
+/* The glm4v fixture converted once (lm, mm: paths to write), loaded on device. */
+static bool glm4v_convert(char *lm, size_t lm_cap, char *mm, size_t mm_cap) {
+    char dir[1024];
+    const char *data = getenv("AUTOGLM_TEST_DATA");
+    if (data && *data) snprintf(dir, sizeof dir, "%s/glm4v", data);
+    else snprintf(dir, sizeof dir, "%s/data/glm4v", AG_TEST_SOURCE_DIR);
+    snprintf(lm, lm_cap, "%s/cuda-glm4v-lm-f32.gguf", tmp_dir());
+    snprintf(mm, mm_cap, "%s/cuda-glm4v-lm-mmproj-f32.gguf", tmp_dir());
+    ag_convert_params cp = {.type = "f32", .mmproj = mm};
+    ag_error err = {0};
+    const ag_status st = ag_convert(dir, lm, &cp, &err);
+    CHECK_MSG(st == AG_OK, "convert: %s", err.msg);
+    return st == AG_OK;
+}
+
+static glm4v_model glm4v_load(const char *lm, const char *mm, const char *device, int gpu_layers) {
+    ag_error err = {0};
+    ag_model_params mp = {.n_threads = 2, .device = device, .n_gpu_layers = gpu_layers};
+    glm4v_model g = {ag_model_load(lm, &mp, &err), NULL};
+    if (g.m) g.v = ag_vision_load(mm, g.m, &err);
+    CHECK_MSG(g.m && g.v, "%s: %s", device, err.msg);
+    return g;
+}
+
+static void glm4v_free(glm4v_model *g) {
+    ag_vision_free(g->v);
+    ag_model_free(g->m);
+}
+
+/* The fixture's image: its 1x6x8 grid of pixel_values (test_glm4v.c's formula); pixels owned. */
+static ag_image_patches glm4v_image(const ag_vision *v) {
+    ag_image_patches img = {1, 6, 8, v->patch_dim, malloc((size_t)48 * v->patch_dim * sizeof(float))};
+    for (int64_t i = 0; i < (int64_t)48 * v->patch_dim; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
+    return img;
+}
+
+/* The prompt with the image (every position's logits) then GLM4V_GEN greedy tokens, each with its
+ * logits; out: (n_prompt + GLM4V_GEN, n_vocab). Returns the prompt's length, -1 on failure. */
+static int glm4v_run(glm4v_model *g, int n_batch, float *out, int out_rows, ag_token *toks) {
+    const int nv = ag_model_n_vocab(g->m);
+    ag_session_params sp = {.n_ctx = 64, .n_batch = n_batch};
+    ag_error err = {0};
+    ag_session *s = ag_session_new(g->m, &sp, &err);
+    ag_image_patches img = glm4v_image(g->v);
+    int n_eval = 0, rc = -1;
+    if (!s || ag_session_eval_prompt_images(s, g->v, GLM4V_PROMPT, &img, 1, true, &n_eval, &err)) goto done;
+    if (n_eval + GLM4V_GEN > out_rows) goto done;
+    for (int i = 0; i < n_eval; i++) memcpy(out + (size_t)i * nv, ag_session_logits(s, i), (size_t)nv * sizeof(float));
+    for (int k = 0; k < GLM4V_GEN; k++) {
+        toks[k] = argmax(ag_session_logits(s, -1), nv);
+        if (ag_session_eval(s, &toks[k], 1, false, &err)) goto done;
+        memcpy(out + (size_t)(n_eval + k) * nv, ag_session_logits(s, -1), (size_t)nv * sizeof(float));
+    }
+    rc = n_eval;
+done:
+    if (rc < 0) fprintf(stderr, "  glm4v run (n_batch %d): %s\n", n_batch, err.msg);
+    ag_session_free(s);
+    free(img.pixels);
+    return rc;
+}
+
+/* Two sessions, one with the image prompt (its positions after the image run pos_delta behind the
+ * cache's) and one with text only, then N_STEP batched steps of forced tokens; out: (N_STEP, 2,
+ * n_vocab). -1 on failure. */
+static int glm4v_batched(glm4v_model *g, float *out) {
+    const int nv = ag_model_n_vocab(g->m);
+    ag_session_params sp = {.n_ctx = 64, .n_batch = 16};
+    ag_error err = {0};
+    ag_session *ss[2] = {ag_session_new(g->m, &sp, &err), NULL};
+    ss[1] = ss[0] ? ag_session_new(g->m, &sp, &err) : NULL;
+    ag_image_patches img = glm4v_image(g->v);
+    const ag_token text[5] = {259, 260, 68, 101, 115};
+    int rc = -1;
+    if (!ss[1] || ag_session_eval_prompt_images(ss[0], g->v, GLM4V_PROMPT, &img, 1, false, NULL, &err) ||
+        ag_session_eval(ss[1], text, 5, false, &err))
+        goto done;
+    for (int k = 0; k < N_STEP; k++) {
+        const ag_token tok[2] = {(ag_token)(10 + 7 * k), (ag_token)(100 + 13 * k)};
+        if (ag_session_eval_batch(ss, tok, 2, &err)) goto done;
+        for (int i = 0; i < 2; i++) memcpy(out + ((size_t)k * 2 + i) * nv, ag_session_logits(ss[i], -1), (size_t)nv * sizeof(float));
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "  glm4v batched: %s\n", err.msg);
+    ag_session_free(ss[0]);
+    ag_session_free(ss[1]);
+    free(img.pixels);
+    return rc;
+}
+
+/* glm4 on the GPU: the text fixture (F32) gives the CPU's greedy tokens; GLM-4.1V's language model
+ * with the fixture image (M-RoPE positions, image rows in place of the placeholders) gives the
+ * CPU's prompt logits within 1e-3 (max |diff| / max |ref|) and its 8 greedy tokens, in one pass,
+ * in chunks of 7 that split the image and in a chunk of 31 that leaves one token alone, and with
+ * one of its two layers on the GPU (partial offload); a batched step of an image session and a
+ * text session (different pos_delta) matches the CPU's. */
+static void test_glm4(void) {
+    char why[256];
+    if (ag_cuda_device_count(why, sizeof why) < 1) {
+        fprintf(stderr, "SKIP: no GPU: %s\n", why);
+        return;
+    }
+    family_f32("glm4", 1);
+    char lm[1100], mm[1100];
+    if (!glm4v_convert(lm, sizeof lm, mm, sizeof mm)) return;
+    glm4v_model cpu = glm4v_load(lm, mm, "cpu", 0), gpu = glm4v_load(lm, mm, "cuda", 0);
+    if (cpu.v && gpu.v) {
+        CHECK(gpu.m->cuda != NULL && gpu.v->gpu != NULL);
+        const int nv = ag_model_n_vocab(cpu.m), rows = 64 + GLM4V_GEN;
+        float *a = malloc((size_t)rows * nv * sizeof(float)), *b = malloc((size_t)rows * nv * sizeof(float));
+        ag_token ta[GLM4V_GEN], tb[GLM4V_GEN];
+        const int n_batches[3] = {0, 7, 31};
+        const int np = glm4v_run(&cpu, 0, a, rows, ta);
+        CHECK(np > 0);
+        for (int k = 0; np > 0 && k < 3; k++) {
+            const int npg = glm4v_run(&gpu, n_batches[k], b, rows, tb);
+            CHECK_MSG(npg == np, "n_batch %d: the GPU evaluated %d tokens, the CPU %d", n_batches[k], npg, np);
+            if (npg != np) continue;
+            const double prompt = rel_max(b, a, (size_t)np * nv), dec = rel_max(b + (size_t)np * nv, a + (size_t)np * nv, (size_t)GLM4V_GEN * nv);
+            int same = 0;
+            while (same < GLM4V_GEN && ta[same] == tb[same]) same++;
+            fprintf(stderr, "  glm4v on the GPU, n_batch %2d: prompt logits (%d positions) max rel diff %.3g, decode %.3g, greedy tokens equal %d/%d\n",
+                    n_batches[k], np, prompt, dec, same, GLM4V_GEN);
+            CHECK(prompt < 1e-3 && dec < 1e-3);
+            CHECK(same == GLM4V_GEN);
+        }
+        /* partial offload: the first layer on the GPU (its (t, h, w) positions on the device), the
+         * second on the CPU */
+        glm4v_model part = glm4v_load(lm, mm, "cuda", 1);
+        if (np > 0 && part.v) {
+            CHECK(ag_model_gpu_layers(part.m) == 1);
+            const int npg = glm4v_run(&part, 0, b, rows, tb);
+            CHECK(npg == np);
+            if (npg == np) {
+                const double rd = rel_max(b, a, (size_t)(np + GLM4V_GEN) * nv);
+                const bool same = memcmp(ta, tb, sizeof ta) == 0;
+                fprintf(stderr, "  glm4v with 1 of 2 layers on the GPU: logits max rel diff %.3g, greedy tokens %s\n", rd,
+                        same ? "equal" : "differ");
+                CHECK(rd < 1e-3 && same);
+            }
+        }
+        glm4v_free(&part);
+        if (glm4v_batched(&cpu, a) == 0 && glm4v_batched(&gpu, b) == 0) {
+            const double rd = rel_max(b, a, (size_t)N_STEP * 2 * nv);
+            int agree = 0;
+            for (int r = 0; r < N_STEP * 2; r++) agree += argmax(a + (size_t)r * nv, nv) == argmax(b + (size_t)r * nv, nv);
+            fprintf(stderr, "  glm4v batched steps (image + text session): max rel diff %.3g, argmax agrees %d/%d\n", rd, agree, N_STEP * 2);
+            CHECK(rd < 1e-3 && agree == N_STEP * 2);
+        } else
+            CHECK_MSG(0, "glm4v batched steps failed");
+        free(a);
+        free(b);
+    }
+    glm4v_free(&cpu);
+    glm4v_free(&gpu);
+    unlink(lm);
+    unlink(mm);
+}
 
 /* On the GPU a row's logits must not depend on how many tokens its pass has (1 or a few: the
  * matrix-vector kernels and the decode attention), so that speculative verification and batched
@@ -640,9 +819,13 @@ static void test_driver_message(void) {
 
 /* test_cuda [NAME]: every case, or the one whose name contains NAME */
 int main(int argc, char **argv) {
-    const ag_test_case cases[] = {{"driver_message", test_driver_message}, {"cuda_vs_cpu", test_cuda}, {"vision_gpu_vs_cpu", test_vision}};
+    const ag_test_case cases[] = {{"driver_message", test_driver_message},
+                                  {"cuda_vs_cpu", test_cuda},
+                                  {"vision_gpu_vs_cpu", test_vision},
+                                  {"glm4_gpu_vs_cpu", test_glm4}};
+    const int n_cases = (int)(sizeof cases / sizeof cases[0]);
     if (argc > 1)
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < n_cases; i++)
             if (strstr(cases[i].name, argv[1])) return ag_test_run(&cases[i], 1);
-    return ag_test_run(cases, 3);
+    return ag_test_run(cases, n_cases);
 }

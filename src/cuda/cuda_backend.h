@@ -36,7 +36,8 @@ typedef struct {
 
 typedef struct {
     ag_cuda_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
-    ag_cuda_weight ffn_norm, gate, up, down;
+    ag_cuda_weight ffn_norm, gate, up, down; /* gate absent: up holds [gate; up] (2 n_ff rows; glm4) */
+    ag_cuda_weight attn_post_norm, ffn_post_norm; /* norms of the attention and FFN outputs (glm4) or absent */
 } ag_cuda_layer_desc;
 
 typedef struct {
@@ -46,6 +47,8 @@ typedef struct {
     int n_swa;             /* > 0: sliding-window layers see the last n_swa positions */
     int swa_period;        /* 0: every layer slides (when n_swa > 0), else il % period < period - 1 */
     const float *rope_freqs; /* (n_rot/2) divisors or NULL */
+    int mrope_sections[3];   /* multimodal rotary (GLM-4.1V): pair i takes the t, h or w position of a
+                                pass given (t, h, w) positions (ag_cuda_session_set_rope) by these sizes */
     ag_cuda_weight output_norm, output;
     const ag_cuda_layer_desc *layers; /* n_layer */
 } ag_cuda_model_desc;
@@ -89,6 +92,11 @@ uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s);
 /* Pinned host buffer of (n_batch, n_embd) floats: the caller writes the token embeddings there. */
 float *ag_cuda_session_input(ag_cuda_session *s);
 
+/* The rotary positions of the session's next passes: each token's cache position + delta (text
+ * after images), or for the next ag_cuda_forward only, when mpos is given, the (t, h, w) positions
+ * of its n tokens ((n, 3), n <= n_batch; the model has mrope_sections) by section. */
+ag_status ag_cuda_session_set_rope(ag_cuda_session *s, int delta, const int32_t *mpos, int n, ag_error *err);
+
 /* Runs the n embedded tokens of the input buffer at positions pos0.. through the model, appending
  * to the session's KV cache, and copies the logits of every token ((n, n_vocab)) when all_logits,
  * else of the last one, to logits (host). A model described without a head (output.data NULL,
@@ -98,10 +106,10 @@ ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float *logits, bo
 
 /* One decode step of n sessions of the same model at once (continuous batching): row t is the
  * token whose embedding is row t of lead's input buffer, at position pos[t] of rows[t]'s cache
- * (lead may be one of rows). Every weight is read once for all rows. n <= 16 and <= lead's n_batch.
- * logits: (n, n_vocab), host. */
-ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, int n,
-                                float *logits, ag_error *err);
+ * (lead may be one of rows), rotated at pos[t] + delta[t] (delta NULL: 0). Every weight is read
+ * once for all rows. n <= 16 and <= lead's n_batch. logits: (n, n_vocab), host. */
+ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, const int *delta,
+                                int n, float *logits, ag_error *err);
 #define AG_CUDA_MULTI_MAX 16
 
 /* Best-of-reps device-memory read bandwidth in bytes/s (a kernel summing `bytes`); 0 on failure. */

@@ -8,6 +8,8 @@
  *   k, v -> cache[pos0 ..] (F16) ; att = flash attention over the cache (+ its 8-bit activations)
  *   x += att @ wo                                     (the product accumulates into x)
  *   xb = rmsnorm(x) * ffn_norm ; gu = [xb @ gate | xb @ up] ; hb = silu(g) * u ; x += hb @ down
+ * (glm4: x += rmsnorm(att @ wo) * attn_post_norm and x += rmsnorm(hb @ down) * ffn_post_norm, the
+ * products written to xb first; its [gate; up] is one matrix, uploaded as the stacked gu product)
  * then logits = rmsnorm(x) * output_norm @ output.
  * Products of up to CU_MMV_MAX_COLS tokens use the matrix-vector kernels (8-bit activations for
  * quantized weights), larger ones cuBLAS. Every kernel reads the position from s->d_pos, so the
@@ -16,6 +18,8 @@
  * row per session: the products read each weight once for all rows, rope/cache store and
  * attention use each row's own cache and position (d_pos + 1, d_rows + 1); it is captured as a
  * graph per number of rows.
+ * Rotary positions are cache positions plus the row's delta (d_delta: text after images), or in a
+ * prefill chunk with images the (t, h, w) positions given (d_mpos; such a pass is never a graph).
  * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graphs off, AUTOGLM_CUDA_PDL=0 programmatic
  * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
  * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch (measurements).
@@ -40,7 +44,7 @@ static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float
 }
 
 /* Enqueues the pass for n tokens whose embeddings are in s->x; logits of tokens first.. n-1. */
-static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, ag_error *err) {
+static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, bool mrope, ag_error *err) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
     const cu_stream st = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch};
@@ -66,11 +70,15 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, 
         if (L->bv) cu_add_bias(s->qkv + qd + kvd, L->bv, n, ld_qkv, kvd, st);
         if (L->q_norm) cu_rmsnorm(s->qkv, s->qkv, L->q_norm, n * hp->n_head, hp->n_head, ld_qkv, hd, eps, st);
         if (L->k_norm) cu_rmsnorm(s->qkv + qd, s->qkv + qd, L->k_norm, n * hp->n_head_kv, hp->n_head_kv, ld_qkv, hd, eps, st);
-        cu_rope_store(s, il, n, multi, st);
+        cu_rope_store(s, il, n, multi, mrope, st);
         const bool att_q8 = q8 && hd % 32 == 0; /* the attention writes the 8-bit activations of att */
         cu_attention(s, il, n, att_q8, multi, st);
         cu_act ao = {s->att, n, qd, att_q8, false};
-        if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err))) return r;
+        if (L->attn_post_norm) { /* the output normed before the residual add (xb is free here) */
+            if ((r = matmul(s, &L->wo, &ao, s->xb, e, false, err))) return r;
+            cu_rmsnorm_add(s->xb, s->x, L->attn_post_norm, n, e, eps, st);
+        } else if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err)))
+            return r;
         if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
         else cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);
         cu_act b = {s->xb, n, e, q8, false};
@@ -82,7 +90,11 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, 
         if (q8) cu_silu_mul_q8(s->gu, s->hb, n, f, s->x8, s->xds, st);
         else cu_silu_mul(s->gu, s->hb, n, f, st);
         cu_act c = {s->hb, n, f, q8, false};
-        if ((r = matmul(s, &L->down, &c, s->x, e, true, err))) return r;
+        if (L->ffn_post_norm) {
+            if ((r = matmul(s, &L->down, &c, s->xb, e, false, err))) return r;
+            cu_rmsnorm_add(s->xb, s->x, L->ffn_post_norm, n, e, eps, st);
+        } else if ((r = matmul(s, &L->down, &c, s->x, e, true, err)))
+            return r;
     }
     if (!m->output.q) return AG_OK; /* no head (partial offload): the hidden states stay in s->x */
     const int n_out = n - first;
@@ -106,7 +118,7 @@ static bool pass_graph(ag_cuda_session *s, int n, bool multi, cudaGraphExec_t *s
     bool ok = cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
     if (ok) {
         ag_error e2 = {};
-        const ag_status r = enqueue_pass(s, n, 0, multi, &e2);
+        const ag_status r = enqueue_pass(s, n, 0, multi, false, &e2);
         ok = cudaStreamEndCapture(s->stream, &g) == cudaSuccess && r == AG_OK;
     }
     ok = ok && cudaGraphInstantiate(slot, g, 0) == cudaSuccess;
@@ -126,15 +138,24 @@ extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float 
     CU_TRY(cudaSetDevice(s->m->device), err, "select device");
     const cudaStream_t st = s->stream;
     *s->h_pos = pos0;
+    const bool mrope = s->mrope_n > 0;
+    const int mrope_n = s->mrope_n;
+    s->mrope_n = 0; /* the (t, h, w) positions are this pass's only */
+    if (mrope && mrope_n != n)
+        return cu_error(err, AG_ERR_INVALID_ARG, "(t, h, w) positions of %d tokens for a pass of %d", mrope_n, n);
     CU_TRY(cudaMemcpyAsync(s->d_pos, s->h_pos, sizeof(int), cudaMemcpyHostToDevice, st), err, "copy position");
+    CU_TRY(cudaMemcpyAsync(s->d_delta, s->h_delta, sizeof(int), cudaMemcpyHostToDevice, st), err, "copy rotary delta");
+    if (mrope)
+        CU_TRY(cudaMemcpyAsync(s->d_mpos, s->h_mpos, (size_t)n * 3 * sizeof(int), cudaMemcpyHostToDevice, st), err,
+               "copy rotary positions");
     CU_TRY(cudaMemcpyAsync(s->x, s->h_x, (size_t)n * hp->n_embd * sizeof(float), cudaMemcpyHostToDevice, st), err,
            "copy embeddings");
     const bool head = s->m->output.q != NULL; /* else the hidden states of every token go back */
     const int first = all_logits || !head ? 0 : n - 1;
-    if (n == 1 && pass_graph(s, 1, false, &s->graph, &s->graph_failed)) {
+    if (n == 1 && !mrope && pass_graph(s, 1, false, &s->graph, &s->graph_failed)) {
         CU_TRY(cudaGraphLaunch(s->graph, st), err, "launch the decode graph");
     } else {
-        const ag_status r = enqueue_pass(s, n, first, false, err);
+        const ag_status r = enqueue_pass(s, n, first, false, mrope, err);
         if (r) {
             cudaStreamSynchronize(st);
             return r;
@@ -148,8 +169,8 @@ extern "C" ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float 
     return AG_OK;
 }
 
-extern "C" ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, int n,
-                                           float *logits, ag_error *err) {
+extern "C" ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos,
+                                           const int *delta, int n, float *logits, ag_error *err) {
     const ag_cuda_model_desc *hp = &lead->m->hp;
     if (n < 1 || n > CU_MMV_MAX_COLS || n > lead->n_batch)
         return cu_error(err, AG_ERR_INVALID_ARG, "batched step of %d rows (at most %d)", n,
@@ -160,11 +181,14 @@ extern "C" ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_sessio
         if (pos[t] < 0 || pos[t] >= r->n_ctx) return cu_error(err, AG_ERR_CONTEXT_FULL, "row %d: position beyond the context", t);
         lead->h_pos[1 + t] = pos[t];
         lead->h_rows[1 + t] = r->h_rows[0];
+        lead->h_delta[1 + t] = delta ? delta[t] : 0;
     }
     CU_TRY(cudaSetDevice(lead->m->device), err, "select device");
     const cudaStream_t st = lead->stream;
     CU_TRY(cudaMemcpyAsync(lead->d_pos + 1, lead->h_pos + 1, (size_t)n * sizeof(int), cudaMemcpyHostToDevice, st), err,
            "copy positions");
+    CU_TRY(cudaMemcpyAsync(lead->d_delta + 1, lead->h_delta + 1, (size_t)n * sizeof(int), cudaMemcpyHostToDevice, st), err,
+           "copy rotary deltas");
     CU_TRY(cudaMemcpyAsync(lead->d_rows + 1, lead->h_rows + 1, (size_t)n * sizeof(cu_rowkv), cudaMemcpyHostToDevice, st),
            err, "copy cache pointers");
     CU_TRY(cudaMemcpyAsync(lead->x, lead->h_x, (size_t)n * hp->n_embd * sizeof(float), cudaMemcpyHostToDevice, st), err,
@@ -172,7 +196,7 @@ extern "C" ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_sessio
     if (pass_graph(lead, n, true, &lead->graph_multi[n], &lead->graph_multi_failed[n])) {
         CU_TRY(cudaGraphLaunch(lead->graph_multi[n], st), err, "launch the batched decode graph");
     } else {
-        const ag_status r = enqueue_pass(lead, n, 0, true, err);
+        const ag_status r = enqueue_pass(lead, n, 0, true, false, err);
         if (r) {
             cudaStreamSynchronize(st);
             return r;

@@ -44,6 +44,7 @@ struct cu_weight {
 
 struct cu_layer {
     const float *attn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *ffn_norm; /* NULL when absent */
+    const float *attn_post_norm, *ffn_post_norm; /* glm4: the attention / FFN output normed before the add */
     cu_weight wq, wk, wv, wo, gate, up, down;
     /* when the parts share a type they are uploaded stacked (rows of q, then k, then v; gate then
        up), so one product fills the qkv / gu buffers; the parts are then empty */
@@ -132,6 +133,11 @@ struct ag_cuda_session {
     cu_rowkv *d_rows;  /* (n_batch) */
     int *h_pos;        /* pinned (n_batch) */
     cu_rowkv *h_rows;  /* pinned (n_batch) */
+    /* rotary positions: token t rotates at its cache position + d_delta[multi ? 1 + t : 0], or in a
+       pass with mrope_n > 0 (a prefill chunk with images) at d_mpos[3t + axis of the pair] */
+    int *d_delta, *h_delta; /* (1 + CU_MMV_MAX_COLS), device and pinned */
+    int *d_mpos, *h_mpos;   /* (n_batch, 3), device and pinned */
+    int mrope_n;            /* tokens of h_mpos for the next ag_cuda_forward (0: none) */
     bool pdl;          /* programmatic dependent launch (device of compute capability 9.0+) */
     int n_sm;          /* the device's multiprocessors */
     int mmv_blocks_sm, mmv_warps_wanted; /* see cu_stream (AUTOGLM_CUDA_MMV_BLOCKS, _SPLIT: measurements) */
@@ -222,9 +228,11 @@ ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, i
 void cu_rmsnorm(const float *x, float *y, const float *w, int n_rows, int n_per_tok, int ld_tok, int dim, float eps,
                 cu_stream cs);
 void cu_add_bias(float *y, const float *b, int n, int ld, int len, cu_stream cs);
-/* multi: rows from d_pos[t] / d_rows[t] (see ag_cuda_session) */
-void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, cu_stream cs);
+/* multi: rows from d_pos[t] / d_rows[t] (see ag_cuda_session); mrope: the pass's (t, h, w) positions */
+void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, bool mrope, cu_stream cs);
 void cu_silu_mul(const float *gu, float *h, int n, int f, cu_stream cs);
+/* x[t] += rmsnorm(y[t]) * w for the n rows of dim (the post-norms of glm4) */
+void cu_rmsnorm_add(const float *y, float *x, const float *w, int n, int dim, float eps, cu_stream cs);
 
 /* ---- cuda_attn.cu: att (n, q_dim) = softmax(q K^T * scale) V over the cache of layer il; with q8
    (head_dim % 32 == 0, n <= CU_MMV_MAX_COLS) also att's 8-bit activations in s->x8, s->xds */

@@ -4,7 +4,11 @@
  *   rmsnorm     y = x / sqrt(mean(x^2) + eps) * w           per row (the model dim or one head)
  *   add_bias    y[t] += b
  *   rope_store  q, k rotated by theta_i = pos * base^(-2i/n_rot) (/ freq factor), pairs (2i, 2i+1)
- *               or (i, i + n_rot/2); k and v written to the F16 cache at their positions
+ *               or (i, i + n_rot/2), pos = cache position + the row's delta (text after images);
+ *               in a pass with (t, h, w) positions (GLM-4.1V's multimodal rotary, model/mrope.c)
+ *               pair i takes the position of its section's axis; k and v written to the F16
+ *               cache at their cache positions
+ *   rmsnorm_add x += rmsnorm(y) * w                          (glm4's post-attention / post-FFN norms)
  *   silu_mul    h = g / (1 + exp(-g)) * u
  * Positions come from the session's device arrays (s->d_pos, s->d_rows), so a captured decode step
  * replays at any position. Every kernel waits for the one before it first (cu_pdl_wait).
@@ -51,10 +55,40 @@ void cu_add_bias(float *y, const float *b, int n, int ld, int len, cu_stream cs)
     cu_launch(cs, add_bias_kernel, dim3((len + 255) / 256, n), dim3(256), y, b, ld, len);
 }
 
+/* One block per token: x += (y * scale) * w with scale = 1 / sqrt(mean(y^2) + eps). */
+__global__ void rmsnorm_add_kernel(const float *y, float *x, const float *w, int dim, float eps) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
+    const float *yr = y + (size_t)blockIdx.x * dim;
+    float *xr = x + (size_t)blockIdx.x * dim;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += yr[i] * yr[i];
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    __shared__ float part[32];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
+    if (n_warps > 1) {
+        if (lane == 0) part[warp] = ss;
+        __syncthreads();
+        ss = lane < n_warps ? part[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    }
+    const float scale = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) xr[i] += (yr[i] * scale) * w[i];
+}
+
+void cu_rmsnorm_add(const float *y, float *x, const float *w, int n, int dim, float eps, cu_stream cs) {
+    const int threads = dim <= 256 ? 32 : dim <= 2048 ? 256 : 1024;
+    cu_launch(cs, rmsnorm_add_kernel, dim3(n), dim3(threads), y, x, w, dim, eps);
+}
+
 struct rope_args {
     float *qkv;           /* (n, q_dim + 2 kv_dim): q rotated in place */
     const cu_rowkv *rows; /* caches: rows[multi ? t : 0], layer il */
     const int *pos;       /* multi ? pos[t] : pos[0] + t */
+    const int *delta;     /* rotary position = cache position + delta[multi ? t : 0] */
+    const int *mpos;      /* non-NULL: (n, 3) (t, h, w) rotary positions, pair i by section */
+    int sec0, sec01;      /* pairs below sec0 take t, below sec0 + sec1 h, the rest w */
+    float rope_base;
     int il, multi;
     const float *freqs;   /* (n_rot/2) or NULL */
     int n_head, n_head_kv, hd, n_rot, neox;
@@ -71,7 +105,7 @@ __global__ void rope_store_kernel(rope_args a) {
     const cu_rowkv rk = a.rows[a.multi ? t : 0];
     float *v = a.qkv + (size_t)t * ld + (size_t)head * a.hd;
     const bool is_v = head >= a.n_head + a.n_head_kv;
-    const float fpos = (float)pos / a.pos_scale;
+    const float fpos = (float)(pos + a.delta[a.multi ? t : 0]) / a.pos_scale;
     for (int i = threadIdx.x; i < half_hd; i += blockDim.x) {
         int i0 = 2 * i, i1 = 2 * i + 1;
         float x0 = v[i0], x1 = v[i1];
@@ -82,9 +116,15 @@ __global__ void rope_store_kernel(rope_args a) {
                 x0 = v[i0];
                 x1 = v[i1];
             }
-            float theta = fpos; /* the CPU's recurrence: theta_i = pos * scale^i, one rounding each */
-            for (int j = 0; j < i; j++) theta = __fmul_rn(theta, a.theta_scale);
-            const float th = a.freqs ? theta / a.freqs[i] : theta;
+            float th;
+            if (a.mpos) { /* as ag_rope_multi: pos[axis] / base^(2i/n_rot) */
+                const int axis = i < a.sec0 ? 0 : i < a.sec01 ? 1 : 2;
+                th = (float)a.mpos[3 * t + axis] * (1.0f / powf(a.rope_base, (float)(2 * i) / (float)a.n_rot));
+            } else {
+                float theta = fpos; /* the CPU's recurrence: theta_i = pos * scale^i, one rounding each */
+                for (int j = 0; j < i; j++) theta = __fmul_rn(theta, a.theta_scale);
+                th = a.freqs ? theta / a.freqs[i] : theta;
+            }
             const float c = cosf(th), s = sinf(th);
             const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
             const float y1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
@@ -150,10 +190,13 @@ __global__ void kv_quant_store_kernel(kvq_args a) {
     }
 }
 
-void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, cu_stream cs) {
+void cu_rope_store(ag_cuda_session *s, int il, int n, bool multi, bool mrope, cu_stream cs) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
-    rope_args a = {s->qkv, multi ? s->d_rows + 1 : s->d_rows, multi ? s->d_pos + 1 : s->d_pos, il, multi ? 1 : 0, m->rope_freqs,
+    const int *sec = hp->mrope_sections;
+    rope_args a = {s->qkv, multi ? s->d_rows + 1 : s->d_rows, multi ? s->d_pos + 1 : s->d_pos,
+                   multi ? s->d_delta + 1 : s->d_delta, mrope ? s->d_mpos : NULL, sec[0], sec[0] + sec[1], hp->rope_base,
+                   il, multi ? 1 : 0, m->rope_freqs,
                    hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox ? 1 : 0,
                    m->rope_theta_scale, hp->rope_scale};
     const int half_hd = hp->head_dim / 2, threads = half_hd < 32 ? 32 : half_hd > 256 ? 256 : (half_hd + 31) / 32 * 32;

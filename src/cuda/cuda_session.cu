@@ -1,7 +1,8 @@
 /*
  * cuda_session.cu - a session's device state: the F16 KV cache and every scratch buffer carved
  * out of one allocation (sized up front, so nothing is allocated per token), its stream, cuBLAS
- * handle (with its workspace in that allocation), pinned host buffers and its decode graphs.
+ * handle (with its workspace in that allocation), pinned host buffers and its decode graphs, and
+ * the rotary positions of its next passes (ag_cuda_session_set_rope).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,8 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
     CARVE(wh, half, prefill ? max_wh : 0);
     CARVE(d_pos, int, 1 + CU_MMV_MAX_COLS);
     CARVE(d_rows, cu_rowkv, 1 + CU_MMV_MAX_COLS);
+    CARVE(d_delta, int, 1 + CU_MMV_MAX_COLS);
+    CARVE(d_mpos, int, nb * 3);
     if (base) s->blas_ws = base + off;
     off += prefill ? BLAS_WS_BYTES : 0;
 #undef CARVE
@@ -109,7 +112,9 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     if (cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking) != cudaSuccess ||
         cudaMallocHost(&s->h_x, (size_t)n_batch * d->n_embd * sizeof(float)) != cudaSuccess ||
         cudaMallocHost(&s->h_pos, (1 + CU_MMV_MAX_COLS) * sizeof(int)) != cudaSuccess ||
-        cudaMallocHost(&s->h_rows, (1 + CU_MMV_MAX_COLS) * sizeof(cu_rowkv)) != cudaSuccess) {
+        cudaMallocHost(&s->h_rows, (1 + CU_MMV_MAX_COLS) * sizeof(cu_rowkv)) != cudaSuccess ||
+        cudaMallocHost(&s->h_delta, (1 + CU_MMV_MAX_COLS) * sizeof(int)) != cudaSuccess ||
+        cudaMallocHost(&s->h_mpos, (size_t)n_batch * 3 * sizeof(int)) != cudaSuccess) {
         cudaGetLastError();
         cu_error(err, AG_ERR_NOMEM, "cannot create a CUDA stream or pinned buffers on cuda:%d", m->device);
         ag_cuda_session_free(s);
@@ -121,7 +126,9 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     s->h_rows[0].row_bytes = cu_kv_row_bytes(kv_type, d->n_head_kv * d->head_dim);
     s->h_rows[0].layer_bytes = (size_t)n_ctx * s->h_rows[0].row_bytes;
     s->h_rows[0].kv_type = kv_type;
-    if (cudaMemcpy(s->d_rows, s->h_rows, sizeof(cu_rowkv), cudaMemcpyHostToDevice) != cudaSuccess) {
+    memset(s->h_delta, 0, (1 + CU_MMV_MAX_COLS) * sizeof(int));
+    if (cudaMemcpy(s->d_rows, s->h_rows, sizeof(cu_rowkv), cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(s->d_delta, s->h_delta, (1 + CU_MMV_MAX_COLS) * sizeof(int), cudaMemcpyHostToDevice) != cudaSuccess) {
         cudaGetLastError();
         cu_error(err, AG_ERR_IO, "cannot initialize the session on cuda:%d", m->device);
         ag_cuda_session_free(s);
@@ -162,8 +169,22 @@ extern "C" void ag_cuda_session_free(ag_cuda_session *s) {
     cudaFreeHost(s->h_x);
     cudaFreeHost(s->h_pos);
     cudaFreeHost(s->h_rows);
+    cudaFreeHost(s->h_delta);
+    cudaFreeHost(s->h_mpos);
     cudaFree(s->arena);
     free(s);
 }
 
 extern "C" float *ag_cuda_session_input(ag_cuda_session *s) { return s->h_x; }
+
+extern "C" ag_status ag_cuda_session_set_rope(ag_cuda_session *s, int delta, const int32_t *mpos, int n, ag_error *err) {
+    if (mpos && (n < 1 || n > s->n_batch))
+        return cu_error(err, AG_ERR_INVALID_ARG, "rotary positions of %d tokens (at most %d)", n, s->n_batch);
+    const int *sec = s->m->hp.mrope_sections;
+    if (mpos && sec[0] + sec[1] + sec[2] <= 0)
+        return cu_error(err, AG_ERR_INVALID_ARG, "(t, h, w) rotary positions for a model without rotary sections");
+    s->h_delta[0] = delta;
+    s->mrope_n = mpos ? n : 0;
+    if (mpos) memcpy(s->h_mpos, mpos, (size_t)n * 3 * sizeof(int));
+    return AG_OK;
+}

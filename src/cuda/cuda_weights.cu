@@ -71,7 +71,8 @@ extern "C" uint64_t ag_cuda_model_bytes(const ag_cuda_model_desc *d) {
         const ag_cuda_weight *qkv[] = {&l->wq, &l->wk, &l->wv}, *gu[] = {&l->gate, &l->up};
         total += stacked_bytes(qkv, 3) + stacked_bytes(gu, 2);
         const ag_cuda_weight *mats[] = {&l->wo, &l->down};
-        const ag_cuda_weight *vecs[] = {&l->attn_norm, &l->bq, &l->bk, &l->bv, &l->q_norm, &l->k_norm, &l->ffn_norm};
+        const ag_cuda_weight *vecs[] = {&l->attn_norm, &l->bq, &l->bk, &l->bv, &l->q_norm, &l->k_norm, &l->ffn_norm,
+                                        &l->attn_post_norm, &l->ffn_post_norm};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) total += matrix_bytes(mats[i]);
         for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) total += vector_bytes(vecs[i]);
     }
@@ -235,11 +236,15 @@ static ag_status upload_all(uploader *u, const ag_cuda_model_desc *d) {
         if ((st = upload_vector(u, &l->attn_norm, &o->attn_norm)) || (st = upload_vector(u, &l->bq, &o->bq)) ||
             (st = upload_vector(u, &l->bk, &o->bk)) || (st = upload_vector(u, &l->bv, &o->bv)) ||
             (st = upload_vector(u, &l->q_norm, &o->q_norm)) || (st = upload_vector(u, &l->k_norm, &o->k_norm)) ||
-            (st = upload_vector(u, &l->ffn_norm, &o->ffn_norm)))
+            (st = upload_vector(u, &l->ffn_norm, &o->ffn_norm)) ||
+            (st = upload_vector(u, &l->attn_post_norm, &o->attn_post_norm)) ||
+            (st = upload_vector(u, &l->ffn_post_norm, &o->ffn_post_norm)))
             return st;
         const ag_cuda_weight *qkv[] = {&l->wq, &l->wk, &l->wv}, *gu[] = {&l->gate, &l->up};
         cu_weight *const qkv_out[] = {&o->wq, &o->wk, &o->wv}, *const gu_out[] = {&o->gate, &o->up};
-        if ((st = upload_stacked(u, qkv, 3, &o->wqkv, qkv_out)) || (st = upload_stacked(u, gu, 2, &o->wgu, gu_out)) ||
+        /* no gate: up is [gate; up] already (glm4), the stacked product as it is */
+        if ((st = upload_stacked(u, qkv, 3, &o->wqkv, qkv_out)) ||
+            (st = l->gate.data ? upload_stacked(u, gu, 2, &o->wgu, gu_out) : upload_matrix(u, &l->up, &o->wgu)) ||
             (st = upload_matrix(u, &l->wo, &o->wo)) || (st = upload_matrix(u, &l->down, &o->down)))
             return st;
         o->swa = d->n_swa > 0 && (d->swa_period <= 0 || il % d->swa_period < d->swa_period - 1);

@@ -73,7 +73,7 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
         if (L->gpu) { /* the lead lends its device scratch; each row keeps its own cache */
             struct ag_cuda_session *gpu_rows[GROUP_MAX];
             for (int t = 0; t < g; t++) gpu_rows[t] = ss[done + t]->gpu;
-            const ag_status st = ag_gpu_forward_multi(L->gpu, gpu_rows, m, tokens + done, pos, g, logits, err);
+            const ag_status st = ag_gpu_forward_multi(L->gpu, gpu_rows, m, tokens + done, pos, delta, g, logits, err);
             if (st) return st;
         } else {
             L->scratch.rope_delta_rows = delta;

@@ -3,7 +3,8 @@
  * placeholder runs expanded to each image's tokens, the images encoded (model/vision_glm4v.c),
  * the positions of the reference's get_rope_index (text: consecutive; an image: (t, h, w) from
  * the next position, model/mrope.c; the text after it continues from its largest position + 1),
- * and the forward pass with image embeddings in place of the placeholders' rows.
+ * and the forward pass with image embeddings in place of the placeholders' rows (on the CPU, or on
+ * the GPU for sessions of a model placed there: gpu/gpu_session.c reads the same scratch fields).
  *
  * The cache holds one row per token, images included, so image tokens count against the
  * context; the rotary position of text after an image is its cache position + pos_delta (kept
@@ -16,6 +17,7 @@
 #include "autoglm/vision.h"
 #include "base/error.h"
 #include "engine/session_impl.h"
+#include "gpu/gpu.h"
 #include "model/mrope.h"
 
 void ag_session_mm_truncate(ag_session *s, int n_keep) {
@@ -155,7 +157,6 @@ ag_status ag_session_eval_images(ag_session *s, ag_vision *v, const ag_token *to
         if (!st && n_eval) *n_eval = n;
         return st;
     }
-    if (s->gpu) return ag_error_set(err, AG_ERR_UNSUPPORTED, "images are evaluated on the CPU only for now (model on %s)", s->model->device);
     if (!s->model->hp.mrope)
         return ag_error_set(err, AG_ERR_UNSUPPORTED, "the model has no multimodal rotary sections (rope.dimension_sections): not a GLM-4.1V text model");
     if (e.n > s->n_ctx - s->n_past)
@@ -174,9 +175,20 @@ ag_status ag_session_eval_images(ag_session *s, ag_vision *v, const ag_token *to
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
         s->scratch.embd_rows = e.rows + done;
         s->scratch.mrope_pos = e.pos + 3 * (size_t)done;
-        ag_forward(s->model, &s->kv, &s->scratch, s->pool, e.tokens + done, chunk, s->n_past, out, all_logits);
+        if (s->gpu) { /* the same rows and positions through the device (gpu/gpu_session.c) */
+            ag_gpu_cpu_part cpu = {&s->kv, &s->scratch, s->pool};
+            st = ag_gpu_forward(s->gpu, s->model, &cpu, e.tokens + done, chunk, s->n_past, out, all_logits, err);
+        } else
+            ag_forward(s->model, &s->kv, &s->scratch, s->pool, e.tokens + done, chunk, s->n_past, out, all_logits);
         s->scratch.embd_rows = NULL;
         s->scratch.mrope_pos = NULL;
+        if (st) { /* a device error: the prompt is dropped as when aborted */
+            s->n_logits = 0;
+            s->n_past = start;
+            ag_session_mm_truncate(s, s->n_past);
+            expanded_free(&e);
+            return st;
+        }
         if (s->scratch.aborted) { /* the whole prompt is dropped: its positions need the images' marks */
             s->n_logits = 0;
             s->n_past = start;

@@ -81,11 +81,20 @@ ag_status ag_cuda_forward(ag_cuda_session *s, int n, int pos0, float *logits, bo
     return ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);
 }
 
-ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, int n,
-                                float *logits, ag_error *err) {
+ag_status ag_cuda_session_set_rope(ag_cuda_session *s, int delta, const int32_t *mpos, int n, ag_error *err) {
+    (void)s;
+    (void)delta;
+    (void)mpos;
+    (void)n;
+    return ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);
+}
+
+ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *rows, const int *pos, const int *delta,
+                                int n, float *logits, ag_error *err) {
     (void)lead;
     (void)rows;
     (void)pos;
+    (void)delta;
     (void)n;
     (void)logits;
     return ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);

@@ -37,14 +37,16 @@ uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s); /* its device me
 /* tokens[0..n) (n <= the session's n_batch) at positions pos0..: embeddings on the host, the
  * layers on the GPU (the first m->gpu_layers, then the rest on the CPU through cpu, which only
  * partial offload uses; cpu->scratch->aborted tells whether its abort check stopped it); logits
- * as ag_forward writes them. */
+ * as ag_forward writes them. cpu->scratch's embd_rows, mrope_pos and rope_delta apply as they do
+ * to ag_forward (prompts with images). */
 ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cpu_part *cpu, const ag_token *tokens,
                          int n, int pos0, float *logits, bool all_logits, ag_error *err);
 
 /* One decode step of n sessions' GPU halves at once (ag_cuda_forward_multi; n <= AG_CUDA_MULTI_MAX
- * and lead's n_batch): tokens[t] at position pos[t] of rows[t]'s cache, run in lead's scratch;
- * logits (n, n_vocab). */
+ * and lead's n_batch): tokens[t] at position pos[t] of rows[t]'s cache, rotated at pos[t] + delta[t]
+ * (delta NULL: 0; text after images), run in lead's scratch; logits (n, n_vocab). */
 ag_status ag_gpu_forward_multi(struct ag_cuda_session *lead, struct ag_cuda_session *const *rows, const ag_model *m,
-                               const ag_token *tokens, const int *pos, int n, float *logits, ag_error *err);
+                               const ag_token *tokens, const int *pos, const int *delta, int n, float *logits,
+                               ag_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * gpu_model.c - placing a loaded model on a device: the --device / --gpu-layers choice, which
- * families the GPU runs (the llama family: llama, mistral, qwen2, qwen3), the memory estimate
+ * families the GPU runs (the llama family: llama, mistral, qwen2, qwen3, and glm4 with its post-norms,
+ * fused [gate; up] and multimodal rotary sections), the memory estimate
  * before anything is uploaded, and the description of the weights handed to the CUDA backend.
  *
  * "auto" (the default) falls back to the CPU whenever the GPU cannot be used, and places only the
@@ -43,21 +44,21 @@ static ag_cuda_weight cw(const ag_weight *w) {
 
 /* NULL when the GPU runs m's family, else why not. */
 static const char *unsupported_family(const ag_model *m) {
-    static const char *const FAMILIES[] = {"llama", "mistral", "qwen2", "qwen3"};
+    static const char *const FAMILIES[] = {"llama", "mistral", "qwen2", "qwen3", "glm4"};
     bool known = false;
     for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) known |= strcmp(m->arch, FAMILIES[i]) == 0;
     const ag_hparams *hp = &m->hp;
     if (!known || hp->arch->encoder || hp->arch->act != AG_ACT_SILU || hp->arch->embd_scale)
-        return "the CUDA backend runs the llama family (llama, mistral, qwen2, qwen3) for now";
+        return "the CUDA backend runs the llama family (llama, mistral, qwen2, qwen3) and glm4 for now";
     if (hp->attn_softcap > 0 || hp->final_softcap > 0 || hp->n_expert > 0 || hp->rope_base_swa > 0)
         return "the CUDA backend does not run soft-capping, experts or per-layer rotary bases yet";
     if (hp->head_dim > 256 || hp->n_rot > hp->head_dim || hp->n_head % hp->n_head_kv != 0)
         return "the CUDA backend supports heads of at most 256 dimensions";
     for (int il = 0; il < hp->n_layer; il++) {
         const ag_layer *l = &m->layers[il];
-        if (l->wqkv.data || !l->wq.data || !l->ffn_gate.data || l->attn_post_norm.data || l->ffn_post_norm.data ||
-            l->bo.data)
-            return "the CUDA backend does not run fused QKV, post-norms or output biases yet";
+        const bool gate_up = l->ffn_gate.data || l->ffn_up.ne[1] == 2 * (int64_t)hp->n_ff; /* [gate; up] in ffn_up */
+        if (l->wqkv.data || !l->wq.data || !gate_up || l->bo.data || l->ffn_up_b.data || l->ffn_down_b.data)
+            return "the CUDA backend does not run fused QKV or output biases yet";
     }
     return NULL;
 }
@@ -91,7 +92,8 @@ static ag_cuda_model_desc describe(const ag_model *m, ag_cuda_layer_desc *layers
         const ag_layer *l = &m->layers[il];
         layers[il] = (ag_cuda_layer_desc){cw(&l->attn_norm), cw(&l->wq), cw(&l->wk), cw(&l->wv), cw(&l->wo),
                                           cw(&l->bq), cw(&l->bk), cw(&l->bv), cw(&l->attn_q_norm), cw(&l->attn_k_norm),
-                                          cw(&l->ffn_norm), cw(&l->ffn_gate), cw(&l->ffn_up), cw(&l->ffn_down)};
+                                          cw(&l->ffn_norm), cw(&l->ffn_gate), cw(&l->ffn_up), cw(&l->ffn_down),
+                                          cw(&l->attn_post_norm), cw(&l->ffn_post_norm)};
     }
     const bool head = n_gpu == hp->n_layer;
     return (ag_cuda_model_desc){
@@ -100,6 +102,8 @@ static ag_cuda_model_desc describe(const ag_model *m, ag_cuda_layer_desc *layers
         .norm_eps = hp->norm_eps, .rope_base = hp->rope_base, .rope_scale = hp->rope_scale,
         .attn_scale = hp->attn_scale, .rope_neox = ag_rope_halves(hp), .n_swa = hp->n_swa,
         .swa_period = hp->swa_period, .rope_freqs = m->rope_freqs.data,
+        .mrope_sections = {hp->mrope ? hp->mrope_sections[0] : 0, hp->mrope ? hp->mrope_sections[1] : 0,
+                           hp->mrope ? hp->mrope_sections[2] : 0},
         .output_norm = head ? cw(&m->output_norm) : (ag_cuda_weight){0}, .output = head ? cw(&m->output) : (ag_cuda_weight){0},
         .layers = layers};
 }

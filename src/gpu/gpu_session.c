@@ -8,6 +8,11 @@
  * into the same pinned buffer (the backend's model has no head, so ag_cuda_forward writes
  * (n, n_embd) hidden states there); the CPU then runs the remaining layers, the output norm and
  * the head with its own KV cache rows for those layers (model/forward.c, ag_forward_layers).
+ *
+ * Images (engine/session_image.c) come through the CPU scratch as for ag_forward: rows of the
+ * vision encoder's output replace those tokens' embeddings in the input buffer, and the rotary
+ * positions are the cache positions + scratch->rope_delta, or the chunk's (t, h, w) positions
+ * (scratch->mrope_pos, models with rope sections) handed to the device for this pass.
  */
 #include <string.h>
 
@@ -40,12 +45,19 @@ ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cp
                          int n, int pos0, float *logits, bool all_logits, ag_error *err) {
     float *x = ag_cuda_session_input(s);
     const int e = m->hp.n_embd;
-    for (int t = 0; t < n; t++)
-        ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e,
-                               x + (size_t)t * e);
+    const ag_fwd_scratch *sc = cpu->scratch;
+    for (int t = 0; t < n; t++) {
+        if (sc->embd_rows && sc->embd_rows[t]) memcpy(x + (size_t)t * e, sc->embd_rows[t], (size_t)e * sizeof(float));
+        else
+            ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e,
+                                   x + (size_t)t * e);
+    }
+    const int32_t *mpos = m->hp.mrope ? sc->mrope_pos : NULL;
+    ag_status st = ag_cuda_session_set_rope(s, sc->rope_delta, mpos, n, err);
+    if (st) return st;
     if (!ag_gpu_partial(m)) return ag_cuda_forward(s, n, pos0, logits, all_logits, err);
     /* the first gpu_layers on the device; their hidden states come back into the pinned buffer */
-    const ag_status st = ag_cuda_forward(s, n, pos0, x, true, err);
+    st = ag_cuda_forward(s, n, pos0, x, true, err);
     if (st) return st;
     memcpy(cpu->scratch->x, x, (size_t)n * e * sizeof(float));
     ag_forward_layers(m, cpu->kv, cpu->scratch, cpu->pool, m->gpu_layers, n, pos0, logits, all_logits);
@@ -53,11 +65,12 @@ ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cp
 }
 
 ag_status ag_gpu_forward_multi(struct ag_cuda_session *lead, struct ag_cuda_session *const *rows, const ag_model *m,
-                               const ag_token *tokens, const int *pos, int n, float *logits, ag_error *err) {
+                               const ag_token *tokens, const int *pos, const int *delta, int n, float *logits,
+                               ag_error *err) {
     float *x = ag_cuda_session_input(lead);
     const int e = m->hp.n_embd;
     for (int t = 0; t < n; t++)
         ag_weight_row_to_float(m->tok_embd.data, m->tok_embd.type, m->tok_embd.row_bytes, tokens[t], e,
                                x + (size_t)t * e);
-    return ag_cuda_forward_multi(lead, rows, pos, n, logits, err);
+    return ag_cuda_forward_multi(lead, rows, pos, delta, n, logits, err);
 }
