@@ -5,7 +5,10 @@
  * made-up pieces. Rows are generated on every core, each from its own stream (see gen_state).
  *
  * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
- *                      [--vocab N] [--layers N] [--seed N]
+ *                      [--vocab N] [--layers N] [--seed N] [--arch llama|glm4]
+ * --arch glm4 writes GLM-4's layout (GLM-4.1V's text model): partial rotary in M-RoPE sections,
+ * [gate; up] in ffn_up, post-attention / post-FFN norms, and the image markers
+ * <|begin_of_image|> <|image|> <|end_of_image|> as the vocabulary's last three (control) tokens.
  */
 #include <math.h>
 #include <pthread.h>
@@ -122,7 +125,7 @@ static int add_weight(ag_gguf_writer *w, gen_state *g, const char *name, ag_type
     return st == AG_OK ? 0 : -1;
 }
 
-static int add_vocab(ag_gguf_writer *w, int n_vocab) {
+static int add_vocab(ag_gguf_writer *w, int n_vocab, bool image_tokens) {
     char **tokens = calloc((size_t)n_vocab, sizeof *tokens);
     float *scores = calloc((size_t)n_vocab, sizeof *scores);
     int32_t *types = calloc((size_t)n_vocab, sizeof *types);
@@ -146,6 +149,12 @@ static int add_vocab(ag_gguf_writer *w, int n_vocab) {
             types[i] = 1;
             scores[i] = -(float)i;
         }
+        if (image_tokens && i >= n_vocab - 3) { /* GLM-4.1V's image markers, as control tokens */
+            static const char *const marks[3] = {"<|begin_of_image|>", "<|image|>", "<|end_of_image|>"};
+            strcpy(buf, marks[i - (n_vocab - 3)]);
+            types[i] = 3;
+            scores[i] = 0;
+        }
         tokens[i] = strdup(buf);
     }
     int rc = ag_gguf_set_str(w, "tokenizer.ggml.model", "llama") ||
@@ -167,6 +176,7 @@ int main(int argc, char **argv) {
     shape sh = SHAPES[0];
     gen_state g = {0, 0};
     ag_type type = AG_TYPE_F16;
+    bool glm4 = false; /* --arch glm4: GLM-4 (GLM-4.1V's text model) layout instead of llama's */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--shape") == 0 && v) {
@@ -184,8 +194,9 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--vocab") == 0 && v) sh.n_vocab = atoi(argv[++i]);
         else if (strcmp(a, "--layers") == 0 && v) sh.n_layer = atoi(argv[++i]);
         else if (strcmp(a, "--seed") == 0 && v) g.seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(a, "--arch") == 0 && v && (strcmp(v, "glm4") == 0 || strcmp(v, "llama") == 0)) glm4 = strcmp(argv[++i], "glm4") == 0;
         else if (a[0] != '-' && !out) out = a;
-        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N] [--layers N] [--seed N]\n"); return 2; }
+        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N] [--layers N] [--seed N] [--arch llama|glm4]\n"); return 2; }
     }
     if (!out || sh.n_vocab < 300 || sh.n_layer < 1) {
         fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N>=300] [--layers N]\n");
@@ -193,17 +204,27 @@ int main(int argc, char **argv) {
     }
     ag_gguf_writer *w = ag_gguf_writer_new();
     const int hd = sh.n_embd / sh.n_head;
-    int rc = !w || ag_gguf_set_str(w, "general.architecture", "llama") ||
+    const char *arch = glm4 ? "glm4" : "llama";
+    char key[96];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
+    /* glm4: half the head rotated (partial rotary), in M-RoPE sections t/h/w of the rotated pairs
+     * (GLM-4.1V: 8, 12, 12 of 32), so that prompts with images get their (t, h, w) positions */
+    const int n_rot = glm4 ? hd / 2 : hd, pairs = n_rot / 2, sec_t = pairs / 4, sec_h = (pairs - sec_t) / 2;
+    const int32_t sections[4] = {sec_t, sec_h, pairs - sec_t - sec_h, 0};
+    int rc = !w || ag_gguf_set_str(w, "general.architecture", arch) ||
              ag_gguf_set_str(w, "general.name", "synthetic") ||
-             ag_gguf_set_u32(w, "llama.context_length", 4096) ||
-             ag_gguf_set_u32(w, "llama.embedding_length", (uint32_t)sh.n_embd) ||
-             ag_gguf_set_u32(w, "llama.block_count", (uint32_t)sh.n_layer) ||
-             ag_gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)sh.n_ff) ||
-             ag_gguf_set_u32(w, "llama.attention.head_count", (uint32_t)sh.n_head) ||
-             ag_gguf_set_u32(w, "llama.attention.head_count_kv", (uint32_t)sh.n_head_kv) ||
-             ag_gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd) ||
-             ag_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) ||
-             ag_gguf_set_f32(w, "llama.rope.freq_base", 500000.0f) || add_vocab(w, sh.n_vocab);
+             ag_gguf_set_u32(w, KEY("context_length"), 32768) ||
+             ag_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)sh.n_embd) ||
+             ag_gguf_set_u32(w, KEY("block_count"), (uint32_t)sh.n_layer) ||
+             ag_gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)sh.n_ff) ||
+             ag_gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)sh.n_head) ||
+             ag_gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)sh.n_head_kv) ||
+             ag_gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)n_rot) ||
+             ag_gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f) ||
+             ag_gguf_set_f32(w, KEY("rope.freq_base"), glm4 ? 10000.0f : 500000.0f) ||
+             (glm4 && ag_gguf_set_arr_data(w, KEY("rope.dimension_sections"), AG_GGUF_INT32, sections, 4)) ||
+             add_vocab(w, sh.n_vocab, glm4);
+#undef KEY
     rc = rc || add_weight(w, &g, "token_embd.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0) ||
          add_weight(w, &g, "output_norm.weight", type, sh.n_embd, 0, 0.02f, 1.0f) ||
          add_weight(w, &g, "output.weight", type, sh.n_embd, sh.n_vocab, 0.02f, 0);
@@ -213,8 +234,10 @@ int main(int argc, char **argv) {
         rc = W("attn_norm", sh.n_embd, 0, 1.0f) || W("attn_q", sh.n_embd, sh.n_head * hd, 0) ||
              W("attn_k", sh.n_embd, sh.n_head_kv * hd, 0) || W("attn_v", sh.n_embd, sh.n_head_kv * hd, 0) ||
              W("attn_output", sh.n_head * hd, sh.n_embd, 0) || W("ffn_norm", sh.n_embd, 0, 1.0f) ||
-             W("ffn_gate", sh.n_embd, sh.n_ff, 0) || W("ffn_up", sh.n_embd, sh.n_ff, 0) ||
-             W("ffn_down", sh.n_ff, sh.n_embd, 0);
+             (glm4 ? W("ffn_up", sh.n_embd, 2 * sh.n_ff, 0) /* [gate; up] */
+                   : W("ffn_gate", sh.n_embd, sh.n_ff, 0) || W("ffn_up", sh.n_embd, sh.n_ff, 0)) ||
+             W("ffn_down", sh.n_ff, sh.n_embd, 0) ||
+             (glm4 && (W("post_attention_norm", sh.n_embd, 0, 1.0f) || W("post_ffw_norm", sh.n_embd, 0, 1.0f)));
 #undef W
     }
     ag_error err = {0};
