@@ -35,7 +35,8 @@ typedef struct {
     const char *trusted_keys; /* --trusted-keys: refuse models not signed by a key there */
     bool require_signed;
     bool truncate;        /* --truncate: drop the prompt's beginning when it does not fit */
-    const char *kv_type;  /* --kv-type (default: AUTOGLM_KV_CACHE_TYPE, else f16) */
+    const char *kv_type;  /* --kv-type (default: the model's PARAMETER kv_type, AUTOGLM_KV_CACHE_TYPE, else f16) */
+    char kv_type_param[8]; /* the store model's PARAMETER kv_type, or "" */
     cli_power_opts power; /* --batch-size, --power, --max-tps */
     cli_device_opts dev; /* --device, --gpu-layers */
     ag_sampler_params sp;
@@ -127,6 +128,7 @@ static int parse_opts(int argc, char **argv, run_opts *o, int *first_arg, const 
         o->num_predict = g.num_predict;
         o->num_ctx = g.num_ctx;
         if (g.num_thread > 0) o->threads = g.num_thread;
+        if (g.kv_type[0]) snprintf(o->kv_type_param, sizeof o->kv_type_param, "%s", g.kv_type);
         o->sp = g.sp;
         o->penalty_given = g.penalty_given;
         gen_options_free(&g);
@@ -671,7 +673,7 @@ int cmd_run(int argc, char **argv) {
     if (vis.v) conv.vis = &vis;
     ag_error err = {0};
     ag_session_params sp = {.n_ctx = (int)o.num_ctx, .n_batch = (int)o.power.batch, .n_threads = (int)o.threads,
-                            .kv_type = o.kv_type ? o.kv_type : getenv("AUTOGLM_KV_CACHE_TYPE")};
+                            .kv_type = o.kv_type ? o.kv_type : o.kv_type_param[0] ? o.kv_type_param : getenv("AUTOGLM_KV_CACHE_TYPE")};
     ag_session *s = ag_session_new(m, &sp, &err);
     if (s && !cli_apply_power(s, &o.power)) rc = CLI_EXIT_FAIL;
     ag_sampler *smp = s ? ag_sampler_new(&o.sp, ag_model_n_vocab(m), ag_session_n_ctx(s)) : NULL;

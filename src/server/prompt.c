@@ -40,11 +40,15 @@ ag_token *prompt_tokenize(const ag_model *m, const char *text, bool add_special,
 int prompt_options(const api_request *rq, const store_manifest *man, gen_options *o, char *err, size_t cap) {
     gen_options_default(o);
     st_error e = {0};
-    if (gen_options_apply(o, man->params, &e) || gen_options_apply(o, rq->options, &e)) {
+    st_status st = gen_options_apply(o, man->params, &e);
+    char kv_type[sizeof o->kv_type]; /* the model's (PARAMETER kv_type) or the server's, never a request's */
+    memcpy(kv_type, o->kv_type, sizeof kv_type);
+    if (st || gen_options_apply(o, rq->options, &e)) {
         snprintf(err, cap, "%s", e.msg);
         gen_options_free(o);
         return 400;
     }
+    memcpy(o->kv_type, kv_type, sizeof kv_type);
     return 0;
 }
 

@@ -452,15 +452,16 @@ static void start_generate(sched_model *m, int si) {
     job *j = sl->job;
     int n_ctx = sched_model_ctx(m, j->opts.num_ctx);
     ag_error err = {0};
-    if (sl->s && ag_session_n_ctx(sl->s) != n_ctx) {
+    if (sl->s && (ag_session_n_ctx(sl->s) != n_ctx || strcmp(sl->kv_type, j->opts.kv_type) != 0)) {
         ag_session_free(sl->s);
         sl->s = NULL;
         sl->n_hist = 0;
     }
     if (!sl->s) {
         ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads,
-                                .kv_type = m->owner->cfg.kv_type};
+                                .kv_type = j->opts.kv_type[0] ? j->opts.kv_type : m->owner->cfg.kv_type}; /* the model's PARAMETER over the server's */
         sl->s = ag_session_new(m->model, &sp, &err);
+        snprintf(sl->kv_type, sizeof sl->kv_type, "%s", j->opts.kv_type);
         sl->n_hist = 0;
         if (sl->s) ag_session_set_yield(sl->s, sched_yield_point, m);
     }

@@ -68,6 +68,7 @@ struct job {
 
 typedef struct {
     ag_session *s;
+    char kv_type[8];             /* the session's KV cache type ("" = the server's) */
     ag_token *hist;              /* tokens the session's cache holds */
     int n_hist, cap_hist;
     job *job;                    /* NULL: free */

@@ -12,7 +12,7 @@
 
 #include "store/store.h"
 
-typedef enum { P_INT, P_FLOAT, P_STRINGS, P_BOOL } param_type;
+typedef enum { P_INT, P_FLOAT, P_STRINGS, P_BOOL, P_STRING } param_type;
 
 static const struct {
     const char *key;
@@ -26,6 +26,7 @@ static const struct {
     {"frequency_penalty", P_FLOAT}, {"typical_p", P_FLOAT},    {"mirostat_tau", P_FLOAT},
     {"mirostat_eta", P_FLOAT},   {"tfs_z", P_FLOAT},           {"stop", P_STRINGS},
     {"penalize_newline", P_BOOL}, {"use_mmap", P_BOOL},
+    {"kv_type", P_STRING}, /* ours: the model's KV cache type (f16, f32, q8_0, q4_0), over the server's */
 };
 
 st_status store_param_value(const char *key, const char *value, cJSON **out, st_error *err) {
@@ -54,6 +55,7 @@ st_status store_param_value(const char *key, const char *value, cJSON **out, st_
             *out = cJSON_CreateBool(strcmp(value, "true") == 0);
             break;
         case P_STRINGS:
+        case P_STRING:
             *out = cJSON_CreateString(value);
             break;
         }

@@ -3,6 +3,7 @@
  * options.h).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,14 @@ st_status gen_options_apply(gen_options *o, const cJSON *obj, st_error *err) {
                 o->sp.seed = d < 0 ? AG_SEED_RANDOM : (uint64_t)d;
         } else if (strcmp(k, "stop") == 0) {
             st = set_stop(o, v, err);
+        } else if (strcmp(k, "kv_type") == 0) {
+            static const char *const kinds[] = {"f16", "f32", "q8_0", "q4_0"};
+            /* a Modelfile's string PARAMETERs are stored as arrays (as "stop"): the last one counts */
+            const cJSON *sv = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, cJSON_GetArraySize(v) - 1) : v;
+            bool ok = false;
+            for (size_t i = 0; cJSON_IsString(sv) && i < sizeof kinds / sizeof kinds[0]; i++)
+                if (strcmp(sv->valuestring, kinds[i]) == 0) ok = true, snprintf(o->kv_type, sizeof o->kv_type, "%s", kinds[i]);
+            if (!ok) st = st_fail(err, ST_INVALID, "option \"kv_type\": f16, f32, q8_0 or q4_0");
         }
         if (st) return st;
     }

@@ -23,6 +23,7 @@ typedef struct {
     int n_stop;
     char *stop[GEN_MAX_STOP]; /* owned */
     char *format;         /* constrained output: NULL none, "" any JSON, else a JSON schema (owned) */
+    char kv_type[8];      /* "" (the caller's default) or f16, f32, q8_0, q4_0: a model's PARAMETER kv_type */
 } gen_options;
 
 void gen_options_default(gen_options *o);

@@ -56,6 +56,14 @@ for kv in ("f32", "f16", "q8_0", "q4_0"):
 check(sizes["f32"] == 2 * sizes["f16"] and sizes["f16"] * 34 == sizes["q8_0"] * 64 and sizes["f16"] * 18 == sizes["q4_0"] * 64,
       f"bytes per token: {sizes}")
 
+# a store model's own KV cache type (PARAMETER kv_type), under the --kv-type flag; a bad value is refused
+open(f"{tmp}/Modelfile.kv", "w").write(f"FROM {tiny}\nPARAMETER kv_type q4_0\n")
+cli("create", "tinykv", "-f", f"{tmp}/Modelfile.kv")
+p = cli("run", "tinykv", "hello", "--raw", "--num-predict", "2", "--temperature", "0", "--verbose")
+check(re.search(r"kv cache: +q4_0,", p.stderr), f"PARAMETER kv_type: {p.stderr[-300:]}")
+p = cli("run", "tinykv", "hello", "--raw", "--num-predict", "2", "--temperature", "0", "--verbose", "--kv-type", "q8_0")
+check(re.search(r"kv cache: +q8_0,", p.stderr), f"--kv-type over PARAMETER kv_type: {p.stderr[-300:]}")
+
 # ---------------------------------------------------------------- run: no silent truncation
 long = "Once upon a time " * 60
 p = cli("run", stories, long, "--raw", "--num-ctx", "64", "--num-predict", "2", rc=1)
@@ -104,6 +112,13 @@ try:
     check(ms and ms[0].get("kv_type") == "q8_0" and ms[0].get("kv_bytes_per_token") == sizes["q8_0"], f"/api/ps: {body}")
     p = subprocess.run([exe, "ps"], env=dict(env, AUTOGLM_HOST=f"127.0.0.1:{port}"), capture_output=True, text=True, timeout=60)
     check(f"{sizes['q8_0']} B q8_0" in p.stdout, f"autoglm ps: {p.stdout} {p.stderr}")
+    # a model with PARAMETER kv_type q4_0 on a q8_0 server: its sessions use its own type; a request cannot change it
+    for opts in ({"num_predict": 2}, {"num_predict": 2, "kv_type": "f32"}):
+        st, body = request("POST", "/api/generate", {"model": "tinykv", "prompt": "hello", "raw": True, "stream": False,
+                                                     "options": opts})
+        check(st == 200 and json.loads(body).get("eval_count", 0) >= 1, f"PARAMETER kv_type model: {st} {body[:200]}")
+    st, body = request("POST", "/api/generate", {"model": "tinykv", "prompt": "hello", "options": {"kv_type": "q9"}})
+    check(st == 400 and "kv_type" in body, f"bad kv_type option: {st} {body[:200]}")
 finally:
     srv.send_signal(signal.SIGTERM)
     srv.wait(timeout=60)
