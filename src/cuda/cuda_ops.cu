@@ -15,16 +15,11 @@
  */
 #include "cuda/cuda_internal.cuh"
 
-/* One block per row; row r of token t = r / n_per_tok, part r % n_per_tok at t*ld_tok + part*dim. */
-__global__ void rmsnorm_kernel(const float *x, float *y, const float *w, int n_per_tok, int ld_tok, int dim, float eps) {
-    cu_pdl_launch_next();
-    cu_pdl_wait();
-    const int r = blockIdx.x;
-    const size_t off = (size_t)(r / n_per_tok) * ld_tok + (size_t)(r % n_per_tok) * dim;
-    const float *xr = x + off;
-    float *yr = y + off;
+/* 1 / sqrt(mean(v^2) + eps) over dim values, summed by all the block's threads: each thread's
+ * stride, a warp-shuffle tree, then the warps' sums (one order for every caller). */
+static __device__ __forceinline__ float block_rms_scale(const float *v, int dim, float eps) {
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += v[i] * v[i];
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     __shared__ float part[32];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
@@ -34,7 +29,18 @@ __global__ void rmsnorm_kernel(const float *x, float *y, const float *w, int n_p
         ss = lane < n_warps ? part[lane] : 0.0f;
         for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     }
-    const float scale = 1.0f / sqrtf(ss / (float)dim + eps);
+    return 1.0f / sqrtf(ss / (float)dim + eps);
+}
+
+/* One block per row; row r of token t = r / n_per_tok, part r % n_per_tok at t*ld_tok + part*dim. */
+__global__ void rmsnorm_kernel(const float *x, float *y, const float *w, int n_per_tok, int ld_tok, int dim, float eps) {
+    cu_pdl_launch_next();
+    cu_pdl_wait();
+    const int r = blockIdx.x;
+    const size_t off = (size_t)(r / n_per_tok) * ld_tok + (size_t)(r % n_per_tok) * dim;
+    const float *xr = x + off;
+    float *yr = y + off;
+    const float scale = block_rms_scale(xr, dim, eps);
     for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = (xr[i] * scale) * w[i];
 }
 
@@ -61,18 +67,7 @@ __global__ void rmsnorm_add_kernel(const float *y, float *x, const float *w, int
     cu_pdl_wait();
     const float *yr = y + (size_t)blockIdx.x * dim;
     float *xr = x + (size_t)blockIdx.x * dim;
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += yr[i] * yr[i];
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    __shared__ float part[32];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
-    if (n_warps > 1) {
-        if (lane == 0) part[warp] = ss;
-        __syncthreads();
-        ss = lane < n_warps ? part[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    }
-    const float scale = 1.0f / sqrtf(ss / (float)dim + eps);
+    const float scale = block_rms_scale(yr, dim, eps);
     for (int i = threadIdx.x; i < dim; i += blockDim.x) xr[i] += (yr[i] * scale) * w[i];
 }
 
