@@ -768,12 +768,16 @@ int sched_acquire(sched *s, const char *name, sched_model **out, double *load_s,
     } else {
         store_manifest_free(&man);
     }
-    if (m && m->model) { /* the memory check: the file and the KV caches of every slot */
+    if (m && m->model) { /* the memory check: the file and the KV caches of every slot (their CPU layers) */
         const int n_ctx = s->cfg.num_ctx > 0 ? s->cfg.num_ctx
                           : ag_model_n_ctx_train(m->model) < 4096 ? ag_model_n_ctx_train(m->model) : 4096;
-        const uint64_t kv = ag_model_is_embedding(m->model) ? 0 /* encoders (embed, rerank) have no KV cache */
+        /* encoders (embed, rerank) have no KV cache; the layers on a GPU keep theirs in device memory
+         * (checked against the device when the model was placed) */
+        const int n_layer = ag_model_n_layer(m->model), on_gpu = ag_model_gpu_layers(m->model);
+        const uint64_t kv = ag_model_is_embedding(m->model) || n_layer <= 0 ? 0
                             : (uint64_t)n_slots * (uint64_t)n_ctx *
-                                  (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type); /* K and V */
+                                  (uint64_t)ag_model_kv_bytes_per_token(m->model, s->cfg.kv_type) /* K and V */
+                                  / (uint64_t)n_layer * (uint64_t)(n_layer - on_gpu);
         struct stat pst;
         m->mem_need = man.size + kv + (man.projector && stat(man.projector, &pst) == 0 ? (uint64_t)pst.st_size : 0);
         const uint64_t avail = sched_mem_available(s);
