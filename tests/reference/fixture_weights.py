@@ -11,7 +11,8 @@ this script, deterministically, with the Python standard library only:
     weights with transformers;
   - glm4v (tests/reference/make_glm4v_fixture.py's GLM-4.1V): the same, from its weights.json;
   - arch/nomic-bert: make_nomic_fixture.make_weights (its own reference computed the expected output);
-  - rerank: make_rerank_fixture.make_weights (checked against transformers).
+  - rerank: make_rerank_fixture.make_weights (checked against transformers);
+  - spm/tokenizer.model (a SentencePiece model, not weights): spm_model.write_model from tokenizer.vocab.
 usage: fixture_weights.py DATA_DIR            (writes the missing or stale model.safetensors files)
        fixture_weights.py --manifest FAMILY_DIR...   (writes weights.json from a model.safetensors)
 """
@@ -99,8 +100,8 @@ def rerank(folder):
     R.write_safetensors(os.path.join(folder, "model.safetensors"), R.make_weights(n_vocab))
 
 
-def stale(folder, sources):
-    target = os.path.join(folder, "model.safetensors")
+def stale(folder, sources, name="model.safetensors"):
+    target = os.path.join(folder, name)
     if not os.path.exists(target):
         return True
     return any(os.path.getmtime(s) > os.path.getmtime(target) for s in sources)
@@ -121,6 +122,11 @@ def generate(data_dir):
     folder = os.path.join(data_dir, "rerank")
     if stale(folder, [__file__, os.path.join(HERE, "make_rerank_fixture.py")]):
         rerank(folder)
+    folder = os.path.join(data_dir, "spm")  # the SentencePiece model, from its piece list (spm_model.py)
+    vocab = os.path.join(folder, "tokenizer.vocab")
+    if os.path.exists(vocab) and stale(folder, [vocab, os.path.join(HERE, "spm_model.py")], "tokenizer.model"):
+        import spm_model
+        spm_model.write_model(vocab, os.path.join(folder, "tokenizer.model"))
 
 
 if __name__ == "__main__":

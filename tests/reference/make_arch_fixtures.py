@@ -189,7 +189,8 @@ def bert_family(tok):
 
 def spm_fixture():
     """tests/data/spm: a SentencePiece BPE model with byte fallback (tokenizer.model, tokenizer.vocab) trained
-    here, and sentencepiece's ids (without BOS) for a few texts."""
+    here, and sentencepiece's ids (without BOS) for a few texts. Only tokenizer.vocab and expected.json are
+    kept in git: the build writes tokenizer.model from tokenizer.vocab (spm_model.py, via fixture_weights.py)."""
     import codecs
     import this  # noqa: F401
     import sentencepiece as spm
