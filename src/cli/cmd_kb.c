@@ -432,15 +432,25 @@ static void print_source(int i, const ag_kb_hit *h) {
     printf(" (bytes %zu-%zu)\n", h->start, h->end);
 }
 
+/* The base of a query or ask with the options' reranker, threads and dense weight; NULL (said) on failure. */
+static ag_kb *open_for_query(const query_opts *o) {
+    ag_kb *kb = open_kb(o->name);
+    if (!kb) return NULL;
+    if (!apply_rerank(kb, o)) {
+        ag_kb_close(kb);
+        return NULL;
+    }
+    ag_kb_set_threads(kb, (int)o->threads);
+    if (o->dense_weight_set) ag_kb_set_dense_weight(kb, o->dense_weight);
+    return kb;
+}
+
 static int kb_query(int argc, char **argv) {
     query_opts o;
     int rc = parse_query(argc, argv, &o, false);
     if (rc) return rc;
-    ag_kb *kb = open_kb(o.name);
+    ag_kb *kb = open_for_query(&o);
     if (!kb) return CLI_EXIT_FAIL;
-    if (!apply_rerank(kb, &o)) return ag_kb_close(kb), CLI_EXIT_FAIL;
-    ag_kb_set_threads(kb, (int)o.threads);
-    if (o.dense_weight_set) ag_kb_set_dense_weight(kb, o.dense_weight);
     ag_kb_hit *hits = NULL;
     ag_error err = {0};
     int n = ag_kb_query(kb, o.question, (int)o.k, (ag_kb_mode)ag_kb_mode_from_name(o.mode), &hits, &err);
@@ -471,11 +481,8 @@ static int kb_ask(int argc, char **argv) {
     query_opts o;
     int rc = parse_query(argc, argv, &o, true);
     if (rc) return rc;
-    ag_kb *kb = open_kb(o.name);
+    ag_kb *kb = open_for_query(&o);
     if (!kb) return CLI_EXIT_FAIL;
-    if (!apply_rerank(kb, &o)) return ag_kb_close(kb), CLI_EXIT_FAIL;
-    ag_kb_set_threads(kb, (int)o.threads);
-    if (o.dense_weight_set) ag_kb_set_dense_weight(kb, o.dense_weight);
     ag_kb_hit *hits = NULL;
     ag_error err = {0};
     int n = ag_kb_query(kb, o.question, (int)o.k, (ag_kb_mode)ag_kb_mode_from_name(o.mode), &hits, &err);
