@@ -45,6 +45,9 @@ class Mirror(http.server.BaseHTTPRequestHandler):
                       "Size": len(data)}]
             self.send_body(200, json.dumps({"Code": 200, "Data": {"Files": files}, "Success": True}).encode())
             return
+        if self.path == "/long-redirect":  # a same-host redirect whose URL cannot be followed
+            self.send_body(302, b"", [("Location", "/" + "x" * 3000)])
+            return
         if self.path.startswith("/api/v1/models/"):
             self.send_body(404, json.dumps({"Code": 10010205001, "Message": "model not found"}).encode())
             return
@@ -100,6 +103,10 @@ p, _ = pull("d", "ms://org/tiny-GGUF:Q3_K_S", rc=1)
 check("matches" in p.stderr, f"no such quant: {p.stderr}")
 p, _ = pull("d", "ms://justone", rc=2)
 check("ModelScope name" in p.stderr, f"malformed name: {p.stderr}")
+
+p = subprocess.run([exe, "pull", f"http://127.0.0.1:{srv.server_address[1]}/long-redirect", "r"],
+                   env=dict(os.environ, AUTOGLM_MODELS=f"{tmp}/e"), capture_output=True, text=True, timeout=60)
+check(p.returncode != 0 and "redirect to a URL longer than" in p.stderr, f"over-long redirect: {p.returncode} {p.stderr}")
 
 print(f"{len(failures)} failure(s)" if failures else "ok")
 sys.exit(1 if failures else 0)
