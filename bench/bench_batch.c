@@ -3,7 +3,7 @@
  * n = 1, 2, 4, 8, ...: the cost continuous batching pays per step, and the speed-up it gives
  * over n single steps (docs/PERFORMANCE.md, "Server").
  * Each n: the best of 3 rounds of K steps.
- * usage: bench_batch MODEL.gguf [--max N] [--ctx POS] [--steps K] [--threads T]
+ * usage: bench_batch MODEL.gguf [--max N] [--ctx POS] [--steps K] [--threads T] [--keep-layout]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +20,18 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_batch MODEL.gguf [--max N] [--ctx POS] [--steps K] [--threads T]\n");
+        fprintf(stderr, "usage: bench_batch MODEL.gguf [--max N] [--ctx POS] [--steps K] [--threads T] [--keep-layout]\n");
         return 2;
     }
     int max_n = 8, ctx = 32, steps = 8, threads = 0;
-    for (int i = 2; i + 1 < argc; i += 2) {
+    bool keep_layout = false;
+    for (int i = 2; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--keep-layout")) {
+            keep_layout = true;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc) break;
         if (!strcmp(argv[i], "--max")) max_n = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--ctx")) ctx = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
@@ -32,7 +39,7 @@ int main(int argc, char **argv) {
     }
     if (max_n < 1 || max_n > 64 || ctx < 1 || steps < 1) return 2;
     ag_error err = {0};
-    ag_model_params mp = {.n_threads = threads};
+    ag_model_params mp = {.n_threads = threads, .keep_layout = keep_layout};
     ag_model *m = ag_model_load(argv[1], &mp, &err);
     if (!m) {
         fprintf(stderr, "bench_batch: %s\n", err.msg);

@@ -12,6 +12,7 @@
 #include "tensor/gemm.h"
 #include "tensor/qact.h"
 #include "tensor/quant.h"
+#include "tensor/repack.h"
 #include "test.h"
 
 static const ag_type TYPES[] = {AG_TYPE_Q4_0, AG_TYPE_Q4_1, AG_TYPE_Q5_0, AG_TYPE_Q5_1, AG_TYPE_Q8_0};
@@ -117,7 +118,7 @@ static void test_dot_ref_is_vec_dot_ref(void) {
                 ag_type_traits_ref(ref->vec_dot_type)->from_float(x, aq, n);
                 float want;
                 ref->vec_dot(n, &want, w + (size_t)r * ag_type_row_size(t, n), aq);
-                const float got = ag_gemm_dot_ref(t, n, w + (size_t)r * ag_type_row_size(t, n), act);
+                const float got = ag_gemm_dot_ref(t, false, n, w + (size_t)r * ag_type_row_size(t, n), act);
                 CHECK_MSG(got == want, "%s raw %d: %.9g vs vec_dot %.9g", ag_type_name(t), raw, (double)got, (double)want);
             }
             free(w);
@@ -165,19 +166,19 @@ static void test_kernels_match_reference(void) {
                 uint8_t *w = make_weights(t, n, rows, &s, raw);
                 double worst_v = 0, worst_t = 0;
                 for (int tok = 0; tok < toks; tok++) {
-                    ag_gemv(t, n, w, rb, rows, act + (size_t)tok * arb, y);
+                    ag_gemv(t, false, n, w, rb, rows, act + (size_t)tok * arb, y);
                     for (int r = 0; r < rows; r++) {
-                        const double want = ag_gemm_dot_ref(t, n, w + (size_t)r * rb, act + (size_t)tok * arb);
+                        const double want = ag_gemm_dot_ref(t, false, n, w + (size_t)r * rb, act + (size_t)tok * arb);
                         const double e = fabs(y[r] - want) / (magnitude(t, n, w + (size_t)r * rb, x + (size_t)tok * n) + 1e-6);
                         worst_v = e > worst_v ? e : worst_v;
                     }
                 }
                 double worst_f = 0;
                 for (int nt = 2; nt <= AG_GEMV_FEW_MAX; nt += 3) {
-                    ag_gemv_few(t, n, w, rb, rows, act, arb, nt, y, rows);
+                    ag_gemv_few(t, false, n, w, rb, rows, act, arb, nt, y, rows);
                     for (int tok = 0; tok < nt; tok++)
                         for (int r = 0; r < rows; r++) {
-                            const double want = ag_gemm_dot_ref(t, n, w + (size_t)r * rb, act + (size_t)tok * arb);
+                            const double want = ag_gemm_dot_ref(t, false, n, w + (size_t)r * rb, act + (size_t)tok * arb);
                             const double e = fabs(y[(size_t)tok * rows + r] - want) /
                                              (magnitude(t, n, w + (size_t)r * rb, x + (size_t)tok * n) + 1e-6);
                             worst_f = e > worst_f ? e : worst_f;
@@ -186,11 +187,11 @@ static void test_kernels_match_reference(void) {
                 CHECK_MSG(worst_f < 1e-5, "gemv_few %s n=%lld raw %d: relative error %g", ag_type_name(t), (long long)n, raw, worst_f);
                 for (int r0 = 0; r0 < rows; r0 += AG_GEMM_ROWS) {
                     const int nr = rows - r0 < AG_GEMM_ROWS ? rows - r0 : AG_GEMM_ROWS;
-                    ag_gemm_tile(t, n, w + (size_t)r0 * rb, rb, nr, act, arb, toks, y + r0, rows, scratch);
+                    ag_gemm_tile(t, false, n, w + (size_t)r0 * rb, rb, nr, act, arb, toks, y + r0, rows, scratch);
                 }
                 for (int tok = 0; tok < toks; tok++)
                     for (int r = 0; r < rows; r++) {
-                        const double want = ag_gemm_dot_ref(t, n, w + (size_t)r * rb, act + (size_t)tok * arb);
+                        const double want = ag_gemm_dot_ref(t, false, n, w + (size_t)r * rb, act + (size_t)tok * arb);
                         const double e = fabs(y[(size_t)tok * rows + r] - want) /
                                          (magnitude(t, n, w + (size_t)r * rb, x + (size_t)tok * n) + 1e-6);
                         worst_t = e > worst_t ? e : worst_t;
@@ -202,6 +203,66 @@ static void test_kernels_match_reference(void) {
         }
         free(x), free(y), free(act), free(scratch);
     }
+}
+
+/* Rows repacked at load (tensor/repack.h) give every kernel the same bits as the file's rows, and
+ * unpacking a block gives the file's block back. */
+static void test_packed_rows_identical(void) {
+    const int64_t n = 384;
+    const int rows = 21, toks = 13;
+    uint64_t s = 31;
+    const size_t arb = ag_qact_row_bytes(n);
+    float *x = amalloc((size_t)n * toks * sizeof(float));
+    float *y0 = amalloc((size_t)rows * toks * sizeof(float)), *y1 = amalloc((size_t)rows * toks * sizeof(float));
+    uint8_t *act = amalloc(arb * toks), *scratch = amalloc(ag_gemm_tile_scratch_bytes(n));
+    for (int t = 0; t < toks; t++) {
+        fill(x + (size_t)t * n, n, &s, t % 3);
+        ag_qact_quantize(x + (size_t)t * n, act + (size_t)t * arb, n);
+    }
+    const ag_type types[] = {AG_TYPE_Q4_0, AG_TYPE_Q8_0};
+    for (int i = 0; i < 2; i++) {
+        const ag_type t = types[i];
+        const size_t rb = ag_type_row_size(t, n);
+        uint8_t *w = make_weights(t, n, rows, &s, 1), *p = amalloc(rb * rows);
+        ag_repack_rows(t, n, w, p, rows);
+        int bad_blocks = 0, bad_ref = 0, bad_gemv = 0, bad_few = 0, bad_tile = 0;
+        for (int r = 0; r < rows; r++)
+            for (int64_t b = 0; b < n / 32; b++) {
+                uint8_t blk[AG_REPACK_MAX_BLOCK];
+                ag_repack_unpack_block(t, p + (size_t)r * rb, b, blk);
+                bad_blocks += memcmp(blk, w + (size_t)r * rb + (size_t)b * ag_type_size(t), ag_type_size(t)) != 0;
+            }
+        for (int tok = 0; tok < toks; tok++)
+            for (int r = 0; r < rows; r++)
+                bad_ref += ag_gemm_dot_ref(t, true, n, p + (size_t)r * rb, act + (size_t)tok * arb) !=
+                           ag_gemm_dot_ref(t, false, n, w + (size_t)r * rb, act + (size_t)tok * arb);
+        if (ag_repack_supported(t, n)) {
+            for (int tok = 0; tok < toks; tok++) {
+                ag_gemv(t, false, n, w, rb, rows, act + (size_t)tok * arb, y0);
+                ag_gemv(t, true, n, p, rb, rows, act + (size_t)tok * arb, y1);
+                bad_gemv += memcmp(y0, y1, (size_t)rows * sizeof(float)) != 0;
+            }
+            for (int nt = 2; nt <= AG_GEMV_FEW_MAX; nt++) {
+                ag_gemv_few(t, false, n, w, rb, rows, act, arb, nt, y0, rows);
+                ag_gemv_few(t, true, n, p, rb, rows, act, arb, nt, y1, rows);
+                bad_few += memcmp(y0, y1, (size_t)rows * nt * sizeof(float)) != 0;
+            }
+            for (int r0 = 0; r0 < rows; r0 += AG_GEMM_ROWS) {
+                const int nr = rows - r0 < AG_GEMM_ROWS ? rows - r0 : AG_GEMM_ROWS;
+                ag_gemm_tile(t, false, n, w + (size_t)r0 * rb, rb, nr, act, arb, toks, y0 + r0, rows, scratch);
+                ag_gemm_tile(t, true, n, p + (size_t)r0 * rb, rb, nr, act, arb, toks, y1 + r0, rows, scratch);
+            }
+            bad_tile = memcmp(y0, y1, (size_t)rows * toks * sizeof(float)) != 0;
+        } else {
+            fprintf(stderr, "  (no packed kernels for %s on this CPU: reference only)\n", ag_type_name(t));
+        }
+        CHECK_MSG(bad_blocks == 0, "%s: %d blocks differ after pack + unpack", ag_type_name(t), bad_blocks);
+        CHECK_MSG(bad_ref == 0, "%s: %d reference dots differ packed", ag_type_name(t), bad_ref);
+        CHECK_MSG(bad_gemv == 0 && bad_few == 0 && bad_tile == 0, "%s packed: gemv %d, few %d, tile %d outputs differ",
+                  ag_type_name(t), bad_gemv, bad_few, bad_tile);
+        free(w), free(p);
+    }
+    free(x), free(y0), free(y1), free(act), free(scratch);
 }
 
 /* F16 tiles against vec_dot's reference on f16 activations, partial tiles of rows and tokens */
@@ -254,4 +315,4 @@ static void test_f16_round(void) {
 }
 
 TEST_MAIN(TEST(test_f16_round), TEST(test_qact_matches_reference), TEST(test_dot_ref_is_vec_dot_ref), TEST(test_kernels_match_reference),
-          TEST(test_f16_tile))
+          TEST(test_packed_rows_identical), TEST(test_f16_tile))

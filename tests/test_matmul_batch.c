@@ -35,7 +35,7 @@ static int count_differing(ag_threadpool *pool, ag_type t, int64_t n, int64_t d,
     for (int64_t i = 0; i < n * d; i++) wf[i] = frand(&r);
     for (int64_t i = 0; i < n * n_tok; i++) x[i] = frand(&r) * 2.0f;
     for (int64_t i = 0; i < d; i++) ag_type_traits_get(t)->from_float(wf + i * n, w + (size_t)i * rb, n);
-    const ag_matmul_weight mw = {w, t, rb, n, d};
+    const ag_matmul_weight mw = {w, t, rb, n, d, false};
     ag_matmul(pool, &mw, x, y_all, n_tok, &s);
     int differing = 0;
     for (int k = 0; k < n_tok; k++) {

@@ -87,7 +87,7 @@ static void test_matmul_all_types(void) {
         if (!tr || !tr->from_float || !tr->vec_dot) continue;
         const size_t rb = ag_type_row_size(t, N);
         for (int r = 0; r < D; r++) tr->from_float(wf + r * N, wq + r * rb, N);
-        ag_matmul_weight w = {wq, t, rb, N, D};
+        ag_matmul_weight w = {wq, t, rb, N, D, false};
         ag_matmul(pool, &w, x, y, T, &mm);
         double worst = 0;
         for (int r = 0; r < D; r++) {
@@ -130,7 +130,7 @@ static void test_gemm_matches_vec_dot(void) {
             continue;
         }
         for (int nt = 1; nt <= T; nt += 4) {
-            ag_matmul_weight w = {wq, t, rb, N, D};
+            ag_matmul_weight w = {wq, t, rb, N, D, false};
             ag_matmul(NULL, &w, x, y, nt, &mm); /* nt >= 4 takes the tile path */
             double worst = 0;
             for (int j = 0; j < nt; j++) {

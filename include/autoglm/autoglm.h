@@ -67,6 +67,9 @@ typedef struct {
                            offload: the hidden states cross once per forward pass); AG_GPU_LAYERS_NONE =
                            none (the CPU, like device "cpu"). An explicit "cuda" whose layers do not fit
                            is an error that gives the estimate (weights + KV cache + scratch). */
+    bool keep_layout;   /* use the weights as the file stores them: by default the matrices the CPU
+                           runs whose type has faster kernels for another layout (Q4_0, Q8_0 with
+                           AVX-512 VNNI) are copied into it at load (same values, same results) */
 } ag_model_params;
 
 #define AG_GPU_LAYERS_NONE (-1)

@@ -98,6 +98,7 @@ int cmd_bench(int argc, char **argv) {
     const char *kv_type = getenv("AUTOGLM_KV_CACHE_TYPE"); /* --kv-type */
     cli_power_opts po = {0, NULL, 0};
     int pr;
+    bool keep_layout = false; /* the weights as the file stores them (no packing: for comparisons) */
     const char *model = NULL;
     cli_device_opts dev = CLI_DEVICE_OPTS_INIT;
     for (int i = 1; i < argc; i++) {
@@ -127,10 +128,11 @@ int cmd_bench(int argc, char **argv) {
             if (!cli_parse_int(a, v, 1, 64, &draft_max)) return CLI_EXIT_USAGE;
             i++;
         } else if (strcmp(a, "--json") == 0) json = true;
+        else if (strcmp(a, "--keep-layout") == 0) keep_layout = true;
         else if (strcmp(a, "--membw") == 0) membw = true;
         else if (a[0] == '-' || model) {
             fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
-                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--draft DRAFT [--draft-max 8]] [--json] | --membw [--device D]\n", a);
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--draft DRAFT [--draft-max 8]] [--keep-layout] [--json] | --membw [--device D]\n", a);
             return CLI_EXIT_USAGE;
         } else model = a;
     }
@@ -145,7 +147,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--json] | --membw\n");
         return CLI_EXIT_USAGE;
     }
-    ag_model_params mp = {.n_threads = (int)threads};
+    ag_model_params mp = {.n_threads = (int)threads, .keep_layout = keep_layout};
     cli_device_apply(&dev, &mp);
     ag_model *m = cli_load_model_ex(model, &mp);
     if (!m) return CLI_EXIT_FAIL;

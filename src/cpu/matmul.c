@@ -93,14 +93,14 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
     } else if (j->path == PATH_F16) {
         ag_gemm_f16_tile(w->n, wr0, w->w_row_bytes, (int)(r1 - r0), j->xf, (size_t)w->n, j->n_tok, y + r0, (size_t)w->d);
     } else if (j->act && j->n_tok == 1) {
-        ag_gemv(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, y + r0);
+        ag_gemv(w->wtype, w->packed, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, y + r0);
     } else if (j->act && j->n_tok <= AG_GEMV_FEW_MAX) { /* a batched decode step: rows read once */
-        ag_gemv_few(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, j->act_row, j->n_tok, y + r0, (size_t)w->d);
+        ag_gemv_few(w->wtype, w->packed, w->n, wr0, w->w_row_bytes, r1 - r0, j->act, j->act_row, j->n_tok, y + r0, (size_t)w->d);
     } else if (j->act) { /* tiles of AG_GEMM_ROWS rows against every token */
         uint8_t *tile = j->scratch->tiles + (size_t)thread * j->scratch->tile_bytes;
         for (int64_t r = r0; r < r1; r += AG_GEMM_ROWS) {
             const int rows = (int)(r1 - r < AG_GEMM_ROWS ? r1 - r : AG_GEMM_ROWS);
-            ag_gemm_tile(w->wtype, w->n, (const uint8_t *)w->w + (size_t)r * w->w_row_bytes, w->w_row_bytes, rows,
+            ag_gemm_tile(w->wtype, w->packed, w->n, (const uint8_t *)w->w + (size_t)r * w->w_row_bytes, w->w_row_bytes, rows,
                          j->act, j->act_row, j->n_tok, y + r, (size_t)w->d, tile);
         }
     } else {
@@ -191,7 +191,7 @@ static void run_group(ag_threadpool *pool, const ag_matmul_weight *const *ws, fl
 }
 
 static mm_path choose_path(const ag_matmul_weight *w, int n_tok, const ag_matmul_scratch *s) {
-    if (n_tok > s->max_tok) return PATH_VEC_DOT;
+    if (n_tok > s->max_tok) return PATH_VEC_DOT; /* only with a scratch of max_tok 0 (ag_matmul_multi splits) */
     if (ag_gemm_available(w->wtype, w->n)) return PATH_INT;
     if (ag_kgemm_available(w->wtype, w->n)) return PATH_K;
     if (w->wtype == AG_TYPE_F16 && n_tok >= 2 && s->xf && ag_gemm_f16_available(w->n)) return PATH_F16;
@@ -200,6 +200,15 @@ static mm_path choose_path(const ag_matmul_weight *w, int n_tok, const ag_matmul
 
 void ag_matmul_multi(ag_threadpool *pool, const ag_matmul_weight *const *ws, float *const *ys, int n_w,
                      const float *x, int n_tok, const ag_matmul_scratch *scratch) {
+    if (n_tok > scratch->max_tok && scratch->max_tok > 0) { /* more tokens than the scratch holds: in pieces */
+        for (int t0 = 0; t0 < n_tok; t0 += scratch->max_tok) {
+            float *yp[MAX_W];
+            for (int i = 0; i < n_w && i < MAX_W; i++) yp[i] = ys[i] + (size_t)t0 * (size_t)ws[i]->d;
+            const int nt = n_tok - t0 < scratch->max_tok ? n_tok - t0 : scratch->max_tok;
+            ag_matmul_multi(pool, ws, yp, n_w, x + (size_t)t0 * (size_t)ws[0]->n, nt, scratch);
+        }
+        return;
+    }
     /* group the weights that can share one conversion of x: same path and vec_dot_type */
     bool done[MAX_W] = {false};
     for (int i = 0; i < n_w && i < MAX_W; i++) {

@@ -26,6 +26,7 @@ typedef struct {
     size_t w_row_bytes;
     int64_t n; /* input dimension (elements per row) */
     int64_t d; /* output dimension (rows) */
+    bool packed; /* rows in tensor/repack.h's layout (Q4_0 / Q8_0 the model repacked at load) */
 } ag_matmul_weight;
 
 /* Scratch for ag_matmul, sized by ag_matmul_scratch_init for the largest n and n_tok used. */

@@ -88,6 +88,10 @@ ag_gguf_file *ag_gguf_open(const char *path, ag_error *err);
 /* Same over a caller's buffer, which must outlive the result (used by tests and the fuzzer). */
 ag_gguf_file *ag_gguf_open_memory(const void *buf, size_t len, ag_error *err);
 void ag_gguf_close(ag_gguf_file *f);
+/* A hint that bytes [p, p + n) of the file's data will not be read for a while (the model uses a
+ * repacked copy): the whole pages in it leave this process's memory while they stay in the page
+ * cache, and come back if touched. Nothing for files read into memory. */
+void ag_gguf_release_pages(const ag_gguf_file *f, const void *p, size_t n);
 
 uint32_t ag_gguf_version(const ag_gguf_file *f);
 uint64_t ag_gguf_alignment(const ag_gguf_file *f);

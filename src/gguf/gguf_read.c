@@ -416,6 +416,14 @@ void ag_gguf_close(ag_gguf_file *f) {
     free(f);
 }
 
+void ag_gguf_release_pages(const ag_gguf_file *f, const void *p, size_t n) {
+    if (!f->mapped || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    if ((const uint8_t *)a < f->base || b <= a || (const uint8_t *)b > f->base + f->size) return;
+    madvise((void *)a, b - a, MADV_DONTNEED); /* a shared read-only file mapping: pages come back on touch */
+}
+
 /* ---------------------------------------------------------------- queries */
 
 uint32_t ag_gguf_version(const ag_gguf_file *f) { return f->version; }

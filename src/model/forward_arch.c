@@ -17,7 +17,7 @@
 #include "model/mrope.h"
 
 static ag_matmul_weight mweight(const ag_weight *w) {
-    return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]};
+    return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1], w->packed};
 }
 
 void ag_fwd_matmul(ag_threadpool *pool, const ag_weight *w, const float *x, float *y, int n, const ag_matmul_scratch *mm) {

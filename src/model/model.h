@@ -23,6 +23,7 @@ typedef struct {
     ag_type type;
     int64_t ne[2];
     size_t row_bytes;
+    bool packed; /* data is the model's repacked copy (tensor/repack.h), not the file's rows */
 } ag_weight;
 
 typedef struct {
@@ -118,6 +119,8 @@ struct ag_model {
     uint64_t gpu_weight_bytes;           /* device bytes of the uploaded weights */
     atomic_ullong gpu_session_bytes;     /* device bytes of its live sessions (KV cache + scratch);
                                             sessions add and remove theirs (engine/session.c) */
+    void *packed;          /* the CPU's matrices in tensor/repack.h's layout (model_pack.c; owned) */
+    size_t packed_bytes;
     char device[300];    /* "cpu" or "cuda:N (name)" */
     char device_note[400]; /* a placement worth telling the user (fewer layers chosen to fit), or "" */
 };

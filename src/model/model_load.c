@@ -16,6 +16,7 @@
 #include "gpu/gpu.h"
 #include "model/arch.h"
 #include "model/model.h"
+#include "model/model_pack.h"
 #include "tensor/quant.h"
 
 
@@ -237,7 +238,7 @@ ag_model *ag_model_load(const char *path, const ag_model_params *params, ag_erro
         ag_model_free(m);
         return NULL;
     }
-    if (ag_gpu_attach(m, params, err) != AG_OK) {
+    if (ag_gpu_attach(m, params, err) != AG_OK || (!(params && params->keep_layout) && ag_model_pack_weights(m, err) != AG_OK)) {
         ag_model_free(m);
         return NULL;
     }
@@ -256,6 +257,7 @@ void ag_model_free(ag_model *m) {
     ag_vocab_free(m->vocab);
     free(m->layers);
     free(m->rope_yarn);
+    ag_model_unpack_weights(m);
     ag_gguf_close(m->gguf);
     free(m);
 }

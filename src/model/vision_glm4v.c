@@ -100,8 +100,8 @@ static void attention(const ag_vision *v, ag_threadpool *pool, const float *qkv,
     float *kb = buf, *vt = kb + (size_t)frame * hd, *qb = vt + (size_t)frame * hd, *ob = qb + (size_t)rows * hd;
     float *sc = ob + (size_t)rows * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    const ag_matmul_weight kw = {kb, AG_TYPE_F32, (size_t)hd * sizeof(float), hd, frame};
-    const ag_matmul_weight vw = {vt, AG_TYPE_F32, (size_t)frame * sizeof(float), frame, hd};
+    const ag_matmul_weight kw = {kb, AG_TYPE_F32, (size_t)hd * sizeof(float), hd, frame, false};
+    const ag_matmul_weight vw = {vt, AG_TYPE_F32, (size_t)frame * sizeof(float), frame, hd, false};
     for (int f0 = 0; f0 < N; f0 += frame)
         for (int h = 0; h < v->n_head; h++) {
             for (int k = 0; k < frame; k++) {
@@ -126,7 +126,7 @@ static void attention(const ag_vision *v, ag_threadpool *pool, const float *qkv,
         }
 }
 
-static ag_matmul_weight mw(const ag_weight *w) { return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1]}; }
+static ag_matmul_weight mw(const ag_weight *w) { return (ag_matmul_weight){w->data, w->type, w->row_bytes, w->ne[0], w->ne[1], w->packed}; }
 
 static void add_rows(float *y, const float *b, int n, int dim) {
     if (!b) return;
@@ -170,7 +170,7 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
     ag_threadpool *pool = v->pool;
     /* patch embedding, its norm and the resampled position table; patch i's (row, col) from the
      * processor's order: frames, then merge blocks row-major, then the block's m x m patches */
-    const ag_matmul_weight pw = {v->patch_w, AG_TYPE_F32, (size_t)v->patch_dim * sizeof(float), v->patch_dim, d};
+    const ag_matmul_weight pw = {v->patch_w, AG_TYPE_F32, (size_t)v->patch_dim * sizeof(float), v->patch_dim, d, false};
     ag_matmul(pool, &pw, img->pixels, x, N, &mm);
     add_rows(x, v->patch_b, N, d);
     int *rc = malloc((size_t)N * 2 * sizeof(int));
@@ -214,7 +214,7 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
     free(rc);
     for (int i = 0; i < N; i++) ag_rmsnorm(xb + (size_t)i * d, x + (size_t)i * d, v->post_ln, d, v->eps);
     /* 2x2 downsample: each merged token's m*m patches are consecutive rows, i.e. one row of m*m*d */
-    const ag_matmul_weight dw = {v->merge_w, AG_TYPE_F32, (size_t)m * m * d * sizeof(float), (int64_t)m * m * d, v->out};
+    const ag_matmul_weight dw = {v->merge_w, AG_TYPE_F32, (size_t)m * m * d * sizeof(float), (int64_t)m * m * d, v->out, false};
     ag_matmul(pool, &dw, xb, y, n_tok, &mm);
     add_rows(y, v->merge_b, n_tok, v->out);
     /* merger: fc, LayerNorm, GELU (erf), then the gated feed-forward */

@@ -33,7 +33,7 @@ static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_
 #include "tensor/gemm_x86.h"
 
 /* One row into its decoded form (dec_row_bytes(n) bytes at out). */
-AG_AVX512 static void decode_row(ag_type t, int64_t n, const uint8_t *w, uint8_t *out) {
+AG_AVX512 static void decode_row(ag_type t, bool packed, int64_t n, const uint8_t *w, uint8_t *out) {
     const size_t bs = ag_type_size(t);
     const bool has_m = t == AG_TYPE_Q4_1 || t == AG_TYPE_Q5_1;
     float *m = (float *)(out + (size_t)(n / AG_QACT_GROUP) * DEC_GROUP);
@@ -41,10 +41,10 @@ AG_AVX512 static void decode_row(ag_type t, int64_t n, const uint8_t *w, uint8_t
         const uint8_t *xb = w + (size_t)i * 4 * bs;
         uint8_t *o = out + (size_t)i * DEC_GROUP;
         __m512i lo, hi;
-        codes4(t, xb, bs, &lo, &hi);
+        codes4(t, packed, xb, bs, &lo, &hi);
         _mm512_store_si512(o, lo);
         _mm512_store_si512(o + 64, hi);
-        _mm512_store_ps((float *)(o + 128), spread4(f16x4(xb, bs)));
+        _mm512_store_ps((float *)(o + 128), spread4(scales4(packed, xb, bs)));
         if (has_m) _mm_storeu_ps(m + 4 * i, f16x4(xb + 2, bs));
     }
 }
@@ -88,7 +88,7 @@ AG_AVX512 static float dot_m(const float *m, const float *s, int64_t nb) {
     return _mm_cvtss_f32(_mm_add_ss(acc, _mm_movehdup_ps(acc)));
 }
 
-AG_AVX512 static void tile_avx512(ag_type t, int64_t n, const void *w, size_t w_row_bytes, int n_rows,
+AG_AVX512 static void tile_avx512(ag_type t, bool packed, int64_t n, const void *w, size_t w_row_bytes, int n_rows,
                                   const uint8_t *act, size_t arb, int n_tok, float *y, size_t y_stride,
                                   void *scratch) {
     const size_t drb = dec_row_bytes(n);
@@ -96,7 +96,7 @@ AG_AVX512 static void tile_avx512(ag_type t, int64_t n, const void *w, size_t w_
     const bool has_m = t == AG_TYPE_Q4_1 || t == AG_TYPE_Q5_1;
     const int rows4 = (n_rows + 3) & ~3;
     for (int r = 0; r < rows4; r++) /* missing rows of the last 4 repeat the last row */
-        decode_row(t, n, (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * w_row_bytes, dec + (size_t)r * drb);
+        decode_row(t, packed, n, (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * w_row_bytes, dec + (size_t)r * drb);
     for (int t0 = 0; t0 < n_tok; t0 += 4) {
         const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
         const uint8_t *a[4];
@@ -118,17 +118,17 @@ AG_AVX512 static void tile_avx512(ag_type t, int64_t n, const void *w, size_t w_
 }
 #endif
 
-void ag_gemm_tile(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int n_rows, const void *act,
+void ag_gemm_tile(ag_type wtype, bool packed, int64_t n, const void *w, size_t w_row_bytes, int n_rows, const void *act,
                   size_t act_row_bytes, int n_tok, float *y, size_t y_stride, void *scratch) {
 #if defined(__x86_64__)
     if (ag_gemm_cpu_ok()) {
-        tile_avx512(wtype, n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride, scratch);
+        tile_avx512(wtype, packed, n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride, scratch);
         return;
     }
 #endif
     (void)scratch; /* not reached when ag_gemm_available said no; kept correct anyway */
     for (int t = 0; t < n_tok; t++)
         for (int r = 0; r < n_rows; r++)
-            y[(size_t)t * y_stride + r] = ag_gemm_dot_ref(wtype, n, (const uint8_t *)w + (size_t)r * w_row_bytes,
+            y[(size_t)t * y_stride + r] = ag_gemm_dot_ref(wtype, packed, n, (const uint8_t *)w + (size_t)r * w_row_bytes,
                                                           (const uint8_t *)act + (size_t)t * act_row_bytes);
 }

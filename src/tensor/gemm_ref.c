@@ -9,6 +9,7 @@
 #include "tensor/gemm.h"
 #include "tensor/qact.h"
 #include "tensor/quant_impl.h"
+#include "tensor/repack.h"
 
 /* activation element j (0..31) of block b */
 static int act_q(const ag_qact_group *g, int64_t b, int j) {
@@ -16,14 +17,16 @@ static int act_q(const ag_qact_group *g, int64_t b, int j) {
     return (j < 16 ? gr->lo : gr->hi)[16 * (b % 4) + j % 16];
 }
 
-float ag_gemm_dot_ref(ag_type wtype, int64_t n, const void *wrow, const void *act) {
+float ag_gemm_dot_ref(ag_type wtype, bool packed, int64_t n, const void *wrow, const void *act) {
     const ag_qact_group *g = act;
     const float *sa = ag_qact_s(act, n);
     const uint8_t *w = wrow;
     const size_t bs = ag_type_size(wtype);
     float sumf = 0.0f;
     for (int64_t b = 0; b < n / AG_QK; b++) {
+        uint8_t block[AG_REPACK_MAX_BLOCK];
         const uint8_t *x = w + (size_t)b * bs;
+        if (packed) x = ag_repack_unpack_block(wtype, w, b, block);
         const bool has_m = wtype == AG_TYPE_Q4_1 || wtype == AG_TYPE_Q5_1;
         uint16_t dh, mh = 0;
         memcpy(&dh, x, 2);

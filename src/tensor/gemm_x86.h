@@ -7,6 +7,7 @@
 #define AG_TENSOR_GEMM_X86_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "tensor/types.h"
@@ -49,8 +50,21 @@ AG_AVX512 static inline void qh4(const uint8_t *p, size_t stride, __m512i *lo, _
     *hi = _mm512_maskz_mov_epi8((__mmask64)mh, _mm512_set1_epi8(0x10));
 }
 
-/* Codes of 4 blocks starting at xb (block stride bs) in lo / hi layout. */
-AG_AVX512 static inline void codes4(ag_type t, const uint8_t *xb, size_t bs, __m512i *lo, __m512i *hi) {
+/* Codes of 4 blocks starting at xb (block stride bs) in lo / hi layout. Packed rows
+ * (tensor/repack.h, Q4_0 and Q8_0) hold the group's 4 f16 scales at xb, then its codes already
+ * in that layout (Q8_0: lo[64] hi[64] flipped to unsigned; Q4_0: 64 bytes of nibble pairs). */
+AG_AVX512 static inline void codes4(ag_type t, bool packed, const uint8_t *xb, size_t bs, __m512i *lo, __m512i *hi) {
+    if (packed && t == AG_TYPE_Q8_0) {
+        *lo = _mm512_loadu_si512(xb + 8);
+        *hi = _mm512_loadu_si512(xb + 72);
+        return;
+    }
+    if (packed) { /* Q4_0 */
+        const __m512i m4 = _mm512_set1_epi8(0x0f), q = _mm512_loadu_si512(xb + 8);
+        *lo = _mm512_and_si512(q, m4);
+        *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        return;
+    }
     if (t == AG_TYPE_Q8_0) {
         const __m512i flip = _mm512_set1_epi8((char)0x80);
         *lo = _mm512_xor_si512(load16x4(xb + 2, bs), flip);
@@ -68,6 +82,11 @@ AG_AVX512 static inline void codes4(ag_type t, const uint8_t *xb, size_t bs, __m
         *lo = _mm512_or_si512(*lo, bl);
         *hi = _mm512_or_si512(*hi, bh);
     }
+}
+
+/* The 4 blocks' scales d of the group at xb, as floats. */
+AG_AVX512 static inline __m128 scales4(bool packed, const uint8_t *xb, size_t bs) {
+    return packed ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)xb)) : f16x4(xb, bs);
 }
 
 static inline int code_shift(ag_type t) { /* log2 of the code offset; 32 (shifts to 0) for none */

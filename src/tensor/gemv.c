@@ -19,7 +19,7 @@
 #if defined(__x86_64__)
 #include "tensor/gemm_x86.h"
 
-AG_AVX512 static inline float gemv_row(ag_type t, int64_t n, const uint8_t *w, const ag_qact_group *g,
+AG_AVX512 static inline float gemv_row(ag_type t, bool packed, int64_t n, const uint8_t *w, const ag_qact_group *g,
                                        const float *sa) {
     const size_t bs = ag_type_size(t);
     const bool has_m = t == AG_TYPE_Q4_1 || t == AG_TYPE_Q5_1;
@@ -30,11 +30,11 @@ AG_AVX512 static inline float gemv_row(ag_type t, int64_t n, const uint8_t *w, c
     for (int64_t i = 0; i < ng; i++) {
         const uint8_t *xb = w + (size_t)i * 4 * bs;
         __m512i lo, hi;
-        codes4(t, xb, bs, &lo, &hi);
+        codes4(t, packed, xb, bs, &lo, &hi);
         const __m512i c = _mm512_sll_epi32(_mm512_load_si512(g[i].nsum), sh);
         const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(c, lo, _mm512_load_si512(g[i].lo)), hi,
                                               _mm512_load_si512(g[i].hi));
-        const __m512 s = _mm512_mul_ps(spread4(f16x4(xb, bs)), _mm512_load_ps(g[i].d));
+        const __m512 s = _mm512_mul_ps(spread4(scales4(packed, xb, bs)), _mm512_load_ps(g[i].d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc);
         if (has_m) accm = _mm_fmadd_ps(f16x4(xb + 2, bs), _mm_loadu_ps(sa + 4 * i), accm);
     }
@@ -46,31 +46,35 @@ AG_AVX512 static inline float gemv_row(ag_type t, int64_t n, const uint8_t *w, c
     return r;
 }
 
-#define GEMV_FN(name, T)                                                                                    \
+#define GEMV_FN(name, T, P)                                                                                 \
     AG_AVX512 static void name(int64_t n, const uint8_t *w, size_t rb, int64_t rows, const void *act, float *y) { \
         const float *sa = ag_qact_s(act, n);                                                                 \
-        for (int64_t r = 0; r < rows; r++) y[r] = gemv_row(T, n, w + (size_t)r * rb, act, sa);                \
+        for (int64_t r = 0; r < rows; r++) y[r] = gemv_row(T, P, n, w + (size_t)r * rb, act, sa);             \
     }
-GEMV_FN(gemv_q4_0, AG_TYPE_Q4_0)
-GEMV_FN(gemv_q4_1, AG_TYPE_Q4_1)
-GEMV_FN(gemv_q5_0, AG_TYPE_Q5_0)
-GEMV_FN(gemv_q5_1, AG_TYPE_Q5_1)
-GEMV_FN(gemv_q8_0, AG_TYPE_Q8_0)
+GEMV_FN(gemv_q4_0, AG_TYPE_Q4_0, false)
+GEMV_FN(gemv_q4_1, AG_TYPE_Q4_1, false)
+GEMV_FN(gemv_q5_0, AG_TYPE_Q5_0, false)
+GEMV_FN(gemv_q5_1, AG_TYPE_Q5_1, false)
+GEMV_FN(gemv_q8_0, AG_TYPE_Q8_0, false)
+GEMV_FN(gemv_q4_0_x4, AG_TYPE_Q4_0, true)
+GEMV_FN(gemv_q8_0_x4, AG_TYPE_Q8_0, true)
 #undef GEMV_FN
 #endif
 
-void ag_gemv(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
-             float *y) {
+void ag_gemv(ag_type wtype, bool packed, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows,
+             const void *act, float *y) {
 #if defined(__x86_64__)
-    switch (wtype) {
+    switch (packed ? -(int)wtype : (int)wtype) {
     case AG_TYPE_Q4_0: gemv_q4_0(n, w, w_row_bytes, n_rows, act, y); return;
     case AG_TYPE_Q4_1: gemv_q4_1(n, w, w_row_bytes, n_rows, act, y); return;
     case AG_TYPE_Q5_0: gemv_q5_0(n, w, w_row_bytes, n_rows, act, y); return;
     case AG_TYPE_Q5_1: gemv_q5_1(n, w, w_row_bytes, n_rows, act, y); return;
     case AG_TYPE_Q8_0: gemv_q8_0(n, w, w_row_bytes, n_rows, act, y); return;
+    case -AG_TYPE_Q4_0: gemv_q4_0_x4(n, w, w_row_bytes, n_rows, act, y); return;
+    case -AG_TYPE_Q8_0: gemv_q8_0_x4(n, w, w_row_bytes, n_rows, act, y); return;
     default: break;
     }
 #endif
     for (int64_t r = 0; r < n_rows; r++) /* not reached when ag_gemm_available said yes */
-        y[r] = ag_gemm_dot_ref(wtype, n, (const uint8_t *)w + (size_t)r * w_row_bytes, act);
+        y[r] = ag_gemm_dot_ref(wtype, packed, n, (const uint8_t *)w + (size_t)r * w_row_bytes, act);
 }

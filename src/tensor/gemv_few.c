@@ -19,7 +19,7 @@
 
 /* R rows (rb apart) against NT tokens (R <= 4, NT <= 4: constants at each call site, so that
  * the 16 accumulators stay in registers): y[k * y_stride + r] = dot(row r, token k). */
-AG_AVX512 static inline __attribute__((always_inline)) void few_block(ag_type t, int64_t n, const uint8_t *w,
+AG_AVX512 static inline __attribute__((always_inline)) void few_block(ag_type t, bool packed, int64_t n, const uint8_t *w,
                                                                       size_t rb, int R, const uint8_t *act,
                                                                       size_t arb, int NT, float *y, size_t y_stride) {
     const size_t bs = ag_type_size(t);
@@ -35,8 +35,8 @@ AG_AVX512 static inline __attribute__((always_inline)) void few_block(ag_type t,
         __m512 dw[4];
         for (int r = 0; r < R; r++) {
             const uint8_t *xb = w + (size_t)r * rb + (size_t)i * 4 * bs;
-            codes4(t, xb, bs, &lo[r], &hi[r]);
-            dw[r] = spread4(f16x4(xb, bs));
+            codes4(t, packed, xb, bs, &lo[r], &hi[r]);
+            dw[r] = spread4(scales4(packed, xb, bs));
         }
         for (int k = 0; k < NT; k++) {
             const ag_qact_group *g = (const ag_qact_group *)(act + (size_t)k * arb) + i;
@@ -65,31 +65,35 @@ AG_AVX512 static inline __attribute__((always_inline)) void few_block(ag_type t,
 }
 
 /* Blocks of 4 rows (then single rows) x 4 tokens: the rows stay in L1 across the token passes. */
-#define FEW_TOKENS(T, R)                                                                                          for (int t0 = 0; t0 < n_tok; t0 += 4) {                                                                           const uint8_t *a = act + (size_t)t0 * arb;                                                                    float *yr = y + (size_t)t0 * ys + r;                                                                          switch (n_tok - t0 < 4 ? n_tok - t0 : 4) {                                                                    case 1: few_block(T, n, w + (size_t)r * rb, rb, R, a, arb, 1, yr, ys); break;                                 case 2: few_block(T, n, w + (size_t)r * rb, rb, R, a, arb, 2, yr, ys); break;                                 case 3: few_block(T, n, w + (size_t)r * rb, rb, R, a, arb, 3, yr, ys); break;                                 default: few_block(T, n, w + (size_t)r * rb, rb, R, a, arb, 4, yr, ys); break;                                }                                                                                                         }
-#define FEW_FN(name, T)                                                                                           AG_AVX512 static void name(int64_t n, const uint8_t *w, size_t rb, int64_t rows, const uint8_t *act,                                     size_t arb, int n_tok, float *y, size_t ys) {                                         int64_t r = 0;                                                                                                for (; r + 4 <= rows; r += 4) FEW_TOKENS(T, 4)                                                                for (; r < rows; r++) FEW_TOKENS(T, 1)                                                                    }
-FEW_FN(few_q4_0, AG_TYPE_Q4_0)
-FEW_FN(few_q4_1, AG_TYPE_Q4_1)
-FEW_FN(few_q5_0, AG_TYPE_Q5_0)
-FEW_FN(few_q5_1, AG_TYPE_Q5_1)
-FEW_FN(few_q8_0, AG_TYPE_Q8_0)
+#define FEW_TOKENS(T, P, R)                                                                                          for (int t0 = 0; t0 < n_tok; t0 += 4) {                                                                           const uint8_t *a = act + (size_t)t0 * arb;                                                                    float *yr = y + (size_t)t0 * ys + r;                                                                          switch (n_tok - t0 < 4 ? n_tok - t0 : 4) {                                                                    case 1: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 1, yr, ys); break;                                 case 2: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 2, yr, ys); break;                                 case 3: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 3, yr, ys); break;                                 default: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 4, yr, ys); break;                                }                                                                                                         }
+#define FEW_FN(name, T, P)                                                                                           AG_AVX512 static void name(int64_t n, const uint8_t *w, size_t rb, int64_t rows, const uint8_t *act,                                     size_t arb, int n_tok, float *y, size_t ys) {                                         int64_t r = 0;                                                                                                for (; r + 4 <= rows; r += 4) FEW_TOKENS(T, P, 4)                                                                for (; r < rows; r++) FEW_TOKENS(T, P, 1)                                                                    }
+FEW_FN(few_q4_0, AG_TYPE_Q4_0, false)
+FEW_FN(few_q4_1, AG_TYPE_Q4_1, false)
+FEW_FN(few_q5_0, AG_TYPE_Q5_0, false)
+FEW_FN(few_q5_1, AG_TYPE_Q5_1, false)
+FEW_FN(few_q8_0, AG_TYPE_Q8_0, false)
+FEW_FN(few_q4_0_x4, AG_TYPE_Q4_0, true)
+FEW_FN(few_q8_0_x4, AG_TYPE_Q8_0, true)
 #undef FEW_TOKENS
 #undef FEW_FN
 #endif
 
-void ag_gemv_few(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *act,
-                 size_t act_row_bytes, int n_tok, float *y, size_t y_stride) {
+void ag_gemv_few(ag_type wtype, bool packed, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows,
+                 const void *act, size_t act_row_bytes, int n_tok, float *y, size_t y_stride) {
 #if defined(__x86_64__)
-    switch (wtype) {
+    switch (packed ? -(int)wtype : (int)wtype) {
     case AG_TYPE_Q4_0: few_q4_0(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
     case AG_TYPE_Q4_1: few_q4_1(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
     case AG_TYPE_Q5_0: few_q5_0(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
     case AG_TYPE_Q5_1: few_q5_1(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
     case AG_TYPE_Q8_0: few_q8_0(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
+    case -AG_TYPE_Q4_0: few_q4_0_x4(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
+    case -AG_TYPE_Q8_0: few_q8_0_x4(n, w, w_row_bytes, n_rows, act, act_row_bytes, n_tok, y, y_stride); return;
     default: break;
     }
 #endif
     for (int t = 0; t < n_tok; t++) /* not reached when ag_gemm_available said yes */
         for (int64_t r = 0; r < n_rows; r++)
-            y[(size_t)t * y_stride + r] = ag_gemm_dot_ref(wtype, n, (const uint8_t *)w + (size_t)r * w_row_bytes,
+            y[(size_t)t * y_stride + r] = ag_gemm_dot_ref(wtype, packed, n, (const uint8_t *)w + (size_t)r * w_row_bytes,
                                                           (const uint8_t *)act + (size_t)t * act_row_bytes);
 }

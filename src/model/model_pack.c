@@ -1,0 +1,76 @@
+/*
+ * model_pack.c - at load, the matrices the CPU runs are copied into the packed layout of
+ * tensor/repack.h when their type has kernels for it (Q4_0, Q8_0 with AVX-512 VNNI): a batched
+ * decode step then unpacks each group of 4 blocks with two loads instead of a gather (the rows
+ * keep their size and values; every product gives the same bits). The model owns the copy
+ * (m->packed); the file's pages of those tensors are released from the process (they stay in
+ * the page cache). Layers on a GPU, embeddings, experts and 1-D tensors are left as they are.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "base/error.h"
+#include "model/model_pack.h"
+#include "tensor/repack.h"
+
+static bool packable(const ag_weight *w) {
+    return w->data && !w->packed && w->ne[1] > 0 && ag_repack_supported(w->type, w->ne[0]);
+}
+
+/* The matrices the CPU's forward pass multiplies with: layers il0.. and the head. */
+static int cpu_matrices(ag_model *m, ag_weight **out, int cap) {
+    const int il0 = m->cuda ? m->gpu_layers : 0;
+    int n = 0;
+    for (int il = il0; il < m->hp.n_layer; il++) {
+        ag_layer *l = &m->layers[il];
+        ag_weight *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->wqkv, &l->ffn_gate, &l->ffn_up, &l->ffn_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (packable(ws[i]) && n < cap) out[n++] = ws[i];
+    }
+    if ((!m->cuda || m->gpu_layers < m->hp.n_layer) && packable(&m->output) && n < cap) out[n++] = &m->output;
+    return n;
+}
+
+ag_status ag_model_pack_weights(ag_model *m, ag_error *err) {
+    if (m->vocab_only || !m->layers) return AG_OK;
+    const int cap = 8 * m->hp.n_layer + 1;
+    ag_weight **ws = malloc((size_t)cap * sizeof *ws);
+    if (!ws) return ag_error_set(err, AG_ERR_NOMEM, "out of memory");
+    const int n = cpu_matrices(m, ws, cap);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (ws[i]->row_bytes * (size_t)ws[i]->ne[1] + 63) & ~(size_t)63;
+    if (n == 0) {
+        free(ws);
+        return AG_OK;
+    }
+    /* anonymous memory in 2 MiB pages where the kernel allows (far fewer page faults to fill it) */
+    total = (total + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    uint8_t *buf = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) buf = NULL;
+    else madvise(buf, total, MADV_HUGEPAGE);
+    if (!buf) {
+        free(ws);
+        return ag_error_set(err, AG_ERR_NOMEM, "out of memory for the packed weights (%zu MiB)", total >> 20);
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        ag_weight *w = ws[i];
+        const size_t bytes = w->row_bytes * (size_t)w->ne[1];
+        ag_repack_rows(w->type, w->ne[0], w->data, buf + off, w->ne[1]);
+        ag_gguf_release_pages(m->gguf, w->data, bytes);
+        w->data = buf + off;
+        w->packed = true;
+        off += (bytes + 63) & ~(size_t)63;
+    }
+    m->packed = buf;
+    m->packed_bytes = total;
+    free(ws);
+    return AG_OK;
+}
+
+void ag_model_unpack_weights(ag_model *m) {
+    if (m->packed) munmap(m->packed, m->packed_bytes);
+    m->packed = NULL;
+    m->packed_bytes = 0;
+}
