@@ -9,7 +9,7 @@ chunks + Gaussian noise sigma, over every chunk; 10 seeds) - what a trained embe
 might look like - to see which rules let a good dense list help. Checks that its rule "set x
 order" reproduces the engine's hybrid ranking (search.c) question by question.
 usage: python3 bench/kb_fusion_rules.py build/autoglm ../shared     (about 20 s; docs/KB.md)"""
-import json, math, os, random, sqlite3, subprocess, sys, tempfile
+import json, math, os, random, shutil, sqlite3, subprocess, sys, tempfile
 
 exe, shared = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -226,4 +226,5 @@ for name in ["dense alone", "bm25 alone"] + list(RULES):
     print(f"| {name} | " + " | ".join(" / ".join(f"{table[(name, sg, lb)][1]:.3f}" for lb in sets) for sg in (0.2, 0.4, 0.7, 1.5)) + " |")
 print("(MRR: stories260K's chunks / the bert fixture's.) recall@5 below 1: " + (", ".join(
     f"{k[0]} sigma {k[1]} {k[2]}: {v[0]:.3f}" for k, v in table.items() if v[0] < 0.9995) or "none"))
+shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(0 if ok else 1)
