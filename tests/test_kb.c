@@ -262,18 +262,33 @@ static void test_extractive(void) {
 
 /* The automatic dense weight of hybrid fusion: 0 for agreement at chance level, up to 1 for
  * full agreement, 1 when BM25 found nothing. */
+/* The automatic dense weight: set agreement beyond chance (hypergeometric, 1%) times order
+ * agreement on the shared chunks (Kendall's tau, clamped at 0). Scores are best first, as the
+ * rankings give them: BM25 a[i] has score 10 - i, dense b[i] cosine 1 - i / 100. */
 static void test_dense_weight(void) {
     int64_t a[10], b[10], c[10];
-    for (int i = 0; i < 10; i++) a[i] = i, b[i] = 100 + i, c[i] = 9 - i;
-    CHECK(kb_auto_dense_weight(a, 10, c, 10, 1000) == 1.0);   /* the same ten chunks */
-    CHECK(kb_auto_dense_weight(a, 10, b, 10, 1000) == 0.0);   /* nothing shared */
-    CHECK(kb_auto_dense_weight(a, 0, b, 10, 1000) == 1.0);    /* BM25 found nothing */
-    b[0] = 0, b[1] = 1;                                        /* 2 of 10 shared among 128: chance (p ~ 0.18) */
-    CHECK(kb_auto_dense_weight(a, 10, b, 10, 128) == 0.0);
-    b[2] = 2, b[3] = 3, b[4] = 4;                              /* 5 of 10: significant, about half */
-    double w = kb_auto_dense_weight(a, 10, b, 10, 128);
-    CHECK_MSG(w > 0.4 && w < 0.5, "w = %g", w);
-    CHECK(kb_auto_dense_weight(a, 10, b, 10, 12) == 0.0);     /* 5 of 10 among 12 chunks is chance */
+    double sa[10], sb[10];
+    for (int i = 0; i < 10; i++) a[i] = i, b[i] = 100 + i, c[i] = 9 - i, sa[i] = 10 - i, sb[i] = 1 - i / 100.0;
+    CHECK(kb_auto_dense_weight(a, sa, 10, a, sb, 10, 1000) == 1.0);  /* the same ten chunks in the same order */
+    CHECK(kb_auto_dense_weight(a, sa, 10, c, sb, 10, 1000) == 0.0);  /* the same ten, reversed: no order evidence */
+    CHECK(kb_auto_dense_weight(a, sa, 10, b, sb, 10, 1000) == 0.0);  /* nothing shared */
+    CHECK(kb_auto_dense_weight(a, sa, 0, b, sb, 10, 1000) == 1.0);   /* BM25 found nothing: dense decides */
+    CHECK(kb_auto_dense_weight(a, sa, 0, b, sb, 0, 1000) == 1.0);    /* neither found anything */
+    CHECK(kb_auto_dense_weight(a, sa, 10, b, sb, 0, 1000) == 0.0);   /* no dense list */
+    b[0] = 0, b[1] = 1;                                               /* 2 of 10 shared among 128: chance (p ~ 0.18) */
+    CHECK(kb_auto_dense_weight(a, sa, 10, b, sb, 10, 128) == 0.0);
+    b[2] = 2, b[3] = 3, b[4] = 4;                                     /* 5 of 10: significant, in BM25's order */
+    double w = kb_auto_dense_weight(a, sa, 10, b, sb, 10, 128);
+    CHECK_MSG(w > 0.4 && w < 0.5, "w = %g", w);                       /* (5 - 100/128) / (10 - 100/128) */
+    CHECK(kb_auto_dense_weight(a, sa, 10, b, sb, 10, 12) == 0.0);    /* 5 of 10 among 12 chunks is chance */
+    b[0] = 1, b[1] = 0, b[2] = 3, b[3] = 2;                           /* 2 of the 10 shared pairs swapped: tau 0.6 */
+    double w2 = kb_auto_dense_weight(a, sa, 10, b, sb, 10, 128);
+    CHECK_MSG(fabs(w2 - 0.6 * w) < 1e-12, "w = %g, expected %g", w2, 0.6 * w);
+    b[0] = 4, b[1] = 3, b[2] = 2, b[3] = 1, b[4] = 0;                 /* the shared five in reverse: tau -1 */
+    CHECK(kb_auto_dense_weight(a, sa, 10, b, sb, 10, 128) == 0.0);
+    b[0] = 0, b[1] = 1, b[2] = 2, b[3] = 3, b[4] = 4, sb[1] = sb[0];  /* a tie in the cosines: that pair counts neither way */
+    double w3 = kb_auto_dense_weight(a, sa, 10, b, sb, 10, 128);
+    CHECK_MSG(fabs(w3 - 0.9 * w) < 1e-12, "w = %g, expected %g", w3, 0.9 * w);
 }
 
 int main(void) {

@@ -111,8 +111,9 @@ typedef struct {
     const char *rerank_model; /* path of a reranker (cross-encoder) GGUF for queries; NULL = none */
     /* Hybrid fusion: weighted reciprocal rank, BM25's ranking with weight 1 and the dense one
      * with dense_weight when fixed_dense_weight (0 = BM25 order only, dense hits appended), else
-     * automatic: the dense ranking's agreement with BM25 beyond chance, 0 unless significant at
-     * the 1% level (docs/KB.md). */
+     * automatic: the dense ranking's agreement with BM25 beyond chance in the top 10s (0 unless
+     * significant at the 1% level) times that in the order of the chunks both hold (Kendall's
+     * tau, 0 when not positive); 1 when BM25 finds nothing (docs/KB.md). */
     bool fixed_dense_weight;
     double dense_weight;
 } ag_kb_params;

@@ -97,8 +97,10 @@ ag_status kb_delete_doc(ag_kb *kb, int64_t doc_id, ag_error *err);
 void kb_cache_clear(ag_kb *kb);
 /* search.c: the k best chunks by the mode alone (what ag_kb_query reranks, rerank.c). */
 int kb_retrieve(ag_kb *kb, const char *question, int k, ag_kb_mode mode, ag_kb_hit **out, ag_error *err);
-/* search.c: the automatic weight of the dense ranking from the chunk ids of the two rankings'
- * tops (a: BM25, b: dense) among n_chunks (0 when their agreement is at chance level). */
-double kb_auto_dense_weight(const int64_t *a, int na, const int64_t *b, int nb, int64_t n_chunks);
+/* search.c: the automatic weight of the dense ranking from the two rankings' tops (a: BM25 chunk
+ * ids and scores, b: dense ids and cosines, best first) among n_chunks: their agreement beyond
+ * chance in the sets times that in the order (0 when either is at chance level; 1 when a is empty). */
+double kb_auto_dense_weight(const int64_t *a, const double *sa, int na, const int64_t *b, const double *sb, int nb,
+                            int64_t n_chunks);
 
 #endif

@@ -3,8 +3,8 @@
  * small collections, the HNSW graph from ann_threshold chunks on, persisted in the file and
  * rebuilt when the generation moved), hybrid by weighted reciprocal-rank fusion (score = sum
  * over the two rankings of w / (60 + rank); BM25's w is 1, the dense ranking's the base's fixed
- * weight or, by default, its agreement with BM25 when that is significant: see
- * kb_auto_dense_weight), a small result cache in the handle and a cache of question embeddings
+ * weight or, by default, its agreement with BM25 beyond chance, in the sets and in the order:
+ * see kb_auto_dense_weight), a small result cache in the handle and a cache of question embeddings
  * in the file. Also the prompt of `kb ask`.
  */
 #include <math.h>
@@ -219,18 +219,27 @@ static int search_dense(ag_kb *kb, const char *question, int k, ranked *out, ag_
 /* ---------------------------------------------------------------- fusion and hits */
 
 /* How much to trust the dense ranking next to BM25 when the base does not fix it (automatic
- * weight): by their agreement, counted only when it is beyond chance. The top AGREE_DEPTH of
- * both lists are compared. If the two rankings were unrelated (an embedding model that does not
- * understand the text, such as a random-weight one), the number of chunks they share would
- * follow the hypergeometric law (da of N chunks marked, db drawn): expected da * db / N. When
- * sharing as many or more has a probability of AGREE_ALPHA or more under that law, the
- * agreement is not evidence and the weight is 0 (hybrid = BM25); otherwise the weight is the
- * agreement beyond chance, (shared - expected) / (depth - expected), from 0 to 1. When BM25
- * found nothing (no word in common: a paraphrase), the dense ranking is all there is and
- * counts fully. AGREE_ALPHA is the conventional 1% significance level, not fitted to a test
+ * weight): by two agreements with BM25, each counted only beyond chance, multiplied.
+ *  - The sets: the top AGREE_DEPTH of both lists are compared. If the two rankings were
+ *    unrelated (an embedding model that does not understand the text, such as a random-weight
+ *    one), the number of chunks they share would follow the hypergeometric law (da of N chunks
+ *    marked, db drawn): expected da * db / N. When sharing as many or more has a probability of
+ *    AGREE_ALPHA or more under that law, the agreement is not evidence and the weight is 0
+ *    (hybrid = BM25); otherwise this factor is the agreement beyond chance,
+ *    (shared - expected) / (depth - expected), from 0 to 1.
+ *  - The order: over the chunks both lists hold (their first ORDER_DEPTH), Kendall's tau
+ *    between the BM25 scores and the cosines - (concordant - discordant pairs) / all pairs, 0
+ *    for unrelated orders - taken when positive, else 0. Sharing the topic (the sets) is not
+ *    evidence that the model orders chunks within it better than chance; an order that agrees
+ *    with BM25's beyond chance is. A model that only shares words with the question (a random or
+ *    a mean-pooled untrained one) passes the first test on some questions and then reorders
+ *    BM25's near-tied top at random: docs/KB.md, "The fusion", has the numbers.
+ * When BM25 found nothing (no word in common: a paraphrase), the dense ranking is all there is
+ * and counts fully. AGREE_ALPHA is the conventional 1% significance level, not fitted to a test
  * set (docs/KB.md: the held-out check). */
 #define AGREE_DEPTH 10
 #define AGREE_ALPHA 0.01
+#define ORDER_DEPTH 50
 
 static double log_choose(double n, double k) { return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1); }
 
@@ -243,8 +252,8 @@ static double p_shared_at_least(int shared, int da, int db, int64_t n) {
     return p;
 }
 
-double kb_auto_dense_weight(const int64_t *a, int na, const int64_t *b, int nb, int64_t n_chunks) {
-    if (na == 0) return 1.0;
+/* The sets' agreement beyond chance (0 when it is not significant), from 0 to 1. */
+static double set_agreement(const int64_t *a, int na, const int64_t *b, int nb, int64_t n_chunks) {
     int da = na < AGREE_DEPTH ? na : AGREE_DEPTH, db = nb < AGREE_DEPTH ? nb : AGREE_DEPTH, shared = 0;
     for (int i = 0; i < da; i++)
         for (int j = 0; j < db; j++) shared += a[i] == b[j];
@@ -257,13 +266,45 @@ double kb_auto_dense_weight(const int64_t *a, int na, const int64_t *b, int nb, 
     return w < 0 ? 0 : w > 1 ? 1 : w;
 }
 
+/* Kendall's tau (tau-a; tied pairs count as neither) between the two lists' scores over the
+ * chunks both hold, clamped to 0..1; 0 with fewer than two shared chunks. */
+static double order_agreement(const int64_t *a, const double *sa, int na, const int64_t *b, const double *sb, int nb) {
+    double x[ORDER_DEPTH], y[ORDER_DEPTH]; /* (m,) BM25 score and cosine of each shared chunk */
+    int m = 0;
+    if (na > ORDER_DEPTH) na = ORDER_DEPTH;
+    if (nb > ORDER_DEPTH) nb = ORDER_DEPTH;
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            if (a[i] == b[j]) {
+                x[m] = sa[i], y[m] = sb[j], m++;
+                break;
+            }
+    if (m < 2) return 0.0;
+    long net = 0; /* concordant - discordant */
+    for (int i = 0; i < m; i++)
+        for (int j = i + 1; j < m; j++) {
+            double u = (x[i] - x[j]) * (y[i] - y[j]);
+            net += (u > 0) - (u < 0);
+        }
+    double tau = (double)net / ((double)m * (m - 1) / 2);
+    return tau > 0 ? tau : 0;
+}
+
+double kb_auto_dense_weight(const int64_t *a, const double *sa, int na, const int64_t *b, const double *sb, int nb,
+                            int64_t n_chunks) {
+    if (na == 0) return 1.0;
+    double w = set_agreement(a, na, b, nb, n_chunks);
+    return w > 0 ? w * order_agreement(a, sa, na, b, sb, nb) : 0.0;
+}
+
 static double dense_weight(const ag_kb *kb, const ranked *a, int na, const ranked *b, int nb) {
     if (kb->dense_weight >= 0) return kb->dense_weight;
-    int64_t ia[AGREE_DEPTH], ib[AGREE_DEPTH];
-    const int da = na < AGREE_DEPTH ? na : AGREE_DEPTH, db = nb < AGREE_DEPTH ? nb : AGREE_DEPTH;
-    for (int i = 0; i < da; i++) ia[i] = a[i].id;
-    for (int i = 0; i < db; i++) ib[i] = b[i].id;
-    return kb_auto_dense_weight(ia, da, ib, db, kb->n_vec);
+    int64_t ia[ORDER_DEPTH], ib[ORDER_DEPTH];
+    double sa[ORDER_DEPTH], sb[ORDER_DEPTH];
+    const int da = na < ORDER_DEPTH ? na : ORDER_DEPTH, db = nb < ORDER_DEPTH ? nb : ORDER_DEPTH;
+    for (int i = 0; i < da; i++) ia[i] = a[i].id, sa[i] = a[i].score;
+    for (int i = 0; i < db; i++) ib[i] = b[i].id, sb[i] = b[i].score;
+    return kb_auto_dense_weight(ia, sa, da, ib, sb, db, kb->n_vec);
 }
 
 /* Reciprocal-rank fusion, the dense ranking weighted by w_dense. */

@@ -4,7 +4,8 @@ a phrase the relevant chunk contains). Prints recall@5 and MRR (over the top 10)
 and hybrid with each embedding model at hand: the trained tiny llama stories260K (mean of its
 final hidden states) and the random-weight bert fixture (converted here). Checks what must hold
 whatever the embedding model: BM25 finds most answers (recall@5 >= 0.85), and the result is
-deterministic, and hybrid (automatic dense weight) has recall@5 >= BM25 and >= dense.
+deterministic, and hybrid (automatic dense weight) has recall@5 >= BM25 and >= dense, and MRR >= dense
+and >= BM25 less MRR_SLACK (less than one question moving from rank 1 to 2: 0.5 / 67 = 0.0075).
 --heldout: the held-out check of the fusion's default - the questions split in two halves
 (even / odd positions), the dense weight (fixed 0, 0.1, 0.25, 0.5, 1, or automatic) chosen by
 MRR on the first half only, then reported on the other half.
@@ -18,6 +19,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, "..", "data", "kb")
 tmp = tempfile.mkdtemp(prefix="autoglm-kbr-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_KB=os.path.join(tmp, "kb"))
+MRR_SLACK = 0.005
 questions = json.load(open(os.path.join(data, "questions.json"), encoding="utf-8"))
 passed = failed = 0
 
@@ -136,6 +138,8 @@ for label, _ in models:  # the fusion must not lose what either list finds alone
     h, b, d = (results.get((label, m)) for m in ("hybrid", "bm25", "dense"))
     check(f"{label}: hybrid recall@5 >= bm25 and >= dense", h and b and d and h["recall@5"] >= max(b["recall@5"], d["recall@5"]),
           (h, b, d))
+    check(f"{label}: hybrid MRR >= dense and >= bm25 - {MRR_SLACK}",
+          h and b and d and h["mrr"] >= d["mrr"] and h["mrr"] >= b["mrr"] - MRR_SLACK, (h, b, d))
 r1, _ = evaluate("eval0", "hybrid")
 check("hybrid results are deterministic", r1 == results.get(("stories260K", "hybrid")))
 print(f"{passed} passed, {failed} failed")
