@@ -4,7 +4,8 @@
  * the prepared rows the kernels read (the Q8_K bytes plus reordered codes and d * bsums),
  * and the decode (gemv) and tile kernels of Q2_K..Q6_K against the reference vec_dot on the
  * same Q8_K activations, within float rounding relative to M = sum |w_i a_i| (the kernels sum
- * the per-block floats in another order).
+ * the per-block floats in another order); the few-token kernel (batched decode) gives the bits
+ * of the one-token kernel.
  */
 #include <math.h>
 #include <stdint.h>
@@ -145,6 +146,16 @@ static void test_kernels_match_reference(void) {
                 }
             CHECK_MSG(worst_v < 1e-5, "gemv %s n=%lld: relative error %g", ag_type_name(t), (long long)n, worst_v);
             CHECK_MSG(worst_t < 1e-5, "tile %s n=%lld: relative error %g", ag_type_name(t), (long long)n, worst_t);
+            /* a few tokens (batched decode), past 8 too: the bits of the one-token kernel */
+            float *y1 = xmalloc((size_t)rows * sizeof(float));
+            int differ = 0;
+            ag_kgemv_few(t, n, w, rb, rows, act, arb, toks, y, rows);
+            for (int tok = 0; tok < toks; tok++) {
+                ag_kgemv(t, n, w, rb, rows, act + (size_t)tok * arb, y1);
+                differ += memcmp(y1, y + (size_t)tok * rows, (size_t)rows * sizeof(float)) != 0;
+            }
+            CHECK_MSG(differ == 0, "few %s n=%lld: %d tokens differ from kgemv", ag_type_name(t), (long long)n, differ);
+            free(y1);
             free(w);
         }
         free(x), free(y), free(wf), free(act), free(scratch);

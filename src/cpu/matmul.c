@@ -83,6 +83,8 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
     const uint8_t *wr0 = (const uint8_t *)w->w + (size_t)r0 * w->w_row_bytes;
     if (j->path == PATH_K && j->n_tok == 1) {
         ag_kgemv(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->xq, y + r0);
+    } else if (j->path == PATH_K && j->n_tok <= AG_GEMV_FEW_MAX) { /* a batched decode step: blocks decoded once */
+        ag_kgemv_few(w->wtype, w->n, wr0, w->w_row_bytes, r1 - r0, j->xq, j->xq_row, j->n_tok, y + r0, (size_t)w->d);
     } else if (j->path == PATH_K) { /* tiles of AG_KGEMM_ROWS rows against every token */
         uint8_t *tile = j->scratch->tiles + (size_t)thread * j->scratch->tile_bytes;
         for (int64_t r = r0; r < r1; r += AG_KGEMM_ROWS) {

@@ -11,6 +11,8 @@
  *   ag_kgemv(type, n, w, w_row_bytes, n_rows, a, y)                 one token (decode):
  *       y[r] = dot(w row r, a)      r < n_rows; rows read once, one after the other,
  *                                   straight from the weights, two blocks of 256 per step
+ *   ag_kgemv_few(type, n, w, w_row_bytes, n_rows, a, a_row_bytes, n_tok, y, y_stride)
+ *                                   a few tokens (batched decode): each block decoded once
  *   ag_kgemm_tile(type, n, w, w_row_bytes, n_rows (<= AG_KGEMM_ROWS), a, a_row_bytes, n_tok,
  *                 y, y_stride, scratch)                             many tokens (prefill):
  *       y[t * y_stride + r] = dot(w row r, a row t)
@@ -53,6 +55,12 @@ static inline const ag_kact_extra *ag_kact_extras(const void *row, int64_t n) {
 
 /* a: prepared rows (ag_kact_quantize) */
 void ag_kgemv(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *a, float *y);
+
+/* A few tokens (kgemv_few.c; best up to AG_GEMV_FEW_MAX of gemm.h): y[t * y_stride + r] = dot(w
+ * row r, a row t), each row read once and each of its blocks decoded once; the same bits per row
+ * and token as ag_kgemv. */
+void ag_kgemv_few(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int64_t n_rows, const void *a,
+                  size_t a_row_bytes, int n_tok, float *y, size_t y_stride);
 
 size_t ag_kgemm_tile_scratch_bytes(int64_t n);
 void ag_kgemm_tile(ag_type wtype, int64_t n, const void *w, size_t w_row_bytes, int n_rows, const void *a,
