@@ -230,7 +230,7 @@ int cmd_show(int argc, char **argv) {
         return prc;
     }
     ag_error err = {0};
-    ag_model *m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1}, &err);
+    ag_model *m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1, .device = "cpu", .keep_layout = true}, &err);
     if (!m && err.code == AG_ERR_UNSUPPORTED) { /* still show what the file holds */
         fprintf(stderr, "autoglm show: %s (showing metadata and tokenizer only)\n", err.msg);
         m = ag_model_load(man.path, &(ag_model_params){.n_threads = 1, .vocab_only = true}, &err);

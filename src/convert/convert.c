@@ -99,7 +99,7 @@ ag_status ag_convert(const char *hf_dir, const char *out_path, const ag_convert_
     ag_status st = convert(hf_dir, out_path, ti, params ? params->name : NULL, mmproj, err);
     if (st) return st;
     /* the result must load: binds every tensor our engine needs, with the shapes it expects */
-    ag_model_params mp = {.n_threads = 1};
+    ag_model_params mp = {.n_threads = 1, .device = "cpu", .keep_layout = true}; /* does it load: nothing to run */
     ag_model *m = ag_model_load(out_path, &mp, err);
     if (!m) {
         unlink(out_path);

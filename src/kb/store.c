@@ -121,7 +121,7 @@ ag_status ag_kb_create(const char *db_path, const ag_kb_params *params, ag_error
         kb_embedder_close(&e);
     }
     if (p.rerank_model && *p.rerank_model) { /* check that it loads and is a reranker */
-        ag_model *rm = ag_model_load(p.rerank_model, &(ag_model_params){.n_threads = 1}, err);
+        ag_model *rm = ag_model_load(p.rerank_model, &(ag_model_params){.n_threads = 1, .device = "cpu", .keep_layout = true}, err);
         const bool ok = rm && ag_model_is_reranker(rm);
         ag_model_free(rm);
         if (!ok) return rm ? ag_error_set(err, AG_ERR_UNSUPPORTED, "%s is not a reranker", p.rerank_model) : AG_ERR_IO;

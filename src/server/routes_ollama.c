@@ -137,7 +137,7 @@ enum MHD_Result route_show(http_req *rq) {
     }
     free(name);
     ag_error ae = {0};
-    ag_model_params mp = {.n_threads = 1};
+    ag_model_params mp = {.n_threads = 1, .device = "cpu", .keep_layout = true};
     ag_model *m = ag_model_load(man.path, &mp, &ae); /* mapped, cheap; metadata only */
     if (!m) {
         store_manifest_free(&man);

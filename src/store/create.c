@@ -101,7 +101,7 @@ st_status store_create(const char *root, const char *base_dir, modelfile *mf, st
     st_status st = merge(root, base_dir, mf, m, err);
     if (st) return st;
     ag_error ae = {0};
-    ag_model_params mp = {.n_threads = 1};
+    ag_model_params mp = {.n_threads = 1, .device = "cpu", .keep_layout = true}; /* does it load: nothing to run */
     ag_model *model = ag_model_load(m->path, &mp, &ae);
     if (!model) return st_fail(err, ST_INVALID, "cannot load '%s': %s", m->path, ae.msg);
     store_fill_details(m, model);

@@ -154,7 +154,7 @@ st_status store_pull(const char *root, const char *url, const char *name, const 
         goto out;
     }
     ag_error ae = {0};
-    ag_model_params mp = {.n_threads = 1};
+    ag_model_params mp = {.n_threads = 1, .device = "cpu", .keep_layout = true}; /* does it load: nothing to run */
     ag_model *model = ag_model_load(part, &mp, &ae);
     if (!model) {
         unlink(part);
