@@ -276,8 +276,6 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
     g->keep_alive_ns = req.keep_alive_ns;
     g->gd = rq->srv->guard;
     g->energy = rq->srv->energy; /* read again at the final stats (format.c) */
-    g->joules0 = ag_energy_joules(g->energy);
-    g->gpu_joules0 = ag_energy_gpu_joules(g->energy);
     g->metrics = rq->srv->metrics;
     g->who = rq->guard;
     g->who.prompt = NULL;
@@ -293,6 +291,8 @@ enum MHD_Result gen_handle(http_req *rq, api_kind kind) {
              (unsigned)(sched_now_ns() & 0xffff));
     enum MHD_Result r;
     status = sched_acquire(rq->srv->sched, req.model, &g->sm, &g->load_s, err, sizeof err);
+    g->joules0 = ag_energy_joules(g->energy); /* from here: a first request's model load is not counted */
+    g->gpu_joules0 = ag_energy_gpu_joules(g->energy);
     const bool embed = kind == API_EMBED || kind == API_EMBEDDINGS || kind == API_OAI_EMBED;
     if (!status && req.n_images > 0)
         status = vision_check(sched_model_manifest(g->sm), req.model, err, sizeof err);
