@@ -1,7 +1,8 @@
 /*
  * test_kv_blocks.c - the KV cache in refcounted blocks (ag_kv_pool, model/kv_blocks.c):
  *   - logits bit-identical with and without a pool (F16, F32, Q8_0, Q4_0 caches; stories260K and
- *     a synthetic tiny model with head size 64), prompts read in chunks that cross block
+ *     a synthetic tiny model with head size 64; the gemma2 fixture, whose sliding window makes the
+ *     runs of the cache start at odd positions), prompts read in chunks that cross block
  *     boundaries, single decode steps and batched ones (ag_session_eval_batch)
  *   - two sessions sharing a prefix by reference, then diverging (copy on write of the partial
  *     last block), each give the logits of computing alone; a prefix kept apart
@@ -39,6 +40,22 @@ static ag_model *load_tiny(void) {
     snprintf(cmd, sizeof cmd, "'%s/../gen_synthetic' '%s' --shape tiny --type f16 --seed 5", tmp, path);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
     return load(path);
+}
+
+/* The gemma2 fixture (tests/data/arch: sliding window of 8 on every other layer, so runs of the
+ * cache start at odd positions), converted here. */
+static ag_model *load_gemma2(void) {
+    const char *tmp = getenv("AUTOGLM_TEST_TMP");
+    char dir[1024], out[1024];
+    snprintf(dir, sizeof dir, "%s/data/arch/gemma2", AG_TEST_SOURCE_DIR);
+    snprintf(out, sizeof out, "%s/kv_blocks_gemma2.gguf", tmp ? tmp : ".");
+    ag_convert_params cp = {.type = "f32"};
+    ag_error err = {0};
+    if (ag_convert(dir, out, &cp, &err) != AG_OK) {
+        fprintf(stderr, "gemma2 fixture: %s\n", err.msg);
+        return NULL;
+    }
+    return load(out);
 }
 
 static ag_token argmax(const float *x, int n) {
@@ -106,8 +123,13 @@ static void check_identical(ag_model *m, const char *kv_type) {
 }
 
 static void test_identical_logits(void) {
-    ag_model *s = load_stories(), *t = load_tiny();
-    CHECK(s && t);
+    ag_model *s = load_stories(), *t = load_tiny(), *g = load_gemma2();
+    CHECK(s && t && g);
+    if (g) { /* sliding window: runs of the cache from odd positions */
+        check_identical(g, "f16");
+        check_identical(g, "f32");
+    }
+    ag_model_free(g);
     if (s) {
         check_identical(s, "f16");
         check_identical(s, "f32");
