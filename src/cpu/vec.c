@@ -6,7 +6,6 @@
 
 #include "tensor/quant.h"
 
-enum { MAD_MAX_CHUNKS = 32 }; /* ag_vec_mad_f16_rows: head_dim up to 512 through the SIMD kernel */
 
 void ag_vec_mad_f16_ref(int n, float *y, const uint16_t *x, float w) {
     for (int i = 0; i < n; i++) y[i] += w * ag_fp16_to_fp32(x[i]); // y += w * x
@@ -52,6 +51,30 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void dot_ro
         for (int c = 0; c < nc; c++)
             acc = _mm512_fmadd_ps(qv[c], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(chunk_mask(hd, c), k + 16 * c)), acc);
         out[p] = _mm512_reduce_add_ps(acc) * scale;
+    }
+}
+
+/* out = sum_p w[p] * row p in one call: the sums stay in registers; the same bits as
+ * mad_rows_acc_avx512 from zero over all rows, then mad_rows_end_avx512. */
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_rows_avx512(int n_rows, float *out,
+                                                                                        const uint8_t *rows,
+                                                                                        size_t stride, const float *w,
+                                                                                        int hd) {
+    for (int c = 0; c < (hd + 15) / 16; c++) {
+        const __mmask16 m = chunk_mask(hd, c);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        int p = 0;
+        for (; p + 2 <= n_rows; p += 2) {
+            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+            const uint16_t *v1 = (const uint16_t *)(rows + (size_t)(p + 1) * stride) + 16 * c;
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[p + 1]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v1)), acc1);
+        }
+        if (p < n_rows) {
+            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
+        }
+        _mm512_mask_storeu_ps(out + 16 * c, m, _mm512_add_ps(acc0, acc1));
     }
 }
 
@@ -125,13 +148,9 @@ void ag_vec_dot_f16_rows(int n_rows, float *out, const void *rows, size_t stride
     ag_vec_dot_f16_rows_ref(n_rows, out, rows, stride, q, hd, scale);
 }
 
-static bool mad_rows_simd(void) {
 #if defined(__x86_64__)
-    return __builtin_cpu_supports("avx512bw");
-#else
-    return false;
+static bool mad_rows_simd(void) { return __builtin_cpu_supports("avx512bw"); }
 #endif
-}
 
 void ag_vec_mad_f16_rows_acc(int n_rows, float *acc, const void *rows, size_t stride, const float *w, int hd,
                              bool first_odd) {
@@ -159,16 +178,11 @@ void ag_vec_mad_f16_rows_end(float *out, const float *acc, int hd) {
 }
 
 void ag_vec_mad_f16_rows(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
-    if (!mad_rows_simd()) {
-        ag_vec_mad_f16_rows_ref(n_rows, out, rows, stride, w, hd);
+#if defined(__x86_64__)
+    if (mad_rows_simd()) {
+        mad_rows_avx512(n_rows, out, rows, stride, w, hd);
         return;
     }
-    float acc[2 * 16 * MAD_MAX_CHUNKS];
-    if (hd > 16 * MAD_MAX_CHUNKS) { /* larger heads: the scalar loop */
-        ag_vec_mad_f16_rows_ref(n_rows, out, rows, stride, w, hd);
-        return;
-    }
-    for (int d = 0; d < 2 * hd; d++) acc[d] = 0.0f;
-    ag_vec_mad_f16_rows_acc(n_rows, acc, rows, stride, w, hd, false);
-    ag_vec_mad_f16_rows_end(out, acc, hd);
+#endif
+    ag_vec_mad_f16_rows_ref(n_rows, out, rows, stride, w, hd);
 }

@@ -136,6 +136,10 @@ static void attn_task(void *ctx, int64_t task, int thread) {
         if (j->softcap > 0)
             for (int p = 0; p < n_seen; p++) att[p] = j->softcap * tanhf(att[p] / j->softcap);
         ag_softmax(att, n_seen);
+        if (ag_kv_run(kv, j->il, p0, n_seen, &k0, &v0) == n_seen) { /* one run: the sums in registers */
+            ag_vec_mad_f16_rows(n_seen, out, v0 + head_off, rb, att, hd);
+            return;
+        }
         float *acc = j->s->vacc + (size_t)thread * 2 * hd;
         memset(acc, 0, 2 * (size_t)hd * sizeof(float));
         for (int p = p0, r; p < n_pos; p += r) {
