@@ -141,8 +141,9 @@ struct sched {
 
 /* sched_prefix.c: the block pool and the prefix cache (worker thread) */
 enum { PREFIX_MIN = 16 };        /* shorter prefixes are not kept apart */
-/* Points sp at the model's block pool when the session's KV type is the pool's (creating the pool,
- * sized for every slot at the default context, with the first generation). */
+/* Points sp at the model's block pool when the session's KV type is the pool's and its context
+ * at most the default (creating the pool, sized for every slot at the default context, with the
+ * first generation). */
 void sched_prefix_pool(sched_model *m, const char *kv_type, ag_session_params *sp);
 /* Keeps the text the slot's cache holds (up to its first image token) as a prefix entry before
  * the slot loses it (truncated for another prompt, or its session replaced). */

@@ -8,7 +8,9 @@
  * references, no copy); a later prompt that starts with it takes its blocks
  * (ag_session_load_prefix) and evaluates only the rest, even after the slot moved on. Entries are
  * bounded in number (2 per slot) and by the pool: when a session needs a block and none is
- * free, the pool's reclaim callback drops the least recently used entry.
+ * free, the pool's reclaim callback drops the least recently used entry. Only sessions of at
+ * most the default context draw from the pool (which holds that for every slot), so the slots'
+ * own blocks always fit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +70,10 @@ void sched_prefix_pool(sched_model *m, const char *kv_type, ag_session_params *s
             }
         }
     }
-    if (m->kv_pool && strcmp(kv_type ? kv_type : "f16", m->kv_pool_type) == 0) sp->kv_pool = m->kv_pool;
+    /* a larger context than the pool was sized for gets its own contiguous cache, so that the
+     * slots never run out of blocks (cached prefixes give theirs back on demand) */
+    if (m->kv_pool && strcmp(kv_type ? kv_type : "f16", m->kv_pool_type) == 0 && sp->n_ctx <= sched_model_ctx(m, 0))
+        sp->kv_pool = m->kv_pool;
 }
 
 void sched_prefix_keep(sched_model *m, slot *sl) {

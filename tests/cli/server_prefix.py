@@ -3,7 +3,7 @@ clients only (stories260K): a request whose long system prompt an earlier reques
 computed evaluates only its new tokens (Ollama's prompt_eval_cached_count, OpenAI's
 usage.prompt_tokens_details.cached_tokens), even after the slot that computed it served another
 prompt (the prefix cache entry), and answers exactly what a server that never saw the system
-prompt answers; /metrics shows the KV blocks in use and total and the prefix cache.
+prompt answers; requests with a larger context (a cache of their own) or a smaller one work; /metrics shows the KV blocks in use and total and the prefix cache.
 usage: server_prefix.py AUTOGLM SHARED"""
 import http.client, json, os, re, signal, subprocess, sys, tempfile, threading
 
@@ -96,6 +96,12 @@ try:
                                                              "max_tokens": 12, "temperature": 0})
     u = json.loads(text).get("usage", {}) if status == 200 else {}
     check(u.get("prompt_tokens_details", {}).get("cached_tokens", 0) >= n_sys, f"OpenAI cached_tokens: {status} {text}")
+    # a larger context than the pool's gets a cache of its own; a smaller one draws from the pool
+    for num_ctx in (1024, 256):
+        status, text = request(port, "POST", "/api/generate", {"model": "s", "prompt": system + question_b, "raw": True,
+                                                              "stream": False, "options": {"temperature": 0, "num_predict": 12,
+                                                                                           "num_ctx": num_ctx}})
+        check(status == 200 and json.loads(text)["response"] == ref["response"], f"num_ctx {num_ctx}: {status} {text[:300]}")
     status, text = request(port, "GET", "/metrics")
     used, total = metric(text, "autoglm_kv_blocks_in_use"), metric(text, "autoglm_kv_blocks_total")
     check(total == 16, f"KV blocks total: one slot of 512 positions in blocks of 32: {total}")
