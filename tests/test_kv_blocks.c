@@ -8,6 +8,8 @@
  *     last block), each give the logits of computing alone; a prefix kept apart
  *     (ag_session_save_prefix) serves a later session after its source is gone; truncation
  *     releases blocks; every refcount returns to zero (the pool is empty at the end)
+ *   - speculative decoding (draft and target caches in blocks, rolled back across block ends)
+ *     gives the target's own greedy tokens; the pools are empty afterwards
  *   - a full pool is a clear AG_ERR_NOMEM and nothing is committed; the reclaim callback frees a
  *     kept prefix so that the eval succeeds; a pool of another model or KV type is refused.
  */
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "autoglm/autoglm.h"
+#include "autoglm/speculative.h"
 #include "test.h"
 
 static ag_model *load(const char *path) {
@@ -32,12 +35,12 @@ static ag_model *load_stories(void) {
 }
 
 /* A synthetic tiny model (head size 64: the block KV types apply) by ../gen_synthetic. */
-static ag_model *load_tiny(void) {
+static ag_model *load_tiny_layers(int n_layer) {
     const char *tmp = getenv("AUTOGLM_TEST_TMP");
     if (!tmp) tmp = ".";
     char path[1024], cmd[3000];
-    snprintf(path, sizeof path, "%s/kv_blocks_tiny.gguf", tmp);
-    snprintf(cmd, sizeof cmd, "'%s/../gen_synthetic' '%s' --shape tiny --type f16 --seed 5", tmp, path);
+    snprintf(path, sizeof path, "%s/kv_blocks_tiny%d.gguf", tmp, n_layer);
+    snprintf(cmd, sizeof cmd, "'%s/../gen_synthetic' '%s' --shape tiny --type f16 --seed 5 --layers %d", tmp, path, n_layer);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
     return load(path);
 }
@@ -57,6 +60,8 @@ static ag_model *load_gemma2(void) {
     }
     return load(out);
 }
+
+static ag_model *load_tiny(void) { return load_tiny_layers(2); }
 
 static ag_token argmax(const float *x, int n) {
     int b = 0;
@@ -272,4 +277,56 @@ static void test_exhaustion(void) {
     ag_model_free(t);
 }
 
-TEST_MAIN(TEST(test_identical_logits), TEST(test_share_then_diverge), TEST(test_exhaustion))
+/* ---------------------------------------------------------------- speculative decoding */
+
+/* The tiny target and its one-layer draft (partly accepted: the caches are rolled back, across
+ * block ends) with caches in blocks give the target's own greedy tokens. */
+static void test_speculative_rollback(void) {
+    ag_model *t = load_tiny(), *d = load_tiny_layers(1);
+    CHECK(t && d);
+    if (!t || !d) return;
+    enum { N = 90 };
+    const int nv = ag_model_n_vocab(t);
+    ag_error err = {0};
+    ag_token prompt[20], want[N], got[N + 16];
+    make_prompt(prompt, 20, nv, 9);
+    ag_session_params cp = {.n_ctx = 160, .n_threads = 2};
+    ag_session *plain = ag_session_new(t, &cp, &err);
+    CHECK(ag_session_eval(plain, prompt, 20, false, &err) == AG_OK);
+    for (int k = 0; k < N; k++) {
+        want[k] = argmax(ag_session_logits(plain, -1), nv);
+        CHECK(ag_session_eval(plain, &want[k], 1, false, &err) == AG_OK);
+    }
+    ag_session_free(plain);
+    ag_kv_pool *tp = ag_kv_pool_new(t, NULL, 8, &err), *dp = ag_kv_pool_new(d, NULL, 8, &err);
+    ag_session_params tsp = {.n_ctx = 160, .n_threads = 2, .kv_pool = tp}, dsp = {.n_ctx = 160, .n_threads = 2, .kv_pool = dp};
+    ag_session *ts = ag_session_new(t, &tsp, &err), *ds = ag_session_new(d, &dsp, &err);
+    ag_sampler_params smp_p = ag_sampler_default_params();
+    smp_p.temperature = 0;
+    smp_p.repeat_penalty = 1.0f;
+    ag_sampler *smp = ag_sampler_new(&smp_p, nv, 160);
+    ag_speculative *sp = ag_speculative_new(t, ts, d, ds, 6, &err);
+    CHECK_MSG(sp && ag_speculative_feed(sp, prompt, 20, &err) == AG_OK, "%s", err.msg);
+    int k = 0;
+    while (sp && k < N) {
+        const int n = ag_speculative_step(sp, smp, got + k, N + 16 - k, &err);
+        CHECK_MSG(n >= 1, "%s", err.msg);
+        if (n < 1) break;
+        k += n;
+    }
+    CHECK(k >= N && memcmp(got, want, sizeof want) == 0);
+    long long drafted = 0, accepted = 0;
+    if (sp) ag_speculative_stats(sp, &drafted, &accepted);
+    CHECK(drafted > accepted); /* some proposals were rolled back */
+    ag_speculative_free(sp);
+    ag_sampler_free(smp);
+    ag_session_free(ts);
+    ag_session_free(ds);
+    CHECK(ag_kv_pool_n_used(tp) == 0 && ag_kv_pool_n_used(dp) == 0);
+    ag_kv_pool_free(tp);
+    ag_kv_pool_free(dp);
+    ag_model_free(t);
+    ag_model_free(d);
+}
+
+TEST_MAIN(TEST(test_identical_logits), TEST(test_share_then_diverge), TEST(test_exhaustion), TEST(test_speculative_rollback))
