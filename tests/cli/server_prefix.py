@@ -3,9 +3,10 @@ clients only (stories260K): a request whose long system prompt an earlier reques
 computed evaluates only its new tokens (Ollama's prompt_eval_cached_count, OpenAI's
 usage.prompt_tokens_details.cached_tokens), even after the slot that computed it served another
 prompt (the prefix cache entry), and answers exactly what a server that never saw the system
-prompt answers; requests with a larger context (a cache of their own) or a smaller one work; /metrics shows the KV blocks in use and total and the prefix cache.
+prompt answers; two slots at once share the system prompt's blocks (fewer blocks in use than
+their positions need); requests with a larger context (a cache of their own) or a smaller one work; /metrics shows the KV blocks in use and total and the prefix cache.
 usage: server_prefix.py AUTOGLM SHARED"""
-import http.client, json, os, re, signal, subprocess, sys, tempfile, threading
+import http.client, json, os, re, signal, subprocess, sys, tempfile, threading, time
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
@@ -109,6 +110,46 @@ try:
     check(metric(text, "autoglm_kv_block_positions") == 32, "KV block positions")
     check(metric(text, "autoglm_prefix_cache_entries") >= 1, "prefix cache entries")
     check(metric(text, "autoglm_prefix_reused_tokens_total") >= n_sys, "prefix reused tokens (from the prefix cache)")
+finally:
+    stop(server)
+
+# two slots at once: the second request takes the first one's system prompt by reference (the
+# same blocks), so the slots hold fewer blocks than their positions need. A token-rate cap (100
+# tokens/s, prompt and generation) keeps the first request decoding meanwhile.
+server, port = start("--parallel", "2")
+try:
+    status, text = request(port, "POST", "/api/power", {"mode": "performance", "max_tokens_per_s": 100})
+    check(status == 200, f"/api/power cap: {status} {text}")
+    first, second = {}, {}
+
+    def run(prompt, n, out):
+        status, text = request(port, "POST", "/api/generate", {"model": "s", "prompt": prompt, "raw": True, "stream": False,
+                                                              "options": {"temperature": 0, "num_predict": n}})
+        out.update(json.loads(text) if status == 200 else {"status": status})
+
+    def wait_metrics(cond):
+        for _ in range(500):
+            text = request(port, "GET", "/metrics")[1]
+            if cond(text):
+                return text
+            time.sleep(0.02)
+        return None
+
+    ta = threading.Thread(target=run, args=(system + question_a, 150, first))
+    ta.start()
+    check(wait_metrics(lambda t: metric(t, "autoglm_kv_tokens") >= n_sys) is not None, "the first prompt is read")
+    tb = threading.Thread(target=run, args=(system + question_b, 40, second))
+    tb.start()
+    both = wait_metrics(lambda t: metric(t, "autoglm_kv_slots_in_use") == 2 and metric(t, "autoglm_kv_tokens") > 2 * n_sys)
+    check(both is not None, "two slots busy at once")
+    if both:
+        used, held = metric(both, "autoglm_kv_blocks_in_use"), metric(both, "autoglm_kv_tokens")
+        check(used * 32 < held, f"the slots share blocks: {used} blocks for {held} positions")
+    tb.join()
+    ta.join()
+    check(first.get("eval_count") == 150, f"first request: {first}")
+    check(second.get("prompt_eval_cached_count", 0) >= n_sys and second.get("response", "").startswith(ref["response"]),
+          f"the second slot took the prefix from the first: {second}")
 finally:
     stop(server)
 
