@@ -203,7 +203,8 @@ static void test_simd_ops_match_reference(void) {
 }
 
 /* Attention rows: scores against F16 rows and the weighted sum of F16 rows, for head sizes
- * below, at and above a vector, with rows spaced like a KV cache. */
+ * below, at and above a vector, with rows spaced like a KV cache; the sum over rows given in
+ * runs (ag_vec_mad_f16_rows_acc) has the bits of the sum in one call. */
 static void test_attention_rows(void) {
     enum { P = 37, STRIDE = 80 }; /* halves per cached row */
     static uint16_t rows[P * STRIDE];
@@ -222,6 +223,15 @@ static void test_attention_rows(void) {
             ag_vec_mad_f16_rows(np, m1, rows, STRIDE * 2, w, hd);
             ag_vec_mad_f16_rows_ref(np, m2, rows, STRIDE * 2, w, hd);
             for (int d = 0; d < hd; d++) CHECK_NEAR(m1[d], m2[d], 1e-5);
+            /* the same rows in runs of 1..7 (a KV cache in blocks): exactly m1's bits */
+            for (int run = 1; run <= 7; run += 2) {
+                float acc[2 * STRIDE] = {0}, m3[STRIDE];
+                for (int p = 0; p < np; p += run)
+                    ag_vec_mad_f16_rows_acc(np - p < run ? np - p : run, acc, rows + (size_t)p * STRIDE, STRIDE * 2, w + p,
+                                            hd, p & 1);
+                ag_vec_mad_f16_rows_end(m3, acc, hd);
+                CHECK(memcmp(m3, m1, (size_t)hd * sizeof(float)) == 0);
+            }
         }
     }
 }

@@ -250,12 +250,33 @@ char *ag_chat_format_custom(const ag_model *model, const char *tmpl, const char 
 
 typedef struct ag_session ag_session;
 
+/* A pool of KV cache blocks shared by sessions of one model on the CPU: blocks of
+ * ag_kv_pool_block_positions() positions (every layer's keys and values), refcounted, so that
+ * sessions can hold a common prefix once (ag_session_copy_prefix, ag_session_save_prefix) and a
+ * session takes memory as it fills rather than for its whole context. A session whose block
+ * cannot be allocated gets AG_ERR_NOMEM from its eval. Not thread-safe: the pool and every session
+ * and prefix drawing from it are used by one thread at a time (ag_kv_pool_n_used excepted). Free
+ * the sessions and prefixes before the pool. */
+typedef struct ag_kv_pool ag_kv_pool;
+/* n_blocks blocks of kv_type (NULL: f16); the memory is reserved, pages are touched when used. */
+ag_kv_pool *ag_kv_pool_new(const ag_model *model, const char *kv_type, int n_blocks, ag_error *err);
+void ag_kv_pool_free(ag_kv_pool *pool);
+int ag_kv_pool_block_positions(void);
+int ag_kv_pool_n_blocks(const ag_kv_pool *pool);
+int ag_kv_pool_n_used(const ag_kv_pool *pool); /* blocks held now; may be read from any thread */
+size_t ag_kv_pool_block_bytes(const ag_kv_pool *pool);
+/* fn(ctx) is called when a session needs a block and none is free; it may release some (free
+ * prefixes it keeps) and returns true when it did. Runs on the thread of the eval that asked. */
+void ag_kv_pool_set_reclaim(ag_kv_pool *pool, bool (*fn)(void *ctx), void *ctx);
+
 typedef struct {
     int n_ctx;     /* context length in tokens; 0 = min(model's training context, 4096) */
     int n_batch;   /* tokens per forward pass in eval; 0 = 512 */
     int n_threads; /* 0 = the model's setting */
     const char *kv_type; /* KV cache element type: "f16" (default, NULL), "f32", "q8_0" or "q4_0"
                           * (the last two: head size a multiple of 32; on the GPU f16, q8_0 or q4_0) */
+    ag_kv_pool *kv_pool; /* NULL: a contiguous cache of n_ctx positions allocated at once; else blocks
+                          * from this pool (CPU only; kv_type NULL or the pool's) */
 } ag_session_params;
 
 ag_session *ag_session_new(const ag_model *model, const ag_session_params *params, ag_error *err);
@@ -286,9 +307,22 @@ void ag_session_truncate(ag_session *session, int n_keep);
 ag_status ag_session_eval_batch(ag_session *const *sessions, const ag_token *tokens, int n, ag_error *err);
 
 /* Makes dst hold the first n positions of src's KV cache (same model and KV type; n <= src's
- * n_past), so a prefix that src computed (a system prompt, a chat history) is copied rather than
- * recomputed; dst's n_past becomes n. */
+ * n_past), so a prefix that src computed (a system prompt, a chat history) is taken rather than
+ * recomputed; dst's n_past becomes n. With both caches in the same ag_kv_pool the blocks are
+ * shared by reference (a block is copied only when one of them writes into it), else copied. */
 ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err);
+
+/* A prefix kept apart from sessions (a prompt cache): references to the blocks of the first n
+ * positions of a session in a pool (no images among them), valid after the session moves on or
+ * is freed; ag_session_load_prefix makes a session of the same pool hold its first n positions
+ * (n_past = n). Freeing it releases the blocks no session holds any more. */
+typedef struct ag_kv_prefix ag_kv_prefix;
+ag_kv_prefix *ag_session_save_prefix(const ag_session *session, int n, ag_error *err);
+ag_status ag_session_load_prefix(ag_session *session, const ag_kv_prefix *prefix, int n, ag_error *err);
+int ag_kv_prefix_n_past(const ag_kv_prefix *prefix);
+void ag_kv_prefix_free(ag_kv_prefix *prefix);
+/* Blocks of its pool the session's cache holds (0 for a contiguous cache). */
+int ag_session_kv_blocks(const ag_session *session);
 
 /* An abort check for the session's forward passes: fn(ctx) is called between layers (and before
  * the first); when it returns true the pass stops there and ag_session_eval / ag_session_eval_batch

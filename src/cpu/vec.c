@@ -6,6 +6,7 @@
 
 #include "tensor/quant.h"
 
+
 void ag_vec_mad_f16_ref(int n, float *y, const uint16_t *x, float w) {
     for (int i = 0; i < n; i++) y[i] += w * ag_fp16_to_fp32(x[i]); // y += w * x
 }
@@ -53,6 +54,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void dot_ro
     }
 }
 
+/* out = sum_p w[p] * row p in one call: the sums stay in registers; the same bits as
+ * mad_rows_acc_avx512 from zero over all rows, then mad_rows_end_avx512. */
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_rows_avx512(int n_rows, float *out,
                                                                                         const uint8_t *rows,
                                                                                         size_t stride, const float *w,
@@ -72,6 +75,45 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_ro
             acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
         }
         _mm512_mask_storeu_ps(out + 16 * c, m, _mm512_add_ps(acc0, acc1));
+    }
+}
+
+/* Row p of the whole sum goes to accumulator p & 1 (two chains of FMAs in flight); acc (2, hd)
+ * holds both between calls, so the rows may come in runs (first_odd: this run starts at an odd p). */
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_rows_acc_avx512(int n_rows, float *acc,
+                                                                                            const uint8_t *rows,
+                                                                                            size_t stride, const float *w,
+                                                                                            int hd, bool first_odd) {
+    for (int c = 0; c < (hd + 15) / 16; c++) {
+        const __mmask16 m = chunk_mask(hd, c);
+        __m512 acc0 = _mm512_maskz_loadu_ps(m, acc + 16 * c), acc1 = _mm512_maskz_loadu_ps(m, acc + hd + 16 * c);
+        int p = 0;
+        if (first_odd && n_rows > 0) {
+            const uint16_t *v0 = (const uint16_t *)rows + 16 * c;
+            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[0]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc1);
+            p = 1;
+        }
+        for (; p + 2 <= n_rows; p += 2) {
+            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+            const uint16_t *v1 = (const uint16_t *)(rows + (size_t)(p + 1) * stride) + 16 * c;
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[p + 1]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v1)), acc1);
+        }
+        if (p < n_rows) {
+            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
+        }
+        _mm512_mask_storeu_ps(acc + 16 * c, m, acc0);
+        _mm512_mask_storeu_ps(acc + hd + 16 * c, m, acc1);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_rows_end_avx512(float *out, const float *acc,
+                                                                                            int hd) {
+    for (int c = 0; c < (hd + 15) / 16; c++) {
+        const __mmask16 m = chunk_mask(hd, c);
+        const __m512 a0 = _mm512_maskz_loadu_ps(m, acc + 16 * c), a1 = _mm512_maskz_loadu_ps(m, acc + hd + 16 * c);
+        _mm512_mask_storeu_ps(out + 16 * c, m, _mm512_add_ps(a0, a1));
     }
 }
 
@@ -106,9 +148,38 @@ void ag_vec_dot_f16_rows(int n_rows, float *out, const void *rows, size_t stride
     ag_vec_dot_f16_rows_ref(n_rows, out, rows, stride, q, hd, scale);
 }
 
+#if defined(__x86_64__)
+static bool mad_rows_simd(void) { return __builtin_cpu_supports("avx512bw"); }
+#endif
+
+void ag_vec_mad_f16_rows_acc(int n_rows, float *acc, const void *rows, size_t stride, const float *w, int hd,
+                             bool first_odd) {
+#if defined(__x86_64__)
+    if (mad_rows_simd()) {
+        mad_rows_acc_avx512(n_rows, acc, rows, stride, w, hd, first_odd);
+        return;
+    }
+#endif
+    (void)first_odd; /* the scalar twin keeps one sum (acc's first half), row by row */
+    for (int p = 0; p < n_rows; p++) {
+        const uint16_t *v = (const uint16_t *)((const uint8_t *)rows + (size_t)p * stride);
+        for (int d = 0; d < hd; d++) acc[d] += w[p] * ag_fp16_to_fp32(v[d]); // acc += w_p * v_p
+    }
+}
+
+void ag_vec_mad_f16_rows_end(float *out, const float *acc, int hd) {
+#if defined(__x86_64__)
+    if (mad_rows_simd()) {
+        mad_rows_end_avx512(out, acc, hd);
+        return;
+    }
+#endif
+    for (int d = 0; d < hd; d++) out[d] = acc[d];
+}
+
 void ag_vec_mad_f16_rows(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512bw")) {
+    if (mad_rows_simd()) {
         mad_rows_avx512(n_rows, out, rows, stride, w, hd);
         return;
     }

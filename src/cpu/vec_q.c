@@ -1,7 +1,9 @@
 /*
  * vec_q.c - out = sum_p w[p] * dequant(V row p) over Q8_0 / Q4_0 rows (see vec_q.h): the scalar
  * references, AVX2 (8 lanes) and AVX-512 (16 lanes) versions. The SIMD ones go block by block
- * (32 outputs held in registers) and over all rows inside, scaling each block by w[p] * d.
+ * (32 outputs held in registers, loaded from out and stored back) and over all rows inside,
+ * scaling each block by w[p] * d. Every variant adds to out (one sum per output, row after row),
+ * so rows given in runs (a KV cache in blocks) sum to the same bits as one call over all of them.
  */
 #include "cpu/vec_q.h"
 
@@ -21,7 +23,6 @@ static inline float block_scale(const uint8_t *b) {
 /* ---------------------------------------------------------------- scalar references */
 
 static void mad_q8_0_ref(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
-    for (int d = 0; d < hd; d++) out[d] = 0.0f;
     for (int p = 0; p < n_rows; p++) {
         const uint8_t *row = (const uint8_t *)rows + (size_t)p * stride;
         for (int b = 0; b < hd / QK; b++) {
@@ -34,7 +35,6 @@ static void mad_q8_0_ref(int n_rows, float *out, const void *rows, size_t stride
 }
 
 static void mad_q4_0_ref(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
-    for (int d = 0; d < hd; d++) out[d] = 0.0f;
     for (int p = 0; p < n_rows; p++) {
         const uint8_t *row = (const uint8_t *)rows + (size_t)p * stride;
         for (int b = 0; b < hd / QK; b++) {
@@ -58,7 +58,8 @@ static void mad_q4_0_ref(int n_rows, float *out, const void *rows, size_t stride
 
 AVX2_T static void mad_q8_0_avx2(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
     for (int b = 0; b < hd / QK; b++) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        float *o = out + b * QK;
+        __m256 a0 = _mm256_loadu_ps(o), a1 = _mm256_loadu_ps(o + 8), a2 = _mm256_loadu_ps(o + 16), a3 = _mm256_loadu_ps(o + 24);
         for (int p = 0; p < n_rows; p++) {
             const uint8_t *blk = (const uint8_t *)rows + (size_t)p * stride + (size_t)b * Q8_BYTES;
             const __m256 s = _mm256_set1_ps(w[p] * _cvtsh_ss(*(const uint16_t *)blk));
@@ -69,7 +70,6 @@ AVX2_T static void mad_q8_0_avx2(int n_rows, float *out, const void *rows, size_
             a2 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q1)), a2);
             a3 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q1, 8))), a3);
         }
-        float *o = out + b * QK;
         _mm256_storeu_ps(o, a0), _mm256_storeu_ps(o + 8, a1), _mm256_storeu_ps(o + 16, a2), _mm256_storeu_ps(o + 24, a3);
     }
 }
@@ -77,7 +77,8 @@ AVX2_T static void mad_q8_0_avx2(int n_rows, float *out, const void *rows, size_
 AVX2_T static void mad_q4_0_avx2(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
     const __m128i lo_mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
     for (int b = 0; b < hd / QK; b++) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        float *o = out + b * QK;
+        __m256 a0 = _mm256_loadu_ps(o), a1 = _mm256_loadu_ps(o + 8), a2 = _mm256_loadu_ps(o + 16), a3 = _mm256_loadu_ps(o + 24);
         for (int p = 0; p < n_rows; p++) {
             const uint8_t *blk = (const uint8_t *)rows + (size_t)p * stride + (size_t)b * Q4_BYTES;
             const __m256 s = _mm256_set1_ps(w[p] * _cvtsh_ss(*(const uint16_t *)blk));
@@ -89,14 +90,13 @@ AVX2_T static void mad_q4_0_avx2(int n_rows, float *out, const void *rows, size_
             a2 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), a2);
             a3 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), a3);
         }
-        float *o = out + b * QK;
         _mm256_storeu_ps(o, a0), _mm256_storeu_ps(o + 8, a1), _mm256_storeu_ps(o + 16, a2), _mm256_storeu_ps(o + 24, a3);
     }
 }
 
 AVX512_T static void mad_q8_0_avx512(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
     for (int b = 0; b < hd / QK; b++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        __m512 a0 = _mm512_loadu_ps(out + b * QK), a1 = _mm512_loadu_ps(out + b * QK + 16);
         for (int p = 0; p < n_rows; p++) {
             const uint8_t *blk = (const uint8_t *)rows + (size_t)p * stride + (size_t)b * Q8_BYTES;
             const __m512 s = _mm512_set1_ps(w[p] * _cvtsh_ss(*(const uint16_t *)blk));
@@ -113,7 +113,7 @@ AVX512_T static void mad_q8_0_avx512(int n_rows, float *out, const void *rows, s
 AVX512_T static void mad_q4_0_avx512(int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
     const __m128i lo_mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
     for (int b = 0; b < hd / QK; b++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        __m512 a0 = _mm512_loadu_ps(out + b * QK), a1 = _mm512_loadu_ps(out + b * QK + 16);
         for (int p = 0; p < n_rows; p++) {
             const uint8_t *blk = (const uint8_t *)rows + (size_t)p * stride + (size_t)b * Q4_BYTES;
             const __m512 s = _mm512_set1_ps(w[p] * _cvtsh_ss(*(const uint16_t *)blk));
@@ -144,6 +144,11 @@ ag_vec_mad_q_rows_fn ag_vec_mad_q_rows_isa(ag_type type, ag_isa isa) {
 }
 
 void ag_vec_mad_q_rows(ag_type type, int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
+    for (int d = 0; d < hd; d++) out[d] = 0.0f;
+    ag_vec_mad_q_rows_add(type, n_rows, out, rows, stride, w, hd);
+}
+
+void ag_vec_mad_q_rows_add(ag_type type, int n_rows, float *out, const void *rows, size_t stride, const float *w, int hd) {
     for (int isa = AG_ISA_COUNT - 1; isa >= AG_ISA_REF; isa--) {
         const ag_vec_mad_q_rows_fn f = ag_vec_mad_q_rows_isa(type, (ag_isa)isa);
         if (f) {

@@ -8,7 +8,8 @@
  * at most its n_batch rows run one after another. Sessions on a GPU run the same way on the device
  * (gpu/gpu.h: one pass of up to AG_CUDA_MULTI_MAX rows reading each weight once). Logits go to each session's own buffer (through
  * the lead's batch buffer, grown when needed, not per step). The lead's abort check applies: a
- * stopped group commits nothing.
+ * stopped group commits nothing. Caches in blocks (model/kv_blocks.h) get their rows' blocks before
+ * the first group, so a full pool fails the step before anything is evaluated.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "engine/session_impl.h"
 #include "gpu/gpu.h"
 #include "model/forward_multi.h"
+#include "model/kv_blocks.h"
 
 enum { GROUP_MAX = 64 };
 
@@ -50,6 +52,10 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
     }
     for (int i = 0; i < n; i++)
         if (ag_session_reserve_logits(ss[i], 1, err)) return err ? err->code : AG_ERR_NOMEM;
+    for (int i = 0; i < n && !ss[0]->gpu; i++) { /* caches in blocks: each row's position writable first */
+        const ag_status st = ag_kv_cache_prepare(&ss[i]->kv, ss[i]->n_past, 1, err);
+        if (st) return st; /* the pool is full: nothing evaluated */
+    }
     ag_session *L = ss[lead];
     int group = L->n_batch < GROUP_MAX ? L->n_batch : GROUP_MAX;
     if (L->gpu && group > AG_CUDA_MULTI_MAX) group = AG_CUDA_MULTI_MAX; /* one device pass per group */

@@ -1,6 +1,8 @@
 /*
  * session.c - ag_session: one sequence's KV cache, scratch and logits over a loaded model,
  * and ag_session_eval, which feeds tokens through the forward pass in batches of n_batch
+ * (the cache contiguous, or in blocks of a pool given in ag_session_params: allocated as
+ * positions are written, released by truncate/reset)
  * (the structure is in session_impl.h, shared with batch.c and session_share.c). For a model
  * placed on a GPU (gpu/gpu.h) the KV cache and scratch live on the device instead (with partial
  * offload: on the device for its layers, here for the rest).
@@ -15,6 +17,7 @@
 #include "base/threadpool.h"
 #include "engine/session_impl.h"
 #include "gpu/gpu.h"
+#include "model/kv_blocks.h"
 
 /* "f16" (or NULL), "f32", "q8_0", "q4_0" -> the cache element type; the block types need
  * head_dim to be a multiple of their 32-element block (each head's slice whole blocks). */
@@ -69,7 +72,23 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads == 0) p.n_threads = m->n_threads;
     ag_type kv_type;
-    if (ag_session_kv_type_parse(p.kv_type, m->hp.head_dim, &kv_type, err)) return NULL;
+    if (p.kv_pool) { /* the blocks' type is the pool's */
+        if (p.kv_pool->model != m) {
+            ag_error_set(err, AG_ERR_INVALID_ARG, "the KV block pool belongs to another model");
+            return NULL;
+        }
+        if (m->cuda) {
+            ag_error_set(err, AG_ERR_UNSUPPORTED, "a KV block pool serves sessions on the CPU; this model runs on %s", m->device);
+            return NULL;
+        }
+        if (p.kv_type && ag_session_kv_type_parse(p.kv_type, m->hp.head_dim, &kv_type, err)) return NULL;
+        if (p.kv_type && kv_type != p.kv_pool->type) {
+            ag_error_set(err, AG_ERR_INVALID_ARG, "KV cache type %s differs from the block pool's", p.kv_type);
+            return NULL;
+        }
+        kv_type = p.kv_pool->type;
+    } else if (ag_session_kv_type_parse(p.kv_type, m->hp.head_dim, &kv_type, err))
+        return NULL;
     ag_session *s = calloc(1, sizeof *s);
     if (!s) {
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
@@ -92,7 +111,8 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
      * offload (the cache is sized for every layer, but the GPU's rows are never touched, so
      * calloc's zero pages of them stay unmapped) */
     if ((!m->cuda || ag_gpu_partial(m)) &&
-        (ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err) ||
+        ((p.kv_pool ? ag_kv_cache_init_blocks(&s->kv, p.kv_pool, s->n_ctx, err)
+                    : ag_kv_cache_init(&s->kv, m, s->n_ctx, kv_type, err)) ||
          ag_fwd_scratch_init(&s->scratch, m, s->n_batch, s->n_ctx, ag_threadpool_n_threads(s->pool), err)))
         goto fail;
     s->n_logits_cap = 1;
@@ -192,6 +212,10 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         /* without all_logits each chunk writes its last token's logits; the final chunk's stay */
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
         const double t0 = s->power.max_tokens_per_s > 0 ? now_s() : 0;
+        if ((st = ag_kv_cache_prepare(&s->kv, s->n_past, chunk, err))) { /* blocks: the pool is full */
+            s->n_logits = 0;
+            return st;
+        }
         s->scratch.rope_delta = s->pos_delta; /* text after images (session_image.c) */
         if (s->gpu) {
             ag_gpu_cpu_part cpu = {&s->kv, &s->scratch, s->pool};
@@ -223,6 +247,7 @@ void ag_session_reset(ag_session *s) {
     s->n_past = 0;
     s->n_logits = 0;
     ag_session_mm_truncate(s, 0);
+    ag_kv_cache_truncate(&s->kv, 0); /* blocks go back to the pool */
 }
 
 void ag_session_truncate(ag_session *s, int n_keep) {
@@ -230,4 +255,5 @@ void ag_session_truncate(ag_session *s, int n_keep) {
     if (n_keep < s->n_past) s->n_past = n_keep;
     s->n_logits = 0;
     ag_session_mm_truncate(s, s->n_past);
+    ag_kv_cache_truncate(&s->kv, s->n_past); /* blocks wholly past n_past go back to the pool */
 }

@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "engine/session_impl.h"
 #include "gpu/gpu.h"
+#include "model/kv_blocks.h"
 #include "model/mrope.h"
 
 void ag_session_mm_truncate(ag_session *s, int n_keep) {
@@ -173,6 +174,13 @@ ag_status ag_session_eval_images(ag_session *s, ag_vision *v, const ag_token *to
     for (int done = 0; done < e.n;) {
         const int chunk = e.n - done < s->n_batch ? e.n - done : s->n_batch;
         float *out = all_logits ? s->logits + (size_t)done * n_vocab : s->logits;
+        if ((st = ag_kv_cache_prepare(&s->kv, s->n_past, chunk, err))) { /* blocks: the pool is full */
+            s->n_logits = 0;
+            s->n_past = start;
+            ag_session_mm_truncate(s, s->n_past);
+            expanded_free(&e);
+            return st;
+        }
         s->scratch.embd_rows = e.rows + done;
         s->scratch.mrope_pos = e.pos + 3 * (size_t)done;
         if (s->gpu) { /* the same rows and positions through the device (gpu/gpu_session.c) */

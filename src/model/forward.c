@@ -29,33 +29,11 @@
 #include "cpu/ops.h"
 #include "cpu/ops_arch.h"
 #include "cpu/vec.h"
+#include "model/kv_blocks.h"
 #include "model/kv_quant.h"
 #include "tensor/quant.h"
 
-/* ---------------------------------------------------------------- KV cache and scratch */
-
-ag_status ag_kv_cache_init(ag_kv_cache *kv, const ag_model *m, int n_ctx, ag_type type, ag_error *err) {
-    memset(kv, 0, sizeof *kv);
-    const ag_hparams *hp = &m->hp;
-    kv->n_ctx = n_ctx;
-    kv->type = type;
-    kv->row_bytes = ag_type_row_size(type, (int64_t)hp->n_head_kv * hp->head_dim);
-    size_t total = (size_t)hp->n_layer * (size_t)n_ctx * kv->row_bytes;
-    kv->k = calloc(1, total);
-    kv->v = calloc(1, total);
-    if (!kv->k || !kv->v) {
-        ag_kv_cache_free(kv);
-        return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate the KV cache (%zu MiB for %d tokens)",
-                            2 * total >> 20, n_ctx);
-    }
-    return AG_OK;
-}
-
-void ag_kv_cache_free(ag_kv_cache *kv) {
-    free(kv->k);
-    free(kv->v);
-    kv->k = kv->v = NULL;
-}
+/* ---------------------------------------------------------------- scratch */
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -90,11 +68,12 @@ ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch,
     s->hb2 = malloc(nb * hp->n_ff * sizeof(float));
     s->scores = malloc((size_t)n_threads * n_ctx * sizeof(float));
     s->qh = malloc((size_t)n_threads * hp->head_dim * sizeof(float));
+    s->vacc = malloc((size_t)n_threads * 2 * hp->head_dim * sizeof(float));
     s->arch = malloc(nb * ag_fwd_arch_floats(m) * sizeof(float));
     s->rope_ff = ag_fwd_rope_factors(m, n_ctx);
     const int64_t max_n = (int64_t)max_sz(max_sz(hp->n_embd, q_dim), hp->n_ff);
     const bool mm_ok = ag_matmul_scratch_init(&s->mm, max_n, xq_row_bytes(m), n_batch, n_threads);
-    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !s->arch || !mm_ok) {
+    if (!s->x || !s->xb || !s->q || !s->k || !s->v || !s->hb || !s->hb2 || !s->scores || !s->qh || !s->vacc || !s->arch || !mm_ok) {
         ag_fwd_scratch_free(s);
         return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate scratch buffers for a batch of %d", n_batch);
     }
@@ -111,6 +90,7 @@ void ag_fwd_scratch_free(ag_fwd_scratch *s) {
     free(s->hb2);
     free(s->scores);
     free(s->qh);
+    free(s->vacc);
     free(s->arch);
     ag_matmul_scratch_free(&s->mm);
     memset(s, 0, sizeof *s);
@@ -122,65 +102,94 @@ typedef struct {
     const ag_hparams *hp;
     const ag_kv_cache *kv;
     ag_fwd_scratch *s;
-    const uint8_t *k_layer, *v_layer; /* this layer's slice of the cache */
+    int il;        /* the layer */
     int pos0;
     float scale;
     float softcap; /* > 0: scores = softcap * tanh(scores / softcap) */
     int n_swa;     /* > 0: only the last n_swa positions are seen */
 } attn_job;
 
-/* One (token, head): out = softmax(q . K[0..pos]^T * scale) . V[0..pos] */
+/* One (token, head): out = softmax(q . K[p0..pos]^T * scale) . V[p0..pos], the cache read in runs
+ * of consecutive rows (ag_kv_run: the whole range when contiguous, a block at a time otherwise);
+ * each step sums row after row (V through ag_vec_mad_f16_rows_acc's carried partial sums), so both
+ * layouts give the same bits. */
 static void attn_task(void *ctx, int64_t task, int thread) {
     const attn_job *j = ctx;
     const ag_hparams *hp = j->hp;
+    const ag_kv_cache *kv = j->kv;
     const int hd = hp->head_dim, t = (int)(task / hp->n_head), h = (int)(task % hp->n_head);
     const int kvh = h / (hp->n_head / hp->n_head_kv), n_pos = j->pos0 + t + 1;
     const int p0 = j->n_swa > 0 && n_pos > j->n_swa ? n_pos - j->n_swa : 0; /* sliding window */
     const float *q = j->s->q + ((size_t)t * hp->n_head + h) * hd;
     float *out = j->s->xb + ((size_t)t * hp->n_head + h) * hd;
-    float *att = j->s->scores + (size_t)thread * j->kv->n_ctx;
-    const size_t head_off = ag_type_row_size(j->kv->type, (int64_t)kvh * hd);
-    const uint8_t *k0 = j->k_layer + (size_t)p0 * j->kv->row_bytes + head_off;
-    const uint8_t *v0 = j->v_layer + (size_t)p0 * j->kv->row_bytes + head_off;
+    float *att = j->s->scores + (size_t)thread * kv->n_ctx;
+    const size_t head_off = ag_type_row_size(kv->type, (int64_t)kvh * hd), rb = kv->row_bytes;
     const int n_seen = n_pos - p0;
-    if (j->kv->type == AG_TYPE_F16) { /* the query is rounded to the cache type, as the reference does */
+    uint8_t *k0, *v0;
+    if (kv->type == AG_TYPE_F16) { /* the query is rounded to the cache type, as the reference does */
         float *qr = j->s->qh + (size_t)thread * hd;
         for (int d = 0; d < hd; d++) qr[d] = ag_fp16_to_fp32(ag_fp32_to_fp16(q[d]));
-        ag_vec_dot_f16_rows(n_seen, att, k0, j->kv->row_bytes, qr, hd, j->scale);
+        for (int p = p0, r; p < n_pos; p += r) {
+            r = ag_kv_run(kv, j->il, p, n_pos - p, &k0, &v0);
+            ag_vec_dot_f16_rows(r, att + (p - p0), k0 + head_off, rb, qr, hd, j->scale);
+        }
         if (j->softcap > 0)
             for (int p = 0; p < n_seen; p++) att[p] = j->softcap * tanhf(att[p] / j->softcap);
         ag_softmax(att, n_seen);
-        ag_vec_mad_f16_rows(n_seen, out, v0, j->kv->row_bytes, att, hd);
+        if (ag_kv_run(kv, j->il, p0, n_seen, &k0, &v0) == n_seen) { /* one run: the sums in registers */
+            ag_vec_mad_f16_rows(n_seen, out, v0 + head_off, rb, att, hd);
+            return;
+        }
+        float *acc = j->s->vacc + (size_t)thread * 2 * hd;
+        memset(acc, 0, 2 * (size_t)hd * sizeof(float));
+        for (int p = p0, r; p < n_pos; p += r) {
+            r = ag_kv_run(kv, j->il, p, n_pos - p, &k0, &v0);
+            ag_vec_mad_f16_rows_acc(r, acc, v0 + head_off, rb, att + (p - p0), hd, (p - p0) & 1);
+        }
+        ag_vec_mad_f16_rows_end(out, acc, hd);
         return;
     }
-    if (ag_kv_type_quantized(j->kv->type)) {
-        ag_kv_attend_quant(j->kv->type, n_seen, k0, v0, j->kv->row_bytes, q, hd, j->scale, j->softcap, att,
+    if (ag_kv_type_quantized(kv->type)) {
+        ag_kv_attend_quant_cache(kv, j->il, p0, n_seen, head_off, q, hd, j->scale, j->softcap, att,
                            j->s->qh + (size_t)thread * hd, out);
         return;
     }
-    const ag_type_traits *tr = ag_type_traits_get(j->kv->type);
-    for (int p = 0; p < n_seen; p++) { /* F32 cache */
-        float sc;
-        tr->vec_dot(hd, &sc, k0 + (size_t)p * j->kv->row_bytes, q);
-        att[p] = j->softcap > 0 ? j->softcap * tanhf(sc * j->scale / j->softcap) : sc * j->scale;
+    const ag_type_traits *tr = ag_type_traits_get(kv->type);
+    for (int p = p0, r; p < n_pos; p += r) { /* F32 cache */
+        r = ag_kv_run(kv, j->il, p, n_pos - p, &k0, &v0);
+        for (int i = 0; i < r; i++) {
+            float sc;
+            tr->vec_dot(hd, &sc, k0 + (size_t)i * rb + head_off, q);
+            att[p - p0 + i] = j->softcap > 0 ? j->softcap * tanhf(sc * j->scale / j->softcap) : sc * j->scale;
+        }
     }
     ag_softmax(att, n_seen);
     memset(out, 0, (size_t)hd * sizeof(float));
-    for (int p = 0; p < n_seen; p++) {
-        const float *vf = (const float *)(v0 + (size_t)p * j->kv->row_bytes);
-        for (int d = 0; d < hd; d++) out[d] += att[p] * vf[d];
+    for (int p = p0, r; p < n_pos; p += r) {
+        r = ag_kv_run(kv, j->il, p, n_pos - p, &k0, &v0);
+        for (int i = 0; i < r; i++) {
+            const float *vf = (const float *)(v0 + (size_t)i * rb + head_off), a = att[p - p0 + i];
+            for (int d = 0; d < hd; d++) out[d] += a * vf[d];
+        }
     }
 }
 
 /* ---------------------------------------------------------------- the pass */
 
-static void store_kv(const ag_kv_cache *kv, uint8_t *dst_layer, const float *src, int n, int pos0,
-                     int64_t kv_dim) {
+/* k, v rows (n, kv_dim) of layer il -> the cache at positions pos0.. (made writable by the caller:
+ * ag_kv_cache_prepare). */
+static void store_kv(const ag_kv_cache *kv, int il, const float *k, const float *v, int n, int pos0, int64_t kv_dim) {
     const ag_type_traits *tr = ag_type_traits_get(kv->type);
     for (int t = 0; t < n; t++) {
-        uint8_t *dst = dst_layer + (size_t)(pos0 + t) * kv->row_bytes;
-        if (kv->type == AG_TYPE_F32) memcpy(dst, src + t * kv_dim, (size_t)kv_dim * sizeof(float));
-        else tr->from_float(src + t * kv_dim, dst, kv_dim);
+        uint8_t *dk, *dv;
+        ag_kv_run(kv, il, pos0 + t, 1, &dk, &dv);
+        if (kv->type == AG_TYPE_F32) {
+            memcpy(dk, k + t * kv_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(dv, v + t * kv_dim, (size_t)kv_dim * sizeof(float));
+        } else {
+            tr->from_float(k + t * kv_dim, dk, kv_dim);
+            tr->from_float(v + t * kv_dim, dv, kv_dim);
+        }
     }
 }
 
@@ -192,11 +201,8 @@ static void attention_block(const ag_model *m, const ag_layer *l, int il, ag_kv_
     for (int t = 0; t < n; t++)
         ag_rmsnorm(s->xb + (size_t)t * e, s->x + (size_t)t * e, l->attn_norm.data, e, hp->norm_eps);
     ag_fwd_qkv(m, l, il, s, pool, n, pos0); /* xb -> q, k, v (biases, Q/K norms, rotary) */
-    const size_t layer_bytes = (size_t)kv->n_ctx * kv->row_bytes;
-    uint8_t *k_layer = kv->k + (size_t)il * layer_bytes, *v_layer = kv->v + (size_t)il * layer_bytes;
-    store_kv(kv, k_layer, s->k, n, pos0, kv_dim);
-    store_kv(kv, v_layer, s->v, n, pos0, kv_dim);
-    attn_job job = {hp, kv, s, k_layer, v_layer, pos0, hp->attn_scale, hp->attn_softcap,
+    store_kv(kv, il, s->k, s->v, n, pos0, kv_dim);
+    attn_job job = {hp, kv, s, il, pos0, hp->attn_scale, hp->attn_softcap,
                     ag_arch_layer_swa(hp, il) ? hp->n_swa : 0};
     const uint64_t attn_bytes = (uint64_t)n * hp->n_head * (pos0 + n) * hd * 4; /* K and V reads */
     ag_threadpool_run(ag_parallel_worth_it(attn_bytes) ? pool : NULL, attn_task, &job, (int64_t)n * hp->n_head);

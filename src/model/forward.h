@@ -11,15 +11,22 @@
 #include "cpu/ops.h"
 #include "model/model.h"
 
+/* One sequence's keys and values, in one of two layouts (model/kv_blocks.h reads both):
+ *   contiguous  k, v (n_layer, n_ctx, row), allocated whole by ag_kv_cache_init
+ *   blocks      pool != NULL: position p is in block table[p / AG_KV_BLOCK] of the pool (refcounted,
+ *               shared between sequences), allocated as positions are written (ag_kv_cache_prepare) */
 typedef struct {
     int n_ctx;
-    ag_type type;       /* F16 (default, as the reference) or F32 */
+    ag_type type;       /* F16 (default, as the reference), F32, Q8_0 or Q4_0 */
     size_t row_bytes;   /* bytes of one position's keys (or values) of one layer */
-    uint8_t *k, *v;     /* (n_layer, n_ctx, n_head_kv*head_dim) */
+    uint8_t *k, *v;     /* contiguous: (n_layer, n_ctx, n_head_kv*head_dim); NULL with a pool */
+    struct ag_kv_pool *pool; /* blocks: the pool they come from (not owned) */
+    int32_t *table;     /* blocks: (n_table) block id of positions [i*AG_KV_BLOCK, (i+1)*AG_KV_BLOCK), -1 none */
+    int n_table;
 } ag_kv_cache;
 
 ag_status ag_kv_cache_init(ag_kv_cache *kv, const ag_model *m, int n_ctx, ag_type type, ag_error *err);
-void ag_kv_cache_free(ag_kv_cache *kv);
+void ag_kv_cache_free(ag_kv_cache *kv); /* both layouts (blocks: each released to its pool) */
 
 typedef struct {
     int n_batch;   /* most tokens per ag_forward call */
@@ -32,6 +39,7 @@ typedef struct {
     float *hb2;    /* (n_batch, n_ff) up */
     float *scores; /* (n_threads, n_ctx) attention weights of one head */
     float *qh;     /* (n_threads, head_dim) one head's query in the cache's type (as bytes) */
+    float *vacc;   /* (n_threads, 2*head_dim) partial sums of V rows between runs of the cache */
     float *arch;   /* (n_batch, ag_fwd_arch_floats) fused QKV / gate-up outputs, expert routing */
     const float *rope_ff; /* (n_rot/2) rotary divisors for this context size, or NULL (ag_fwd_rope_factors) */
     ag_matmul_scratch mm; /* activations converted for the matmul kernels */

@@ -15,6 +15,7 @@
 #include "cpu/ops.h"
 #include "cpu/ops_arch.h"
 #include "cpu/vec.h"
+#include "model/kv_blocks.h"
 #include "model/kv_quant.h"
 #include "model/forward_arch.h"
 #include "tensor/quant.h"
@@ -32,7 +33,9 @@ typedef struct {
     int n_swa;
 } multi_attn_job;
 
-/* One (row, head): out = softmax(q . K[0..pos]^T * scale) . V[0..pos] over the row's own cache. */
+/* One (row, head): out = softmax(q . K[0..pos]^T * scale) . V[0..pos] over the row's own cache,
+ * read in runs of consecutive rows (model/kv_blocks.h; row after row, so either layout gives the
+ * same bits). */
 static void multi_attn_task(void *ctx, int64_t task, int thread) {
     const multi_attn_job *j = ctx;
     const ag_hparams *hp = j->hp;
@@ -40,15 +43,13 @@ static void multi_attn_task(void *ctx, int64_t task, int thread) {
     const ag_kv_cache *kv = j->kv[t];
     const int kvh = h / (hp->n_head / hp->n_head_kv), n_pos = j->pos[t] + 1;
     const int p0 = j->n_swa > 0 && n_pos > j->n_swa ? n_pos - j->n_swa : 0;
-    const size_t layer_bytes = (size_t)kv->n_ctx * kv->row_bytes;
-    const uint8_t *k_layer = kv->k + (size_t)j->il * layer_bytes, *v_layer = kv->v + (size_t)j->il * layer_bytes;
     const float *q = j->s->q + ((size_t)t * hp->n_head + h) * hd;
     float *out = j->s->xb + ((size_t)t * hp->n_head + h) * hd;
     float *att = j->s->scores + (size_t)thread * j->stride;
+    const size_t head_off = ag_type_row_size(kv->type, (int64_t)kvh * hd), rb = kv->row_bytes;
     if (ag_kv_type_quantized(kv->type)) {
-        const size_t off = ag_type_row_size(kv->type, (int64_t)kvh * hd) + (size_t)p0 * kv->row_bytes;
-        ag_kv_attend_quant(kv->type, n_pos - p0, k_layer + off, v_layer + off, kv->row_bytes, q, hd, j->scale,
-                           j->softcap, att, j->s->qh + (size_t)thread * hd, out);
+        ag_kv_attend_quant_cache(kv, j->il, p0, n_pos - p0, head_off, q, hd, j->scale, j->softcap, att,
+                                 j->s->qh + (size_t)thread * hd, out);
         return;
     }
     const ag_type_traits *tr = ag_type_traits_get(kv->type);
@@ -58,38 +59,45 @@ static void multi_attn_task(void *ctx, int64_t task, int thread) {
         tr->from_float(q, qbuf, hd);
         qc = qbuf;
     }
-    const size_t head_off = ag_type_row_size(kv->type, (int64_t)kvh * hd);
-    for (int p = p0; p < n_pos; p++) {
-        float sc;
-        tr->vec_dot(hd, &sc, k_layer + (size_t)p * kv->row_bytes + head_off, qc);
-        att[p] = j->softcap > 0 ? j->softcap * tanhf(sc * j->scale / j->softcap) : sc * j->scale;
+    uint8_t *k0, *v0;
+    for (int p = p0, r; p < n_pos; p += r) {
+        r = ag_kv_run(kv, j->il, p, n_pos - p, &k0, &v0);
+        for (int i = 0; i < r; i++) {
+            float sc;
+            tr->vec_dot(hd, &sc, k0 + (size_t)i * rb + head_off, qc);
+            att[p + i] = j->softcap > 0 ? j->softcap * tanhf(sc * j->scale / j->softcap) : sc * j->scale;
+        }
     }
     ag_softmax(att + p0, n_pos - p0);
     memset(out, 0, (size_t)hd * sizeof(float));
-    for (int p = p0; p < n_pos; p++) {
-        const uint8_t *vrow = v_layer + (size_t)p * kv->row_bytes + head_off;
-        if (kv->type == AG_TYPE_F32) {
-            const float *vf = (const float *)vrow;
-            for (int d = 0; d < hd; d++) out[d] += att[p] * vf[d];
-        } else {
-            ag_vec_mad_f16(hd, out, (const uint16_t *)vrow, att[p]);
+    for (int p = p0, r; p < n_pos; p += r) {
+        r = ag_kv_run(kv, j->il, p, n_pos - p, &k0, &v0);
+        for (int i = 0; i < r; i++) {
+            const uint8_t *vrow = v0 + (size_t)i * rb + head_off;
+            if (kv->type == AG_TYPE_F32) {
+                const float *vf = (const float *)vrow;
+                for (int d = 0; d < hd; d++) out[d] += att[p + i] * vf[d];
+            } else {
+                ag_vec_mad_f16(hd, out, (const uint16_t *)vrow, att[p + i]);
+            }
         }
     }
 }
 
-/* k, v rows (n, kv_dim) -> each row's cache at its position. */
+/* k, v rows (n, kv_dim) -> each row's cache at its position (made writable by the caller). */
 static void store_rows(ag_kv_cache *const *kv, const int *pos, int il, const float *k, const float *v, int n,
                        int64_t kv_dim) {
     for (int t = 0; t < n; t++) {
         ag_kv_cache *c = kv[t];
-        const size_t off = (size_t)il * c->n_ctx * c->row_bytes + (size_t)pos[t] * c->row_bytes;
+        uint8_t *dk, *dv;
+        ag_kv_run(c, il, pos[t], 1, &dk, &dv);
         if (c->type == AG_TYPE_F32) {
-            memcpy(c->k + off, k + t * kv_dim, (size_t)kv_dim * sizeof(float));
-            memcpy(c->v + off, v + t * kv_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(dk, k + t * kv_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(dv, v + t * kv_dim, (size_t)kv_dim * sizeof(float));
         } else {
             const ag_type_traits *tr = ag_type_traits_get(c->type);
-            tr->from_float(k + t * kv_dim, c->k + off, kv_dim);
-            tr->from_float(v + t * kv_dim, c->v + off, kv_dim);
+            tr->from_float(k + t * kv_dim, dk, kv_dim);
+            tr->from_float(v + t * kv_dim, dv, kv_dim);
         }
     }
 }

@@ -111,6 +111,11 @@ static void energy_fields(gen_stream *g, cJSON *o) {
     else cJSON_AddNullToObject(o, "joules_per_token");
 }
 
+/* Prompt tokens taken from a cache (another slot's, the prefix cache) rather than evaluated. */
+static int cached_tokens(const job_stats *st) {
+    return st->prompt_eval_n < st->prompt_n ? st->prompt_n - st->prompt_eval_n : 0;
+}
+
 static void ollama_stats(gen_stream *g, cJSON *o) {
     const job_stats *st = job_get_stats(g->j);
     cJSON_AddStringToObject(o, "done_reason", st->done_reason ? st->done_reason : "stop");
@@ -124,6 +129,8 @@ static void ollama_stats(gen_stream *g, cJSON *o) {
     cJSON_AddNumberToObject(o, "total_duration", (double)(sched_now_ns() - g->t0));
     cJSON_AddNumberToObject(o, "load_duration", (double)(int64_t)(g->load_s * 1e9));
     cJSON_AddNumberToObject(o, "prompt_eval_count", st->prompt_n);
+    if (cached_tokens(st) > 0) /* Ollama's field: prompt tokens read from the cache (omitted when none) */
+        cJSON_AddNumberToObject(o, "prompt_eval_cached_count", cached_tokens(st));
     cJSON_AddNumberToObject(o, "prompt_eval_duration", (double)st->prompt_eval_ns);
     cJSON_AddNumberToObject(o, "eval_count", st->eval_n);
     cJSON_AddNumberToObject(o, "eval_duration", (double)st->eval_ns);
@@ -149,6 +156,7 @@ static cJSON *usage(gen_stream *g) {
     if (g->truncated > 0) cJSON_AddNumberToObject(u, "truncated", g->truncated);
     cJSON_AddNumberToObject(u, "completion_tokens", st->eval_n);
     cJSON_AddNumberToObject(u, "total_tokens", st->prompt_n + st->eval_n);
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(u, "prompt_tokens_details"), "cached_tokens", cached_tokens(st));
     energy_fields(g, u);
     return u;
 }

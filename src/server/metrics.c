@@ -200,10 +200,19 @@ char *metrics_render(metrics *m, const metrics_gauges *g) {
             "# TYPE autoglm_kv_tokens gauge\nautoglm_kv_tokens %lld\n"
             "# HELP autoglm_model_loads_total Models loaded from disk (a model kept loaded is not counted again).\n"
             "# TYPE autoglm_model_loads_total counter\nautoglm_model_loads_total %lld\n"
-            "# HELP autoglm_prefix_reused_tokens_total Prompt positions copied from another slot's cache.\n"
-            "# TYPE autoglm_prefix_reused_tokens_total counter\nautoglm_prefix_reused_tokens_total %lld\n",
+            "# HELP autoglm_prefix_reused_tokens_total Prompt positions taken from another slot's cache or the prefix cache instead of recomputed.\n"
+            "# TYPE autoglm_prefix_reused_tokens_total counter\nautoglm_prefix_reused_tokens_total %lld\n"
+            "# HELP autoglm_kv_blocks_in_use KV cache blocks held (by slots and cached prefixes) in the loaded models' block pools.\n"
+            "# TYPE autoglm_kv_blocks_in_use gauge\nautoglm_kv_blocks_in_use %lld\n"
+            "# HELP autoglm_kv_blocks_total KV cache blocks of the loaded models' block pools.\n"
+            "# TYPE autoglm_kv_blocks_total gauge\nautoglm_kv_blocks_total %lld\n"
+            "# HELP autoglm_kv_block_positions Positions (tokens) per KV cache block.\n"
+            "# TYPE autoglm_kv_block_positions gauge\nautoglm_kv_block_positions %d\n"
+            "# HELP autoglm_prefix_cache_entries Prompt prefixes kept after their requests (evicted least recently used).\n"
+            "# TYPE autoglm_prefix_cache_entries gauge\nautoglm_prefix_cache_entries %d\n",
         g->models, g->queued, g->slots_active, g->slots_total, (long long)g->kv_tokens, (long long)g->model_loads,
-        (long long)g->prefix_reused);
+        (long long)g->prefix_reused, (long long)g->kv_blocks_used, (long long)g->kv_blocks_total, g->kv_block_positions,
+        g->prefix_entries);
     put(&t, "# HELP autoglm_gpu_model_memory_bytes Device memory of the loaded models (weights, KV caches, scratch).\n"
             "# TYPE autoglm_gpu_model_memory_bytes gauge\nautoglm_gpu_model_memory_bytes %lld\n", (long long)g->vram_bytes);
     if (g->gpu) {

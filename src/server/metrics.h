@@ -18,7 +18,10 @@ typedef struct {
     int slots_active;    /* sequences being served */
     int slots_total;
     int64_t kv_tokens;   /* positions held in the slots' KV caches */
-    int64_t prefix_reused; /* prompt positions copied from another slot instead of recomputed */
+    int64_t prefix_reused; /* prompt positions taken from another slot or the prefix cache instead of recomputed */
+    int64_t kv_blocks_used, kv_blocks_total; /* KV cache blocks of the models' pools (sched_prefix.c) */
+    int kv_block_positions;  /* positions per block */
+    int prefix_entries;      /* prefixes kept in the models' prefix caches */
     int power_mode;      /* ag_power_mode of the server */
     int64_t vram_bytes;  /* device memory of the loaded models (weights, KV caches, scratch) */
     bool gpu;            /* the GPU readings below are filled (NVML) */

@@ -16,7 +16,7 @@
 #include "server/sched_impl.h"
 
 enum { PREFILL_CHUNK = 128 }; /* prompt tokens per turn, so long prompts do not stall the others */
-enum { MIN_BORROW = 4 };     /* positions worth copying from another slot rather than recomputing */
+enum { MIN_BORROW = 4 };     /* positions worth taking from another slot or the prefix cache rather than recomputing */
 
 sched *sched_new(const sched_config *cfg) {
     sched *s = calloc(1, sizeof *s);
@@ -56,6 +56,7 @@ static void model_free(sched_model *m) {
         free(m->slots[i].masked);
     }
     free(m->slots);
+    sched_prefix_free(m); /* after the sessions drawing from the pool */
     ag_vision_free(m->vision); /* before the model it refers to */
     ag_model_free(m->model);
     store_manifest_free(&m->man);
@@ -132,6 +133,7 @@ void sched_gauges(sched *s, metrics_gauges *g) {
     g->power_mode = (int)sched_get_power(s).mode;
     pthread_mutex_lock(&s->mu);
     g->model_loads = s->loads;
+    g->kv_block_positions = ag_kv_pool_block_positions();
     for (sched_model *m = s->models; m; m = m->next) {
         g->models++;
         g->vram_bytes += (int64_t)ag_model_gpu_bytes(m->model);
@@ -143,6 +145,11 @@ void sched_gauges(sched *s, metrics_gauges *g) {
             g->kv_tokens += m->slots[i].n_hist;
         }
         g->prefix_reused += m->prefix_borrowed;
+        if (m->kv_pool) {
+            g->kv_blocks_used += ag_kv_pool_n_used(m->kv_pool);
+            g->kv_blocks_total += ag_kv_pool_n_blocks(m->kv_pool);
+        }
+        g->prefix_entries += m->n_prefixes;
         pthread_mutex_unlock(&m->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -404,16 +411,14 @@ static void decode_batch(sched_model *m, slot **sl, const ag_token *tok, int n) 
  * the same image tokens may stand for another image, so image prompts are not reused from
  * there on (the text before the first image is). */
 static int shared_prefix(const sched_model *m, const slot *sl, const job *j) {
-    int keep = 0;
-    while (keep < sl->n_hist && keep < j->n_prompt && sl->hist[keep] == j->prompt[keep] && j->prompt[keep] != m->image_token)
-        keep++;
-    return keep;
+    return sched_common_prefix(sl->hist, sl->n_hist, j->prompt, j->n_prompt, m->image_token);
 }
 
-/* Prefix sharing across slots: when another slot's cache holds a longer prefix of this job's
- * prompt than this slot's own (a common system prompt, the history of a chat that moved to
- * another slot), its KV rows are copied here instead of being recomputed. Returns the
- * positions this slot now holds. */
+/* Prefix sharing across requests: when another slot's cache, or a prefix kept after an earlier
+ * request (sched_prefix.c), holds a longer prefix of this job's prompt than this slot's own (a
+ * common system prompt, the history of a chat that moved to another slot), this slot takes it
+ * instead of recomputing it: by reference to the same KV blocks when the sessions share the
+ * model's block pool, else as a copy of the rows. Returns the positions this slot now holds. */
 static int borrow_prefix(sched_model *m, int si, int keep) {
     slot *sl = &m->slots[si];
     const job *j = sl->job;
@@ -429,15 +434,23 @@ static int borrow_prefix(sched_model *m, int si, int keep) {
             best_n = n;
         }
     }
-    if (best < 0 || best_n - keep < MIN_BORROW) return keep;
-    slot *o = &m->slots[best];
+    int entry_n = 0;
+    const int entry = sched_prefix_find(m, j, &entry_n);
+    const bool from_entry = entry >= 0 && entry_n > best_n; /* the prefix cache holds more */
+    if (from_entry) best_n = entry_n;
+    if ((!from_entry && best < 0) || best_n - keep < MIN_BORROW) return keep;
     ag_error err = {0};
-    if (ag_session_copy_prefix(sl->s, o->s, best_n, &err) != AG_OK) {
-        ag_session_truncate(sl->s, keep); /* a context too small, another KV type: recompute */
+    const ag_token *src = from_entry ? m->prefixes[entry].tok : m->slots[best].hist;
+    if (from_entry ? !sched_prefix_take(m, sl, entry, best_n)
+                   : ag_session_copy_prefix(sl->s, m->slots[best].s, best_n, &err) != AG_OK) {
+        /* another pool or KV type, a context too small, a full pool: recompute */
+        ag_session_truncate(sl->s, keep);
+        if (ag_session_n_past(sl->s) < keep) keep = ag_session_n_past(sl->s);
+        sl->n_hist = keep;
         return keep;
     }
     sl->n_hist = 0;
-    if (!hist_push(sl, o->hist, best_n)) {
+    if (!hist_push(sl, src, best_n)) {
         ag_session_truncate(sl->s, 0);
         return 0;
     }
@@ -453,6 +466,7 @@ static void start_generate(sched_model *m, int si) {
     int n_ctx = sched_model_ctx(m, j->opts.num_ctx);
     ag_error err = {0};
     if (sl->s && (ag_session_n_ctx(sl->s) != n_ctx || strcmp(sl->kv_type, j->opts.kv_type) != 0)) {
+        sched_prefix_keep(m, sl); /* what the session held stays in the prefix cache */
         ag_session_free(sl->s);
         sl->s = NULL;
         sl->n_hist = 0;
@@ -460,6 +474,7 @@ static void start_generate(sched_model *m, int si) {
     if (!sl->s) {
         ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads,
                                 .kv_type = j->opts.kv_type[0] ? j->opts.kv_type : m->owner->cfg.kv_type}; /* the model's PARAMETER over the server's */
+        sched_prefix_pool(m, sp.kv_type, &sp); /* blocks of the model's pool when of its KV type */
         sl->s = ag_session_new(m->model, &sp, &err);
         snprintf(sl->kv_type, sizeof sl->kv_type, "%s", j->opts.kv_type);
         sl->n_hist = 0;
@@ -477,6 +492,7 @@ static void start_generate(sched_model *m, int si) {
     }
     int keep = shared_prefix(m, sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
+    if (keep < sl->n_hist) sched_prefix_keep(m, sl); /* what the slot loses stays in the prefix cache */
     ag_session_truncate(sl->s, keep);
     sl->n_hist = keep;
     keep = borrow_prefix(m, si, keep);

@@ -87,6 +87,14 @@ typedef struct {
     int64_t t_last;              /* when the last token was sampled (latency metric) */
 } slot;
 
+/* A prompt prefix kept after its request (sched_prefix.c): block references in the model's pool. */
+typedef struct {
+    ag_kv_prefix *kv;
+    ag_token *tok;               /* (n) the tokens it holds */
+    int n;
+    int64_t used;                /* m->prefix_clock when last kept or taken (LRU) */
+} prefix_entry;
+
 struct sched_model {
     sched *owner;
     store_manifest man;
@@ -105,7 +113,13 @@ struct sched_model {
     slot *slots;
     int n_slots;
     bool stop, joined;
-    int64_t prefix_borrowed;     /* positions copied from another slot's cache (worker only) */
+    int64_t prefix_borrowed;     /* positions taken from another slot's cache or a prefix entry (worker only) */
+    ag_kv_pool *kv_pool;         /* the slots' KV blocks (CPU models, from the first generation on; set under mu) */
+    char kv_pool_type[8];        /* its KV type */
+    bool kv_pool_tried;
+    prefix_entry *prefixes;      /* the prefix cache (worker only; its count under mu for gauges) */
+    int n_prefixes, cap_prefixes;
+    int64_t prefix_clock;
     int64_t keep_alive_ns;       /* the last request's keep_alive (< 0 forever); under owner->mu */
     int64_t expires_ns;          /* sched_now_ns when it unloads (refs == 0); INT64_MAX never */
     uint64_t mem_need;           /* bytes counted against the memory check */
@@ -124,6 +138,25 @@ struct sched {
     atomic_int power_mode;       /* ag_power_mode the slots' sessions should run in (sched_power.c) */
     atomic_llong power_cap_milli; /* token-rate cap, tokens per 1000 s; 0: none */
 };
+
+/* sched_prefix.c: the block pool and the prefix cache (worker thread) */
+enum { PREFIX_MIN = 16 };        /* shorter prefixes are not kept apart */
+/* Points sp at the model's block pool when the session's KV type is the pool's and its context
+ * at most the default (creating the pool, sized for every slot at the default context, with the
+ * first generation). */
+void sched_prefix_pool(sched_model *m, const char *kv_type, ag_session_params *sp);
+/* Keeps the text the slot's cache holds (up to its first image token) as a prefix entry before
+ * the slot loses it (truncated for another prompt, or its session replaced). */
+void sched_prefix_keep(sched_model *m, slot *sl);
+/* The entry sharing the longest prefix with the job's prompt (-1: none); *n its length, capped
+ * to leave the prompt's last token to evaluate. */
+int sched_prefix_find(const sched_model *m, const job *j, int *n);
+/* The slot's session takes entry e's first n positions; false when it cannot (another pool). */
+bool sched_prefix_take(sched_model *m, slot *sl, int e, int n);
+/* Frees the entries and the pool (the slots' sessions are freed before). */
+void sched_prefix_free(sched_model *m);
+/* Tokens a and b share at their start, stopping at image_token (another image may stand there). */
+int sched_common_prefix(const ag_token *a, int na, const ag_token *b, int nb, ag_token image_token);
 
 /* sched_keep.c */
 void *sched_reaper_main(void *arg);
