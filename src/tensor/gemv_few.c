@@ -7,7 +7,7 @@
  *   p_t    = vpdpbusd(vpdpbusd(off * nsum_t, u_lo, a_lo_t), u_hi, a_hi_t)   exact block sums
  *   acc_t += float(p_t) * (d_w spread x4 * d_a_t)                             t < n_tok
  * without the tile's decoded copy of the rows in scratch (which costs more than it saves for a
- * few tokens); past 4 tokens the 4 rows are unpacked again from L1.
+ * few tokens); past 4 tokens the rows are read again (L2) in a second pass of 4 tokens.
  */
 #include "tensor/gemm.h"
 
@@ -64,9 +64,29 @@ AG_AVX512 static inline __attribute__((always_inline)) void few_block(ag_type t,
         }
 }
 
-/* Blocks of 4 rows (then single rows) x 4 tokens: the rows stay in L1 across the token passes. */
-#define FEW_TOKENS(T, P, R)                                                                                          for (int t0 = 0; t0 < n_tok; t0 += 4) {                                                                           const uint8_t *a = act + (size_t)t0 * arb;                                                                    float *yr = y + (size_t)t0 * ys + r;                                                                          switch (n_tok - t0 < 4 ? n_tok - t0 : 4) {                                                                    case 1: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 1, yr, ys); break;                                 case 2: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 2, yr, ys); break;                                 case 3: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 3, yr, ys); break;                                 default: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 4, yr, ys); break;                                }                                                                                                         }
-#define FEW_FN(name, T, P)                                                                                           AG_AVX512 static void name(int64_t n, const uint8_t *w, size_t rb, int64_t rows, const uint8_t *act,                                     size_t arb, int n_tok, float *y, size_t ys) {                                         int64_t r = 0;                                                                                                for (; r + 4 <= rows; r += 4) FEW_TOKENS(T, P, 4)                                                                for (; r < rows; r++) FEW_TOKENS(T, P, 1)                                                                    }
+/* R rows at r x the (up to 4) tokens at a (the pass's nt). */
+#define FEW_ROWS(T, P, R)                                                                                         \
+    switch (nt) {                                                                                                 \
+    case 1: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 1, yt + r, ys); break;                          \
+    case 2: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 2, yt + r, ys); break;                          \
+    case 3: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 3, yt + r, ys); break;                          \
+    default: few_block(T, P, n, w + (size_t)r * rb, rb, R, a, arb, 4, yt + r, ys); break;                         \
+    }
+/* Passes of 4 tokens over all the rows, 4 rows at a time: the pass's activations stay in L1 while
+ * the rows stream past (with rows outer, 8 tokens' activations - 33 KiB for 2,048 elements - no
+ * longer fit in L1 next to the rows and came from L2 for every 4 rows). */
+#define FEW_FN(name, T, P)                                                                                        \
+    AG_AVX512 static void name(int64_t n, const uint8_t *w, size_t rb, int64_t rows, const uint8_t *act,        \
+                               size_t arb, int n_tok, float *y, size_t ys) {                                      \
+        for (int t0 = 0; t0 < n_tok; t0 += 4) {                                                                   \
+            const uint8_t *a = act + (size_t)t0 * arb;                                                            \
+            float *yt = y + (size_t)t0 * ys;                                                                      \
+            const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;                                                       \
+            int64_t r = 0;                                                                                        \
+            for (; r + 4 <= rows; r += 4) FEW_ROWS(T, P, 4)                                                       \
+            for (; r < rows; r++) FEW_ROWS(T, P, 1)                                                               \
+        }                                                                                                         \
+    }
 FEW_FN(few_q4_0, AG_TYPE_Q4_0, false)
 FEW_FN(few_q4_1, AG_TYPE_Q4_1, false)
 FEW_FN(few_q5_0, AG_TYPE_Q5_0, false)
@@ -74,7 +94,7 @@ FEW_FN(few_q5_1, AG_TYPE_Q5_1, false)
 FEW_FN(few_q8_0, AG_TYPE_Q8_0, false)
 FEW_FN(few_q4_0_x4, AG_TYPE_Q4_0, true)
 FEW_FN(few_q8_0_x4, AG_TYPE_Q8_0, true)
-#undef FEW_TOKENS
+#undef FEW_ROWS
 #undef FEW_FN
 #endif
 
