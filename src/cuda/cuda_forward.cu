@@ -22,7 +22,8 @@
  * prefill chunk with images the (t, h, w) positions given (d_mpos; such a pass is never a graph).
  * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graphs off, AUTOGLM_CUDA_PDL=0 programmatic
  * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
- * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch (measurements).
+ * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch, AUTOGLM_CUDA_MMV_ROWS=R
+ * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@
 static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,
                         ag_error *err) {
     if (a->n <= CU_MMV_MAX_COLS) {
-        const cu_stream cs = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch};
+        const cu_stream cs = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch,
+                              s->mmv_rows};
         if (w->kind >= CU_Q4_0 && !a->have_q8) {
             cu_quantize_q8(a->x, a->n, a->k, s->x8, s->xds, cs);
             a->have_q8 = true;
@@ -47,7 +49,8 @@ static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float
 static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, bool mrope, ag_error *err) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
-    const cu_stream st = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch};
+    const cu_stream st = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch,
+                          s->mmv_rows};
     const int e = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, f = hp->n_ff;
     const int ld_qkv = qd + 2 * kvd;
     const float eps = hp->norm_eps;

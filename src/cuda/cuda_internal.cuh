@@ -94,6 +94,8 @@ struct cu_stream {
     int mmv_warps_wanted; /* split rows over 2 or 4 warps while a product has fewer warps than this
                              (-1: CU_MMV_WARPS_WANTED for float weights, no split for quantized) */
     bool mmv_prefetch;    /* each warp asks L2 for its row before waiting for the previous kernel */
+    int mmv_rows;         /* one-token products: 0 the one-row kernels, 1 or 2 the rows kernel with that many
+                             rows per warp (-1: the default of the weight kind, cuda_mmv.cu) */
 };
 
 /* Activations of one matrix product input, converted lazily for the kernels that need them. */
@@ -142,6 +144,7 @@ struct ag_cuda_session {
     int n_sm;          /* the device's multiprocessors */
     int mmv_blocks_sm, mmv_warps_wanted; /* see cu_stream (AUTOGLM_CUDA_MMV_BLOCKS, _SPLIT: measurements) */
     bool mmv_prefetch;                   /* (AUTOGLM_CUDA_MMV_PREFETCH) */
+    int mmv_rows;                        /* (AUTOGLM_CUDA_MMV_ROWS) */
     float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
     cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */
     bool graph_failed;
@@ -220,6 +223,9 @@ void cu_rmsnorm_q8(const float *x, float *y, const float *w, int n, int dim, flo
 void cu_silu_mul_q8(const float *gu, float *h, int n, int f, int8_t *x8, float2 *xds, cu_stream cs);
 void cu_mmv(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, int n, float *y, int ldy,
             bool accumulate, cu_stream cs);
+/* ---- cuda_mmv_rows.cu: the same for one token, rows_per_warp (1, 2) rows per warp, wpr warps per row */
+void cu_mmv_rows(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int ldy,
+                 bool accumulate, int rows_per_warp, int wpr, cu_stream cs);
 
 /* ---- cuda_gemm.cu: the same for any n through cuBLAS (weights dequantized to F16) */
 ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate, ag_error *err);

@@ -2,8 +2,8 @@
  * cuda_mmv.cu - matrix-vector products for decode (and batches of up to CU_MMV_MAX_COLS tokens):
  * y[c*ldy + r] (+)= sum_i W[r][i] * x[c][i].
  *
- * One warp per weight row, 4 rows per block (or, for float matrices of few rows, 2 or 4 warps per
- * row, each taking every 2nd or 4th piece, their sums added through shared memory); each lane walks
+ * Here: one warp per weight row, 4 rows per block (or, for float matrices of few rows, 2 or 4 warps
+ * per row, each taking every 2nd or 4th piece, their sums added through shared memory); each lane walks
  * the row in aligned 16-byte pieces, so a warp reads 512 contiguous bytes per step and every
  * weight byte is read once for all columns.
  * Quantized weights meet 8-bit activations (cu_quantize_q8: per 32 values d = max|x|/127,
@@ -18,10 +18,9 @@
  * it (programmatic dependent launch, cu_pdl_wait): under the launch attribute the weight reads of
  * one product overlap the end of the step before. Batches of 9..16 columns share the 16-column
  * kernel (columns past n skipped), so a batched step of up to 16 sequences reads each weight once.
+ * One-token products of some weight kinds go to the rows kernel instead (cuda_mmv_rows.cu).
  */
-#include "cuda/cuda_internal.cuh"
-
-#define MMV_WARPS 4
+#include "cuda/cuda_mmv_util.cuh"
 
 /* ---------------------------------------------------------------- activations to 8 bits */
 
@@ -48,63 +47,7 @@ void cu_quantize_q8(const float *x, int n, int64_t k, int8_t *x8, float2 *xds, c
     cu_launch(cs, quantize_q8_kernel, dim3((unsigned)((nb + 7) / 8)), dim3(256), x, nb, x8, xds);
 }
 
-/* ---------------------------------------------------------------- integer kernels */
-
-static __device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ __forceinline__ int dot8(const int *w, const int *x, int s) {
-#pragma unroll
-    for (int i = 0; i < 8; i++) s = __dp4a(w[i], x[i], s);
-    return s;
-}
-
-static __device__ __forceinline__ void load32(const int8_t *p, int *out) { /* 32 bytes, 16-byte aligned */
-    const int4 a = ((const int4 *)p)[0], b = ((const int4 *)p)[1];
-    out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
-    out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
-}
-
-/* The warp's lanes ask L2 for bytes [0, n) of p, one 128-byte line each. */
-static __device__ __forceinline__ void prefetch_row(const void *p, int64_t n, int lane) {
-    for (int64_t off = (int64_t)lane * 128; off < n; off += 32 * 128) cu_prefetch_l2((const uint8_t *)p + off);
-}
-
-/* Writes (or adds) the sums of the first n_cols columns to y: the wpr warps of a row (threadIdx.y
- * = row slot * wpr + part) add their partial sums through shared memory first. Every warp of the
- * block calls it (barriers inside when wpr > 1). */
-template <int NC>
-static __device__ __forceinline__ void store_cols(const float *acc, float *y, int64_t row, bool valid, int ldy,
-                                                  int n_cols, int accumulate, int wpr) {
-    const int lane = threadIdx.x, wy = threadIdx.y;
-    __shared__ float red[MMV_WARPS][NC];
-    float sum[NC];
-#pragma unroll
-    for (int c = 0; c < NC; c++) sum[c] = warp_sum(acc[c]);
-    if (wpr > 1) {
-        if (lane == 0) {
-#pragma unroll
-            for (int c = 0; c < NC; c++) red[wy][c] = sum[c];
-        }
-        __syncthreads();
-        if (wy % wpr == 0) {
-#pragma unroll
-            for (int c = 0; c < NC; c++)
-                for (int p = 1; p < wpr; p++) sum[c] += red[wy + p][c];
-        }
-        __syncthreads(); /* red is written again for the block's next rows */
-    }
-    if (lane != 0 || !valid || wy % wpr != 0) return;
-#pragma unroll
-    for (int c = 0; c < NC; c++) {
-        if (c < n_cols) {
-            float *o = y + (int64_t)c * ldy + row;
-            *o = accumulate ? *o + sum[c] : sum[c];
-        }
-    }
-}
+/* ---------------------------------------------------------------- one row per warp: integer kernels */
 
 /* The warp's share of row `row` (pieces first, first + step, ...) added to acc. */
 template <int KIND, int NC>
@@ -255,7 +198,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_q_kernel(cu_weight w, cons
     MMV_KERNEL_BODY((mmv_q_row<KIND, NC>(w, x8, xds, row, part * 32 + lane, 32 * wpr, n_cols, acc)))
 }
 
-/* ---------------------------------------------------------------- float kernels */
+/* ---------------------------------------------------------------- one row per warp: float kernels */
 
 template <int KIND, int NC>
 static __device__ __forceinline__ void mmv_f_row(const cu_weight &w, const float *x, int64_t row, int first, int step,
@@ -321,17 +264,35 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_f_kernel(cu_weight w, cons
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* One-token products: 0 for the one-row kernels here, R for the rows kernel (cuda_mmv_rows.cu) with
+ * R rows per warp, by weight kind unless AUTOGLM_CUDA_MMV_ROWS is set. Measured on the H200
+ * (docs/PERFORMANCE.md, "matrix-vector kernels, second round"): the rows kernel with one row per
+ * warp is +10% on 8B Q4_K_M and +3% on 1B Q4_K_M end to end (Q4_K and Q6_K products); on Q8_0 it
+ * was +2% on the 8B but -6% on the 1B, on Q4_0 and F16 equal or slower, so those stay here. */
+static int default_rows(int kind) {
+    switch (kind) {
+    case CU_Q4_K:
+    case CU_Q6_K: return 1;
+    default: return 0;
+    }
+}
+
 template <int NC>
 static void launch_nc(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int ldy,
                       int acc, int n, cu_stream cs) {
     /* warps per row: for float weights, enough warps in flight for the whole chip (~48 per
        multiprocessor) while every lane keeps at least one 32-value piece of the row per warp; the
-       quantized kernels measured faster with one warp per row (docs/PERFORMANCE.md, 2026-12-01) */
+       quantized kernels measured faster with one warp per row (docs/PERFORMANCE.md, 2026-12-01).
+       It depends on the matrix only, never on n: a row sums in the same order in every pass. */
     const int64_t pieces = w->k / 32;
     const bool flt = w->kind == CU_F16 || w->kind == CU_F32;
     const int64_t wanted = cs.mmv_warps_wanted >= 0 ? cs.mmv_warps_wanted : flt ? CU_MMV_WARPS_WANTED : 0;
     int wpr = 1;
     while (wpr < MMV_WARPS && w->rows * wpr < wanted && pieces >= 64 * wpr) wpr *= 2;
+    if (NC == 1) {
+        const int rows = cs.mmv_rows >= 0 ? cs.mmv_rows : default_rows(w->kind);
+        if (rows > 0) return cu_mmv_rows(w, x, x8, xds, y, ldy, acc != 0, rows, wpr, cs);
+    }
     const int pf = cs.mmv_prefetch ? 1 : 0;
     const int rows_per_block = MMV_WARPS / wpr;
     int64_t blocks = (w->rows + rows_per_block - 1) / rows_per_block;

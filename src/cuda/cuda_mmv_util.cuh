@@ -1,0 +1,71 @@
+/*
+ * cuda_mmv_util.cuh - what the matrix-vector kernels (cuda_mmv.cu: one row per warp, cuda_mmv_rows.cu:
+ * rows per warp) share: the block shape, warp sums, 8-element integer dot products, 32-byte loads,
+ * L2 prefetch of a row, and the store of a row's column sums (partial sums of split rows added
+ * through shared memory).
+ */
+#ifndef AG_CUDA_MMV_UTIL_CUH
+#define AG_CUDA_MMV_UTIL_CUH
+
+#include "cuda/cuda_internal.cuh"
+
+#define MMV_WARPS 4 /* warps per block */
+
+
+static __device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ int dot8(const int *w, const int *x, int s) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) s = __dp4a(w[i], x[i], s);
+    return s;
+}
+
+static __device__ __forceinline__ void load32(const int8_t *p, int *out) { /* 32 bytes, 16-byte aligned */
+    const int4 a = ((const int4 *)p)[0], b = ((const int4 *)p)[1];
+    out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
+    out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+}
+
+/* The warp's lanes ask L2 for bytes [0, n) of p, one 128-byte line each. */
+static __device__ __forceinline__ void prefetch_row(const void *p, int64_t n, int lane) {
+    for (int64_t off = (int64_t)lane * 128; off < n; off += 32 * 128) cu_prefetch_l2((const uint8_t *)p + off);
+}
+
+/* Writes (or adds) the sums of the first n_cols columns to y: the wpr warps of a row (threadIdx.y
+ * = row slot * wpr + part) add their partial sums through shared memory first. Every warp of the
+ * block calls it (barriers inside when wpr > 1). */
+template <int NC>
+static __device__ __forceinline__ void store_cols(const float *acc, float *y, int64_t row, bool valid, int ldy,
+                                                  int n_cols, int accumulate, int wpr) {
+    const int lane = threadIdx.x, wy = threadIdx.y;
+    __shared__ float red[MMV_WARPS][NC];
+    float sum[NC];
+#pragma unroll
+    for (int c = 0; c < NC; c++) sum[c] = warp_sum(acc[c]);
+    if (wpr > 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int c = 0; c < NC; c++) red[wy][c] = sum[c];
+        }
+        __syncthreads();
+        if (wy % wpr == 0) {
+#pragma unroll
+            for (int c = 0; c < NC; c++)
+                for (int p = 1; p < wpr; p++) sum[c] += red[wy + p][c];
+        }
+        __syncthreads(); /* red is written again for the block's next rows */
+    }
+    if (lane != 0 || !valid || wy % wpr != 0) return;
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        if (c < n_cols) {
+            float *o = y + (int64_t)c * ldy + row;
+            *o = accumulate ? *o + sum[c] : sum[c];
+        }
+    }
+}
+
+#endif
