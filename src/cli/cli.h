@@ -36,6 +36,9 @@ typedef struct {
  * -1 bad value (message printed). */
 int cli_device_flag(int argc, char **argv, int *i, cli_device_opts *d);
 void cli_device_apply(const cli_device_opts *d, ag_model_params *mp);
+/* With the device chosen automatically, a KV cache type the GPU does not keep (f32) puts the
+ * model on the CPU, with a note on stderr. */
+void cli_device_for_kv(ag_model_params *mp, const char *kv_type);
 #define CLI_DEVICE_USAGE "  --device cpu|cuda[:N]  where the model runs (default: $AUTOGLM_DEVICE, else the GPU when usable)\n" \
                          "  --gpu-layers N       the first N layers on the GPU, the rest on the CPU; 0 = CPU only;\n" \
                          "                       default all (auto: as many as fit)\n"

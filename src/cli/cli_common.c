@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -102,6 +103,13 @@ void cli_device_apply(const cli_device_opts *d, ag_model_params *mp) {
     mp->device = d->device;
     if (d->gpu_layers == 0) mp->n_gpu_layers = AG_GPU_LAYERS_NONE;
     else if (d->gpu_layers > 0) mp->n_gpu_layers = (int)(d->gpu_layers > 1 << 20 ? 1 << 20 : d->gpu_layers);
+}
+
+void cli_device_for_kv(ag_model_params *mp, const char *kv_type) {
+    const char *dev = mp->device ? mp->device : getenv("AUTOGLM_DEVICE");
+    if (!kv_type || strcasecmp(kv_type, "f32") != 0 || (dev && *dev && strcasecmp(dev, "auto") != 0)) return;
+    mp->device = "cpu"; /* an explicit --device cuda keeps the GPU's error */
+    fprintf(stderr, "autoglm: note: an f32 KV cache runs on the CPU (the GPU keeps f16, q8_0 or q4_0)\n");
 }
 
 ag_model *cli_load_model_ex(const char *path, const ag_model_params *params) {

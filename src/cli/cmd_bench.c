@@ -149,6 +149,7 @@ int cmd_bench(int argc, char **argv) {
     }
     ag_model_params mp = {.n_threads = (int)threads, .keep_layout = keep_layout};
     cli_device_apply(&dev, &mp);
+    cli_device_for_kv(&mp, kv_type);
     ag_model *m = cli_load_model_ex(model, &mp);
     if (!m) return CLI_EXIT_FAIL;
     if (draft) {

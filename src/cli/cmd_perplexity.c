@@ -65,6 +65,7 @@ int cmd_perplexity(int argc, char **argv) {
     int rc = CLI_EXIT_FAIL;
     ag_model_params mp = {.n_threads = (int)threads};
     cli_device_apply(&dev, &mp);
+    cli_device_for_kv(&mp, kv_type);
     ag_model *m = cli_load_model_ex(model, &mp);
     ag_session *s = NULL;
     ag_token *ids = NULL;

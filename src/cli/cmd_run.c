@@ -631,6 +631,7 @@ int cmd_run(int argc, char **argv) {
     if (!o.system) o.system = man.system;
     ag_model_params mp = {.n_threads = (int)o.threads, .trusted_keys = o.trusted_keys};
     cli_device_apply(&o.dev, &mp);
+    cli_device_for_kv(&mp, o.kv_type ? o.kv_type : o.kv_type_param[0] ? o.kv_type_param : getenv("AUTOGLM_KV_CACHE_TYPE"));
     ag_model *m = cli_load_model_ex(man.path, &mp);
     run_images vis = {.images = images, .n = o.n_images};
     if (m && o.n_images > 0) { /* the projector, for the images */

@@ -175,6 +175,7 @@ int cmd_serve(int argc, char **argv) {
     }
     ag_model_params dmp = {0};
     cli_device_apply(&dev, &dmp);
+    cli_device_for_kv(&dmp, cfg.sched.kv_type); /* the server's default KV type: f32 is the CPU's */
     cfg.sched.device = dmp.device ? dmp.device : getenv("AUTOGLM_DEVICE");
     cfg.sched.n_gpu_layers = dmp.n_gpu_layers;
     if (keep && *keep) {

@@ -22,7 +22,8 @@ def check(cond, what):
 
 
 def start(*extra):
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--num-ctx", "512", *extra], env=env,
+    # the KV block pool and the prefix cache are the CPU's (a GPU session keeps its own cache)
+    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--num-ctx", "512", "--device", "cpu", *extra], env=env,
                          stderr=subprocess.PIPE, text=True)
     m = re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline())
     if not m:
