@@ -12,18 +12,10 @@
  */
 #include "autoglm/autoglm.h"
 #include "test.h"
+#include "test_models.h"
 
 enum { N_SEQ = 8, MAX_GEN = 40 };
 
-static ag_model *load(void) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
-    ag_error err = {0};
-    ag_model_params mp = {.n_threads = 2};
-    ag_model *m = ag_model_load(path, &mp, &err);
-    if (!m) fprintf(stderr, "cannot load %s: %s\n", path, err.msg);
-    return m;
-}
 
 static ag_token argmax(const float *x, int n) {
     int b = 0;
@@ -48,7 +40,7 @@ static int prompt_of(const ag_model *m, int i, ag_token *out, int cap) {
 }
 
 static void test_batch_equals_single(void) {
-    ag_model *m = load();
+    ag_model *m = ag_test_load_stories();
     CHECK(m);
     if (!m) return;
     const int nv = ag_model_n_vocab(m);
@@ -125,7 +117,7 @@ static void test_batch_equals_single(void) {
 }
 
 static void test_copy_prefix(void) {
-    ag_model *m = load();
+    ag_model *m = ag_test_load_stories();
     CHECK(m);
     if (!m) return;
     const int nv = ag_model_n_vocab(m);
@@ -166,7 +158,7 @@ static bool abort_cb(void *ctx) {
 }
 
 static void test_abort(void) {
-    ag_model *m = load();
+    ag_model *m = ag_test_load_stories();
     CHECK(m);
     if (!m) return;
     const int nv = ag_model_n_vocab(m);
@@ -244,7 +236,7 @@ static void yield_cb(void *ctx) {
  * greedy decode in steps of one row), once each on its own and once with C's work done inside
  * A/B's passes at their layer boundaries: the same tokens and bit-identical logits. */
 static void test_yield(void) {
-    ag_model *m = load();
+    ag_model *m = ag_test_load_stories();
     CHECK(m);
     if (!m) return;
     const int nv = ag_model_n_vocab(m);

@@ -19,30 +19,15 @@
 #include "autoglm/autoglm.h"
 #include "autoglm/speculative.h"
 #include "test.h"
+#include "test_models.h"
 
-static ag_model *load(const char *path) {
-    ag_error err = {0};
-    ag_model_params mp = {.n_threads = 2};
-    ag_model *m = ag_model_load(path, &mp, &err);
-    if (!m) fprintf(stderr, "cannot load %s: %s\n", path, err.msg);
-    return m;
-}
 
-static ag_model *load_stories(void) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
-    return load(path);
-}
-
-/* A synthetic tiny model (head size 64: the block KV types apply) by ../gen_synthetic. */
+/* A synthetic tiny model (head size 64: the block KV types apply). */
 static ag_model *load_tiny_layers(int n_layer) {
-    const char *tmp = getenv("AUTOGLM_TEST_TMP");
-    if (!tmp) tmp = ".";
-    char path[1024], cmd[3000];
-    snprintf(path, sizeof path, "%s/kv_blocks_tiny%d.gguf", tmp, n_layer);
-    snprintf(cmd, sizeof cmd, "'%s/../gen_synthetic' '%s' --shape tiny --type f16 --seed 5 --layers %d", tmp, path, n_layer);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    return load(path);
+    char name[64], args[128];
+    snprintf(name, sizeof name, "kv_blocks_tiny%d.gguf", n_layer);
+    snprintf(args, sizeof args, "--shape tiny --type f16 --seed 5 --layers %d", n_layer);
+    return ag_test_load_synthetic(name, args);
 }
 
 /* The gemma2 fixture (tests/data/arch: sliding window of 8 on every other layer, so runs of the
@@ -58,7 +43,7 @@ static ag_model *load_gemma2(void) {
         fprintf(stderr, "gemma2 fixture: %s\n", err.msg);
         return NULL;
     }
-    return load(out);
+    return ag_test_load(out);
 }
 
 static ag_model *load_tiny(void) { return load_tiny_layers(2); }
@@ -128,7 +113,7 @@ static void check_identical(ag_model *m, const char *kv_type) {
 }
 
 static void test_identical_logits(void) {
-    ag_model *s = load_stories(), *t = load_tiny(), *g = load_gemma2();
+    ag_model *s = ag_test_load_stories(), *t = load_tiny(), *g = load_gemma2();
     CHECK(s && t && g);
     if (g) { /* sliding window: runs of the cache from odd positions */
         check_identical(g, "f16");
@@ -161,7 +146,7 @@ static void alone(ag_model *m, const ag_token *a, int n1, const ag_token *more, 
 }
 
 static void test_share_then_diverge(void) {
-    ag_model *m = load_stories();
+    ag_model *m = ag_test_load_stories();
     CHECK(m);
     if (!m) return;
     const int nv = ag_model_n_vocab(m), NP = 45; /* the shared prompt ends inside its second block */
@@ -232,7 +217,7 @@ static bool drop_prefix(void *ctx) {
 }
 
 static void test_exhaustion(void) {
-    ag_model *m = load_stories(), *t = load_tiny();
+    ag_model *m = ag_test_load_stories(), *t = load_tiny();
     CHECK(m && t);
     if (!m || !t) return;
     const int nv = ag_model_n_vocab(m);

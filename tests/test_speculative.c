@@ -11,33 +11,10 @@
 
 #include "autoglm/speculative.h"
 #include "test.h"
+#include "test_models.h"
 
 enum { N_GEN = 48 };
 
-static ag_model *load(const char *path) {
-    ag_error err = {0};
-    ag_model_params mp = {.n_threads = 2};
-    ag_model *m = ag_model_load(path, &mp, &err);
-    if (!m) fprintf(stderr, "cannot load %s: %s\n", path, err.msg);
-    return m;
-}
-
-static ag_model *load_stories(void) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", ag_test_shared_dir());
-    return load(path);
-}
-
-/* A synthetic tiny model in the test folder (AUTOGLM_TEST_TMP) by ../gen_synthetic. */
-static ag_model *load_synthetic(const char *name, const char *args) {
-    const char *tmp = getenv("AUTOGLM_TEST_TMP");
-    if (!tmp) tmp = ".";
-    char path[1024], cmd[3000];
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    snprintf(cmd, sizeof cmd, "'%s/../gen_synthetic' '%s' %s", tmp, path, args);
-    CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    return load(path);
-}
 
 static ag_sampler *sampler(const ag_model *m, float temperature) {
     ag_sampler_params p = ag_sampler_default_params();
@@ -113,7 +90,7 @@ static void check_same(const ag_model *m, const ag_model *dm, float temp, const 
 }
 
 static void test_stories_self_draft(void) {
-    ag_model *m = load_stories(), *dm = load_stories();
+    ag_model *m = ag_test_load_stories(), *dm = ag_test_load_stories();
     CHECK(m && dm);
     if (m && dm) {
         check_same(m, dm, 0.0f, "stories260K greedy");
@@ -130,8 +107,8 @@ static void test_stories_self_draft(void) {
 }
 
 static void test_synthetic_other_draft(void) {
-    ag_model *m = load_synthetic("spec_target.gguf", "--shape tiny --seed 1 --type f32");
-    ag_model *dm = load_synthetic("spec_draft.gguf", "--shape tiny --seed 1 --layers 1 --type f32");
+    ag_model *m = ag_test_load_synthetic("spec_target.gguf", "--shape tiny --seed 1 --type f32");
+    ag_model *dm = ag_test_load_synthetic("spec_draft.gguf", "--shape tiny --seed 1 --layers 1 --type f32");
     CHECK(m && dm);
     if (m && dm) {
         check_same(m, dm, 0.0f, "synthetic greedy");
@@ -143,7 +120,7 @@ static void test_synthetic_other_draft(void) {
 
 /* A second prompt after truncating the target to a common prefix continues like a fresh run. */
 static void test_feed_after_truncate(void) {
-    ag_model *m = load_stories();
+    ag_model *m = ag_test_load_stories();
     CHECK(m != NULL);
     if (!m) return;
     ag_error err = {0};
@@ -173,9 +150,9 @@ static void test_feed_after_truncate(void) {
 }
 
 static void test_other_vocab_refused(void) {
-    ag_model *m = load_stories();
-    ag_model *other = load_synthetic("spec_vocab600.gguf", "--shape tiny --vocab 600 --type f32");
-    ag_model *same_size = load_synthetic("spec_vocab512.gguf", "--shape tiny --layers 1 --type f32");
+    ag_model *m = ag_test_load_stories();
+    ag_model *other = ag_test_load_synthetic("spec_vocab600.gguf", "--shape tiny --vocab 600 --type f32");
+    ag_model *same_size = ag_test_load_synthetic("spec_vocab512.gguf", "--shape tiny --layers 1 --type f32");
     CHECK(m && other && same_size);
     if (m && other && same_size) {
         ag_error err = {0};

@@ -54,6 +54,23 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void dot_ro
     }
 }
 
+/* Rows p.. of chunk c (16 values, mask m) into two accumulators: row p + 2i to acc0, the next to
+ * acc1 (two chains of FMAs in flight); the order both mad_rows kernels share. */
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static inline __attribute__((always_inline)) void
+mad_rows_pairs(int n_rows, int p, const uint8_t *rows, size_t stride, const float *w, int c, __mmask16 m, __m512 *acc0,
+               __m512 *acc1) {
+    for (; p + 2 <= n_rows; p += 2) {
+        const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+        const uint16_t *v1 = (const uint16_t *)(rows + (size_t)(p + 1) * stride) + 16 * c;
+        *acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), *acc0);
+        *acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[p + 1]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v1)), *acc1);
+    }
+    if (p < n_rows) {
+        const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
+        *acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), *acc0);
+    }
+}
+
 /* out = sum_p w[p] * row p in one call: the sums stay in registers; the same bits as
  * mad_rows_acc_avx512 from zero over all rows, then mad_rows_end_avx512. */
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_rows_avx512(int n_rows, float *out,
@@ -64,16 +81,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_ro
         const __mmask16 m = chunk_mask(hd, c);
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
         int p = 0;
-        for (; p + 2 <= n_rows; p += 2) {
-            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
-            const uint16_t *v1 = (const uint16_t *)(rows + (size_t)(p + 1) * stride) + 16 * c;
-            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[p + 1]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v1)), acc1);
-        }
-        if (p < n_rows) {
-            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
-            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
-        }
+        mad_rows_pairs(n_rows, p, rows, stride, w, c, m, &acc0, &acc1);
         _mm512_mask_storeu_ps(out + 16 * c, m, _mm512_add_ps(acc0, acc1));
     }
 }
@@ -93,16 +101,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma"))) static void mad_ro
             acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[0]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc1);
             p = 1;
         }
-        for (; p + 2 <= n_rows; p += 2) {
-            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
-            const uint16_t *v1 = (const uint16_t *)(rows + (size_t)(p + 1) * stride) + 16 * c;
-            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[p + 1]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v1)), acc1);
-        }
-        if (p < n_rows) {
-            const uint16_t *v0 = (const uint16_t *)(rows + (size_t)p * stride) + 16 * c;
-            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v0)), acc0);
-        }
+        mad_rows_pairs(n_rows, p, rows, stride, w, c, m, &acc0, &acc1);
         _mm512_mask_storeu_ps(acc + 16 * c, m, acc0);
         _mm512_mask_storeu_ps(acc + hd + 16 * c, m, acc1);
     }
