@@ -5,7 +5,9 @@ a good image on a model without a vision projector is a 400 "does not support im
 whose manifest names a projector file that is not there fails to load (CLI exit 1, HTTP 500) with
 a message naming the projector. (Working images: vision.py.)
 usage: image_input.py AUTOGLM SHARED"""
-import base64, glob, http.client, json, os, re, struct, subprocess, sys, tempfile, threading, zlib
+import base64, glob, http.client, json, os, struct, subprocess, sys, tempfile, zlib
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -68,14 +70,7 @@ check(p.returncode == 1 and "vision projector" in p.stderr, f"run, missing proje
 
 # ---------------------------------------------------------------- the server
 def start():
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0"], env=env, stderr=subprocess.PIPE, text=True)
-    line = p.stderr.readline()
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-    if not m:
-        p.kill()
-        sys.exit(f"server did not start: {line}{p.stderr.read()}")
-    threading.Thread(target=lambda: sys.stderr.write(p.stderr.read()), daemon=True).start()
-    return p, int(m.group(1))
+    return harness.start_server(exe, env)
 
 
 def post(path, body):

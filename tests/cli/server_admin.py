@@ -5,7 +5,9 @@ the memory check before loading (507 with a clear message), POST /api/create, `a
 and downloads: `autoglm pull` and POST /api/pull from a local HTTP server that supports Range
 (an interrupted download resumes, SHA-256 is checked, https and hf.co names are refused).
 usage: server_admin.py AUTOGLM SHARED"""
-import http.client, http.server, json, os, re, signal, subprocess, sys, tempfile, threading, time
+import http.server, json, os, re, subprocess, sys, tempfile, threading, time
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
@@ -28,32 +30,16 @@ def cli(*args, rc=0, extra_env=None):
 
 
 def start(*extra):
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *extra], env=env, stderr=subprocess.PIPE, text=True)
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline())
-    if not m:
-        p.kill()
-        sys.exit("server did not start")
-    threading.Thread(target=lambda: sys.stderr.write(p.stderr.read()), daemon=True).start()
-    return p, int(m.group(1))
+    return harness.start_server(exe, env, *extra)
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        check(p.wait(timeout=60) == 0, "server exit status")
-    except subprocess.TimeoutExpired:
-        p.kill()
-        check(False, "server hangs on SIGTERM")
+    harness.stop_server(p, check)
 
 
 def request(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    text = r.read().decode()
-    c.close()
-    return r.status, text
+    status, _, text = harness.http_request(port, method, path, body)
+    return status, text
 
 
 def post(port, path, body):

@@ -6,7 +6,9 @@ tags/show/ps/version/HEAD /, copy/delete, embeddings, OpenAI chat completions (S
 completions and models, the error codes (400, 404, 405, 413, 503 with Retry-After), a client
 that disconnects mid-stream, concurrent requests, and a clean stop on SIGTERM.
 usage: server_api.py AUTOGLM SHARED"""
-import http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
@@ -54,24 +56,11 @@ greedy = cli("run", gguf, "Once upon a time", "--temperature", "0", "--num-predi
 
 # ---------------------------------------------------------------- the server
 def start(*extra):
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *extra], env=env, stderr=subprocess.PIPE, text=True)
-    line = p.stderr.readline()
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-    if not m:
-        p.kill()
-        sys.exit(f"server did not start: {line}{p.stderr.read()}")
-    threading.Thread(target=lambda: sys.stderr.write(p.stderr.read()), daemon=True).start()
-    return p, int(m.group(1))
+    return harness.start_server(exe, env, *extra)
 
 
 def request(method, path, body=None, raw=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    c.request(method, path, body=data, headers=headers or {"Content-Type": "application/json"})
-    r = c.getresponse()
-    text = r.read().decode()
-    c.close()
-    return r.status, dict(r.getheaders()), text
+    return harness.http_request(port, method, path, body, raw=raw, headers=headers or {"Content-Type": "application/json"})
 
 
 def post(path, body):

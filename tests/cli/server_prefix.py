@@ -6,7 +6,9 @@ prompt (the prefix cache entry), and answers exactly what a server that never sa
 prompt answers; two slots at once share the system prompt's blocks (fewer blocks in use than
 their positions need); requests with a larger context (a cache of their own) or a smaller one work; /metrics shows the KV blocks in use and total and the prefix cache.
 usage: server_prefix.py AUTOGLM SHARED"""
-import http.client, json, os, re, signal, subprocess, sys, tempfile, threading, time
+import json, os, re, subprocess, sys, tempfile, threading, time
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
@@ -23,33 +25,16 @@ def check(cond, what):
 
 def start(*extra):
     # the KV block pool and the prefix cache are the CPU's (a GPU session keeps its own cache)
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--num-ctx", "512", "--device", "cpu", *extra], env=env,
-                         stderr=subprocess.PIPE, text=True)
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline())
-    if not m:
-        p.kill()
-        sys.exit("server did not start")
-    threading.Thread(target=lambda: sys.stderr.write(p.stderr.read()), daemon=True).start()
-    return p, int(m.group(1))
+    return harness.start_server(exe, env, "--num-ctx", "512", "--device", "cpu", *extra)
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        check(p.wait(timeout=60) == 0, "server exit status")
-    except subprocess.TimeoutExpired:
-        p.kill()
-        check(False, "server hangs on SIGTERM")
+    harness.stop_server(p, check)
 
 
 def request(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    text = r.read().decode()
-    c.close()
-    return r.status, text
+    status, _, text = harness.http_request(port, method, path, body)
+    return status, text
 
 
 def generate(port, prompt):

@@ -6,7 +6,9 @@ audit line, a non-loopback address without keys; then what must work: roles, pol
 topic -> 403 naming the rule, max_tokens capped, output refused), redaction of replies streamed
 and not, HTTPS and mutual TLS with a certificate, the audit log chained and free of keys.
 usage: server_trust.py AUTOGLM SHARED"""
-import http.client, json, os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, threading, time
+import http.client, json, os, shutil, socket, ssl, subprocess, sys, tempfile, time
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="autoglm-trust-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
@@ -29,39 +31,16 @@ def cli(*args):
 
 
 def start(*extra, expect_fail=False):
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *extra], env=env, stderr=subprocess.PIPE, text=True)
-    line = p.stderr.readline()
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-    if not m:
-        p.kill()
-        if expect_fail:
-            return None, line
-        sys.exit(f"server did not start: {line}{p.stderr.read()}")
-    threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
-    return p, int(m.group(1))
+    return harness.start_server(exe, env, *extra, expect_fail=expect_fail, echo=False)
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        check(False, "server hangs on SIGTERM")
+    harness.stop_server(p, check, want_status=False)
 
 
 def request(port, method, path, body=None, key=None, headers=None, ctx=None, raw_body=None):
-    c = (http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=ctx) if ctx
-         else http.client.HTTPConnection("127.0.0.1", port, timeout=60))
-    h = {"Content-Type": "application/json", **(headers or {})}
-    if key:
-        h["Authorization"] = f"Bearer {key}"
-    data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
-    c.request(method, path, body=data, headers=h)
-    r = c.getresponse()
-    text = r.read().decode(errors="replace")
-    c.close()
-    return r.status, text
+    status, _, text = harness.http_request(port, method, path, body, raw=raw_body, headers=headers, key=key, ctx=ctx)
+    return status, text
 
 
 def gen(port, key=None, stream=False, prompt="Once upon a time", n=12, ctx=None):

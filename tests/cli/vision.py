@@ -10,7 +10,9 @@
     cached prefix; image tokens count against num_ctx (400 with the counts; truncate never cuts
     an image); no projector is a 400.
 usage: vision.py AUTOGLM SHARED"""
-import base64, glob, http.client, json, os, re, subprocess, sys, tempfile, threading
+import base64, http.client, json, os, re, subprocess, sys, tempfile, threading
+
+import harness
 
 exe = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -110,15 +112,7 @@ answer_ts, answer_bs = run_ts.stdout[:-1], run_bs.stdout[:-1]
 
 # ---------------------------------------------------------------- server
 def start():
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--parallel", "2"], env=env, stderr=subprocess.PIPE,
-                         text=True)
-    line = p.stderr.readline()
-    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-    if not m:
-        p.kill()
-        sys.exit(f"server did not start: {line}{p.stderr.read()}")
-    threading.Thread(target=lambda: sys.stderr.write(p.stderr.read()), daemon=True).start()
-    return p, int(m.group(1))
+    return harness.start_server(exe, env, "--parallel", "2")
 
 
 def post(path, body, stream=False):

@@ -1,0 +1,47 @@
+"""harness.py - what the command-line tests share: starting `autoglm serve` on a free port and
+stopping it, and one HTTP request with the standard library (imported by the server tests; not a
+test itself)."""
+import http.client, json, re, signal, subprocess, sys, threading
+
+
+def start_server(exe, env, *args, expect_fail=False, echo=True):
+    """`autoglm serve --host 127.0.0.1:0 ARGS`: (process, port) once it listens. A server that does
+    not start ends the test, or with expect_fail gives (None, its first line). Its stderr goes on to
+    ours (echo) or is drained."""
+    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *args], env=env, stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+    if not m:
+        p.kill()
+        if expect_fail:
+            return None, line
+        sys.exit(f"server did not start: {line}{p.stderr.read()}")
+    threading.Thread(target=lambda: (sys.stderr.write if echo else len)(p.stderr.read()), daemon=True).start()
+    return p, int(m.group(1))
+
+
+def stop_server(p, check, want_status=True):
+    """SIGTERM, then the exit status (0 when want_status) and no hang, through check(cond, what)."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=60)
+        if want_status:
+            check(rc == 0, "server exit status")
+    except subprocess.TimeoutExpired:
+        p.kill()
+        check(False, "server hangs on SIGTERM")
+
+
+def http_request(port, method, path, body=None, raw=None, headers=None, key=None, ctx=None, timeout=60):
+    """(status, response headers, text): body as JSON, or raw bytes; key as a bearer token; ctx: TLS."""
+    c = (http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx) if ctx
+         else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout))
+    h = {"Content-Type": "application/json", **(headers or {})}
+    if key:
+        h["Authorization"] = f"Bearer {key}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    text = r.read().decode(errors="replace")
+    c.close()
+    return r.status, dict(r.getheaders()), text
