@@ -1,7 +1,15 @@
-"""harness.py - what the command-line tests share: starting `autoglm serve` on a free port and
-stopping it, and one HTTP request with the standard library (imported by the server tests; not a
-test itself)."""
+"""harness.py - what the command-line tests share: check() collecting failures, starting `autoglm
+serve` on a free port and stopping it, and one HTTP request with the standard library (imported by
+the server tests; not a test itself)."""
 import http.client, json, re, signal, subprocess, sys, threading
+
+failures = []  # what check() found wrong; the test exits 1 when it is not empty
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def start_server(exe, env, *args, expect_fail=False, echo=True):

@@ -8,6 +8,7 @@ usage: image_input.py AUTOGLM SHARED"""
 import base64, glob, http.client, json, os, struct, subprocess, sys, tempfile, zlib
 
 import harness
+from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -15,13 +16,6 @@ images = os.path.join(here, "..", "data", "image")
 gguf = f"{shared}/models/stories260K.gguf"
 tmp = tempfile.mkdtemp(prefix="autoglm-img-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def cli(*args):

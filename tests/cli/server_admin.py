@@ -8,19 +8,13 @@ usage: server_admin.py AUTOGLM SHARED"""
 import http.server, json, os, re, subprocess, sys, tempfile, threading, time
 
 import harness
+from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
 data = open(gguf, "rb").read()
 tmp = tempfile.mkdtemp(prefix="autoglm-adm-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def cli(*args, rc=0, extra_env=None):

@@ -9,18 +9,12 @@ usage: server_api.py AUTOGLM SHARED"""
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading
 
 import harness
+from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
 tmp = tempfile.mkdtemp(prefix="autoglm-srv-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def cli(*args, rc=0):

@@ -9,18 +9,12 @@ usage: server_prefix.py AUTOGLM SHARED"""
 import json, os, re, subprocess, sys, tempfile, threading, time
 
 import harness
+from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
 tmp = tempfile.mkdtemp(prefix="autoglm-prefix-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def start(*extra):

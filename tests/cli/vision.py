@@ -13,6 +13,7 @@ usage: vision.py AUTOGLM SHARED"""
 import base64, http.client, json, os, re, subprocess, sys, tempfile, threading
 
 import harness
+from harness import check, failures
 
 exe = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -20,14 +21,7 @@ fixture = os.path.join(here, "..", "data", "glm4v")
 images = os.path.join(here, "..", "data", "image")
 tmp = tempfile.mkdtemp(prefix="autoglm-vision-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
-failures = []
 expected = json.load(open(f"{fixture}/expected.json"))
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def cli(*args):
