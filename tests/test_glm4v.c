@@ -142,6 +142,36 @@ static void test_vision_encoder(void) {
     free(out);
 }
 
+/* The same patches again come from the projector's cache (the same bits, a hit counted); another
+ * image is a miss; with the cache turned off nothing is kept. */
+static void test_encoding_cache(void) {
+    if (!setup()) return;
+    const size_t n = F.vision_n;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    ag_error err = {0};
+    uint64_t h0, l0, h1, l1, h2, l2, h3, l3;
+    ag_vision_set_cache_bytes(F.v, AG_VISION_CACHE_DEFAULT);
+    ag_vision_cache_counts(F.v, &h0, &l0);
+    CHECK(ag_vision_encode(F.v, &F.img, a, &err) == AG_OK && ag_vision_encode(F.v, &F.img, b, &err) == AG_OK);
+    ag_vision_cache_counts(F.v, &h1, &l1);
+    CHECK_MSG(h1 >= h0 + 1 && l1 == l0 + 2, "hits %llu -> %llu, lookups %llu -> %llu", (unsigned long long)h0,
+              (unsigned long long)h1, (unsigned long long)l0, (unsigned long long)l1);
+    CHECK_MSG(memcmp(a, b, n * sizeof(float)) == 0, "a cached encoding differs from the encoder's");
+    ag_image_patches other = F.img; /* one pixel changed: another key */
+    other.pixels = malloc((size_t)F.img.grid_t * F.img.grid_h * F.img.grid_w * F.img.patch_dim * sizeof(float));
+    memcpy(other.pixels, F.img.pixels, (size_t)F.img.grid_t * F.img.grid_h * F.img.grid_w * F.img.patch_dim * sizeof(float));
+    other.pixels[7] += 0.5f;
+    CHECK(ag_vision_encode(F.v, &other, b, &err) == AG_OK);
+    ag_vision_cache_counts(F.v, &h2, &l2);
+    CHECK_MSG(h2 == h1 && memcmp(a, b, n * sizeof(float)) != 0, "another image answered from the cache");
+    ag_vision_set_cache_bytes(F.v, 0);
+    CHECK(ag_vision_encode(F.v, &F.img, b, &err) == AG_OK);
+    ag_vision_cache_counts(F.v, &h3, &l3);
+    CHECK_MSG(h3 == h2 && memcmp(a, b, n * sizeof(float)) == 0, "cache off: still a hit, or another encoding");
+    ag_vision_set_cache_bytes(F.v, AG_VISION_CACHE_DEFAULT);
+    free(other.pixels), free(a), free(b);
+}
+
 static void test_positions(void) {
     if (!setup()) return;
     const cJSON *toks = cJSON_GetObjectItem(F.exp, "tokens"), *pos = cJSON_GetObjectItem(F.exp, "position_ids");
@@ -387,6 +417,7 @@ int main(void) {
     const ag_test_case cases[] = {
         {"projector keys and preprocessing settings", test_keys_and_preproc},
         {"vision encoder output vs transformers", test_vision_encoder},
+        {"an image encoded again comes from the cache", test_encoding_cache},
         {"M-RoPE position ids vs get_rope_index", test_positions},
         {"prompt logits, decode logits and greedy tokens vs transformers", test_prompt_logits_and_greedy},
         {"prompt split over two calls, two images in one prompt", test_split_prompt_and_two_images},

@@ -37,8 +37,16 @@ int ag_vision_n_tokens(const ag_vision *v, int grid_t, int grid_h, int grid_w);
 ag_token ag_vision_image_token(const ag_vision *v);
 
 /* Encodes one image's patches: out receives ag_vision_n_tokens rows of the language model's
- * embedding size (ag_model_n_embd), in the order the image tokens take. */
+ * embedding size (ag_model_n_embd), in the order the image tokens take. The encodings of recent
+ * images are kept (an image sent again - the same patches - is copied, not encoded again), up to
+ * AG_VISION_CACHE_DEFAULT bytes unless ag_vision_set_cache_bytes says otherwise. */
 ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out, ag_error *err);
+
+#define AG_VISION_CACHE_DEFAULT ((size_t)256 << 20)
+/* The bytes of encodings the projector keeps (0: none; entries beyond go, oldest use first). */
+void ag_vision_set_cache_bytes(ag_vision *v, size_t max_bytes);
+/* Encodings answered from the cache, and encodings asked for, since the projector was loaded. */
+void ag_vision_cache_counts(const ag_vision *v, uint64_t *hits, uint64_t *lookups);
 
 /* Evaluates tokens[0..n) in the session, where the i-th run of <|image|> tokens is image i
  * (images[0..n_images)): a run of one placeholder is expanded to the image's tokens, a run of

@@ -24,6 +24,7 @@
 #include "base/error.h"
 #include "cuda/cuda_vision.h"
 #include "cpu/ops.h"
+#include "model/vision_cache.h"
 #include "model/vision_impl.h"
 
 /* PyTorch's bicubic convolution weights (A = -0.75) of the four taps around fraction t. */
@@ -136,6 +137,8 @@ static void add_rows(float *y, const float *b, int n, int dim) {
 
 static size_t max_z(size_t a, size_t b) { return a > b ? a : b; }
 
+static ag_status encode(ag_vision *v, const ag_image_patches *img, int n_tok, float *out, ag_error *err);
+
 ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out, ag_error *err) {
     if (!v || !img || !img->pixels || !out) return ag_error_set(err, AG_ERR_INVALID_ARG, "no image");
     const int n_tok = ag_vision_n_tokens(v, img->grid_t, img->grid_h, img->grid_w);
@@ -143,6 +146,16 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
                                         img->grid_t, img->grid_h, img->grid_w, v->merge);
     if (img->patch_dim != v->patch_dim)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "patches of %d values, the projector takes %d", img->patch_dim, v->patch_dim);
+    unsigned char key[32];
+    const bool keyed = v->cache && ag_vision_cache_key(img, key);
+    if (keyed && ag_vision_cache_get(v->cache, key, out, (size_t)n_tok * v->n_embd)) return AG_OK;
+    const ag_status st = encode(v, img, n_tok, out, err);
+    if (!st && keyed) ag_vision_cache_put(v->cache, key, out, (size_t)n_tok * v->n_embd);
+    return st;
+}
+
+/* The tower on the GPU or the CPU (checked arguments; n_tok tokens). */
+static ag_status encode(ag_vision *v, const ag_image_patches *img, int n_tok, float *out, ag_error *err) {
     if (v->gpu) return ag_cuda_vision_encode(v->gpu, img->pixels, img->grid_t, img->grid_h, img->grid_w, out, err);
     const int d = v->d, m = v->merge, N = img->grid_t * img->grid_h * img->grid_w, frame = img->grid_h * img->grid_w;
     const int n_thr = ag_threadpool_n_threads(v->pool), ff = v->n_ff, big = (int)max_z(max_z((size_t)ff, (size_t)v->ctx), (size_t)v->out);

@@ -32,6 +32,7 @@ struct ag_vision {
     ag_weight fc, gate, up, down;
     const float *post_norm_w, *post_norm_b;
     struct ag_cuda_vision *gpu; /* the tower on a GPU (src/gpu/gpu_vision.c), owned; NULL: the CPU encodes */
+    struct ag_vision_cache *cache; /* recent images' encodings (vision_cache.h), owned; NULL: none */
 };
 
 /* The projector of an open file (taken over, closed on failure too) for a language model of n_embd,

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "model/arch.h"
+#include "model/vision_cache.h"
 #include "model/vision_impl.h"
 #include "tensor/quant.h"
 
@@ -189,6 +190,7 @@ ag_vision *ag_vision_from_gguf(ag_gguf_file *f, int n_embd, int n_threads, ag_er
     ag_status st = load_keys(v, err);
     if (!st) st = load_tensors(v, err);
     if (!st && !(v->pool = ag_threadpool_new(n_threads > 0 ? n_threads : 1))) st = ag_error_set(err, AG_ERR_NOMEM, "cannot start threads");
+    if (!st && !(v->cache = ag_vision_cache_new(AG_VISION_CACHE_DEFAULT))) st = ag_error_set(err, AG_ERR_NOMEM, "out of memory");
     if (st) {
         ag_vision_free(v);
         return NULL;
@@ -225,6 +227,7 @@ ag_vision *ag_vision_load(const char *path, const ag_model *lm, ag_error *err) {
 void ag_vision_free(ag_vision *v) {
     if (!v) return;
     ag_vision_gpu_detach(v);
+    ag_vision_cache_free(v->cache);
     ag_threadpool_free(v->pool);
     free(v->patch_w);
     free(v->merge_w);
@@ -235,6 +238,14 @@ void ag_vision_free(ag_vision *v) {
 
 const ag_image_preproc_params *ag_vision_preproc(const ag_vision *v) { return &v->pp; }
 ag_token ag_vision_image_token(const ag_vision *v) { return v->image_token; }
+
+void ag_vision_set_cache_bytes(ag_vision *v, size_t max_bytes) {
+    if (v) ag_vision_cache_set_limit(v->cache, max_bytes);
+}
+
+void ag_vision_cache_counts(const ag_vision *v, uint64_t *hits, uint64_t *lookups) {
+    ag_vision_cache_stats(v ? v->cache : NULL, hits, lookups);
+}
 
 int ag_vision_n_tokens(const ag_vision *v, int grid_t, int grid_h, int grid_w) {
     const int m = v->merge;
