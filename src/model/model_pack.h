@@ -8,7 +8,8 @@
 #include "model/model.h"
 
 /* After the device placement (ag_gpu_attach): packs the matrices of the layers the CPU runs.
- * Idempotent; AG_ERR_NOMEM leaves the model as it was. */
+ * Idempotent. Without the memory for the copy the model keeps the file's layout (AG_OK: the
+ * packing is a speed-up, never a reason to refuse a model). */
 ag_status ag_model_pack_weights(ag_model *m, ag_error *err);
 /* Frees the packed copy (ag_model_free; the weights must not be used after). */
 void ag_model_unpack_weights(ag_model *m);
