@@ -9,6 +9,7 @@
  * With images (the GLM-4.1V fixture of tests/data/glm4v and its projector): batch requests with
  * images, and an interactive one with another image that runs inside their passes' yield, give
  * exactly their tokens alone (positions after an image survive the yield and the batched decode).
+ * Aging: under a long interactive generation, batch work still advances (batch_every turns).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 #include "server/vision.h"
 #include "test.h"
 
-enum { N_BATCH = 3, BATCH_TOKENS = 24, INTER_TOKENS = 12, MAX_TOK = 256 };
+enum { N_BATCH = 3, BATCH_TOKENS = 24, INTER_TOKENS = 12, MAX_TOK = 256, AGING_BATCH = 8, AGING_INTER = 160 };
 
 static const char *const batch_texts[N_BATCH] = {"Once upon a time, there was a little girl", "The cat sat on",
                                                  "Tom and Sue went to the park to play with a big red ball."};
@@ -67,8 +68,8 @@ static job *new_job(const ag_model *model, const char *text, int n_predict, int 
     return job_new_generate(tok, n, &o, prio);
 }
 
-/* Waits for the job's end, keeps its tokens and reason, frees it. */
-static void collect(job *j, result *r) {
+/* Waits for the job's end, keeps its tokens and reason, frees it; returns its total_ns. */
+static int64_t collect(job *j, result *r) {
     bool done = false;
     while (!done) {
         char *text;
@@ -81,7 +82,9 @@ static void collect(job *j, result *r) {
     memcpy(r->t, t, (size_t)r->n * sizeof *t);
     snprintf(r->reason, sizeof r->reason, "%s", job_get_stats(j)->done_reason ? job_get_stats(j)->done_reason : "");
     CHECK_MSG(!job_get_stats(j)->error[0], "%s", job_get_stats(j)->error);
+    const int64_t total = job_get_stats(j)->total_ns;
     job_finish(j);
+    return total;
 }
 
 static bool same(const result *a, const result *b) {
@@ -162,6 +165,75 @@ static void test_yield(void) {
     }
     sched_release(m, -1);
     sched_free(s);
+}
+
+/* Aging: a long interactive generation submitted during a batch request's pass. With strict
+ * priority (batch_every huge) the batch request ends after it; with batch_every 2 the batch request
+ * advances between interactive turns and ends first. Both give their tokens of running alone.
+ * Returns (end of the batch request) - (end of the interactive one), in ns. */
+static int64_t aging_run(const char *root, int batch_every, const result *ref_b, const result *ref_i) {
+    hook_state h = {0};
+    sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2,
+                        .keep_alive_ns = -1, .yield_hook = hook, .yield_hook_ctx = &h, .batch_every = batch_every};
+    sched *s = sched_new(&cfg);
+    sched_model *m = NULL;
+    double load_s;
+    char err[256];
+    CHECK_MSG(sched_acquire(s, "m", &m, &load_s, err, sizeof err) == 0, "%s", err);
+    if (!m) return 0;
+    h.m = m;
+    h.submit_at = 12; /* a few batch passes in */
+    const int64_t t_b = sched_now_ns();
+    job *jb = new_job(sched_model_model(m), batch_texts[0], AGING_BATCH, PRIO_BATCH);
+    const int64_t t_i = sched_now_ns();
+    job *ji = new_job(sched_model_model(m), inter_text, AGING_INTER, PRIO_INTERACTIVE);
+    atomic_store(&h.inter, ji);
+    CHECK(sched_submit(m, jb) == 0);
+    result gb, gi;
+    const int64_t end_b = t_b + collect(jb, &gb);
+    CHECK_MSG(atomic_load(&h.submitted), "batch_every %d: the interactive request was not submitted", batch_every);
+    atomic_store(&h.inter, NULL);
+    const int64_t end_i = atomic_load(&h.submitted) ? t_i + collect(ji, &gi) : end_b;
+    if (!atomic_load(&h.submitted)) job_finish(ji);
+    else CHECK_MSG(same(&gb, ref_b) && same(&gi, ref_i), "batch_every %d: tokens differ from alone", batch_every);
+    sched_release(m, -1);
+    sched_free(s);
+    return end_b - end_i;
+}
+
+static void test_batch_aging(void) {
+    char root[1024], model_path[1024];
+    const char *tmp = getenv("AUTOGLM_TEST_TMP");
+    snprintf(root, sizeof root, "%s/test_sched_store", tmp ? tmp : "/tmp");
+    snprintf(model_path, sizeof model_path, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    struct stat stt;
+    CHECK(stat(model_path, &stt) == 0);
+    store_manifest man = {0};
+    snprintf(man.name, sizeof man.name, "m:latest");
+    man.path = model_path;
+    man.size = (uint64_t)stt.st_size;
+    st_error se = {0};
+    CHECK_MSG(store_write(root, &man, &se) == ST_OK, "%s", se.msg);
+    sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2, .keep_alive_ns = -1};
+    sched *s = sched_new(&cfg);
+    sched_model *m = NULL;
+    double load_s;
+    char err[256];
+    CHECK_MSG(sched_acquire(s, "m", &m, &load_s, err, sizeof err) == 0, "%s", err);
+    if (!m) return;
+    result ref_b, ref_i; /* alone */
+    job *j = new_job(sched_model_model(m), batch_texts[0], AGING_BATCH, PRIO_BATCH);
+    CHECK(sched_submit(m, j) == 0);
+    collect(j, &ref_b);
+    j = new_job(sched_model_model(m), inter_text, AGING_INTER, PRIO_INTERACTIVE);
+    CHECK(sched_submit(m, j) == 0);
+    collect(j, &ref_i);
+    sched_release(m, -1);
+    sched_free(s);
+    CHECK(ref_i.n > ref_b.n && ref_b.n > 0);
+    const int64_t strict = aging_run(root, 1 << 30, &ref_b, &ref_i), aged = aging_run(root, 2, &ref_b, &ref_i);
+    CHECK_MSG(strict > 0, "strict priority: the batch request ended %.1f ms before the interactive one", -strict * 1e-6);
+    CHECK_MSG(aged < 0, "aging: the batch request ended %.1f ms after the interactive one", aged * 1e-6);
 }
 
 /* A greedy generation of the fixture's chat prompt with one image (tests/data/image/NAME). */
@@ -257,4 +329,4 @@ static void test_yield_images(void) {
     sched_free(s);
 }
 
-TEST_MAIN(TEST(test_yield), TEST(test_yield_images))
+TEST_MAIN(TEST(test_yield), TEST(test_batch_aging), TEST(test_yield_images))

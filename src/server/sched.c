@@ -571,6 +571,22 @@ static bool is_inter_generate(const slot *sl) {
     return sl->job && sl->job->priority == PRIO_INTERACTIVE && sl->job->kind == JOB_GENERATE;
 }
 
+/* Aging: after cfg.batch_every turns of interactive work alone, batch work in a slot gets a turn
+ * (strict priority would starve it under a steady stream of interactive requests) - but never
+ * before every interactive generation has its first token, so that time to first token does not
+ * pay for it. */
+static bool batch_turn_due(const sched_model *m) {
+    const int every = m->owner->cfg.batch_every > 0 ? m->owner->cfg.batch_every : SCHED_BATCH_EVERY;
+    if (m->inter_turns < every) return false;
+    bool batch = false;
+    for (int i = 0; i < m->n_slots; i++) {
+        const slot *sl = &m->slots[i];
+        if (is_inter_generate(sl) && (sl->fresh || sl->produced == 0)) return false;
+        batch = batch || (sl->job && sl->job->priority == PRIO_BATCH);
+    }
+    return batch;
+}
+
 /* Starts a fresh slot's job; false when it ended there (an error). */
 static bool start_slot(sched_model *m, int i) {
     slot *sl = &m->slots[i];
@@ -639,8 +655,9 @@ void sched_yield_point(void *ctx) {
         for (int i = 0; i < m->n_slots && !m->stop; i++) any = any || is_inter_generate(&m->slots[i]);
         pthread_mutex_unlock(&m->mu);
         if (mode == YIELD_RUN) {
-            if (!any) break;
+            if (!any || batch_turn_due(m)) break; /* the paused batch pass goes on (aging) */
             run_turn(m, true);
+            m->inter_turns++;
             continue;
         }
         for (int i = 0; i < m->n_slots; i++) { /* YIELD_ADMIT: the new jobs' prompts */
@@ -668,7 +685,7 @@ static void *worker_main(void *arg) {
     while (!m->stop) {
         admit_locked(m, PRIO_COUNT);
         int active = 0;
-        bool inter = false; /* strict priority: batch work waits while an interactive generation runs */
+        bool inter = false; /* priority: batch work waits while an interactive generation runs (aging aside) */
         for (int i = 0; i < m->n_slots; i++) {
             active += m->slots[i].job != NULL;
             inter = inter || is_inter_generate(&m->slots[i]);
@@ -677,9 +694,11 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&m->work, &m->mu);
             continue;
         }
+        if (inter && batch_turn_due(m)) inter = false;
         pthread_mutex_unlock(&m->mu);
         const int64_t turn0 = sched_now_ns();
         const int n_dec = run_turn(m, inter);
+        m->inter_turns = inter ? m->inter_turns + 1 : 0;
         sched_power_pace(m, turn0, n_dec); /* a token-rate cap of the power mode */
         pthread_mutex_lock(&m->mu);
     }

@@ -40,12 +40,15 @@ typedef struct {
     const char *kv_type;    /* KV cache type of every session: f16 (NULL), f32, q8_0, q4_0 */
     const char *device;     /* ag_model_params.device of the models (NULL: auto) */
     int n_gpu_layers;       /* ag_model_params.n_gpu_layers (0: all that fit) */
+    int batch_every;        /* while interactive work runs, batch work still advances after this many
+                               turns of interactive work alone (no starvation; 0: SCHED_BATCH_EVERY) */
     /* Tests: called by a model's worker at every yield point of its forward passes (between
      * layers), before it looks for interactive work; nested: inside a yield's own passes. */
     void (*yield_hook)(void *ctx, bool nested);
     void *yield_hook_ctx;
 } sched_config;
 
+#define SCHED_BATCH_EVERY 8
 #define KEEP_ALIVE_DEFAULT INT64_MIN /* a request without keep_alive: the server's setting */
 
 typedef struct sched sched;

@@ -109,6 +109,7 @@ struct sched_model {
     int n_queued;
     atomic_int n_inter_queued;   /* interactive jobs waiting (the yield point reads it without mu) */
     int yield_mode;              /* what a yield of the pass in flight may do (YIELD_*; worker only) */
+    int inter_turns;             /* turns in a row that only interactive work advanced (worker only) */
     bool in_yield;               /* the worker runs a yield's work (its passes do not yield again) */
     slot *slots;
     int n_slots;
