@@ -91,10 +91,11 @@ static bool same(const result *a, const result *b) {
     return a->n == b->n && memcmp(a->t, b->t, (size_t)a->n * sizeof a->t[0]) == 0;
 }
 
-static void test_yield(void) {
-    char root[1024], model_path[1024];
+/* A model store under $AUTOGLM_TEST_TMP holding stories260K as "m"; its root into root (1024). */
+static void stories_store(char *root) {
+    char model_path[1024];
     const char *tmp = getenv("AUTOGLM_TEST_TMP");
-    snprintf(root, sizeof root, "%s/test_sched_store", tmp ? tmp : "/tmp");
+    snprintf(root, 1024, "%s/test_sched_store", tmp ? tmp : "/tmp");
     snprintf(model_path, sizeof model_path, "%s/models/stories260K.gguf", ag_test_shared_dir());
     struct stat stt;
     CHECK(stat(model_path, &stt) == 0);
@@ -104,18 +105,34 @@ static void test_yield(void) {
     man.size = (uint64_t)stt.st_size;
     st_error se = {0};
     CHECK_MSG(store_write(root, &man, &se) == ST_OK, "%s", se.msg);
+}
 
-    hook_state h = {0};
+/* A scheduler on that store (the hook state h, or none) with model "m" acquired; NULL on failure. */
+static sched *stories_sched(const char *root, hook_state *h, int batch_every, sched_model **m) {
     sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2,
-                        .keep_alive_ns = -1, .yield_hook = hook, .yield_hook_ctx = &h};
+                        .keep_alive_ns = -1, .yield_hook = h ? hook : NULL, .yield_hook_ctx = h,
+                        .batch_every = batch_every};
     sched *s = sched_new(&cfg);
-    sched_model *m = NULL;
     double load_s;
     char err[256];
-    CHECK_MSG(sched_acquire(s, "m", &m, &load_s, err, sizeof err) == 0, "%s", err);
-    if (!m) return;
+    *m = NULL;
+    CHECK_MSG(s && sched_acquire(s, "m", m, &load_s, err, sizeof err) == 0, "%s", err);
+    if (!*m) {
+        sched_free(s);
+        return NULL;
+    }
+    if (h) h->m = *m;
+    return s;
+}
+
+static void test_yield(void) {
+    char root[1024];
+    stories_store(root);
+    hook_state h = {0};
+    sched_model *m = NULL;
+    sched *s = stories_sched(root, &h, 0, &m);
+    if (!s) return;
     const ag_model *model = sched_model_model(m);
-    h.m = m;
 
     /* alone: each request by itself */
     result ref_batch[N_BATCH], ref_inter;
@@ -173,15 +190,9 @@ static void test_yield(void) {
  * Returns (end of the batch request) - (end of the interactive one), in ns. */
 static int64_t aging_run(const char *root, int batch_every, const result *ref_b, const result *ref_i) {
     hook_state h = {0};
-    sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2,
-                        .keep_alive_ns = -1, .yield_hook = hook, .yield_hook_ctx = &h, .batch_every = batch_every};
-    sched *s = sched_new(&cfg);
     sched_model *m = NULL;
-    double load_s;
-    char err[256];
-    CHECK_MSG(sched_acquire(s, "m", &m, &load_s, err, sizeof err) == 0, "%s", err);
-    if (!m) return 0;
-    h.m = m;
+    sched *s = stories_sched(root, &h, batch_every, &m);
+    if (!s) return 0;
     h.submit_at = 12; /* a few batch passes in */
     const int64_t t_b = sched_now_ns();
     job *jb = new_job(sched_model_model(m), batch_texts[0], AGING_BATCH, PRIO_BATCH);
@@ -202,25 +213,11 @@ static int64_t aging_run(const char *root, int batch_every, const result *ref_b,
 }
 
 static void test_batch_aging(void) {
-    char root[1024], model_path[1024];
-    const char *tmp = getenv("AUTOGLM_TEST_TMP");
-    snprintf(root, sizeof root, "%s/test_sched_store", tmp ? tmp : "/tmp");
-    snprintf(model_path, sizeof model_path, "%s/models/stories260K.gguf", ag_test_shared_dir());
-    struct stat stt;
-    CHECK(stat(model_path, &stt) == 0);
-    store_manifest man = {0};
-    snprintf(man.name, sizeof man.name, "m:latest");
-    man.path = model_path;
-    man.size = (uint64_t)stt.st_size;
-    st_error se = {0};
-    CHECK_MSG(store_write(root, &man, &se) == ST_OK, "%s", se.msg);
-    sched_config cfg = {.store_root = root, .n_parallel = 4, .max_queue = 16, .num_ctx = 256, .n_threads = 2, .keep_alive_ns = -1};
-    sched *s = sched_new(&cfg);
+    char root[1024];
+    stories_store(root);
     sched_model *m = NULL;
-    double load_s;
-    char err[256];
-    CHECK_MSG(sched_acquire(s, "m", &m, &load_s, err, sizeof err) == 0, "%s", err);
-    if (!m) return;
+    sched *s = stories_sched(root, NULL, 0, &m);
+    if (!s) return;
     result ref_b, ref_i; /* alone */
     job *j = new_job(sched_model_model(m), batch_texts[0], AGING_BATCH, PRIO_BATCH);
     CHECK(sched_submit(m, j) == 0);

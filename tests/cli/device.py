@@ -7,20 +7,16 @@ fields (layers, device memory, NVML energy and power: 0 / null on the CPU); the 
 /metrics the GPU power limit (none without NVML: AUTOGLM_NO_NVML=1 here), `autoglm ps` the
 PROCESSOR column. On a machine with a GPU the no-GPU checks are skipped (test_cuda covers it).
 usage: device.py AUTOGLM SHARED"""
-import http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, threading
+import json, os, re, shutil, signal, subprocess, sys, tempfile, threading
+
+import harness
+from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = os.path.abspath(f"{shared}/models/stories260K.gguf")
 tmp = tempfile.mkdtemp(prefix="autoglm-dev-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models", AUTOGLM_NO_NVML="1")
 env.pop("AUTOGLM_DEVICE", None)
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def cli(*args, rc=0):
@@ -30,13 +26,8 @@ def cli(*args, rc=0):
 
 
 def request(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    text = r.read().decode()
-    c.close()
-    return r.status, text
+    status, _, text = harness.http_request(port, method, path, body)
+    return status, text
 
 
 # ---------------------------------------------------------------- flags

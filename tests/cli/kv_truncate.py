@@ -5,20 +5,16 @@ KV: `perplexity --kv-type q8_0` within 0.5% of the f16 cache on the shared tiny2
 counts unless --truncate; the server answers 400 with the counts unless "truncate": true, which
 keeps the newest tokens and reports "truncated" in the final stats.
 usage: kv_truncate.py AUTOGLM SHARED"""
-import http.client, json, os, re, signal, subprocess, sys, tempfile, threading
+import json, os, re, signal, subprocess, sys, tempfile, threading
+
+import harness
+from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 story = f"{shared}/reference/story.txt"
 tmp = tempfile.mkdtemp(prefix="autoglm-kv-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 env.pop("AUTOGLM_KV_CACHE_TYPE", None)
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print(f"FAIL: {what}", file=sys.stderr)
 
 
 def cli(*args, rc=0):
@@ -85,13 +81,8 @@ threading.Thread(target=lambda: sys.stderr.write(srv.stderr.read()), daemon=True
 
 
 def request(method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    c.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    text = r.read().decode()
-    c.close()
-    return r.status, text
+    status, _, text = harness.http_request(port, method, path, body, timeout=120)
+    return status, text
 
 
 try:
