@@ -45,6 +45,9 @@ ag_status ag_vision_encode(ag_vision *v, const ag_image_patches *img, float *out
 #define AG_VISION_CACHE_DEFAULT ((size_t)256 << 20)
 /* The bytes of encodings the projector keeps (0: none; entries beyond go, oldest use first). */
 void ag_vision_set_cache_bytes(ag_vision *v, size_t max_bytes);
+/* The key the encoding cache files an image under: SHA-256 of its patch grid and pixels (two images
+ * with the same key are the same image). False when hashing failed. */
+bool ag_vision_image_key(const ag_image_patches *img, unsigned char key[32]);
 /* Encodings answered from the cache, and encodings asked for, since the projector was loaded. */
 void ag_vision_cache_counts(const ag_vision *v, uint64_t *hits, uint64_t *lookups);
 

@@ -243,6 +243,10 @@ void ag_vision_set_cache_bytes(ag_vision *v, size_t max_bytes) {
     if (v) ag_vision_cache_set_limit(v->cache, max_bytes);
 }
 
+bool ag_vision_image_key(const ag_image_patches *img, unsigned char key[32]) {
+    return img && img->pixels && ag_vision_cache_key(img, key);
+}
+
 void ag_vision_cache_counts(const ag_vision *v, uint64_t *hits, uint64_t *lookups) {
     ag_vision_cache_stats(v ? v->cache : NULL, hits, lookups);
 }

@@ -52,6 +52,9 @@ static void model_free(sched_model *m) {
         slot_clear(&m->slots[i]);
         ag_session_free(m->slots[i].s);
         free(m->slots[i].hist);
+        free(m->slots[i].img_at);
+        free(m->slots[i].img_len);
+        free(m->slots[i].img_key);
         free(m->slots[i].held);
         free(m->slots[i].masked);
     }
@@ -188,6 +191,31 @@ static bool hist_push(slot *sl, const ag_token *t, int n) {
     }
     memcpy(sl->hist + sl->n_hist, t, (size_t)n * sizeof *t);
     sl->n_hist += n;
+    return true;
+}
+
+/* hist keeps its first n tokens; image runs not wholly inside them go. */
+static void hist_truncate(slot *sl, int n) {
+    sl->n_hist = n;
+    while (sl->n_img > 0 && sl->img_at[sl->n_img - 1] + sl->img_len[sl->n_img - 1] > n) sl->n_img--;
+}
+
+/* Notes that hist[at .. at + len) is the image with this key (false: out of memory, nothing kept). */
+static bool hist_image(slot *sl, int at, int len, const unsigned char key[32]) {
+    if (sl->n_img == sl->cap_img) {
+        const int cap = sl->cap_img ? 2 * sl->cap_img : 4;
+        int *a = realloc(sl->img_at, (size_t)cap * sizeof *a);
+        if (a) sl->img_at = a;
+        int *l = a ? realloc(sl->img_len, (size_t)cap * sizeof *l) : NULL;
+        if (l) sl->img_len = l;
+        unsigned char(*k)[32] = l ? realloc(sl->img_key, (size_t)cap * sizeof *k) : NULL;
+        if (!k) return false;
+        sl->img_key = k;
+        sl->cap_img = cap;
+    }
+    sl->img_at[sl->n_img] = at;
+    sl->img_len[sl->n_img] = len;
+    memcpy(sl->img_key[sl->n_img++], key, 32);
     return true;
 }
 
@@ -328,7 +356,8 @@ static ag_token step_generate(sched_model *m, slot *sl) {
                                     : ag_session_eval_images(sl->s, m->vision, j->prompt + sl->pos, chunk, &j->images[image], 1,
                                                              false, NULL, &err);
         m->yield_mode = mode;
-        if (st || !hist_push(sl, j->prompt + sl->pos, chunk)) {
+        if (st || !hist_push(sl, j->prompt + sl->pos, chunk) ||
+            (image >= 0 && j->image_key && !hist_image(sl, sl->pos, chunk, j->image_key[image]))) {
             finish(m, sl, "stop", false, err.msg[0] ? err.msg : "out of memory");
             return -1;
         }
@@ -414,6 +443,23 @@ static int shared_prefix(const sched_model *m, const slot *sl, const job *j) {
     return sched_common_prefix(sl->hist, sl->n_hist, j->prompt, j->n_prompt, m->image_token);
 }
 
+/* The prefix of the job's prompt this slot's own cache holds, through images too: an image run
+ * counts when the slot evaluated the same image (its key) at the same place with the same
+ * length (another slot's cache or a kept prefix stops at the first image: shared_prefix). */
+static int own_prefix(const sched_model *m, const slot *sl, const job *j) {
+    int k = 0, a = 0, b = 0; /* a: the slot's next image run, b: the job's */
+    for (;;) {
+        k += sched_common_prefix(sl->hist + k, sl->n_hist - k, j->prompt + k, j->n_prompt - k, m->image_token);
+        if (k >= sl->n_hist || k >= j->n_prompt || sl->hist[k] != j->prompt[k] || !j->image_key) return k;
+        while (a < sl->n_img && sl->img_at[a] < k) a++;
+        while (b < j->n_images && j->image_at[b] < k) b++;
+        if (a == sl->n_img || b == j->n_images || sl->img_at[a] != k || j->image_at[b] != k ||
+            sl->img_len[a] != j->image_len[b] || memcmp(sl->img_key[a], j->image_key[b], 32) != 0)
+            return k;
+        k += j->image_len[b]; /* the same image: its rows are in this cache */
+    }
+}
+
 /* Prefix sharing across requests: when another slot's cache, or a prefix kept after an earlier
  * request (sched_prefix.c), holds a longer prefix of this job's prompt than this slot's own (a
  * common system prompt, the history of a chat that moved to another slot), this slot takes it
@@ -446,10 +492,10 @@ static int borrow_prefix(sched_model *m, int si, int keep) {
         /* another pool or KV type, a context too small, a full pool: recompute */
         ag_session_truncate(sl->s, keep);
         if (ag_session_n_past(sl->s) < keep) keep = ag_session_n_past(sl->s);
-        sl->n_hist = keep;
+        hist_truncate(sl, keep);
         return keep;
     }
-    sl->n_hist = 0;
+    hist_truncate(sl, 0);
     if (!hist_push(sl, src, best_n)) {
         ag_session_truncate(sl->s, 0);
         return 0;
@@ -469,7 +515,7 @@ static void start_generate(sched_model *m, int si) {
         sched_prefix_keep(m, sl); /* what the session held stays in the prefix cache */
         ag_session_free(sl->s);
         sl->s = NULL;
-        sl->n_hist = 0;
+        hist_truncate(sl, 0);
     }
     if (!sl->s) {
         ag_session_params sp = {.n_ctx = n_ctx, .n_threads = j->opts.num_thread ? j->opts.num_thread : m->owner->cfg.n_threads,
@@ -477,7 +523,7 @@ static void start_generate(sched_model *m, int si) {
         sched_prefix_pool(m, sp.kv_type, &sp); /* blocks of the model's pool when of its KV type */
         sl->s = ag_session_new(m->model, &sp, &err);
         snprintf(sl->kv_type, sizeof sl->kv_type, "%s", j->opts.kv_type);
-        sl->n_hist = 0;
+        hist_truncate(sl, 0);
         if (sl->s) ag_session_set_yield(sl->s, sched_yield_point, m);
     }
     if (!sl->s) {
@@ -490,11 +536,13 @@ static void start_generate(sched_model *m, int si) {
         finish(m, sl, "stop", false, msg);
         return;
     }
-    int keep = shared_prefix(m, sl, j);
+    int keep = own_prefix(m, sl, j);
     if (keep == j->n_prompt) keep--; /* evaluate at least one token for the logits */
+    for (int k = 0; k < j->n_images; k++) /* never from inside an image: it is evaluated whole */
+        if (j->image_at[k] < keep && keep < j->image_at[k] + j->image_len[k]) keep = j->image_at[k];
     if (keep < sl->n_hist) sched_prefix_keep(m, sl); /* what the slot loses stays in the prefix cache */
     ag_session_truncate(sl->s, keep);
-    sl->n_hist = keep;
+    hist_truncate(sl, keep);
     keep = borrow_prefix(m, si, keep);
     sl->pos = keep;
     sl->pending = -1;
@@ -551,7 +599,7 @@ static uint64_t admit_locked(sched_model *m, int max_prio) {
                 const slot *sl = &m->slots[i];
                 if (sl->job) continue;
                 int keep = 0;
-                if (j->kind == JOB_GENERATE) keep = shared_prefix(m, sl, j);
+                if (j->kind == JOB_GENERATE) keep = own_prefix(m, sl, j);
                 if (keep > best_keep) {
                     best = i;
                     best_keep = keep;

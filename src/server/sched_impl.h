@@ -42,6 +42,7 @@ struct job {
     int n_images;
     int *image_at;               /* (n_images) where each image's run of image tokens starts in prompt */
     int *image_len;              /* (n_images) its length */
+    unsigned char (*image_key)[32]; /* (n_images) ag_vision_image_key of each, or NULL (not keyed) */
     gen_options opts;
     ag_token **etok;             /* embeddings: (n_emb) token arrays */
     int *en, n_emb;
@@ -71,6 +72,9 @@ typedef struct {
     char kv_type[8];             /* the session's KV cache type ("" = the server's) */
     ag_token *hist;              /* tokens the session's cache holds */
     int n_hist, cap_hist;
+    int *img_at, *img_len;       /* the image runs in hist with their keys (job->image_key): a later */
+    unsigned char (*img_key)[32]; /* prompt with the same images at the same places keeps them */
+    int n_img, cap_img;
     job *job;                    /* NULL: free */
     ag_sampler *smp;
     ag_detok *dt;

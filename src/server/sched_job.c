@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "autoglm/vision.h"
 #include "server/sched_impl.h"
 
 int64_t sched_now_ns(void) {
@@ -42,6 +43,7 @@ static void job_free(job *j) {
     free(j->images);
     free(j->image_at);
     free(j->image_len);
+    free(j->image_key);
     gen_options_free(&j->opts);
     for (int i = 0; i < j->n_emb; i++) free(j->etok[i]);
     free(j->etok);
@@ -100,6 +102,13 @@ bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img) {
     }
     j->n_images = k; /* vision_expand made one run per image */
     for (; k < n; k++) ag_image_patches_free(&patches[k]);
+    /* the images' keys: a slot that holds the same images keeps their cache rows (NULL: it does not) */
+    if ((j->image_key = malloc(((size_t)j->n_images + 1) * sizeof *j->image_key)))
+        for (int i = 0; i < j->n_images && j->image_key; i++)
+            if (!ag_vision_image_key(&j->images[i], j->image_key[i])) {
+                free(j->image_key);
+                j->image_key = NULL;
+            }
     return true;
 }
 

@@ -197,6 +197,28 @@ try:
         st, r = post("/api/chat", {"model": "seeing", "stream": False, "options": opts,
                                    "messages": [{"role": "user", "content": "Describe it.", "images": [ga]}]})
         check(st == 200 and r.get("message", {}).get("content") == answer_b, f"chat b after a: {st} {str(r)[:300]} vs {answer_b!r}")
+    # a follow-up about the same image keeps the image's rows in the slot (keyed by its pixels), and
+    # answers what a fresh server answers; image a in the same place (same token ids) would not
+    follow = {"model": "seeing", "stream": False, "options": opts, "messages": [
+        {"role": "user", "content": "Describe it.", "images": [ga]}, {"role": "assistant", "content": answer_b},
+        {"role": "user", "content": "And then?"}]}
+    st, r1 = post("/api/chat", follow)
+    n_img = expected["n_image_tokens"]
+    check(st == 200 and r1.get("prompt_eval_cached_count", 0) > n_img,
+          f"follow-up about the same image: its rows not kept ({str(r1)[:300]})")
+    st, r_other = post("/api/chat", dict(follow, messages=[dict(follow["messages"][0], images=[a])] + follow["messages"][1:]))
+    check(st == 200 and r_other.get("prompt_eval_cached_count", 0) < n_img,
+          f"the same follow-up with another image took the first one's rows: {str(r_other)[:300]}")
+    fresh, fresh_port = start()
+    try:
+        global_port, port = port, fresh_port
+        st, r2 = post("/api/chat", follow)
+        port = global_port
+    finally:
+        harness.stop_server(fresh, check)
+    check(st == 200 and r2.get("prompt_eval_cached_count", 0) < n_img and
+          r2.get("message", {}).get("content") == r1.get("message", {}).get("content"),
+          f"follow-up from the kept image rows = a fresh server's answer: {r1.get('prompt_eval_cached_count')} {r1.get('message')} vs {r2.get('prompt_eval_cached_count')} {r2.get('message')}")
     # at once, 2 slots: a shared system prompt lent between slots (copy_prefix), each image its own
     # piece of the prefill, batched decode steps of sessions whose positions run ahead of their cache
     results = {}
