@@ -239,7 +239,10 @@ static bool scan_detector(const detector *d, int rank, const char *text, size_t 
         size_t start = ov[2 * d->group], end = ov[2 * d->group + 1];
         bool found = start != PCRE2_UNSET && end > start && (!d->check || d->check(text + start, end - start));
         if (found && !candidate_push(cands, (candidate){{{d->kind, start, end}, ov[0]}, rank})) return false;
-        pos = found && ov[1] > ov[0] ? ov[1] : next_char(text, len, ov[0]);
+        /* on from the next character, not past the match: a candidate that starts inside this one
+         * (e.g. "86 138..." after an IPv6 address ending in ":86" - the phone without its country
+         * code) is kept in case this one loses to another detector's span */
+        pos = next_char(text, len, ov[0]);
     }
     return true;
 }
