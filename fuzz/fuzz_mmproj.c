@@ -3,7 +3,7 @@
  * vision-language model): the input is read as a GGUF and loaded as a GLM-4.1V projector for a
  * language model of the size its mm.model.fc says (64 without one); a refusal must say why, and a
  * projector that loads must encode a one-block image (grid 1 x merge x merge) without crashing.
- * Seed: fuzz/corpus/mmproj/tiny (fuzz/make_mmproj_seed.py).
+ * Seed: mmproj/tiny of fuzz/make_seeds.py (written at test time, not kept in git).
  */
 #include <stdint.h>
 #include <stdlib.h>

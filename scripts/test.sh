@@ -23,6 +23,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== fuzzing (bounded)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTOGLM_FUZZ=ON -DAUTOGLM_CUDA=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzz_all
+python3 fuzz/make_seeds.py build-fuzz/seeds # the seeds that are model or tokenizer files
 for target in build-fuzz/fuzz/fuzz_*; do
   [ -x "$target" ] || continue
   name=$(basename "$target")
@@ -32,6 +33,7 @@ for target in build-fuzz/fuzz/fuzz_*; do
   echo "-- $name (${AUTOGLM_FUZZ_SECONDS:-20} s)"
   "$target" -max_total_time="${AUTOGLM_FUZZ_SECONDS:-20}" -max_len=65536 -timeout=10 \
     $( [ -f "$dict" ] && echo "-dict=$dict" ) \
-    "build-fuzz/corpus-$name" $( [ -d "$corpus" ] && echo "$corpus" ) 2>&1 | tail -n 3
+    "build-fuzz/corpus-$name" $( [ -d "$corpus" ] && echo "$corpus" ) \
+    $( [ -d "build-fuzz/seeds/${name#fuzz_}" ] && echo "build-fuzz/seeds/${name#fuzz_}" ) 2>&1 | tail -n 3
 done
 echo "== all tests passed"

@@ -368,11 +368,11 @@ static void test_reduced_precision(void) {
     free(text);
 }
 
-/* The fuzzer's seed (fuzz/make_mmproj_seed.py: a tiny projector) loads and encodes; every
+/* The fuzzer's seed (fuzz/make_seeds.py, written into the build: a tiny projector) loads and encodes; every
  * truncation of it and a few damaged sizes are refused with a message, never a crash. */
 static void test_damaged_projectors(void) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/../fuzz/corpus/mmproj/tiny", AG_TEST_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/mmproj/tiny", AG_TEST_FUZZ_SEEDS);
     size_t len = 0;
     char *buf = read_all(path, &len);
     CHECK(buf != NULL);
