@@ -23,18 +23,23 @@
  * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graphs off, AUTOGLM_CUDA_PDL=0 programmatic
  * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
  * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch, AUTOGLM_CUDA_MMV_ROWS=R
- * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements).
+ * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements), and
+ * AUTOGLM_CUDA_SKIP=MASK leaves kernels out of every pass (CU_SKIP_*: the time a kind of kernel costs
+ * in the decode step is the difference; the output is then wrong).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda/cuda_internal.cuh"
 
+static cu_stream stream_of(const ag_cuda_session *s) {
+    return {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch, s->mmv_rows};
+}
+
 static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,
                         ag_error *err) {
     if (a->n <= CU_MMV_MAX_COLS) {
-        const cu_stream cs = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch,
-                              s->mmv_rows};
+        const cu_stream cs = stream_of(s);
         if (w->kind >= CU_Q4_0 && !a->have_q8) {
             cu_quantize_q8(a->x, a->n, a->k, s->x8, s->xds, cs);
             a->have_q8 = true;
@@ -49,8 +54,7 @@ static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float
 static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, bool mrope, ag_error *err) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
-    const cu_stream st = {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch,
-                          s->mmv_rows};
+    const cu_stream st = stream_of(s);
     const int e = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd, f = hp->n_ff;
     const int ld_qkv = qd + 2 * kvd;
     const float eps = hp->norm_eps;
@@ -59,10 +63,13 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, 
     ag_status r;
     for (int il = 0; il < hp->n_layer; il++) {
         const cu_layer *L = &m->layers[il];
-        if (q8) cu_rmsnorm_q8(s->x, s->xb, L->attn_norm, n, e, eps, s->x8, s->xds, st);
-        else cu_rmsnorm(s->x, s->xb, L->attn_norm, n, 1, e, e, eps, st);
+        if (!(s->skip & CU_SKIP_NORM)) {
+            if (q8) cu_rmsnorm_q8(s->x, s->xb, L->attn_norm, n, e, eps, s->x8, s->xds, st);
+            else cu_rmsnorm(s->x, s->xb, L->attn_norm, n, 1, e, e, eps, st);
+        }
         cu_act a = {s->xb, n, e, q8, false};
-        if (L->wqkv.q) {
+        if (s->skip & CU_SKIP_QKV) {
+        } else if (L->wqkv.q) {
             if ((r = matmul(s, &L->wqkv, &a, s->qkv, ld_qkv, false, err))) return r;
         } else if ((r = matmul(s, &L->wq, &a, s->qkv, ld_qkv, false, err)) ||
                    (r = matmul(s, &L->wk, &a, s->qkv + qd, ld_qkv, false, err)) ||
@@ -73,27 +80,35 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, 
         if (L->bv) cu_add_bias(s->qkv + qd + kvd, L->bv, n, ld_qkv, kvd, st);
         if (L->q_norm) cu_rmsnorm(s->qkv, s->qkv, L->q_norm, n * hp->n_head, hp->n_head, ld_qkv, hd, eps, st);
         if (L->k_norm) cu_rmsnorm(s->qkv + qd, s->qkv + qd, L->k_norm, n * hp->n_head_kv, hp->n_head_kv, ld_qkv, hd, eps, st);
-        cu_rope_store(s, il, n, multi, mrope, st);
         const bool att_q8 = q8 && hd % 32 == 0; /* the attention writes the 8-bit activations of att */
-        cu_attention(s, il, n, att_q8, multi, st);
+        if (!(s->skip & CU_SKIP_ATTN)) {
+            cu_rope_store(s, il, n, multi, mrope, st);
+            cu_attention(s, il, n, att_q8, multi, st);
+        }
         cu_act ao = {s->att, n, qd, att_q8, false};
-        if (L->attn_post_norm) { /* the output normed before the residual add (xb is free here) */
+        if (s->skip & CU_SKIP_WO) {
+        } else if (L->attn_post_norm) { /* the output normed before the residual add (xb is free here) */
             if ((r = matmul(s, &L->wo, &ao, s->xb, e, false, err))) return r;
             cu_rmsnorm_add(s->xb, s->x, L->attn_post_norm, n, e, eps, st);
         } else if ((r = matmul(s, &L->wo, &ao, s->x, e, true, err)))
             return r;
-        if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
-        else cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);
+        if (!(s->skip & CU_SKIP_NORM)) {
+            if (q8) cu_rmsnorm_q8(s->x, s->xb, L->ffn_norm, n, e, eps, s->x8, s->xds, st);
+            else cu_rmsnorm(s->x, s->xb, L->ffn_norm, n, 1, e, e, eps, st);
+        }
         cu_act b = {s->xb, n, e, q8, false};
-        if (L->wgu.q) {
+        if (s->skip & CU_SKIP_GU) {
+        } else if (L->wgu.q) {
             if ((r = matmul(s, &L->wgu, &b, s->gu, 2 * f, false, err))) return r;
         } else if ((r = matmul(s, &L->gate, &b, s->gu, 2 * f, false, err)) ||
                    (r = matmul(s, &L->up, &b, s->gu + f, 2 * f, false, err)))
             return r;
-        if (q8) cu_silu_mul_q8(s->gu, s->hb, n, f, s->x8, s->xds, st);
+        if (s->skip & CU_SKIP_SILU) {
+        } else if (q8) cu_silu_mul_q8(s->gu, s->hb, n, f, s->x8, s->xds, st);
         else cu_silu_mul(s->gu, s->hb, n, f, st);
         cu_act c = {s->hb, n, f, q8, false};
-        if (L->ffn_post_norm) {
+        if (s->skip & CU_SKIP_DOWN) {
+        } else if (L->ffn_post_norm) {
             if ((r = matmul(s, &L->down, &c, s->xb, e, false, err))) return r;
             cu_rmsnorm_add(s->xb, s->x, L->ffn_post_norm, n, e, eps, st);
         } else if ((r = matmul(s, &L->down, &c, s->x, e, true, err)))

@@ -30,6 +30,9 @@ enum cu_kind { CU_F32, CU_F16, CU_Q4_0, CU_Q8_0, CU_Q4_K, CU_Q6_K };
 #define CU_ALIGN 256
 #define CU_MMV_WARPS_WANTED 6336 /* float weights: split rows while a product has fewer warps (132 SMs x 48) */
 #define CU_MMV_BLOCKS_PER_SM 0 /* default grid cap of the matrix-vector kernels (0: none; else blocks stride over rows) */
+/* kernels a timing run may leave out of a pass (AUTOGLM_CUDA_SKIP, a sum of these) */
+enum { CU_SKIP_NORM = 1, CU_SKIP_ATTN = 2, CU_SKIP_SILU = 4, CU_SKIP_QKV = 8, CU_SKIP_WO = 16, CU_SKIP_GU = 32,
+       CU_SKIP_DOWN = 64 };
 #if CU_MMV_MAX_COLS != AG_CUDA_MULTI_MAX
 #error "a batched step (AG_CUDA_MULTI_MAX rows) runs on the matrix-vector kernels"
 #endif
@@ -145,6 +148,7 @@ struct ag_cuda_session {
     int mmv_blocks_sm, mmv_warps_wanted; /* see cu_stream (AUTOGLM_CUDA_MMV_BLOCKS, _SPLIT: measurements) */
     bool mmv_prefetch;                   /* (AUTOGLM_CUDA_MMV_PREFETCH) */
     int mmv_rows;                        /* (AUTOGLM_CUDA_MMV_ROWS) */
+    unsigned skip;                       /* AUTOGLM_CUDA_SKIP: CU_SKIP_* kernels left out (timing only: wrong output) */
     float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
     cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */
     bool graph_failed;
