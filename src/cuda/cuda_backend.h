@@ -89,6 +89,9 @@ int ag_cuda_session_kv_type(const ag_cuda_session *s);
 void ag_cuda_session_free(ag_cuda_session *s);
 /* Device bytes the session holds (its KV cache, scratch and workspace; cuda_usage.cu). */
 uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s);
+/* Copies positions [0, n) of every layer's keys and values from src's cache into dst's (sessions of
+ * the same model and KV cache type; a device-to-device copy, done when it returns). */
+ag_status ag_cuda_session_copy_prefix(ag_cuda_session *dst, const ag_cuda_session *src, int n, ag_error *err);
 /* Pinned host buffer of (n_batch, n_embd) floats: the caller writes the token embeddings there. */
 float *ag_cuda_session_input(ag_cuda_session *s);
 

@@ -161,6 +161,26 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     return s;
 }
 
+extern "C" ag_status ag_cuda_session_copy_prefix(ag_cuda_session *dst, const ag_cuda_session *src, int n, ag_error *err) {
+    if (dst->m != src->m || dst->kv_type != src->kv_type)
+        return cu_error(err, AG_ERR_INVALID_ARG, "the sessions' KV caches differ in model or type");
+    if (n < 0 || n > dst->n_ctx || n > src->n_ctx)
+        return cu_error(err, AG_ERR_INVALID_ARG, "cannot copy %d positions between caches of %d and %d", n, src->n_ctx,
+                        dst->n_ctx);
+    if (n == 0 || dst == src) return AG_OK;
+    const size_t rb = (size_t)dst->h_rows[0].row_bytes; /* one position of one layer */
+    CU_TRY(cudaSetDevice(dst->m->device), err, "select the device");
+    /* the caches are (n_layer, n_ctx, row_bytes): n_layer rows of n * rb bytes, pitched by each n_ctx */
+    CU_TRY(cudaMemcpy2DAsync(dst->k_cache, (size_t)dst->n_ctx * rb, src->k_cache, (size_t)src->n_ctx * rb, (size_t)n * rb,
+                             (size_t)dst->m->hp.n_layer, cudaMemcpyDeviceToDevice, dst->stream),
+           err, "copy the keys of a prefix");
+    CU_TRY(cudaMemcpy2DAsync(dst->v_cache, (size_t)dst->n_ctx * rb, src->v_cache, (size_t)src->n_ctx * rb, (size_t)n * rb,
+                             (size_t)dst->m->hp.n_layer, cudaMemcpyDeviceToDevice, dst->stream),
+           err, "copy the values of a prefix");
+    CU_TRY(cudaStreamSynchronize(dst->stream), err, "copy a prefix");
+    return AG_OK;
+}
+
 extern "C" void ag_cuda_session_free(ag_cuda_session *s) {
     if (!s) return;
     cudaSetDevice(s->m->device);

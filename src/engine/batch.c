@@ -79,16 +79,20 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
         if (L->gpu) { /* the lead lends its device scratch; each row keeps its own cache */
             struct ag_cuda_session *gpu_rows[GROUP_MAX];
             for (int t = 0; t < g; t++) gpu_rows[t] = ss[done + t]->gpu;
-            const ag_status st = ag_gpu_forward_multi(L->gpu, gpu_rows, m, tokens + done, pos, delta, g, logits, err);
-            if (st) return st;
+            /* yield and abort before the device pass, abort after it (as ag_session_eval) */
+            if (!ag_fwd_should_abort(&L->scratch)) {
+                const ag_status st = ag_gpu_forward_multi(L->gpu, gpu_rows, m, tokens + done, pos, delta, g, logits, err);
+                if (st) return st;
+                ag_fwd_abort_check(&L->scratch);
+            }
         } else {
             L->scratch.rope_delta_rows = delta;
             ag_forward_multi(m, kv, pos, &L->scratch, L->n_ctx, L->pool, tokens + done, g, logits);
             L->scratch.rope_delta_rows = NULL;
-            if (L->scratch.aborted) { /* the groups already done stay; this one is dropped */
-                for (int t = 0; t < g; t++) ss[done + t]->n_logits = 0;
-                return ag_error_set(err, AG_ERR_ABORTED, "batched step aborted after %d of %d sessions", done, n);
-            }
+        }
+        if (L->scratch.aborted) { /* the groups already done stay; this one is dropped */
+            for (int t = 0; t < g; t++) ss[done + t]->n_logits = 0;
+            return ag_error_set(err, AG_ERR_ABORTED, "batched step aborted after %d of %d sessions", done, n);
         }
         for (int t = 0; t < g; t++) {
             ag_session *s = ss[done + t];

@@ -218,9 +218,14 @@ ag_status ag_session_eval(ag_session *s, const ag_token *tokens, int n, bool all
         }
         s->scratch.rope_delta = s->pos_delta; /* text after images (session_image.c) */
         if (s->gpu) {
-            ag_gpu_cpu_part cpu = {&s->kv, &s->scratch, s->pool};
-            if ((st = ag_gpu_forward(s->gpu, s->model, &cpu, tokens + done, chunk, s->n_past, out, all_logits, err)))
-                return st;
+            /* the device runs a pass whole (a graph for decode): the yield and abort points are
+               before it and, for the abort, after it (the pass is then dropped) */
+            if (!ag_fwd_should_abort(&s->scratch)) {
+                ag_gpu_cpu_part cpu = {&s->kv, &s->scratch, s->pool};
+                if ((st = ag_gpu_forward(s->gpu, s->model, &cpu, tokens + done, chunk, s->n_past, out, all_logits, err)))
+                    return st;
+                if (!s->scratch.aborted) ag_fwd_abort_check(&s->scratch);
+            }
         } else
             ag_forward(s->model, &s->kv, &s->scratch, s->pool, tokens + done, chunk, s->n_past, out, all_logits);
         if (s->scratch.aborted) { /* n_past stays: the chunk is recomputed when evaluated again */

@@ -3,7 +3,8 @@
  * shared system prompt or chat history) instead of recomputing it:
  *   ag_session_copy_prefix   from another session: by reference when both caches are blocks of
  *                            the same pool (refcounts, copy on write of a block later written),
- *                            else the rows are copied layer by layer
+ *                            else the rows are copied layer by layer (on the GPU: a device copy
+ *                            of the device's layers, cuda_session.cu)
  *   ag_session_save_prefix / ag_session_load_prefix / ag_kv_prefix_free
  *                            a prefix kept apart from any session (the server's prefix cache):
  *                            block references that outlive the session they came from
@@ -14,18 +15,33 @@
 
 #include "base/error.h"
 #include "engine/session_impl.h"
+#include "gpu/gpu.h"
 #include "model/kv_blocks.h"
 
 ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err) {
     if (dst == src) return ag_error_set(err, AG_ERR_INVALID_ARG, "a session cannot copy from itself");
     if (dst->model != src->model) return ag_error_set(err, AG_ERR_INVALID_ARG, "sessions of different models");
-    if (dst->gpu || src->gpu) return ag_error_set(err, AG_ERR_UNSUPPORTED, "copying a prefix between GPU sessions is not supported yet");
-    if (dst->kv.type != src->kv.type) return ag_error_set(err, AG_ERR_INVALID_ARG, "KV caches of different types");
+    if (!dst->gpu != !src->gpu) return ag_error_set(err, AG_ERR_INVALID_ARG, "one session is on the GPU, the other not");
+    if (dst->gpu ? ag_gpu_session_kv_type(dst->gpu) != ag_gpu_session_kv_type(src->gpu) : dst->kv.type != src->kv.type)
+        return ag_error_set(err, AG_ERR_INVALID_ARG, "KV caches of different types");
     if (n < 0 || n > src->n_past || n > dst->n_ctx)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "cannot copy %d positions (source holds %d, target fits %d)", n,
                             src->n_past, dst->n_ctx);
     ag_status st = ag_session_mm_copy(dst, src, n, err);
     if (st) return st;
+    if (dst->gpu) { /* the device's layers copied there; with partial offload the CPU's rows below */
+        if ((st = ag_gpu_copy_prefix(dst->gpu, src->gpu, n, err))) {
+            dst->n_past = 0;
+            dst->n_logits = 0;
+            ag_session_mm_truncate(dst, 0);
+            return st;
+        }
+        if (!ag_gpu_partial(dst->model)) {
+            dst->n_past = n;
+            dst->n_logits = 0;
+            return AG_OK;
+        }
+    }
     if (dst->kv.pool && dst->kv.pool == src->kv.pool) {
         ag_kv_cache_share(&dst->kv, &src->kv, n);
     } else {

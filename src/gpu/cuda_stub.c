@@ -51,6 +51,13 @@ int ag_cuda_session_kv_type(const ag_cuda_session *s) {
     return AG_CUDA_KV_F16;
 }
 
+ag_status ag_cuda_session_copy_prefix(ag_cuda_session *dst, const ag_cuda_session *src, int n, ag_error *err) {
+    (void)dst;
+    (void)src;
+    (void)n;
+    return ag_error_set(err, AG_ERR_UNSUPPORTED, NO_CUDA);
+}
+
 ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, int kv_type, ag_error *err) {
     (void)m;
     (void)n_ctx;

@@ -33,6 +33,8 @@ ag_type ag_gpu_session_kv_type(const struct ag_cuda_session *s);
 struct ag_cuda_session *ag_gpu_session_new(const ag_model *m, int n_ctx, int n_batch, ag_type kv_type, ag_error *err);
 void ag_gpu_session_free(struct ag_cuda_session *s);
 uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s); /* its device memory */
+/* positions [0, n) of the device's layers from src's KV cache into dst's (same model and type) */
+ag_status ag_gpu_copy_prefix(struct ag_cuda_session *dst, const struct ag_cuda_session *src, int n, ag_error *err);
 
 /* tokens[0..n) (n <= the session's n_batch) at positions pos0..: embeddings on the host, the
  * layers on the GPU (the first m->gpu_layers, then the rest on the CPU through cpu, which only

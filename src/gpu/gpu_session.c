@@ -39,6 +39,10 @@ ag_type ag_gpu_session_kv_type(const struct ag_cuda_session *s) {
 
 uint64_t ag_gpu_session_bytes(const struct ag_cuda_session *s) { return ag_cuda_session_device_bytes(s); }
 
+ag_status ag_gpu_copy_prefix(struct ag_cuda_session *dst, const struct ag_cuda_session *src, int n, ag_error *err) {
+    return ag_cuda_session_copy_prefix(dst, src, n, err);
+}
+
 bool ag_gpu_partial(const ag_model *m) { return m->cuda && m->gpu_layers < m->hp.n_layer; }
 
 ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cpu_part *cpu, const ag_token *tokens,

@@ -55,11 +55,15 @@ typedef struct {
     void *yield_ctx;
 } ag_fwd_scratch;
 
+/* The abort check alone (sets s->aborted). */
+static inline bool ag_fwd_abort_check(ag_fwd_scratch *s) {
+    return s->abort_fn && (s->aborted = s->abort_fn(s->abort_ctx));
+}
 /* Between layers: the yield point (other work runs, this pass's state stays in s and its cache),
- * then the abort check (sets s->aborted). */
+ * then the abort check. */
 static inline bool ag_fwd_should_abort(ag_fwd_scratch *s) {
     if (s->yield_fn) s->yield_fn(s->yield_ctx);
-    return s->abort_fn && (s->aborted = s->abort_fn(s->abort_ctx));
+    return ag_fwd_abort_check(s);
 }
 
 ag_status ag_fwd_scratch_init(ag_fwd_scratch *s, const ag_model *m, int n_batch, int n_ctx,
