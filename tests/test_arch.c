@@ -57,7 +57,8 @@ static ag_model *convert_and_load(const char *dir, const char *family, const cha
         fprintf(stderr, "  %s: convert: %s\n", family, err.msg);
         return NULL;
     }
-    ag_model_params mp = {.n_threads = 2};
+    /* the CPU's numbers against transformers' (the GPU's against the CPU's: test_cuda) */
+    ag_model_params mp = {.n_threads = 2, .device = "cpu"};
     ag_model *m = ag_model_load(out, &mp, &err);
     if (!m) fprintf(stderr, "  %s: load: %s\n", family, err.msg);
     unlink(out);

@@ -97,7 +97,7 @@ static bool setup(void) {
     ag_status st = ag_convert(dir, F.lm_path, &cp, &err);
     CHECK_MSG(st == AG_OK, "convert: %s", err.msg);
     if (st) return false;
-    ag_model_params mp = {.n_threads = 2};
+    ag_model_params mp = {.n_threads = 2, .device = "cpu"}; /* the CPU against transformers (the GPU: test_cuda) */
     F.m = ag_model_load(F.lm_path, &mp, &err);
     CHECK_MSG(F.m != NULL, "load: %s", err.msg);
     if (!F.m) return false;
@@ -339,7 +339,7 @@ static void test_reduced_precision(void) {
         ag_convert_params cp = {.type = types[k], .mmproj = mm};
         ag_error err = {0};
         CHECK_MSG(ag_convert(dir, lm, &cp, &err) == AG_OK, "%s: %s", types[k], err.msg);
-        ag_model_params mp = {.n_threads = 2};
+        ag_model_params mp = {.n_threads = 2, .device = "cpu"};
         ag_model *m = ag_model_load(lm, &mp, &err);
         ag_vision *v = m ? ag_vision_load(mm, m, &err) : NULL;
         ag_session_params sp = {.n_ctx = 64, .kv_type = "f32"};

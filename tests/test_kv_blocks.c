@@ -19,6 +19,7 @@
 #include "autoglm/autoglm.h"
 #include "autoglm/speculative.h"
 #include "test.h"
+#define AG_TEST_DEVICE "cpu" /* the KV block pool serves CPU sessions */
 #include "test_models.h"
 
 

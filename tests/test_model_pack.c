@@ -17,7 +17,7 @@ static ag_model *load(const char *file, bool keep_layout) {
     char path[1024];
     snprintf(path, sizeof path, "%s/reference/models/%s", ag_test_shared_dir(), file);
     ag_error err = {0};
-    ag_model_params mp = {.n_threads = 2, .keep_layout = keep_layout};
+    ag_model_params mp = {.n_threads = 2, .keep_layout = keep_layout, .device = "cpu"}; /* packing is the CPU's */
     ag_model *m = ag_model_load(path, &mp, &err);
     if (!m) fprintf(stderr, "cannot load %s: %s\n", path, err.msg);
     return m;

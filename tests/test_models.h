@@ -1,7 +1,9 @@
 /*
  * test_models.h - loading the models tests run on: a GGUF by path (2 threads, the device left
- * to auto), stories260K from the shared folder, and synthetic models made in the test folder
- * ($AUTOGLM_TEST_TMP) by the build's gen_synthetic. Include after test.h.
+ * to auto, so that on a machine with a GPU the tests run there), stories260K from the shared
+ * folder, and synthetic models made in the test folder ($AUTOGLM_TEST_TMP) by the build's
+ * gen_synthetic. Include after test.h. A test of a CPU-only feature (the KV block pool, packed
+ * weights) defines AG_TEST_DEVICE "cpu" before including it.
  */
 #ifndef AG_TEST_MODELS_H
 #define AG_TEST_MODELS_H
@@ -11,9 +13,13 @@
 
 #include "autoglm/autoglm.h"
 
+#ifndef AG_TEST_DEVICE
+#define AG_TEST_DEVICE NULL /* auto */
+#endif
+
 static inline ag_model *ag_test_load(const char *path) {
     ag_error err = {0};
-    ag_model_params mp = {.n_threads = 2};
+    ag_model_params mp = {.n_threads = 2, .device = AG_TEST_DEVICE};
     ag_model *m = ag_model_load(path, &mp, &err);
     if (!m) fprintf(stderr, "cannot load %s: %s\n", path, err.msg);
     return m;

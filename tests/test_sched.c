@@ -57,6 +57,12 @@ static void hook(void *ctx, bool nested) {
     }
 }
 
+/* Yield points of one pass: the CPU yields between layers, the GPU before each pass (it runs a pass
+ * whole), so the points at which the hooks act are counted in passes times this. */
+static int points_per_pass(const ag_model *model) {
+    return ag_model_gpu_layers(model) > 0 ? 1 : ag_model_n_layer(model);
+}
+
 static job *new_job(const ag_model *model, const char *text, int n_predict, int prio) {
     ag_token tok[MAX_TOK];
     int n = ag_tokenize(model, text, strlen(text), tok, MAX_TOK, true, false);
@@ -155,8 +161,8 @@ static void test_yield(void) {
         atomic_store(&h.outer, 0);
         atomic_store(&h.nested, 0);
         atomic_store(&h.submitted, false);
-        h.submit_at = 40; /* stories260K has 5 layers: a few batch steps in */
-        h.cancel_at = run == 1 ? 12 : 0;
+        h.submit_at = 8 * points_per_pass(model); /* a few batch steps in */
+        h.cancel_at = run == 1 ? (12 * points_per_pass(model) + 4) / 5 : 0; /* 12 on the CPU (5 layers) */
         atomic_store(&h.inter, inter); /* the hook acts from here on */
         for (int i = 0; i < N_BATCH; i++) CHECK(sched_submit(m, jb[i]) == 0);
         result got[N_BATCH], got_inter;
@@ -193,7 +199,7 @@ static int64_t aging_run(const char *root, int batch_every, const result *ref_b,
     sched_model *m = NULL;
     sched *s = stories_sched(root, &h, batch_every, &m);
     if (!s) return 0;
-    h.submit_at = 12; /* a few batch passes in */
+    h.submit_at = (12 * points_per_pass(sched_model_model(m)) + 4) / 5; /* a few batch passes in */
     const int64_t t_b = sched_now_ns();
     job *jb = new_job(sched_model_model(m), batch_texts[0], AGING_BATCH, PRIO_BATCH);
     const int64_t t_i = sched_now_ns();
