@@ -309,7 +309,8 @@ ag_status ag_session_eval_batch(ag_session *const *sessions, const ag_token *tok
 /* Makes dst hold the first n positions of src's KV cache (same model and KV type; n <= src's
  * n_past), so a prefix that src computed (a system prompt, a chat history) is taken rather than
  * recomputed; dst's n_past becomes n. With both caches in the same ag_kv_pool the blocks are
- * shared by reference (a block is copied only when one of them writes into it), else copied. */
+ * shared by reference (a block is copied only when one of them writes into it), else copied (on
+ * a GPU: a device-to-device copy). */
 ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err);
 
 /* A prefix kept apart from sessions (a prompt cache): references to the blocks of the first n
@@ -330,7 +331,10 @@ int ag_session_kv_blocks(const ag_session *session);
  * it was before that pass; with an eval of several n_batch chunks, the chunks already done stay)
  * and the logits are invalid: evaluating the same tokens again gives the same result as if
  * nothing had happened. In eval_batch the check of the session whose scratch runs the step (the
- * largest context) applies. fn NULL removes the check; fn must be cheap and thread-safe. */
+ * largest context) applies. On a GPU, which runs a pass whole, the check is made before each
+ * device pass and after it (a pass stopped after it is dropped all the same); with partial
+ * offload also between the CPU's layers. fn NULL removes the check; fn must be cheap and
+ * thread-safe. */
 typedef bool (*ag_abort_fn)(void *ctx);
 void ag_session_set_abort(ag_session *session, ag_abort_fn fn, void *ctx);
 
@@ -340,8 +344,9 @@ void ag_session_set_abort(ag_session *session, ag_abort_fn fn, void *ctx);
  * (each has its own cache, scratch and threads), e.g. urgent requests, but never a session that
  * takes part in the pass in flight; it runs one pass at a time on the same thread, so a yield
  * inside fn's own passes must return at once (fn guards against re-entry). In eval_batch the
- * yield of the session whose scratch runs the step (the largest context) applies. Not on a GPU.
- * fn NULL removes it. */
+ * yield of the session whose scratch runs the step (the largest context) applies. On a GPU it is
+ * called before each device pass (the pass runs whole; a decode step is one pass). fn NULL
+ * removes it. */
 typedef void (*ag_yield_fn)(void *ctx);
 void ag_session_set_yield(ag_session *session, ag_yield_fn fn, void *ctx);
 
