@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const size_t n_pix = (size_t)gh * gw * v->patch_dim;
-    ag_image_patches img = {1, gh, gw, v->patch_dim, malloc(n_pix * sizeof(float))};
+    ag_image_patches img = {.grid_t = 1, .grid_h = gh, .grid_w = gw, .patch_dim = v->patch_dim, .pixels = malloc(n_pix * sizeof(float))};
     float *out = malloc((size_t)n_tok * n_embd * sizeof(float));
     if (!img.pixels || !out) return 1;
     for (size_t i = 0; i < n_pix; i++) img.pixels[i] = (float)(i % 13) / 6.0f - 1.0f;

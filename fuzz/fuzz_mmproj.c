@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     const int m = ag_vision_preproc(v)->merge_size;
-    ag_image_patches img = {1, m, m, v->patch_dim, NULL};
+    ag_image_patches img = {.grid_t = 1, .grid_h = m, .grid_w = m, .patch_dim = v->patch_dim, .pixels = NULL};
     const int n_tok = ag_vision_n_tokens(v, 1, m, m);
     img.pixels = calloc((size_t)m * m * v->patch_dim, sizeof(float));
     float *out = calloc((size_t)(n_tok > 0 ? n_tok : 1) * n_embd, sizeof(float));

@@ -507,7 +507,7 @@ static double rel_max(const float *a, const float *ref, size_t n) {
 static double vision_gpu_vs_cpu(ag_vision *v, int gt, int gh, int gw, bool f16, int max_rows) {
     const int n_tok = ag_vision_n_tokens(v, gt, gh, gw), pd = v->patch_dim;
     const int64_t rows = (int64_t)gt * gh * gw;
-    ag_image_patches img = {gt, gh, gw, pd, malloc((size_t)rows * pd * sizeof(float))};
+    ag_image_patches img = {.grid_t = gt, .grid_h = gh, .grid_w = gw, .patch_dim = pd, .pixels = malloc((size_t)rows * pd * sizeof(float))};
     float *ref = malloc((size_t)n_tok * v->out * sizeof(float)), *got = malloc((size_t)n_tok * v->out * sizeof(float));
     for (int64_t i = 0; i < rows * pd; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
     ag_error err = {0};
@@ -565,7 +565,7 @@ static void test_vision(void) {
         FILE *fp = fopen(path, "rb");
         float *ref = malloc(12 * 64 * sizeof(float)), *got = malloc(12 * 64 * sizeof(float));
         if (fp) n_ref = fread(ref, sizeof(float), 12 * 64, fp), fclose(fp);
-        ag_image_patches img = {1, 6, 8, v->patch_dim, malloc((size_t)48 * v->patch_dim * sizeof(float))};
+        ag_image_patches img = {.grid_t = 1, .grid_h = 6, .grid_w = 8, .patch_dim = v->patch_dim, .pixels = malloc((size_t)48 * v->patch_dim * sizeof(float))};
         for (int64_t i = 0; i < (int64_t)48 * v->patch_dim; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
         CHECK(n_ref == 12 * 64 && ag_vision_n_tokens(v, 1, 6, 8) * v->out == 12 * 64);
         CHECK_MSG(ag_vision_encode(v, &img, got, &err) == AG_OK, "%s", err.msg);
@@ -622,7 +622,7 @@ static void glm4v_free(glm4v_model *g) {
 
 /* The fixture's image: its 1x6x8 grid of pixel_values (test_glm4v.c's formula); pixels owned. */
 static ag_image_patches glm4v_image(const ag_vision *v) {
-    ag_image_patches img = {1, 6, 8, v->patch_dim, malloc((size_t)48 * v->patch_dim * sizeof(float))};
+    ag_image_patches img = {.grid_t = 1, .grid_h = 6, .grid_w = 8, .patch_dim = v->patch_dim, .pixels = malloc((size_t)48 * v->patch_dim * sizeof(float))};
     for (int64_t i = 0; i < (int64_t)48 * v->patch_dim; i++) img.pixels[i] = (float)((double)(i * 7919 % 1009) / 504.5 - 1.0);
     return img;
 }

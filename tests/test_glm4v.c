@@ -143,7 +143,7 @@ static void test_vision_encoder(void) {
 }
 
 /* The same patches again come from the projector's cache (the same bits, a hit counted); another
- * image is a miss; with the cache turned off nothing is kept. */
+ * image is a miss; with the cache turned off nothing is kept; a remembered key is used as it is. */
 static void test_encoding_cache(void) {
     if (!setup()) return;
     const size_t n = F.vision_n;
@@ -169,6 +169,17 @@ static void test_encoding_cache(void) {
     ag_vision_cache_counts(F.v, &h3, &l3);
     CHECK_MSG(h3 == h2 && memcmp(a, b, n * sizeof(float)) == 0, "cache off: still a hit, or another encoding");
     ag_vision_set_cache_bytes(F.v, AG_VISION_CACHE_DEFAULT);
+    /* a remembered key (ag_vision_remember_key, what the server does) is the computed one, and the
+     * encoder takes it instead of hashing: a copy of the changed image that remembers the first
+     * image's key is answered with the first image's encoding */
+    unsigned char k_img[32], k_other[32];
+    ag_image_patches keyed = other;
+    CHECK(ag_vision_image_key(&F.img, k_img) && ag_vision_image_key(&other, k_other) && memcmp(k_img, k_other, 32) != 0);
+    CHECK(ag_vision_remember_key(&keyed) && keyed.keyed && memcmp(keyed.key, k_other, 32) == 0);
+    CHECK(ag_vision_encode(F.v, &F.img, a, &err) == AG_OK);
+    memcpy(keyed.key, k_img, 32);
+    CHECK(ag_vision_encode(F.v, &keyed, b, &err) == AG_OK);
+    CHECK_MSG(memcmp(a, b, n * sizeof(float)) == 0, "the encoder hashed the pixels again instead of taking the key");
     free(other.pixels), free(a), free(b);
 }
 
@@ -383,7 +394,7 @@ static void test_damaged_projectors(void) {
     if (v) {
         float pix[4 * 24], out[8];
         for (int i = 0; i < 4 * 24; i++) pix[i] = (float)(i % 5) - 2.0f;
-        ag_image_patches img = {1, 2, 2, 24, pix};
+        ag_image_patches img = {.grid_t = 1, .grid_h = 2, .grid_w = 2, .patch_dim = 24, .pixels = pix};
         CHECK(ag_vision_encode(v, &img, out, &err) == AG_OK);
         CHECK(out[0] == out[0]);
         ag_vision_free(v);

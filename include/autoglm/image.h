@@ -29,6 +29,10 @@ typedef struct {
     int grid_t, grid_h, grid_w; /* patches along time, height, width */
     int patch_dim;              /* 3 * temporal_patch_size * patch_size * patch_size */
     float *pixels;              /* owned: ag_image_patches_free */
+    /* ag_vision_image_key's result, remembered by ag_vision_remember_key so that the encoder does
+       not hash the pixels again (0 / unset by ag_image_preprocess_*: hashed when needed) */
+    int keyed;
+    unsigned char key[32];
 } ag_image_patches;
 
 /* The processor's settings; a vision projector file (mmproj GGUF) carries them. */

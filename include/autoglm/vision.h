@@ -48,6 +48,10 @@ void ag_vision_set_cache_bytes(ag_vision *v, size_t max_bytes);
 /* The key the encoding cache files an image under: SHA-256 of its patch grid and pixels (two images
  * with the same key are the same image). False when hashing failed. */
 bool ag_vision_image_key(const ag_image_patches *img, unsigned char key[32]);
+/* Computes the key once and keeps it in img (keyed, key), where ag_vision_encode and
+ * ag_vision_image_key then take it: for a caller that needs the key too (the server matches
+ * cached images by it). The pixels must not change afterwards. False when hashing failed. */
+bool ag_vision_remember_key(ag_image_patches *img);
 /* Encodings answered from the cache, and encodings asked for, since the projector was loaded. */
 void ag_vision_cache_counts(const ag_vision *v, uint64_t *hits, uint64_t *lookups);
 

@@ -61,6 +61,10 @@ void ag_vision_cache_set_limit(ag_vision_cache *c, size_t max_bytes) {
 }
 
 bool ag_vision_cache_key(const ag_image_patches *img, unsigned char key[32]) {
+    if (img->keyed) { /* remembered (ag_vision_remember_key) */
+        memcpy(key, img->key, 32);
+        return true;
+    }
     const int dims[4] = {img->grid_t, img->grid_h, img->grid_w, img->patch_dim};
     const size_t n = (size_t)img->grid_t * img->grid_h * img->grid_w * img->patch_dim;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();

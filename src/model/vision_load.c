@@ -247,6 +247,13 @@ bool ag_vision_image_key(const ag_image_patches *img, unsigned char key[32]) {
     return img && img->pixels && ag_vision_cache_key(img, key);
 }
 
+bool ag_vision_remember_key(ag_image_patches *img) {
+    if (!img || !img->pixels) return false;
+    if (img->keyed) return true;
+    img->keyed = ag_vision_cache_key(img, img->key) ? 1 : 0;
+    return img->keyed != 0;
+}
+
 void ag_vision_cache_counts(const ag_vision *v, uint64_t *hits, uint64_t *lookups) {
     ag_vision_cache_stats(v ? v->cache : NULL, hits, lookups);
 }

@@ -102,13 +102,18 @@ bool job_set_images(job *j, ag_image_patches *patches, int n, ag_token img) {
     }
     j->n_images = k; /* vision_expand made one run per image */
     for (; k < n; k++) ag_image_patches_free(&patches[k]);
-    /* the images' keys: a slot that holds the same images keeps their cache rows (NULL: it does not) */
-    if ((j->image_key = malloc(((size_t)j->n_images + 1) * sizeof *j->image_key)))
-        for (int i = 0; i < j->n_images && j->image_key; i++)
-            if (!ag_vision_image_key(&j->images[i], j->image_key[i])) {
+    /* the images' keys: a slot that holds the same images keeps their cache rows (NULL: it does not);
+       the patches remember them, so the encoder does not hash the pixels again */
+    if ((j->image_key = malloc(((size_t)j->n_images + 1) * sizeof *j->image_key))) {
+        for (int i = 0; i < j->n_images && j->image_key; i++) {
+            if (ag_vision_remember_key(&j->images[i])) { /* the encoder takes it from there: one hash */
+                memcpy(j->image_key[i], j->images[i].key, 32);
+            } else {
                 free(j->image_key);
                 j->image_key = NULL;
             }
+        }
+    }
     return true;
 }
 
