@@ -824,6 +824,54 @@ static void test_mmv_kernels(void) {
     unsetenv("AUTOGLM_CUDA_MMV_ROWS");
 }
 
+/* Logits of one prompt and 4 one-token steps on the GPU, with AUTOGLM_CUDA_MMV_PERSIST = persist
+ * (read when the session is made), into out ((5, n_vocab)); false on failure. */
+static bool steps_logits(ag_model *m, const char *persist, float *out) {
+    setenv("AUTOGLM_CUDA_MMV_PERSIST", persist, 1);
+    ag_error err = {0};
+    ag_session_params sp = {.n_ctx = 64};
+    ag_session *s = ag_session_new(m, &sp, &err);
+    unsetenv("AUTOGLM_CUDA_MMV_PERSIST");
+    const int nv = ag_model_n_vocab(m);
+    const ag_token prompt[4] = {1, 34, 56, 78}, next[4] = {5, 6, 7, 8};
+    bool ok = s && ag_session_eval(s, prompt, 4, false, &err) == AG_OK;
+    if (ok) memcpy(out, ag_session_logits(s, -1), (size_t)nv * sizeof(float));
+    for (int i = 0; ok && i < 4; i++) {
+        ok = ag_session_eval(s, &next[i], 1, false, &err) == AG_OK;
+        if (ok) memcpy(out + (size_t)(i + 1) * nv, ag_session_logits(s, -1), (size_t)nv * sizeof(float));
+    }
+    CHECK_MSG(ok, "%s", err.msg);
+    ag_session_free(s);
+    return ok;
+}
+
+/* The persistent Q4_0 kernel (one-token products of k = 2048 and 4096, cuda_mmv.cu) on a one-layer
+ * model of the 1B's width: the CPU's logits within Q4_0's tolerance, the one-row kernel's bit for
+ * bit, and a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token steps. */
+static void test_mmv_persist(void) {
+    char path[1024], cmd[2200];
+    snprintf(path, sizeof path, "%s/cuda-persist-q4_0.gguf", tmp_dir());
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape 1b --type q4_0 --layers 1 --vocab 512 --seed 3 > /dev/null",
+             AG_TEST_GEN_SYNTHETIC, path);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    compare(path, false, 0.08);
+    gpu_batch_matches_steps(path, 5);
+    ag_model_params mp = {.device = "cuda"};
+    ag_error err = {0};
+    ag_model *m = ag_model_load(path, &mp, &err);
+    CHECK_MSG(m != NULL, "%s", err.msg);
+    if (m) {
+        const size_t n = (size_t)5 * ag_model_n_vocab(m);
+        float *on = malloc(n * sizeof(float)), *off = malloc(n * sizeof(float));
+        if (steps_logits(m, "1", on) && steps_logits(m, "0", off))
+            CHECK_MSG(memcmp(on, off, n * sizeof(float)) == 0, "the persistent kernel's logits differ from the one-row kernel's");
+        free(on);
+        free(off);
+        ag_model_free(m);
+    }
+    unlink(path);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
     test_partial_offload();
@@ -839,6 +887,10 @@ static void test_cuda(void) {
 
 static void test_mmv_kernels_case(void) {
     if (have_gpu()) test_mmv_kernels();
+}
+
+static void test_mmv_persist_case(void) {
+    if (have_gpu()) test_mmv_persist();
 }
 
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
@@ -858,6 +910,7 @@ int main(int argc, char **argv) {
     const ag_test_case cases[] = {{"driver_message", test_driver_message},
                                   {"cuda_vs_cpu", test_cuda},
                                   {"mmv_kernels_vs_cpu", test_mmv_kernels_case},
+                                  {"mmv_persist_q4_0", test_mmv_persist_case},
                                   {"vision_gpu_vs_cpu", test_vision},
                                   {"glm4_gpu_vs_cpu", test_glm4}};
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);

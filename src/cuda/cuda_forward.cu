@@ -33,7 +33,8 @@
 #include "cuda/cuda_internal.cuh"
 
 static cu_stream stream_of(const ag_cuda_session *s) {
-    return {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch, s->mmv_rows};
+    return {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch, s->mmv_rows,
+            s->mmv_persist};
 }
 
 static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,

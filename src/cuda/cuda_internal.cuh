@@ -99,6 +99,7 @@ struct cu_stream {
     bool mmv_prefetch;    /* each warp asks L2 for its row before waiting for the previous kernel */
     int mmv_rows;         /* one-token products: 0 the one-row kernels, 1 or 2 the rows kernel with that many
                              rows per warp (-1: the default of the weight kind, cuda_mmv.cu) */
+    bool mmv_persist;     /* one-token Q4_0 products of k = 2048 / 4096 on the persistent kernel (cuda_mmv.cu) */
 };
 
 /* Activations of one matrix product input, converted lazily for the kernels that need them. */
@@ -148,6 +149,7 @@ struct ag_cuda_session {
     int mmv_blocks_sm, mmv_warps_wanted; /* see cu_stream (AUTOGLM_CUDA_MMV_BLOCKS, _SPLIT: measurements) */
     bool mmv_prefetch;                   /* (AUTOGLM_CUDA_MMV_PREFETCH) */
     int mmv_rows;                        /* (AUTOGLM_CUDA_MMV_ROWS) */
+    bool mmv_persist;                    /* (AUTOGLM_CUDA_MMV_PERSIST=0: off) */
     unsigned skip;                       /* AUTOGLM_CUDA_SKIP: CU_SKIP_* kernels left out (timing only: wrong output) */
     float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
     cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */

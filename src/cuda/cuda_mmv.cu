@@ -262,6 +262,74 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_f_kernel(cu_weight w, cons
     MMV_KERNEL_BODY((mmv_f_row<KIND, NC>(w, x, row, part * 32 + lane, 32 * wpr, n_cols, acc)))
 }
 
+/* ---------------------------------------------------------------- one token, Q4_0: persistent */
+
+/* Piece j of the lane's P pieces of row `row` (pieces lane, lane + 32, ...): quants and scale. */
+template <int P>
+static __device__ __forceinline__ void load_q4_0_row(const cu_weight &w, int64_t row, int lane, int4 *q, half *d) {
+    const int4 *wr = (const int4 *)(w.q + row * w.row_bytes);
+    const half *wd = w.d + row * (P * 32);
+#pragma unroll
+    for (int j = 0; j < P; j++) {
+        q[j] = wr[lane + 32 * j];
+        d[j] = wd[lane + 32 * j];
+    }
+}
+
+/* One-token Q4_0 products of rows of P * 32 pieces (k = 1024 P): a persistent grid (4 blocks of 4
+ * warps per multiprocessor); each warp walks rows g, g + G, ... and has the next row's weights
+ * loaded into registers before it sums the current one, so its loads of a row are always in
+ * flight (its first row's are issued before the wait for the kernel before: PDL). A lane sums its
+ * pieces in the one-row kernel's order with the same arithmetic, and the warp sum and store are
+ * the same, so a row's result is bit-identical to mmv_q_kernel's (batched passes use that one).
+ * Measured alone (bench_cuda_mmv, 8B shapes, cold): gate|up 20.6 -> 19.0 us, QKV 6.0 -> 5.6,
+ * output 5.3 -> 4.7 against one row per warp. */
+template <int P>
+__global__ void __launch_bounds__(128) mmv_q4_0_persist_kernel(cu_weight w, const int8_t *x8, const float2 *xds, float *y,
+                                                               int accumulate) {
+    cu_pdl_launch_next();
+    const int lane = threadIdx.x;
+    const int64_t stride = (int64_t)gridDim.x * blockDim.y;
+    int64_t row = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
+    int4 cur[P] = {};
+    half cd[P] = {};
+    if (row < w.rows) load_q4_0_row<P>(w, row, lane, cur, cd);
+    cu_pdl_wait();
+    int xq[P][8];
+    float2 ds[P];
+#pragma unroll
+    for (int j = 0; j < P; j++) {
+        load32(x8 + (lane + 32 * j) * 32, xq[j]);
+        ds[j] = xds[lane + 32 * j];
+    }
+    for (; row < w.rows; row += stride) {
+        int4 nxt[P] = {};
+        half nd[P] = {};
+        if (row + stride < w.rows) load_q4_0_row<P>(w, row + stride, lane, nxt, nd);
+        float acc = 0.0f;
+#pragma unroll
+        for (int j = 0; j < P; j++) {
+            int wq[8];
+            const int lo[4] = {cur[j].x, cur[j].y, cur[j].z, cur[j].w};
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                wq[i] = lo[i] & 0x0F0F0F0F;
+                wq[i + 4] = (lo[i] >> 4) & 0x0F0F0F0F;
+            }
+            const float d = __half2float(cd[j]);
+            const int sdot = dot8(wq, xq[j], 0);
+            acc += d * (ds[j].x * (float)sdot - 8.0f * ds[j].y);
+        }
+        const float sum = warp_sum(acc);
+        if (lane == 0) y[row] = accumulate ? y[row] + sum : sum;
+#pragma unroll
+        for (int j = 0; j < P; j++) {
+            cur[j] = nxt[j];
+            cd[j] = nd[j];
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 /* One-token products: 0 for the one-row kernels here, R for the rows kernel (cuda_mmv_rows.cu) with
@@ -289,6 +357,12 @@ static void launch_nc(const cu_weight *w, const float *x, const int8_t *x8, cons
     const int64_t wanted = cs.mmv_warps_wanted >= 0 ? cs.mmv_warps_wanted : flt ? CU_MMV_WARPS_WANTED : 0;
     int wpr = 1;
     while (wpr < MMV_WARPS && w->rows * wpr < wanted && pieces >= 64 * wpr) wpr *= 2;
+    if (NC == 1 && w->kind == CU_Q4_0 && cs.mmv_persist && cs.mmv_rows < 0 && wpr == 1 &&
+        (w->k == 2048 || w->k == 4096)) {
+        const dim3 grid((unsigned)(cs.n_sm > 0 ? 4 * cs.n_sm : 4)), block(32, MMV_WARPS);
+        if (w->k == 2048) return cu_launch(cs, mmv_q4_0_persist_kernel<2>, grid, block, *w, x8, xds, y, acc);
+        return cu_launch(cs, mmv_q4_0_persist_kernel<4>, grid, block, *w, x8, xds, y, acc);
+    }
     if (NC == 1) {
         const int rows = cs.mmv_rows >= 0 ? cs.mmv_rows : default_rows(w->kind);
         if (rows > 0) return cu_mmv_rows(w, x, x8, xds, y, ldy, acc != 0, rows, wpr, cs);

@@ -147,6 +147,8 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         s->mmv_prefetch = !(pf && strcmp(pf, "0") == 0);
         const char *rw = getenv("AUTOGLM_CUDA_MMV_ROWS");
         s->mmv_rows = rw && *rw ? atoi(rw) : -1; /* -1: by weight kind (cuda_mmv.cu) */
+        const char *mp = getenv("AUTOGLM_CUDA_MMV_PERSIST");
+        s->mmv_persist = !(mp && strcmp(mp, "0") == 0);
         const char *sk = getenv("AUTOGLM_CUDA_SKIP");
         s->skip = sk && *sk ? (unsigned)atoi(sk) : 0;
     }
