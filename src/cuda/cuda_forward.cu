@@ -23,7 +23,8 @@
  * AUTOGLM_CUDA_GRAPHS=0 in the environment turns the graphs off, AUTOGLM_CUDA_PDL=0 programmatic
  * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
  * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch, AUTOGLM_CUDA_MMV_ROWS=R
- * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements), and
+ * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements),
+ * AUTOGLM_CUDA_MMV_PERSIST=0 the persistent Q4_0 kernel of k = 2048 / 4096 (cuda_mmv.cu), and
  * AUTOGLM_CUDA_SKIP=MASK leaves kernels out of every pass (CU_SKIP_*: the time a kind of kernel costs
  * in the decode step is the difference; the output is then wrong).
  */
