@@ -21,6 +21,20 @@ static void put(const char *zone, const char *file, unsigned long long v) {
     fclose(f);
 }
 
+/* The fake tree goes when every check so far passed (kept for a look when one failed); remove()
+ * takes the files, then the emptied folders. */
+static void remove_tree(void) {
+    static const char *const entries[] = {"intel-rapl:0/energy_uj", "intel-rapl:0/max_energy_range_uj",
+                                          "intel-rapl:1/energy_uj", "intel-rapl:1/max_energy_range_uj",
+                                          "intel-rapl:0:0/energy_uj", "intel-rapl:0", "intel-rapl:1",
+                                          "intel-rapl:0:0", ""};
+    char path[1024];
+    for (size_t i = 0; i < sizeof entries / sizeof *entries; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, entries[i]);
+        remove(path);
+    }
+}
+
 static void test_meter(void) {
     const char *dir = getenv("AUTOGLM_TEST_TMP");
     snprintf(root, sizeof root, "%s/powercap_%d", dir ? dir : "/tmp", (int)getpid());
@@ -47,6 +61,10 @@ static void test_meter(void) {
     ag_energy_close(none);
     CHECK(ag_energy_joules(NULL) < 0);
     unsetenv("AUTOGLM_POWERCAP_ROOT");
+    if (ag_test_failures == 0)
+        remove_tree();
+    else
+        fprintf(stderr, "test folder kept: %s\n", root);
 }
 
 /* The power modes' GPU power limits (NVML is not needed for the choice), and a missing GPU. */

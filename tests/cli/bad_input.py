@@ -2,16 +2,17 @@
 and a non-zero exit status from the CLI, never a crash (a signal) or a hang.
 Each case: (what, the command's arguments, expected exit status, a substring of stderr).
 usage: bad_input.py AUTOGLM SHARED"""
-import copy, os, struct, subprocess, sys, tempfile
+import copy, os, struct, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_edit
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 good_path = f"{shared}/models/stories260K.gguf"
 good = open(good_path, "rb").read()
 g0 = gguf_edit.parse(good)
-tmp = tempfile.mkdtemp(prefix="autoglm-bad-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-bad-")
 
 
 def variant(name, edit):

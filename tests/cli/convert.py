@@ -5,12 +5,14 @@ same file as the single one; GLM-4.1V converts to glm4 + a clip projector (--mmp
 `embed --json` reproduces the reference sentence embeddings; and the
 failures are clear: unsupported architecture, missing tensor, missing tokenizer, bad type.
 usage: convert.py AUTOGLM SHARED"""
-import json, math, os, shutil, struct, subprocess, sys, tempfile
+import json, math, os, shutil, struct, subprocess, sys
+
+import harness
 
 exe = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 fixtures = os.path.join(here, "..", "data", "arch")
-tmp = tempfile.mkdtemp(prefix="autoglm-convert-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-convert-")
 passed = failed = 0
 ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
         "qwen3moe": "qwen3moe", "gemma2": "gemma2", "gemma3": "gemma3", "phi3": "phi3", "glm4": "glm4", "bert": "bert",
@@ -269,6 +271,5 @@ os.remove(f"{notok}/tokenizer.json")
 p = run("convert", notok, f"{tmp}/bad.gguf")
 check("missing tokenizer.json: exit 1, named", p.returncode == 1 and b"tokenizer.json" in p.stderr, p.stderr)
 
-shutil.rmtree(tmp, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

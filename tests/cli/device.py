@@ -7,14 +7,14 @@ fields (layers, device memory, NVML energy and power: 0 / null on the CPU); the 
 /metrics the GPU power limit (none without NVML: AUTOGLM_NO_NVML=1 here), `autoglm ps` the
 PROCESSOR column. On a machine with a GPU the no-GPU checks are skipped (test_cuda covers it).
 usage: device.py AUTOGLM SHARED"""
-import json, os, re, shutil, signal, subprocess, sys, tempfile, threading
+import json, os, re, signal, subprocess, sys, threading
 
 import harness
 from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = os.path.abspath(f"{shared}/models/stories260K.gguf")
-tmp = tempfile.mkdtemp(prefix="autoglm-dev-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-dev-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models", AUTOGLM_NO_NVML="1")
 env.pop("AUTOGLM_DEVICE", None)
 
@@ -117,7 +117,6 @@ if not have_gpu:  # a server told to use a GPU it does not have: a clear error p
         srv.kill()
         check(False, "serve --device cuda did not start")
 
-shutil.rmtree(tmp, ignore_errors=True)
 if failures:
     sys.exit(f"{len(failures)} failures")
 print("ok")

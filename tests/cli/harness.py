@@ -1,9 +1,43 @@
-"""harness.py - what the command-line tests share: check() collecting failures, starting `autoglm
-serve` on a free port and stopping it, and one HTTP request with the standard library (imported by
-the server tests; not a test itself)."""
-import http.client, json, re, signal, subprocess, sys, threading
+"""harness.py - what the command-line tests share: check() collecting failures, the test's
+temporary folder (removed when the test passes, kept when it fails), starting `autoglm serve` on a
+free port and stopping it, and one HTTP request with the standard library (imported by the tests;
+not a test itself)."""
+import atexit, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, threading
 
 failures = []  # what check() found wrong; the test exits 1 when it is not empty
+servers = []  # the processes start_server started; the ones still running are killed at exit
+exit_status = None  # what the test passed to sys.exit (recorded once tmpdir() is called)
+
+
+def tmpdir(prefix):
+    """A new folder PREFIXxxxxxxxx under $AUTOGLM_TEST_TMP (CTest: build/tests; else the system's
+    temporary folder), removed at exit when the test passed. It is kept, and its path printed, when
+    the test failed (a check() failure, a non-zero sys.exit, an exception: so the scripts that count
+    their own failures keep it too, as they exit 1) or when AUTOGLM_KEEP_TMP=1."""
+    global _real_exit
+    path = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("AUTOGLM_TEST_TMP"))
+    if sys.exit is not _recording_exit:
+        _real_exit, sys.exit = sys.exit, _recording_exit
+    atexit.register(_remove_unless_failed, path)
+    return path
+
+
+def _recording_exit(status=None):
+    global exit_status
+    exit_status = status
+    _real_exit(status)
+
+
+def _remove_unless_failed(path):
+    for p in servers:  # a server left running must not write into the folder while it goes
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    failed = failures or exit_status not in (None, 0) or hasattr(sys, "last_value")
+    if failed or os.environ.get("AUTOGLM_KEEP_TMP") == "1":
+        print(f"test folder kept: {path}", file=sys.stderr)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def check(cond, what):
@@ -25,6 +59,7 @@ def start_server(exe, env, *args, expect_fail=False, echo=True):
             return None, line
         sys.exit(f"server did not start: {line}{p.stderr.read()}")
     threading.Thread(target=lambda: (sys.stderr.write if echo else len)(p.stderr.read()), daemon=True).start()
+    servers.append(p)
     return p, int(m.group(1))
 
 

@@ -5,7 +5,7 @@ a good image on a model without a vision projector is a 400 "does not support im
 whose manifest names a projector file that is not there fails to load (CLI exit 1, HTTP 500) with
 a message naming the projector. (Working images: vision.py.)
 usage: image_input.py AUTOGLM SHARED"""
-import base64, glob, http.client, json, os, struct, subprocess, sys, tempfile, zlib
+import base64, glob, http.client, json, os, struct, subprocess, sys, zlib
 
 import harness
 from harness import check, failures
@@ -14,7 +14,7 @@ exe, shared = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
 images = os.path.join(here, "..", "data", "image")
 gguf = f"{shared}/models/stories260K.gguf"
-tmp = tempfile.mkdtemp(prefix="autoglm-img-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-img-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 
 

@@ -5,11 +5,13 @@ unchanged (or only touched) folder embeds nothing; one changed file re-embeds on
 a removed file leaves the index; `kb add` killed with SIGKILL mid-way and run again gives the same
 index (digest) as an uninterrupted run; query/ask/rm/ls/stats and their errors; extractive and
 model summaries (deterministic), with --redact. usage: kb.py AUTOGLM SHARED"""
-import json, os, shutil, signal, sqlite3, subprocess, sys, tempfile, time, zipfile
+import json, os, signal, sqlite3, subprocess, sys, time, zipfile
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 model = os.path.join(shared, "models", "stories260K.gguf")
-tmp = tempfile.mkdtemp(prefix="autoglm-kb-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-kb-")
 env = dict(os.environ, AUTOGLM_KB=os.path.join(tmp, "kbs"))
 passed = failed = 0
 
@@ -229,5 +231,4 @@ rc, out, err = run("summarize", f"{docs}/broken.pdf")
 check("summarize a corrupt PDF: clear error", rc == 1 and "broken.pdf" in err, err)
 
 print(f"{passed} passed, {failed} failed")
-shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(1 if failed else 0)

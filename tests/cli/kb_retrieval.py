@@ -10,14 +10,16 @@ and >= BM25 less MRR_SLACK (less than one question moving from rank 1 to 2: 0.5 
 (even / odd positions), the dense weight (fixed 0, 0.1, 0.25, 0.5, 1, or automatic) chosen by
 MRR on the first half only, then reported on the other half.
 usage: kb_retrieval.py AUTOGLM SHARED [--markdown] [--heldout]"""
-import json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 markdown = "--markdown" in sys.argv
 heldout = "--heldout" in sys.argv
 here = os.path.dirname(os.path.abspath(__file__))
 data = os.path.join(here, "..", "data", "kb")
-tmp = tempfile.mkdtemp(prefix="autoglm-kbr-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-kbr-")
 env = dict(os.environ, AUTOGLM_KB=os.path.join(tmp, "kb"))
 MRR_SLACK = 0.005
 questions = json.load(open(os.path.join(data, "questions.json"), encoding="utf-8"))

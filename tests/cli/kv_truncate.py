@@ -5,14 +5,14 @@ KV: `perplexity --kv-type q8_0` within 0.5% of the f16 cache on the shared tiny2
 counts unless --truncate; the server answers 400 with the counts unless "truncate": true, which
 keeps the newest tokens and reports "truncated" in the final stats.
 usage: kv_truncate.py AUTOGLM SHARED"""
-import json, os, re, signal, subprocess, sys, tempfile, threading
+import json, os, re, signal, subprocess, sys, threading
 
 import harness
 from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 story = f"{shared}/reference/story.txt"
-tmp = tempfile.mkdtemp(prefix="autoglm-kv-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-kv-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 env.pop("AUTOGLM_KV_CACHE_TYPE", None)
 

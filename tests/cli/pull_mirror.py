@@ -4,12 +4,14 @@ ms://ORG/REPO:QUANT) from a local HTTP server standing in for the mirror
 picked by its quantization, the download (/models/ORG/REPO/resolve/master/FILE) interrupted
 and resumed with Range, and the listing's SHA-256 checked (a wrong one is refused).
 usage: pull_mirror.py AUTOGLM SHARED"""
-import hashlib, http.server, json, os, re, subprocess, sys, tempfile, threading
+import hashlib, http.server, json, os, re, subprocess, sys, threading
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 data = open(f"{shared}/models/stories260K.gguf", "rb").read()
 sha = hashlib.sha256(data).hexdigest()
-tmp = tempfile.mkdtemp(prefix="autoglm-ms-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-ms-")
 failures = []
 
 

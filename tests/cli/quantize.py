@@ -5,14 +5,15 @@ Q6_K, default rules) give every tensor the type and the bytes of the reference's
 same preset; the default (non-pure) rules keep the output head at higher precision and 1-D
 tensors in F32; bad arguments fail clearly.
 usage: quantize.py AUTOGLM SHARED"""
-import json, os, re, subprocess, sys, tempfile
+import json, os, re, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_edit
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 models = f"{shared}/reference/models"
-tmp = tempfile.mkdtemp(prefix="autoglm-quant-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-quant-")
 ref_ppl = {json.loads(l)["model"].rsplit("/", 1)[1]: json.loads(l)["ppl"] for l in open(f"{shared}/reference/perplexity.jsonl")}
 passed = failed = 0
 

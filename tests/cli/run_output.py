@@ -94,15 +94,16 @@ p = run("show", model)
 check("show text", p.returncode == 0 and b"architecture" in p.stdout and b"llama.block_count" in p.stdout)
 
 # chat templates: a copy of stories260K with a template of its own
-import os, sys, tempfile
+import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_edit
+import harness
 g = gguf_edit.parse(open(model, "rb").read())
 g["kvs"].append([b"tokenizer.chat_template", 8,
                  b"{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n"
                  b"{% elif m.role == 'user' %}Question: {{ m.content }}\n{% else %}Answer: {{ m.content }}\n{% endif %}"
                  b"{% endfor %}{% if add_generation_prompt %}Answer:{% endif %}"])
-chat = os.path.join(tempfile.mkdtemp(dir=os.environ.get("AUTOGLM_TEST_TMP")), "chat.gguf")
+chat = os.path.join(harness.tmpdir("autoglm-run-"), "chat.gguf")
 open(chat, "wb").write(gguf_edit.write(g))
 p = run("run", chat, "Who is Lily?", "--temperature", "0", "--num-predict", "8", "--verbose", "--system", "Lily is a girl.")
 # the rendered prompt: <s> "Lily is a girl.\nQuestion: Who is Lily?\nAnswer:" (BOS from the template, not doubled)

@@ -5,7 +5,7 @@ the memory check before loading (507 with a clear message), POST /api/create, `a
 and downloads: `autoglm pull` and POST /api/pull from a local HTTP server that supports Range
 (an interrupted download resumes, SHA-256 is checked, https and hf.co names are refused).
 usage: server_admin.py AUTOGLM SHARED"""
-import http.server, json, os, re, subprocess, sys, tempfile, threading, time
+import http.server, json, os, re, subprocess, sys, threading, time
 
 import harness
 from harness import check, failures
@@ -13,7 +13,7 @@ from harness import check, failures
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
 data = open(gguf, "rb").read()
-tmp = tempfile.mkdtemp(prefix="autoglm-adm-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-adm-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 
 

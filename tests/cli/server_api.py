@@ -6,14 +6,14 @@ tags/show/ps/version/HEAD /, copy/delete, embeddings, OpenAI chat completions (S
 completions and models, the error codes (400, 404, 405, 413, 503 with Retry-After), a client
 that disconnects mid-stream, concurrent requests, and a clean stop on SIGTERM.
 usage: server_api.py AUTOGLM SHARED"""
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading
+import json, os, signal, socket, subprocess, sys, threading
 
 import harness
 from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
-tmp = tempfile.mkdtemp(prefix="autoglm-srv-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-srv-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 
 
@@ -359,7 +359,6 @@ finally:
     server.send_signal(signal.SIGTERM)
     check(server.wait(timeout=60) == 0, "second server exit status")
 
-shutil.rmtree(tmp, ignore_errors=True)
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")
 print("server_api: all checks passed")

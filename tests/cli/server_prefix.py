@@ -6,14 +6,14 @@ prompt (the prefix cache entry), and answers exactly what a server that never sa
 prompt answers; two slots at once share the system prompt's blocks (fewer blocks in use than
 their positions need); requests with a larger context (a cache of their own) or a smaller one work; /metrics shows the KV blocks in use and total and the prefix cache.
 usage: server_prefix.py AUTOGLM SHARED"""
-import json, os, re, subprocess, sys, tempfile, threading, time
+import json, os, re, subprocess, sys, threading, time
 
 import harness
 from harness import check, failures
 
 exe, shared = sys.argv[1], sys.argv[2]
 gguf = f"{shared}/models/stories260K.gguf"
-tmp = tempfile.mkdtemp(prefix="autoglm-prefix-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-prefix-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 
 

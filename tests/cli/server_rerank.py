@@ -7,11 +7,13 @@ A knowledge base created with "rerank_model" answers /api/kb/query in the rerank
 with "rerank": "" in the BM25 order.
 Also `autoglm rerank` on the same model (text and --json).
 usage: server_rerank.py AUTOGLM SHARED"""
-import base64, http.client, json, os, re, shutil, subprocess, sys, tempfile, threading
+import base64, http.client, json, os, re, shutil, subprocess, sys, threading
+
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "rerank")
-tmp = tempfile.mkdtemp(prefix="autoglm-rerank-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-rerank-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models", AUTOGLM_KEYS=f"{tmp}/keys.json", AUTOGLM_KB=f"{tmp}/kb")
 exp = json.load(open(f"{src}/expected.json"))
 failures, passed = [], 0
@@ -147,7 +149,6 @@ finally:
     if p:
         p.terminate()
         p.wait(timeout=30)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 print(f"{passed} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -3,14 +3,15 @@ and sampled with a seed, several --draft-max), reports the acceptance with --ver
 another vocabulary (one token's text changed) is refused with a clear error; `bench --draft`
 reports both rates and identical tokens.
 usage: speculative.py AUTOGLM SHARED"""
-import os, subprocess, sys, tempfile
+import os, subprocess, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_edit
+import harness
 
 exe, shared = sys.argv[1], sys.argv[2]
 model = f"{shared}/models/stories260K.gguf"
-tmp = tempfile.mkdtemp(prefix="autoglm-spec-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-spec-")
 failures = 0
 
 

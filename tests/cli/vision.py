@@ -10,7 +10,7 @@
     cached prefix; image tokens count against num_ctx (400 with the counts; truncate never cuts
     an image); no projector is a 400.
 usage: vision.py AUTOGLM SHARED"""
-import base64, http.client, json, os, re, subprocess, sys, tempfile, threading
+import base64, http.client, json, os, re, subprocess, sys, threading
 
 import harness
 from harness import check, failures
@@ -19,7 +19,7 @@ exe = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 fixture = os.path.join(here, "..", "data", "glm4v")
 images = os.path.join(here, "..", "data", "image")
-tmp = tempfile.mkdtemp(prefix="autoglm-vision-", dir=os.environ.get("AUTOGLM_TEST_TMP"))
+tmp = harness.tmpdir("autoglm-vision-")
 env = dict(os.environ, AUTOGLM_MODELS=f"{tmp}/models")
 expected = json.load(open(f"{fixture}/expected.json"))
 

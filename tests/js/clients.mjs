@@ -3,7 +3,7 @@
 // OpenAI chat completions (streaming and not, usage), completions, embeddings, models.list.
 // usage: node clients.mjs AUTOGLM SHARED   (exit 77 = skipped: node_modules missing, run `npm ci`)
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,11 @@ const { default: OpenAI } = await import("openai");
 
 const [exe, shared] = process.argv.slice(2);
 const tmp = mkdtempSync(join(process.env.AUTOGLM_TEST_TMP || tmpdir(), "autoglm-js-"));
+// the folder goes when the test passes (exit 0), and stays, named, when it fails or AUTOGLM_KEEP_TMP=1
+process.on("exit", (code) => {
+  if (code !== 0 || process.env.AUTOGLM_KEEP_TMP === "1") console.error(`test folder kept: ${tmp}`);
+  else try { rmSync(tmp, { recursive: true, force: true }); } catch { /* gone already */ }
+});
 const env = { ...process.env, AUTOGLM_MODELS: join(tmp, "models") };
 writeFileSync(join(tmp, "Modelfile"), `FROM ${shared}/models/stories260K.gguf\nPARAMETER temperature 0\n`);
 execFileSync(exe, ["create", "stories", "-f", join(tmp, "Modelfile")], { env, stdio: "ignore" });

@@ -5,7 +5,7 @@
 // `images` (and to generate), streamed and not. Every answer equals `autoglm run --image`'s.
 // usage: node vision.mjs AUTOGLM SHARED   (exit 77 = skipped: node_modules missing, run `npm ci`)
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,11 @@ const { default: OpenAI } = await import("openai");
 
 const [exe] = process.argv.slice(2);
 const tmp = mkdtempSync(join(process.env.AUTOGLM_TEST_TMP || tmpdir(), "autoglm-jsv-"));
+// the folder goes when the test passes (exit 0), and stays, named, when it fails or AUTOGLM_KEEP_TMP=1
+process.on("exit", (code) => {
+  if (code !== 0 || process.env.AUTOGLM_KEEP_TMP === "1") console.error(`test folder kept: ${tmp}`);
+  else try { rmSync(tmp, { recursive: true, force: true }); } catch { /* gone already */ }
+});
 const env = { ...process.env, AUTOGLM_MODELS: join(tmp, "models") };
 const fixture = join(here, "..", "data", "glm4v");
 const pngPath = join(here, "..", "data", "image", "rgba_308x70.png"); // the fixture answers it with visible text

@@ -6,7 +6,7 @@
 // Screenshots go to $AUTOGLM_TEST_TMP/web-screens/.
 // usage: node web.mjs AUTOGLM SHARED   (exit 77 = skipped: chromium or playwright-core missing)
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,6 +26,11 @@ const { chromium: pw } = await import("playwright-core");
 const [exe, shared] = process.argv.slice(2);
 const base = process.env.AUTOGLM_TEST_TMP || tmpdir();
 const tmp = mkdtempSync(join(base, "autoglm-web-"));
+// the folder goes when the test passes (exit 0), and stays, named, when it fails or AUTOGLM_KEEP_TMP=1
+process.on("exit", (code) => {
+  if (code !== 0 || process.env.AUTOGLM_KEEP_TMP === "1") console.error(`test folder kept: ${tmp}`);
+  else try { rmSync(tmp, { recursive: true, force: true }); } catch { /* gone already */ }
+});
 const shots = join(base, "web-screens");
 mkdirSync(shots, { recursive: true });
 const env = { ...process.env, AUTOGLM_MODELS: join(tmp, "models"), AUTOGLM_KB: join(tmp, "kb") };
@@ -161,6 +166,7 @@ try {
 } finally {
   await browser.close();
   server.kill("SIGTERM");
+  if (server.exitCode === null && server.signalCode === null) await new Promise((resolve) => server.once("exit", resolve));
 }
 console.log(`screenshots: ${shots}`);
 if (failures.length) {
