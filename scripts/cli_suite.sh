@@ -9,7 +9,7 @@ exe=$(realpath "$1"); shared=$(realpath "$2"); out=${3:-/tmp/autoglm-cli-suite}
 root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out/tmp"
 export AUTOGLM_TEST_TMP="$out/tmp" AUTOGLM_GPU_POWER_LIMIT=${AUTOGLM_GPU_POWER_LIMIT:-keep}
-ls "$root"/tests/cli/*.py | grep -v gguf_edit | grep -E "${ONLY:-.}" |
+ls "$root"/tests/cli/*.py | grep -v -E "gguf_edit|harness" | grep -E "${ONLY:-.}" |
     xargs -P 6 -I{} sh -c 'n=$(basename {} .py); s=$(date +%s); timeout 300 python3 {} "$0" "$1" > "$2/tmp/log_$n.txt" 2>&1; echo "$n rc=$? $(( $(date +%s) - s ))s"' "$exe" "$shared" "$out" |
     sort > "$out/summary.txt"
 for f in "$out"/tmp/log_*.txt; do echo "=== $f"; tail -60 "$f"; done > "$out/logs.txt"
