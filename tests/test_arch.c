@@ -120,10 +120,10 @@ static void check_decoder(const char *family, const char *dir, const cJSON *exp)
     for (int i = 0; i < n_gen && n_prompt + i < 64; i++) seq[n_prompt + i] = want[i];
     const int n_vocab = (int)cJSON_GetObjectItem(exp, "n_vocab")->valuedouble, n_pos = n_prompt + n_gen;
     char path[2200];
-    snprintf(path, sizeof path, "%s/logits.bin", dir);
+    snprintf(path, sizeof path, "%s/logits.f32", dir);
     size_t len = 0;
     float *ref = (float *)read_all(path, &len);
-    CHECK_MSG(ref && len == (size_t)n_pos * n_vocab * 4, "%s: logits.bin", family);
+    CHECK_MSG(ref && len == (size_t)n_pos * n_vocab * 4, "%s: logits.f32", family);
     ag_model *m = convert_and_load(dir, family, "f32");
     CHECK_MSG(m != NULL, "%s converts and loads", family);
     if (ref && m) {
@@ -164,10 +164,10 @@ static void check_encoder(const char *family, const char *dir, const cJSON *exp)
     const cJSON *texts = cJSON_GetObjectItem(exp, "texts"), *ids = cJSON_GetObjectItem(exp, "ids");
     const int n_text = cJSON_GetArraySize(texts);
     char path[2200];
-    snprintf(path, sizeof path, "%s/embeddings.bin", dir);
+    snprintf(path, sizeof path, "%s/embeddings.f32", dir);
     size_t len = 0;
     float *ref = (float *)read_all(path, &len);
-    CHECK_MSG(ref && len == (size_t)n_text * dim * 4, "%s: embeddings.bin", family);
+    CHECK_MSG(ref && len == (size_t)n_text * dim * 4, "%s: embeddings.f32", family);
     ag_model *m = convert_and_load(dir, family, "f32");
     CHECK_MSG(m != NULL, "%s converts and loads", family);
     if (!ref || !m) {

@@ -561,7 +561,7 @@ static void test_vision(void) {
     if (v && v->gpu) {
         size_t n_ref = 0;
         char path[1200];
-        snprintf(path, sizeof path, "%s/vision.bin", dir);
+        snprintf(path, sizeof path, "%s/vision.f32", dir);
         FILE *fp = fopen(path, "rb");
         float *ref = malloc(12 * 64 * sizeof(float)), *got = malloc(12 * 64 * sizeof(float));
         if (fp) n_ref = fread(ref, sizeof(float), 12 * 64, fp), fclose(fp);

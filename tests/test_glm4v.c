@@ -83,9 +83,9 @@ static bool setup(void) {
     char *js = read_all(path, NULL);
     F.exp = js ? cJSON_Parse(js) : NULL;
     free(js);
-    snprintf(path, sizeof path, "%s/vision.bin", dir);
+    snprintf(path, sizeof path, "%s/vision.f32", dir);
     F.vision = (float *)read_all(path, &F.vision_n);
-    snprintf(path, sizeof path, "%s/logits.bin", dir);
+    snprintf(path, sizeof path, "%s/logits.f32", dir);
     F.logits = (float *)read_all(path, &F.logits_n);
     CHECK(F.exp && F.vision && F.logits);
     if (!F.exp || !F.vision || !F.logits) return false;

@@ -118,7 +118,7 @@ check("sharded == single-file output", p1.returncode == 0 and p2.returncode == 0
 
 # ---- embeddings from the command line
 exp = json.load(open(f"{fixtures}/bert/expected.json"))
-ref = open(f"{fixtures}/bert/embeddings.bin", "rb").read()
+ref = open(f"{fixtures}/bert/embeddings.f32", "rb").read()
 dim = exp["dim"]
 refs = [struct.unpack(f"<{dim}f", ref[i * dim * 4:(i + 1) * dim * 4]) for i in range(len(exp["texts"]))]
 p = run("embed", f"{tmp}/bert-f32.gguf", *exp["texts"], "--json")

@@ -12,10 +12,10 @@ For each family FAMILY it writes OUT_DIR/FAMILY/:
   config.json, model.safetensors (F16 weights), tokenizer.json, tokenizer_config.json  (the HF dir)
   expected.json   {"family", "architecture", "transformers", "tokens": prompt ids (16),
                    "greedy": 32 greedy ids after the prompt, "n_vocab", "n_pos": 48,
-                   "logits": "logits.bin"}  (decoders)
-                  {"texts": [...], "ids": [[...]], "dim", "embeddings": "embeddings.bin"}  (bert)
-  logits.bin      f32 little-endian (n_pos, n_vocab): logits of every position of prompt+greedy
-  embeddings.bin  f32 little-endian (n_texts, dim): mean-pooled, L2-normalized sentence embeddings
+                   "logits": "logits.f32"}  (decoders)
+                  {"texts": [...], "ids": [[...]], "dim", "embeddings": "embeddings.f32"}  (bert)
+  logits.f32      f32 little-endian (n_pos, n_vocab): logits of every position of prompt+greedy
+  embeddings.f32  f32 little-endian (n_texts, dim): mean-pooled, L2-normalized sentence embeddings
 and OUT_DIR/summary.json with the versions, the tensor names of each checkpoint and any failure.
 The weights are rounded to F16 before the reference runs, so the F16 checkpoint holds exactly the
 weights that produced the expected outputs (converted to F32 they reproduce them bit for bit).
@@ -134,12 +134,12 @@ def decoder_family(name, cfg_cls, extra, n_vocab, tok):
             logits = model(torch.tensor([seq])).logits[0, -1]
             seq.append(int(torch.argmax(logits)))
         logits = model(torch.tensor([seq])).logits[0]
-    write_f32(os.path.join(path, "logits.bin"), logits.tolist())
+    write_f32(os.path.join(path, "logits.f32"), logits.tolist())
     save_model(model, path)
     save_tokenizer(tok, path, bert=False)
     exp = {"family": name, "architecture": cfg.architectures[0] if cfg.architectures else type(model).__name__,
            "transformers": transformers.__version__, "tokens": ids, "greedy": seq[N_PROMPT:],
-           "n_vocab": n_vocab, "n_pos": len(seq), "logits": "logits.bin"}
+           "n_vocab": n_vocab, "n_pos": len(seq), "logits": "logits.f32"}
     with open(os.path.join(path, "expected.json"), "w") as f:
         json.dump(exp, f, indent=1)
     return tensor_names(path)
@@ -169,7 +169,7 @@ def bert_family(tok):
             e = e / e.norm()
             all_ids.append(ids)
             embs.append(e.tolist())
-    write_f32(os.path.join(path, "embeddings.bin"), embs)
+    write_f32(os.path.join(path, "embeddings.f32"), embs)
     save_model(model, path)
     save_tokenizer(tok, path, bert=True)
     with open(os.path.join(path, "modules.json"), "w") as f:  # sentence-transformers layout: mean pooling
@@ -181,7 +181,7 @@ def bert_family(tok):
         json.dump({"word_embedding_dimension": 64, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}, f)
     exp = {"family": "bert", "architecture": "BertModel", "transformers": transformers.__version__,
            "texts": texts, "ids": all_ids, "dim": 64, "pooling": "mean", "normalize": True,
-           "embeddings": "embeddings.bin"}
+           "embeddings": "embeddings.f32"}
     with open(os.path.join(path, "expected.json"), "w") as f:
         json.dump(exp, f, indent=1)
     return tensor_names(path)

@@ -12,8 +12,8 @@ Two steps:
       generates the weights from weights.json, checks that transformers loads every tensor of them
       (no missing or unexpected names), runs the model on the fixed input below and writes to OUT:
       expected.json (prompt ids, image grid, M-RoPE position ids, greedy ids, versions),
-      vision.bin (f32, the merger output: one row of text hidden size per image token) and
-      logits.bin (f32, every position of prompt + greedy, from one uncached forward pass).
+      vision.f32 (f32, the merger output: one row of text hidden size per image token) and
+      logits.f32 (f32, every position of prompt + greedy, from one uncached forward pass).
 
 Fixed input: pixel_values(48 rows x 1176) with grid_thw (1, 6, 8): row i, column j holds
 ((i*1176 + j)*7919 mod 1009) / 504.5 - 1 (computed in double, stored as float32; the C test
@@ -244,7 +244,7 @@ def reference(folder, out):
         vis = model.model.visual(pv, grid_thw=grid)
         cand = [vis] if torch.is_tensor(vis) else [getattr(vis, k, None) for k in ("pooler_output", "last_hidden_state")]
         cand = [c for c in cand if torch.is_tensor(c) and c.dim() == 2 and c.shape[0] == n_image_tokens()]
-        write_f32(os.path.join(out, "vision.bin"), cand[0].tolist())
+        write_f32(os.path.join(out, "vision.f32"), cand[0].tolist())
         tt = (inp == special_id("<|image|>")).long()  # mm_token_type_ids (transformers 5): 1 image, 0 text
         logits0 = model(input_ids=inp, pixel_values=pv, image_grid_thw=grid, mm_token_type_ids=tt).logits[0]
         pos = captured["pos"]
@@ -256,14 +256,14 @@ def reference(folder, out):
         logits = model(input_ids=full, pixel_values=pv, image_grid_thw=grid,
                        mm_token_type_ids=(full == special_id("<|image|>")).long()).logits[0]
     report["prompt_logits_vs_full_max_diff"] = float((logits[: len(ids)] - logits0).abs().max())
-    write_f32(os.path.join(out, "logits.bin"), logits.tolist())
+    write_f32(os.path.join(out, "logits.f32"), logits.tolist())
     p = pos[:, 0, :] if pos.dim() == 3 else pos.reshape(pos.shape[0], -1)  # (3 or 4 rows, L)
     report["position_ids_shape"] = list(pos.shape)
     exp = {"architecture": "Glm4vForConditionalGeneration", "grid_thw": list(GRID), "patch_dim": PATCH_DIM,
            "tokens": ids, "n_image_tokens": n_image_tokens(), "image_token": special_id("<|image|>"),
            "text_before": "[gMASK]<sop><|user|>\n<|begin_of_image|>", "text_after": "<|end_of_image|>Describe it.<|assistant|>\n",
            "position_ids": [p[i].tolist()[-len(ids):] for i in range(p.shape[0])], "greedy": greedy,
-           "n_vocab": len(vocab()[1]), "n_pos": len(ids) + len(greedy), "vision": "vision.bin", "logits": "logits.bin",
+           "n_vocab": len(vocab()[1]), "n_pos": len(ids) + len(greedy), "vision": "vision.f32", "logits": "logits.f32",
            "reference": report}
     write_json(os.path.join(out, "expected.json"), exp)
     print(json.dumps(report, indent=1))

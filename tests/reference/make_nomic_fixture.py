@@ -143,12 +143,12 @@ def main():
     W = make_weights(n_vocab)
     write_safetensors(os.path.join(out, "model.safetensors"), W)
     embs = [embed(W, ids) for ids in bexp["ids"]]
-    with open(os.path.join(out, "embeddings.bin"), "wb") as f:
+    with open(os.path.join(out, "embeddings.f32"), "wb") as f:
         for e in embs:
             f.write(struct.pack("<%df" % E, *e))
     exp = {"family": "nomic-bert", "architecture": "NomicBertModel", "reference": "tests/reference/make_nomic_fixture.py",
            "texts": bexp["texts"], "ids": bexp["ids"], "dim": E, "pooling": "mean", "normalize": True,
-           "embeddings": "embeddings.bin"}
+           "embeddings": "embeddings.f32"}
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(exp, f, indent=1)
 

@@ -4,8 +4,8 @@ transformers from the weights tests/reference/fixture_weights.py generates (run 
 which has PyTorch and transformers; CPU float32 is used, as for the original fixtures).
 
 For every tests/data/arch/FAMILY with a weights.json: the decoder families keep their prompt
-(expected.json "tokens"), take 32 greedy steps without a cache and write logits.bin (f32, every
-position of prompt + greedy) and the new greedy ids; bert writes embeddings.bin (mean-pooled,
+(expected.json "tokens"), take 32 greedy steps without a cache and write logits.f32 (f32, every
+position of prompt + greedy) and the new greedy ids; bert writes embeddings.f32 (mean-pooled,
 L2-normalized) for its texts' ids. usage: regen_arch_expected.py DATA_DIR OUT_TAR
 """
 import json, os, struct, sys, tarfile
@@ -33,9 +33,9 @@ def decoder(folder, exp):
         for _ in range(N_GEN):
             seq.append(int(torch.argmax(m(torch.tensor([seq])).logits[0, -1])))
         logits = m(torch.tensor([seq])).logits[0]
-    write_f32(os.path.join(folder, "logits.bin"), logits.tolist())
+    write_f32(os.path.join(folder, "logits.f32"), logits.tolist())
     exp.update(greedy=seq[len(exp["tokens"]):], n_pos=len(seq), transformers=transformers.__version__)
-    return ["logits.bin"]
+    return ["logits.f32"]
 
 
 def bert(folder, exp):
@@ -47,9 +47,9 @@ def bert(folder, exp):
             h = m(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long)).last_hidden_state[0]
             e = h.mean(0)
             embs.append((e / e.norm()).tolist())
-    write_f32(os.path.join(folder, "embeddings.bin"), embs)
+    write_f32(os.path.join(folder, "embeddings.f32"), embs)
     exp.update(transformers=transformers.__version__)
-    return ["embeddings.bin"]
+    return ["embeddings.f32"]
 
 
 def main():
