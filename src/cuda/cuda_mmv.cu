@@ -61,13 +61,7 @@ static __device__ __forceinline__ void mmv_q_row(const cu_weight &w, const int8_
         for (int64_t b = first; b < nb; b += step) {
             int wq[8];
             if (KIND == CU_Q4_0) {
-                const int4 v = ((const int4 *)wr)[b];
-                const int lo[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    wq[i] = lo[i] & 0x0F0F0F0F;            /* elements 4i..4i+3 */
-                    wq[i + 4] = (lo[i] >> 4) & 0x0F0F0F0F; /* elements 16+4i.. */
-                }
+                q4_0_codes(((const int4 *)wr)[b], wq);
             } else {
                 load32((const int8_t *)wr + b * 32, wq);
             }
@@ -93,20 +87,8 @@ static __device__ __forceinline__ void mmv_q_row(const cu_weight &w, const int8_
             const float d = __low2float(dm), dmin = __high2float(dm);
             const uint32_t sw[3] = {((const uint32_t *)(blk + 4))[0], ((const uint32_t *)(blk + 4))[1],
                                     ((const uint32_t *)(blk + 4))[2]};
-#define SCB(i) ((sw[(i) >> 2] >> (8 * ((i) & 3))) & 0xFF)
             float sc[2], mn[2];
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int j = 2 * p + h;
-                if (j < 4) {
-                    sc[h] = (float)(SCB(j) & 63);
-                    mn[h] = (float)(SCB(j + 4) & 63);
-                } else {
-                    sc[h] = (float)((SCB(j + 4) & 0xF) | ((SCB(j - 4) >> 6) << 4));
-                    mn[h] = (float)((SCB(j + 4) >> 4) | ((SCB(j) >> 6) << 4));
-                }
-            }
-#undef SCB
+            q4_k_scales(sw, p, sc, mn);
             int q[8], lo[8], hi[8];
             load32((const int8_t *)blk + 16 + 32 * p, q);
 #pragma unroll
@@ -310,12 +292,7 @@ __global__ void __launch_bounds__(128) mmv_q4_0_persist_kernel(cu_weight w, cons
 #pragma unroll
         for (int j = 0; j < P; j++) {
             int wq[8];
-            const int lo[4] = {cur[j].x, cur[j].y, cur[j].z, cur[j].w};
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                wq[i] = lo[i] & 0x0F0F0F0F;
-                wq[i + 4] = (lo[i] >> 4) & 0x0F0F0F0F;
-            }
+            q4_0_codes(cur[j], wq);
             const float d = __half2float(cd[j]);
             const int sdot = dot8(wq, xq[j], 0);
             acc += d * (ds[j].x * (float)sdot - 8.0f * ds[j].y);

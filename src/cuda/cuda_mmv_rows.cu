@@ -80,12 +80,7 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
     if constexpr (KIND == CU_Q4_0 || KIND == CU_Q8_0) {
         int wq[8];
         if constexpr (KIND == CU_Q4_0) {
-            const int lo[4] = {p.q.x, p.q.y, p.q.z, p.q.w};
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                wq[i] = lo[i] & 0x0F0F0F0F;            /* elements 4i..4i+3 */
-                wq[i + 4] = (lo[i] >> 4) & 0x0F0F0F0F; /* elements 16+4i.. */
-            }
+            q4_0_codes(p.q, wq);
         } else {
             split4(p.q0, wq);
             split4(p.q1, wq + 4);
@@ -105,20 +100,8 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
         const half2 dm = *(const half2 *)&p.hdr.x;
         const float d = __low2float(dm), dmin = __high2float(dm);
         const uint32_t sw[3] = {(uint32_t)p.hdr.y, (uint32_t)p.hdr.z, (uint32_t)p.hdr.w};
-#define SCB(i) ((sw[(i) >> 2] >> (8 * ((i) & 3))) & 0xFF)
         float sc[2], mn[2];
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int j = 2 * pr + h;
-            if (j < 4) {
-                sc[h] = (float)(SCB(j) & 63);
-                mn[h] = (float)(SCB(j + 4) & 63);
-            } else {
-                sc[h] = (float)((SCB(j + 4) & 0xF) | ((SCB(j - 4) >> 6) << 4));
-                mn[h] = (float)((SCB(j + 4) >> 4) | ((SCB(j) >> 6) << 4));
-            }
-        }
-#undef SCB
+        q4_k_scales(sw, pr, sc, mn);
         int q[8], lo[8], hi[8];
         split4(p.q0, q);
         split4(p.q1, q + 4);

@@ -1,6 +1,7 @@
 /*
  * cuda_mmv_util.cuh - what the matrix-vector kernels (cuda_mmv.cu: one row per warp, cuda_mmv_rows.cu:
  * rows per warp) share: the block shape, warp sums, 8-element integer dot products, 32-byte loads,
+ * the unpacking of Q4_0 codes and Q4_K scales,
  * L2 prefetch of a row, and the store of a row's column sums (partial sums of split rows added
  * through shared memory).
  */
@@ -27,6 +28,35 @@ static __device__ __forceinline__ void load32(const int8_t *p, int *out) { /* 32
     const int4 a = ((const int4 *)p)[0], b = ((const int4 *)p)[1];
     out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
     out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+}
+
+/* The 32 4-bit codes of a Q4_0 piece (16 bytes: element j low nibble of byte j, 16 + j high) as
+ * 8 words of 4 bytes in element order (0..3, 4..7, ..., 28..31). */
+static __device__ __forceinline__ void q4_0_codes(int4 v, int *w) {
+    const int lo[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        w[i] = lo[i] & 0x0F0F0F0F;            /* elements 4i..4i+3 */
+        w[i + 4] = (lo[i] >> 4) & 0x0F0F0F0F; /* elements 16+4i.. */
+    }
+}
+
+/* The 6-bit scales and mins of 32-groups 2p and 2p + 1 of a Q4_K super-block, from its 12 bytes of
+ * packed scales (sw: 3 words). */
+static __device__ __forceinline__ void q4_k_scales(const uint32_t *sw, int p, float *sc, float *mn) {
+#define SCB(i) ((sw[(i) >> 2] >> (8 * ((i) & 3))) & 0xFF)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int j = 2 * p + h;
+        if (j < 4) {
+            sc[h] = (float)(SCB(j) & 63);
+            mn[h] = (float)(SCB(j + 4) & 63);
+        } else {
+            sc[h] = (float)((SCB(j + 4) & 0xF) | ((SCB(j - 4) >> 6) << 4));
+            mn[h] = (float)((SCB(j + 4) >> 4) | ((SCB(j) >> 6) << 4));
+        }
+    }
+#undef SCB
 }
 
 /* The warp's lanes ask L2 for bytes [0, n) of p, one 128-byte line each. */
