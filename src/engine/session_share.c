@@ -21,7 +21,7 @@
 ag_status ag_session_copy_prefix(ag_session *dst, const ag_session *src, int n, ag_error *err) {
     if (dst == src) return ag_error_set(err, AG_ERR_INVALID_ARG, "a session cannot copy from itself");
     if (dst->model != src->model) return ag_error_set(err, AG_ERR_INVALID_ARG, "sessions of different models");
-    if (!dst->gpu != !src->gpu) return ag_error_set(err, AG_ERR_INVALID_ARG, "one session is on the GPU, the other not");
+    /* sessions of one model are both on its GPU or both on the CPU */
     if (dst->gpu ? ag_gpu_session_kv_type(dst->gpu) != ag_gpu_session_kv_type(src->gpu) : dst->kv.type != src->kv.type)
         return ag_error_set(err, AG_ERR_INVALID_ARG, "KV caches of different types");
     if (n < 0 || n > src->n_past || n > dst->n_ctx)
