@@ -9,6 +9,9 @@
  *             into registers before the current row is summed (k = 4096 only)
  *   tile      rows in tiles of 32 with piece b of the 32 rows contiguous (lane = row, the warps of
  *             a block split k, summed in shared memory): the whole grid reads one region at a time
+ *   bulk B/S  the engine's bulk-copy kernel (cuda_mmv_bulk.cu, compute capability 9.0+): tiles of 8
+ *             rows copied into shared memory by the copy engine, B blocks per multiprocessor with S
+ *             stages each ("auto": the engine's choice)
  * Every variant's sums are checked against the first's. A measurement tool (docs/PERFORMANCE.md,
  * "Where a decode step's time goes"), built with the CUDA backend: build/bench_cuda_mmv
  */
@@ -21,6 +24,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
+
+#include "cuda/cuda_internal.cuh"
 
 #define CK(x)                                                                          \
     do {                                                                               \
@@ -133,6 +138,8 @@ int main(void) {
     CK(cudaGetDeviceProperties(&prop, 0));
     const int n_sm = prop.multiProcessorCount;
     printf("%s, %d multiprocessors, L2 %d MiB\n", prop.name, n_sm, prop.l2CacheSize >> 20);
+    const bool bulk = prop.major >= 9 && cu_mmv_bulk_prepare(prop.sharedMemPerBlockOptin);
+    if (!bulk) printf("(no bulk-copy variants: they need the sm_90 code on a device of compute capability 9.0+)\n");
     int *sink;
     CK(cudaMalloc(&sink, 4));
     cudaStream_t st;
@@ -206,10 +213,23 @@ int main(void) {
         const double bytes = (double)rows * nb * 18;
         printf("\n%s %d x %d, %.1f MB (cold: %d copies)\n", sh.name, rows, k, bytes / 1e6, copies);
         std::vector<float> ref(rows), got(rows);
-        for (int variant = 0; variant < 5; variant++) {
+        /* blocks/SM, stages, warps, copy (0 bulk, 1 cp.async) */
+        static const int BULK[][4] = {{0, 0, 0, 0}, {2, 3, 8, 0}, {2, 3, 16, 0}, {4, 2, 8, 1}};
+        const int n_bulk = bulk ? (int)(sizeof BULK / sizeof BULK[0]) : 0;
+        for (int variant = 0; variant < 5 + n_bulk; variant++) {
             if (variant == 2 && k != 4096) continue;
             static const char *const names[] = {"rows, 4 warps/block", "rows, 16 warps/block", "persist, 4 blocks/SM",
                                                 "tile, 8 warps", "tile, 32 warps"};
+            char bulk_name[64];
+            cu_stream cs = {};
+            if (variant >= 5) {
+                const int *b = BULK[variant - 5];
+                cs = {st, false, n_sm, 0, -1, false, -1, false, 2, b[0], b[1], b[2], b[3], 0,
+                      (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin};
+                if (b[0]) snprintf(bulk_name, sizeof bulk_name, "%s %d blk/SM x %d, %d warps", b[3] ? "cp.async" : "bulk", b[0], b[1], b[2]);
+                else snprintf(bulk_name, sizeof bulk_name, "bulk (engine's default)");
+            }
+            const char *name = variant >= 5 ? bulk_name : names[variant];
             for (int cold = 0; cold < 2; cold++) {
                 cudaGraph_t g;
                 cudaGraphExec_t ge;
@@ -223,7 +243,13 @@ int main(void) {
                     else if (variant == 1) rows_kernel<<<(rows + 15) / 16, dim3(32, 16), 0, st>>>(qc, dc, rows, k, x8, xds, out);
                     else if (variant == 2) persist_kernel<<<n_sm * 4, dim3(32, 4), 0, st>>>(qc, dc, rows, x8, xds, out);
                     else if (variant == 3) tile_kernel<8><<<tiles, dim3(32, 8), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
-                    else tile_kernel<32><<<tiles, dim3(32, 32), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
+                    else if (variant == 4) tile_kernel<32><<<tiles, dim3(32, 32), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
+                    else {
+                        const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};
+                        if (!cu_mmv_bulk(&w, NULL, x8, xds, out, false, cs)) {
+                            if (i == 0) printf("  (%s does not fit)\n", name);
+                        }
+                    }
                 }
                 CK(cudaStreamEndCapture(st, &g));
                 CK(cudaGraphInstantiate(&ge, g, 0));
@@ -237,7 +263,7 @@ int main(void) {
                 }
                 std::sort(ms.begin(), ms.end());
                 const double us = ms[2] * 1e3 / 20;
-                printf("  %-22s %s %7.2f us  %6.0f GB/s\n", names[variant], cold ? "cold" : "hot ", us, bytes / us / 1e3);
+                printf("  %-26s %s %7.2f us  %6.0f GB/s\n", name, cold ? "cold" : "hot ", us, bytes / us / 1e3);
                 CK(cudaGraphExecDestroy(ge));
                 CK(cudaGraphDestroy(g));
             }
@@ -245,7 +271,7 @@ int main(void) {
             if (variant > 0) {
                 double worst = 0;
                 for (int r = 0; r < rows; r++) worst = std::max(worst, (double)fabsf(got[r] - ref[r]) / (fabsf(ref[r]) + 1e-3));
-                if (worst > 1e-3) printf("  %s: sums differ from the rows kernel's (worst relative %.3g)\n", names[variant], worst);
+                if (worst > 1e-3) printf("  %s: sums differ from the rows kernel's (worst relative %.3g)\n", name, worst);
             }
         }
         CK(cudaFree(q));

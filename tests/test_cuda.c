@@ -824,14 +824,23 @@ static void test_mmv_kernels(void) {
     unsetenv("AUTOGLM_CUDA_MMV_ROWS");
 }
 
-/* Logits of one prompt and 4 one-token steps on the GPU, with AUTOGLM_CUDA_MMV_PERSIST = persist
- * (read when the session is made), into out ((5, n_vocab)); false on failure. */
-static bool steps_logits(ag_model *m, const char *persist, float *out) {
-    setenv("AUTOGLM_CUDA_MMV_PERSIST", persist, 1);
+/* Logits of one prompt and 4 one-token steps on the GPU into out ((5, n_vocab)), with the
+ * environment variables of env ("NAME=VALUE NAME=VALUE", read when the session is made) set;
+ * false on failure. */
+static bool steps_logits(ag_model *m, const char *env, float *out) {
+    char vars[256], *save = NULL, *names[8];
+    int n_names = 0;
+    snprintf(vars, sizeof vars, "%s", env);
+    for (char *v = strtok_r(vars, " ", &save); v && n_names < 8; v = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(v, '=');
+        *eq = 0;
+        setenv(v, eq + 1, 1);
+        names[n_names++] = v;
+    }
     ag_error err = {0};
     ag_session_params sp = {.n_ctx = 64};
     ag_session *s = ag_session_new(m, &sp, &err);
-    unsetenv("AUTOGLM_CUDA_MMV_PERSIST");
+    for (int i = 0; i < n_names; i++) unsetenv(names[i]);
     const int nv = ag_model_n_vocab(m);
     const ag_token prompt[4] = {1, 34, 56, 78}, next[4] = {5, 6, 7, 8};
     bool ok = s && ag_session_eval(s, prompt, 4, false, &err) == AG_OK;
@@ -840,21 +849,26 @@ static bool steps_logits(ag_model *m, const char *persist, float *out) {
         ok = ag_session_eval(s, &next[i], 1, false, &err) == AG_OK;
         if (ok) memcpy(out + (size_t)(i + 1) * nv, ag_session_logits(s, -1), (size_t)nv * sizeof(float));
     }
-    CHECK_MSG(ok, "%s", err.msg);
+    CHECK_MSG(ok, "%s: %s", env, err.msg);
     ag_session_free(s);
     return ok;
 }
 
-/* The persistent Q4_0 kernel (one-token products of k = 2048 and 4096, cuda_mmv.cu) on a one-layer
- * model of the 1B's width: the CPU's logits within Q4_0's tolerance, the one-row kernel's bit for
- * bit, and a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token steps. */
-static void test_mmv_persist(void) {
+/* The one-token kernels of a one-layer model of the 1B's width in `type`: the CPU's logits within
+ * the type's tolerance, a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token
+ * steps, and those steps bit for bit the same on every one-token kernel: the bulk-copy kernel
+ * (cuda_mmv_bulk.cu; every weight kind, 8 and 16 warps, bulk and cp.async copies), the persistent
+ * Q4_0 kernel and the one-row kernels (cuda_mmv.cu). */
+static void one_token_kernels(const char *type) {
+    static const char *const CONFIGS[] = {
+        "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=8", "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=16",
+        "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_COPY=1", "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=1"};
     char path[1024], cmd[2200];
-    snprintf(path, sizeof path, "%s/cuda-persist-q4_0.gguf", tmp_dir());
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape 1b --type q4_0 --layers 1 --vocab 512 --seed 3 > /dev/null",
-             AG_TEST_GEN_SYNTHETIC, path);
+    snprintf(path, sizeof path, "%s/cuda-1b-%s.gguf", tmp_dir(), type);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape 1b --type %s --layers 1 --vocab 512 --seed 3 > /dev/null",
+             AG_TEST_GEN_SYNTHETIC, path, type);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
-    compare(path, false, 0.08);
+    compare(path, false, strcmp(type, "f16") == 0 ? 2e-2 : 0.08);
     gpu_batch_matches_steps(path, 5);
     ag_model_params mp = {.device = "cuda"};
     ag_error err = {0};
@@ -862,14 +876,22 @@ static void test_mmv_persist(void) {
     CHECK_MSG(m != NULL, "%s", err.msg);
     if (m) {
         const size_t n = (size_t)5 * ag_model_n_vocab(m);
-        float *on = malloc(n * sizeof(float)), *off = malloc(n * sizeof(float));
-        if (steps_logits(m, "1", on) && steps_logits(m, "0", off))
-            CHECK_MSG(memcmp(on, off, n * sizeof(float)) == 0, "the persistent kernel's logits differ from the one-row kernel's");
-        free(on);
-        free(off);
+        float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+        if (steps_logits(m, "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0", one_row))
+            for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
+                if (steps_logits(m, CONFIGS[c], other))
+                    CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0, "%s, %s: the logits differ from the one-row kernels'",
+                              type, CONFIGS[c]);
+        free(one_row);
+        free(other);
         ag_model_free(m);
     }
     unlink(path);
+}
+
+static void test_one_token_kernels(void) {
+    static const char *const TYPES[] = {"q4_0", "q8_0", "f16"};
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) one_token_kernels(TYPES[i]);
 }
 
 static void test_cuda(void) {
@@ -889,8 +911,8 @@ static void test_mmv_kernels_case(void) {
     if (have_gpu()) test_mmv_kernels();
 }
 
-static void test_mmv_persist_case(void) {
-    if (have_gpu()) test_mmv_persist();
+static void test_one_token_kernels_case(void) {
+    if (have_gpu()) test_one_token_kernels();
 }
 
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
@@ -910,7 +932,7 @@ int main(int argc, char **argv) {
     const ag_test_case cases[] = {{"driver_message", test_driver_message},
                                   {"cuda_vs_cpu", test_cuda},
                                   {"mmv_kernels_vs_cpu", test_mmv_kernels_case},
-                                  {"mmv_persist_q4_0", test_mmv_persist_case},
+                                  {"one_token_kernels", test_one_token_kernels_case},
                                   {"vision_gpu_vs_cpu", test_vision},
                                   {"glm4_gpu_vs_cpu", test_glm4}};
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);

@@ -100,6 +100,13 @@ struct cu_stream {
     int mmv_rows;         /* one-token products: 0 the one-row kernels, 1 or 2 the rows kernel with that many
                              rows per warp (-1: the default of the weight kind, cuda_mmv.cu) */
     bool mmv_persist;     /* one-token Q4_0 products of k = 2048 / 4096 on the persistent kernel (cuda_mmv.cu) */
+    int mmv_bulk;         /* one-token products on the bulk-copy kernel where it fits (cuda_mmv_bulk.cu): 0 never,
+                             1 for the weight kinds where it measured faster (Q8_0, F16, F32), 2 for every kind */
+    int bulk_blocks_sm, bulk_stages; /* its blocks per multiprocessor and stages (0: chosen by the matrix) */
+    int bulk_warps, bulk_copy;       /* warps per block = rows per tile (8, 16; 0: by the row size); copies (0
+                                        bulk, 1 cp.async) */
+    size_t bulk_min_tile;            /* products whose tile has fewer bytes stay on the other kernels */
+    size_t smem_sm, smem_block;      /* the device's shared memory per multiprocessor / per block (opt-in) */
 };
 
 /* Activations of one matrix product input, converted lazily for the kernels that need them. */
@@ -150,6 +157,11 @@ struct ag_cuda_session {
     bool mmv_prefetch;                   /* (AUTOGLM_CUDA_MMV_PREFETCH) */
     int mmv_rows;                        /* (AUTOGLM_CUDA_MMV_ROWS) */
     bool mmv_persist;                    /* (AUTOGLM_CUDA_MMV_PERSIST=0: off) */
+    int mmv_bulk;                        /* (AUTOGLM_CUDA_MMV_BULK=0 off, 2 every kind; only where its sm_90 code runs) */
+    int bulk_blocks_sm, bulk_stages;     /* (AUTOGLM_CUDA_BULK_BLOCKS, _STAGES, _WARPS, _COPY, _MIN: measurements) */
+    int bulk_warps, bulk_copy;
+    size_t bulk_min_tile;
+    size_t smem_sm, smem_block;
     unsigned skip;                       /* AUTOGLM_CUDA_SKIP: CU_SKIP_* kernels left out (timing only: wrong output) */
     float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
     cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */
@@ -186,14 +198,16 @@ static __device__ __forceinline__ void cu_prefetch_l2(const void *p) {
     asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
-/* Launches kernel on cs's stream, with the programmatic-serialization attribute when cs.pdl
- * (errors are left for cudaGetLastError, as a <<<>>> launch leaves them). */
+/* Launches kernel on cs's stream with smem bytes of dynamic shared memory, with the
+ * programmatic-serialization attribute when cs.pdl (errors are left for cudaGetLastError, as a
+ * <<<>>> launch leaves them). */
 template <typename... KArgs, typename... Args>
-static inline void cu_launch(cu_stream cs, void (*kernel)(KArgs...), dim3 grid, dim3 block, Args... args) {
+static inline void cu_launch_smem(cu_stream cs, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                  Args... args) {
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
-    cfg.dynamicSmemBytes = 0;
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = cs.st;
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -201,6 +215,11 @@ static inline void cu_launch(cu_stream cs, void (*kernel)(KArgs...), dim3 grid, 
     cfg.attrs = attr;
     cfg.numAttrs = cs.pdl ? 1 : 0;
     (void)cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
+}
+
+template <typename... KArgs, typename... Args>
+static inline void cu_launch(cu_stream cs, void (*kernel)(KArgs...), dim3 grid, dim3 block, Args... args) {
+    cu_launch_smem(cs, kernel, grid, block, 0, args...);
 }
 
 /* Quantizes the warp's 32 values v (one per lane) into x8[i] and, from lane 0, *ds. */
@@ -232,6 +251,16 @@ void cu_mmv(const cu_weight *w, const float *x, const int8_t *x8, const float2 *
 /* ---- cuda_mmv_rows.cu: the same for one token, rows_per_warp (1, 2) rows per warp, wpr warps per row */
 void cu_mmv_rows(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int ldy,
                  bool accumulate, int rows_per_warp, int wpr, cu_stream cs);
+
+/* ---- cuda_mmv_bulk.cu: one-token products through the bulk copy engine (compute capability 9.0+);
+   false when w does not suit it (row sizes not multiples of 16 bytes, tiles too large for shared
+   memory) or cs has it off: then another kernel must run */
+bool cu_mmv_bulk(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, bool accumulate,
+                 cu_stream cs);
+/* Lets the bulk kernels use smem_block bytes of shared memory on the current device; false when
+   their sm_90 code does not run there (the device runs the compute_75 PTX: no bulk copies, and no
+   programmatic-dependent-launch waits either) */
+bool cu_mmv_bulk_prepare(size_t smem_block);
 
 /* ---- cuda_gemm.cu: the same for any n through cuBLAS (weights dequantized to F16) */
 ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate, ag_error *err);

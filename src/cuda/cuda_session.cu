@@ -138,7 +138,21 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         cudaDeviceProp p;
         const char *env = getenv("AUTOGLM_CUDA_PDL");
         const bool props = cudaGetDeviceProperties(&p, m->device) == cudaSuccess;
-        s->pdl = props && p.major >= 9 && !(env && strcmp(env, "0") == 0);
+        /* both need the sm_90 code (a newer device that runs the compute_75 PTX has neither) */
+        const bool sm90 = props && p.major >= 9 && cu_mmv_bulk_prepare(p.sharedMemPerBlockOptin);
+        s->pdl = sm90 && !(env && strcmp(env, "0") == 0);
+        const char *bk = getenv("AUTOGLM_CUDA_MMV_BULK");
+        s->mmv_bulk = !sm90 ? 0 : bk && *bk ? atoi(bk) : 1;
+        const char *bb = getenv("AUTOGLM_CUDA_BULK_BLOCKS"), *bs = getenv("AUTOGLM_CUDA_BULK_STAGES");
+        s->bulk_blocks_sm = bb && *bb ? atoi(bb) : 0;
+        s->bulk_stages = bs && *bs ? atoi(bs) : 0;
+        const char *bw = getenv("AUTOGLM_CUDA_BULK_WARPS"), *bc = getenv("AUTOGLM_CUDA_BULK_COPY"),
+                   *bm = getenv("AUTOGLM_CUDA_BULK_MIN");
+        s->bulk_warps = bw && *bw ? atoi(bw) : 0;
+        s->bulk_copy = bc && *bc ? atoi(bc) : 0;
+        s->bulk_min_tile = bm && *bm ? (size_t)atol(bm) : 0;
+        s->smem_sm = props ? p.sharedMemPerMultiprocessor : 0;
+        s->smem_block = props ? p.sharedMemPerBlockOptin : 0;
         s->n_sm = props ? p.multiProcessorCount : 1;
         const char *mb = getenv("AUTOGLM_CUDA_MMV_BLOCKS");
         s->mmv_blocks_sm = mb && *mb ? atoi(mb) : CU_MMV_BLOCKS_PER_SM;
