@@ -824,10 +824,10 @@ static void test_mmv_kernels(void) {
     unsetenv("AUTOGLM_CUDA_MMV_ROWS");
 }
 
-/* Logits of one prompt and 4 one-token steps on the GPU into out ((5, n_vocab)), with the
+/* Logits of a prompt of n_prompt tokens and 4 one-token steps on the GPU into out ((5, n_vocab)), with the
  * environment variables of env ("NAME=VALUE NAME=VALUE", read when the session is made) set;
  * false on failure. */
-static bool steps_logits(ag_model *m, const char *env, float *out) {
+static bool steps_logits(ag_model *m, const char *env, int n_prompt, float *out) {
     char vars[256], *save = NULL, *names[8];
     int n_names = 0;
     snprintf(vars, sizeof vars, "%s", env);
@@ -838,12 +838,15 @@ static bool steps_logits(ag_model *m, const char *env, float *out) {
         names[n_names++] = v;
     }
     ag_error err = {0};
-    ag_session_params sp = {.n_ctx = 64};
+    ag_session_params sp = {.n_ctx = n_prompt + 8};
     ag_session *s = ag_session_new(m, &sp, &err);
     for (int i = 0; i < n_names; i++) unsetenv(names[i]);
     const int nv = ag_model_n_vocab(m);
-    const ag_token prompt[4] = {1, 34, 56, 78}, next[4] = {5, 6, 7, 8};
-    bool ok = s && ag_session_eval(s, prompt, 4, false, &err) == AG_OK;
+    const ag_token next[4] = {5, 6, 7, 8};
+    ag_token *prompt = malloc((size_t)n_prompt * sizeof(ag_token));
+    for (int i = 0; i < n_prompt; i++) prompt[i] = i == 0 ? 1 : 3 + (i * 37) % (nv - 3);
+    bool ok = s && ag_session_eval(s, prompt, n_prompt, false, &err) == AG_OK;
+    free(prompt);
     if (ok) memcpy(out, ag_session_logits(s, -1), (size_t)nv * sizeof(float));
     for (int i = 0; ok && i < 4; i++) {
         ok = ag_session_eval(s, &next[i], 1, false, &err) == AG_OK;
@@ -854,19 +857,20 @@ static bool steps_logits(ag_model *m, const char *env, float *out) {
     return ok;
 }
 
-/* The one-token kernels of a one-layer model of the 1B's width in `type`: the CPU's logits within
+/* The one-token kernels of a one-layer model of a real model's width (shape) in `type`: the CPU's logits within
  * the type's tolerance, a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token
  * steps, and those steps bit for bit the same on every one-token kernel: the bulk-copy kernel
  * (cuda_mmv_bulk.cu; every weight kind, 8 and 16 warps, bulk and cp.async copies), the persistent
  * Q4_0 kernel and the one-row kernels (cuda_mmv.cu). */
-static void one_token_kernels(const char *type) {
+static void one_token_kernels(const char *shape, const char *type) {
     static const char *const CONFIGS[] = {
         "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=8", "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=16",
         "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_COPY=1", "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=1"};
-    char path[1024], cmd[2200];
-    snprintf(path, sizeof path, "%s/cuda-1b-%s.gguf", tmp_dir(), type);
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape 1b --type %s --layers 1 --vocab 512 --seed 3 > /dev/null",
-             AG_TEST_GEN_SYNTHETIC, path, type);
+    char path[1024], cmd[2200], shape_type[64];
+    snprintf(shape_type, sizeof shape_type, "%s-%s", shape, type);
+    snprintf(path, sizeof path, "%s/cuda-%s.gguf", tmp_dir(), shape_type);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape %s --type %s --layers 1 --vocab 512 --seed 3 > /dev/null",
+             AG_TEST_GEN_SYNTHETIC, path, shape, type);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
     compare(path, false, strcmp(type, "f16") == 0 ? 2e-2 : 0.08);
     gpu_batch_matches_steps(path, 5);
@@ -877,9 +881,9 @@ static void one_token_kernels(const char *type) {
     if (m) {
         const size_t n = (size_t)5 * ag_model_n_vocab(m);
         float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
-        if (steps_logits(m, "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0", one_row))
+        if (steps_logits(m, "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0", 4, one_row))
             for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
-                if (steps_logits(m, CONFIGS[c], other))
+                if (steps_logits(m, CONFIGS[c], 4, other))
                     CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0, "%s, %s: the logits differ from the one-row kernels'",
                               type, CONFIGS[c]);
         free(one_row);
@@ -890,8 +894,10 @@ static void one_token_kernels(const char *type) {
 }
 
 static void test_one_token_kernels(void) {
-    static const char *const TYPES[] = {"q4_0", "q8_0", "f16"};
-    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) one_token_kernels(TYPES[i]);
+    one_token_kernels("1b", "q4_0"); /* head_dim 64 */
+    one_token_kernels("1b", "q8_0");
+    one_token_kernels("1b", "f16");
+    one_token_kernels("8b", "q4_0"); /* head_dim 128, k = 4096 and 14336 */
 }
 
 static void test_cuda(void) {
