@@ -24,7 +24,9 @@
  * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
  * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch, AUTOGLM_CUDA_MMV_ROWS=R
  * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements),
- * AUTOGLM_CUDA_MMV_PERSIST=0 the persistent Q4_0 kernel of k = 2048 / 4096 (cuda_mmv.cu), and
+ * AUTOGLM_CUDA_MMV_PERSIST=0 the persistent Q4_0 kernel of k = 2048 / 4096 (cuda_mmv.cu),
+ * AUTOGLM_CUDA_MMV_BULK=0|2 the bulk-copy kernel (cuda_mmv_bulk.cu; default 1: Q8_0, F16, F32;
+ * 2: every kind) and AUTOGLM_CUDA_BULK_WARPS / _BLOCKS / _STAGES / _COPY / _MIN its shape, and
  * AUTOGLM_CUDA_SKIP=MASK leaves kernels out of every pass (CU_SKIP_*: the time a kind of kernel costs
  * in the decode step is the difference; the output is then wrong).
  */

@@ -18,7 +18,9 @@
  * it (programmatic dependent launch, cu_pdl_wait): under the launch attribute the weight reads of
  * one product overlap the end of the step before. Batches of 9..16 columns share the 16-column
  * kernel (columns past n skipped), so a batched step of up to 16 sequences reads each weight once.
- * One-token products of some weight kinds go to the rows kernel instead (cuda_mmv_rows.cu).
+ * One-token products go first to the bulk-copy kernel where it applies (cuda_mmv_bulk.cu: Q8_0,
+ * F16, F32), then Q4_0 of k = 2048 / 4096 to the persistent kernel below, Q4_K / Q6_K to the rows
+ * kernel (cuda_mmv_rows.cu); the row sums of all of them are cuda_mmv_row.cuh's.
  */
 #include "cuda/cuda_mmv_row.cuh"
 
