@@ -115,6 +115,13 @@ ag_status ag_cuda_forward_multi(ag_cuda_session *lead, ag_cuda_session *const *r
                                 int n, float *logits, ag_error *err);
 #define AG_CUDA_MULTI_MAX 16
 
+/* Page-locks bytes of host memory at p (cudaHostRegister), so that copies from the device into
+ * it go straight there instead of through the driver's staging buffer; false when it cannot (the
+ * memory stays as it was, only slower to copy into). ag_cuda_host_unpin undoes it before p is
+ * freed or moved. */
+bool ag_cuda_host_pin(void *p, size_t bytes);
+void ag_cuda_host_unpin(void *p);
+
 /* Best-of-reps device-memory read bandwidth in bytes/s (a kernel summing `bytes`); 0 on failure. */
 double ag_cuda_read_bandwidth(int device, size_t bytes, int reps, ag_error *err);
 

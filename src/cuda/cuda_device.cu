@@ -18,6 +18,16 @@ ag_status cu_error(ag_error *err, ag_status code, const char *fmt, ...) {
     return code;
 }
 
+extern "C" bool ag_cuda_host_pin(void *p, size_t bytes) {
+    if (cudaHostRegister(p, bytes, cudaHostRegisterDefault) == cudaSuccess) return true;
+    cudaGetLastError(); /* e.g. a page already registered through another buffer */
+    return false;
+}
+
+extern "C" void ag_cuda_host_unpin(void *p) {
+    if (cudaHostUnregister(p) != cudaSuccess) cudaGetLastError();
+}
+
 extern "C" int ag_cuda_device_count(char *why, size_t why_cap) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);

@@ -61,10 +61,14 @@ ag_status ag_session_eval_batch(ag_session *const *ss, const ag_token *tokens, i
     if (L->gpu && group > AG_CUDA_MULTI_MAX) group = AG_CUDA_MULTI_MAX; /* one device pass per group */
     const int rows = n < group ? n : group;
     if (rows > L->batch_cap) { /* kept by the lead session: no allocation per step */
-        float *p = realloc(L->batch_logits, (size_t)rows * n_vocab * sizeof(float));
+        const size_t bytes = (size_t)rows * n_vocab * sizeof(float);
+        if (L->batch_logits_pinned) ag_gpu_unpin(L->batch_logits); /* realloc may move or free it */
+        L->batch_logits_pinned = false;
+        float *p = realloc(L->batch_logits, bytes);
         if (!p) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for a batch of %d", n);
         L->batch_logits = p;
         L->batch_cap = rows;
+        if (L->gpu) L->batch_logits_pinned = ag_gpu_pin(p, bytes); /* the device copies every row here */
     }
     float *logits = L->batch_logits;
     ag_kv_cache *kv[GROUP_MAX];

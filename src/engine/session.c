@@ -121,6 +121,7 @@ ag_session *ag_session_new(const ag_model *m, const ag_session_params *params, a
         ag_error_set(err, AG_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if (s->gpu) s->logits_pinned = ag_gpu_pin(s->logits, (size_t)m->hp.n_vocab * sizeof(float));
     s->power = (ag_power_params){AG_POWER_PERFORMANCE, ag_threadpool_max_threads(s->pool), s->n_batch_max, 0.0};
     return s;
 fail:
@@ -135,6 +136,8 @@ void ag_session_free(ag_session *s) {
     ag_kv_cache_free(&s->kv);
     ag_fwd_scratch_free(&s->scratch);
     ag_threadpool_free(s->pool);
+    if (s->logits_pinned) ag_gpu_unpin(s->logits);
+    if (s->batch_logits_pinned) ag_gpu_unpin(s->batch_logits);
     free(s->logits);
     free(s->batch_logits);
     free(s->mm_marks);
@@ -143,10 +146,14 @@ void ag_session_free(ag_session *s) {
 
 ag_status ag_session_reserve_logits(ag_session *s, int rows, ag_error *err) {
     if (rows <= s->n_logits_cap) return AG_OK;
-    float *p = realloc(s->logits, (size_t)rows * s->model->hp.n_vocab * sizeof(float));
+    const size_t bytes = (size_t)rows * s->model->hp.n_vocab * sizeof(float);
+    if (s->logits_pinned) ag_gpu_unpin(s->logits); /* realloc may move or free it */
+    s->logits_pinned = false;
+    float *p = realloc(s->logits, bytes);
     if (!p) return ag_error_set(err, AG_ERR_NOMEM, "cannot allocate logits for %d tokens", rows);
     s->logits = p;
     s->n_logits_cap = rows;
+    if (s->gpu) s->logits_pinned = ag_gpu_pin(p, bytes);
     return AG_OK;
 }
 

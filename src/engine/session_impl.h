@@ -28,6 +28,7 @@ struct ag_session {
     int n_logits;       /* rows valid after the last eval */
     float *batch_logits; /* (batch_cap, n_vocab) a batched step's logits when this session leads it */
     int batch_cap;
+    bool logits_pinned, batch_logits_pinned; /* page-locked for the device's copies (ag_gpu_pin) */
     /* multimodal rotary (session_image.c): after images, cache position p rotates at p + pos_delta;
      * mm_marks[i] = {cache position where image run i ends, pos_delta from there on} */
     int pos_delta;

@@ -74,6 +74,13 @@ uint64_t ag_cuda_session_device_bytes(const ag_cuda_session *s) {
     return 0;
 }
 
+bool ag_cuda_host_pin(void *p, size_t bytes) {
+    (void)p, (void)bytes;
+    return false;
+}
+
+void ag_cuda_host_unpin(void *p) { (void)p; }
+
 float *ag_cuda_session_input(ag_cuda_session *s) {
     (void)s;
     return NULL;

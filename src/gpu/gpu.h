@@ -21,6 +21,13 @@ typedef struct {
 /* True when m's layers are split between the GPU and the CPU. */
 bool ag_gpu_partial(const ag_model *m);
 
+/* A host buffer the device's results are copied into (a GPU session's logits): page-locked when it
+ * is large enough to matter (AG_GPU_PIN_MIN bytes) and the backend can; returns whether it was,
+ * so that ag_gpu_unpin is called before the buffer is freed or reallocated. */
+#define AG_GPU_PIN_MIN (64 << 10)
+bool ag_gpu_pin(void *p, size_t bytes);
+void ag_gpu_unpin(void *p);
+
 /* Decides where m runs (params->device, n_gpu_layers; see autoglm.h) and, for a GPU, checks the
  * memory estimate and uploads the weights (m->cuda). On the CPU m->cuda stays NULL. Errors only
  * when a GPU was asked for explicitly and cannot be used, or the options are invalid. */

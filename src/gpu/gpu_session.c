@@ -45,6 +45,10 @@ ag_status ag_gpu_copy_prefix(struct ag_cuda_session *dst, const struct ag_cuda_s
 
 bool ag_gpu_partial(const ag_model *m) { return m->cuda && m->gpu_layers < m->hp.n_layer; }
 
+bool ag_gpu_pin(void *p, size_t bytes) { return p && bytes >= AG_GPU_PIN_MIN && ag_cuda_host_pin(p, bytes); }
+
+void ag_gpu_unpin(void *p) { ag_cuda_host_unpin(p); }
+
 ag_status ag_gpu_forward(struct ag_cuda_session *s, const ag_model *m, ag_gpu_cpu_part *cpu, const ag_token *tokens,
                          int n, int pos0, float *logits, bool all_logits, ag_error *err) {
     float *x = ag_cuda_session_input(s);
