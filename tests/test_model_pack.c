@@ -56,9 +56,12 @@ static int run(ag_model *m, float *out, int cap) {
 }
 
 static void test_packed_same_logits(void) {
-    const char *files[] = {"tiny256-q4_0.gguf", "tiny256-q8_0.gguf"};
-    for (int f = 0; f < 2; f++) {
+    const char *files[] = {"tiny256-q4_0.gguf", "tiny256-q8_0.gguf", "tiny256-q4_0.gguf"};
+    for (int f = 0; f < 3; f++) {
+        /* the third: packed in groups of one weight, each weight's file pages released after it */
+        if (f == 2) setenv("AUTOGLM_PACK_GROUP", "1", 1);
         ag_model *packed = load(files[f], false), *plain = load(files[f], true);
+        unsetenv("AUTOGLM_PACK_GROUP");
         CHECK(packed && plain);
         if (!packed || !plain) {
             ag_model_free(packed), ag_model_free(plain);

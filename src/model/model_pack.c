@@ -3,8 +3,10 @@
  * tensor/repack.h when their type has kernels for it (Q4_0, Q8_0 with AVX-512 VNNI): a batched
  * decode step then unpacks each group of 4 blocks with two loads instead of a gather (the rows
  * keep their size and values; every product gives the same bits). The model owns the copy
- * (m->packed); the file's pages of those tensors are released from the process (they stay in
- * the page cache). Layers on a GPU, embeddings, experts and 1-D tensors are left as they are.
+ * (m->packed); the file's pages of those tensors are released from the process as soon as their
+ * group of about 64 MiB is copied (they stay in the page cache), so loading holds the copy plus
+ * one group of the file, not the file twice. Layers on a GPU, embeddings, experts and 1-D
+ * tensors are left as they are.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@ static int cpu_matrices(ag_model *m, ag_weight **out, int cap) {
 }
 
 #define PACK_ROWS 64
+#define PACK_GROUP_BYTES ((size_t)64 << 20)
 
 typedef struct {
     ag_weight **ws;
@@ -86,23 +89,39 @@ ag_status ag_model_pack_weights(ag_model *m, ag_error *err) {
         return AG_OK;
     }
     size_t off = 0;
-    int64_t tasks = 0;
     for (int i = 0; i < n; i++) {
         job.off[i] = off;
-        job.first_task[i] = tasks;
-        tasks += (ws[i]->ne[1] + PACK_ROWS - 1) / PACK_ROWS;
         off += (ws[i]->row_bytes * (size_t)ws[i]->ne[1] + 63) & ~(size_t)63;
     }
-    job.first_task[n] = tasks;
+    /* in groups of about PACK_GROUP_BYTES, each weight's file pages released as soon as its group
+     * is copied: the process holds the packed copy plus one group of the file, not the file twice */
+    const char *ge = getenv("AUTOGLM_PACK_GROUP"); /* bytes per group (tests: groups of one weight) */
+    const size_t group_bytes = ge && *ge ? (size_t)strtoull(ge, NULL, 10) : PACK_GROUP_BYTES;
     ag_threadpool *pool = m->n_threads > 1 ? ag_threadpool_new(m->n_threads) : NULL;
-    ag_threadpool_run(pool, pack_task, &job, tasks); /* NULL pool: on this thread */
-    ag_threadpool_free(pool);
-    for (int i = 0; i < n; i++) {
-        ag_weight *w = ws[i];
-        ag_gguf_release_pages(m->gguf, w->data, w->row_bytes * (size_t)w->ne[1]);
-        w->data = buf + job.off[i];
-        w->packed = true;
+    for (int g0 = 0; g0 < n;) {
+        int g1 = g0;
+        size_t bytes = 0;
+        while (g1 < n && (g1 == g0 || bytes < group_bytes)) {
+            bytes += ws[g1]->row_bytes * (size_t)ws[g1]->ne[1];
+            g1++;
+        }
+        pack_job group = {.ws = ws + g0, .n = g1 - g0, .dst = buf, .off = job.off + g0, .first_task = job.first_task};
+        int64_t tasks = 0;
+        for (int i = 0; i < group.n; i++) {
+            group.first_task[i] = tasks;
+            tasks += (group.ws[i]->ne[1] + PACK_ROWS - 1) / PACK_ROWS;
+        }
+        group.first_task[group.n] = tasks;
+        ag_threadpool_run(pool, pack_task, &group, tasks); /* NULL pool: on this thread */
+        for (int i = g0; i < g1; i++) {
+            ag_weight *w = ws[i];
+            ag_gguf_release_pages(m->gguf, w->data, w->row_bytes * (size_t)w->ne[1]);
+            w->data = buf + job.off[i];
+            w->packed = true;
+        }
+        g0 = g1;
     }
+    ag_threadpool_free(pool);
     free(job.off), free(job.first_task);
     m->packed = buf;
     m->packed_bytes = total;
