@@ -63,7 +63,7 @@ with open(f"{tmp}/mf/Modelfile", "w") as f:
     f.write(f"FROM {gguf}\n")
 cli("create", "tiny", "-f", f"{tmp}/mf/Modelfile")
 srv = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--power", "balanced", "--device", "cpu"], env=env,
-                       stderr=subprocess.PIPE, text=True)
+                       stderr=subprocess.PIPE, text=True, preexec_fn=harness.die_with_parent)
 m = re.search(r"listening on 127\.0\.0\.1:(\d+)", srv.stderr.readline())
 if not m:
     srv.kill()
@@ -104,7 +104,7 @@ except subprocess.TimeoutExpired:
 
 if not have_gpu:  # a server told to use a GPU it does not have: a clear error per request, no crash
     srv = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--device", "cuda"], env=env,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, preexec_fn=harness.die_with_parent)
     m = re.search(r"listening on 127\.0\.0\.1:(\d+)", srv.stderr.readline())
     if m:
         port = int(m.group(1))

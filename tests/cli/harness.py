@@ -2,7 +2,7 @@
 temporary folder (removed when the test passes, kept when it fails), starting `autoglm serve` on a
 free port and stopping it, and one HTTP request with the standard library (imported by the tests;
 not a test itself)."""
-import atexit, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, threading
+import atexit, ctypes, http.client, json, os, re, shutil, signal, subprocess, sys, tempfile, threading
 
 failures = []  # what check() found wrong; the test exits 1 when it is not empty
 servers = []  # the processes start_server started; the ones still running are killed at exit
@@ -46,11 +46,25 @@ def check(cond, what):
         print(f"FAIL: {what}", file=sys.stderr)
 
 
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)  # loaded here: a preexec_fn should not import
+except OSError:
+    _libc = None
+
+
+def die_with_parent():
+    """preexec_fn for the processes a test starts (servers): the kernel kills the child when the
+    test's process dies, so a test killed by CTest's timeout leaves no server running."""
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def start_server(exe, env, *args, expect_fail=False, echo=True):
     """`autoglm serve --host 127.0.0.1:0 ARGS`: (process, port) once it listens. A server that does
     not start ends the test, or with expect_fail gives (None, its first line). Its stderr goes on to
     ours (echo) or is drained."""
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *args], env=env, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", *args], env=env, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=die_with_parent)
     line = p.stderr.readline()
     m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
     if not m:

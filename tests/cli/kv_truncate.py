@@ -71,7 +71,7 @@ check("dropped its first" in p.stderr, f"run --truncate: {p.stderr}")
 open(f"{tmp}/Modelfile", "w").write(f"FROM {tiny}\nPARAMETER temperature 0\n")
 cli("create", "tiny", "-f", f"{tmp}/Modelfile")
 srv = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--kv-type", "q8_0", "--num-ctx", "64"], env=env,
-                       stderr=subprocess.PIPE, text=True)
+                       stderr=subprocess.PIPE, text=True, preexec_fn=harness.die_with_parent)
 m = re.search(r"listening on 127\.0\.0\.1:(\d+)", srv.stderr.readline())
 if not m:
     srv.kill()

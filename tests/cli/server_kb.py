@@ -53,7 +53,7 @@ keys = {}
 for who, role, tenant in [("a_user", "user", "acme"), ("a_reader", "reader", "acme"), ("b_user", "user", "globex"),
                           ("admin", "admin", "acme")]:
     keys[who] = cli("keys", "add", "--role", role, "--tenant", tenant).stdout.strip()
-p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--auth"], env=env, stderr=subprocess.PIPE, text=True)
+p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--auth"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=harness.die_with_parent)
 port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline()).group(1))
 threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
 

@@ -84,7 +84,7 @@ try:
     check(r.returncode == 0 and len(lines) == 2 and lines[0].split("\t")[1] == str(exp["order"][0]), f"cli text: {r.stdout}")
     check(cli("rerank", "story", "q", "d").returncode != 0, "cli refuses a generation model")
 
-    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--auth"], env=env, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([exe, "serve", "--host", "127.0.0.1:0", "--auth"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=harness.die_with_parent)
     port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline()).group(1))
     threading.Thread(target=lambda: p.stderr.read(), daemon=True).start()
 
