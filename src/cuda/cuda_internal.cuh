@@ -235,6 +235,9 @@ static __device__ __forceinline__ void q8_warp(float v, int8_t *x8, float2 *ds) 
 }
 #endif
 
+/* ---- cuda_blas.cu: why cuBLAS could not be loaded ("" when it was) */
+const char *cu_blas_why(void);
+
 /* ---- cuda_weights.cu */
 int cu_kind_of(int ag_type);                         /* -1: converted to F16 at upload */
 size_t cu_weight_bytes(int kind, int64_t k, int64_t rows); /* aligned device bytes */

@@ -169,7 +169,8 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
     if (n_batch > CU_MMV_MAX_COLS) {
         if (cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS ||
             cublasSetWorkspace(s->blas, s->blas_ws, s->blas_ws_bytes) != CUBLAS_STATUS_SUCCESS) {
-            cu_error(err, AG_ERR_IO, "cannot initialize cuBLAS on cuda:%d", m->device);
+            cu_error(err, AG_ERR_IO, "cannot initialize cuBLAS on cuda:%d%s%s", m->device, *cu_blas_why() ? ": " : "",
+                     cu_blas_why());
             ag_cuda_session_free(s);
             return NULL;
         }

@@ -183,7 +183,9 @@ extern "C" ag_cuda_vision *ag_cuda_vision_new(const ag_cuda_vision_desc *d, int 
     place_all(v, d, &pl);
     if (pl.st || cudaStreamCreateWithFlags(&v->st, cudaStreamNonBlocking) != cudaSuccess ||
         cublasCreate(&v->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(v->blas, v->st) != CUBLAS_STATUS_SUCCESS) {
-        if (!pl.st) cu_error(err, AG_ERR_IO, "CUDA: cannot create the vision encoder's stream / cuBLAS handle");
+        if (!pl.st)
+            cu_error(err, AG_ERR_IO, "CUDA: cannot create the vision encoder's stream / cuBLAS handle%s%s",
+                     *cu_blas_why() ? ": " : "", cu_blas_why());
         ag_cuda_vision_free(v);
         return NULL;
     }
