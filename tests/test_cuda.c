@@ -232,9 +232,16 @@ static void family_f32(const char *name, int gpu_layers) {
     unlink(out);
 }
 
+/* Each family as it runs by default, then with a one-token step's rope and attention as one kernel
+ * (cu_rope_attention; by default only where head_dim >= 128): biases, a sliding window, NeoX and
+ * partial rotary, per-head norms. */
 static void test_families_f32(void) {
     static const char *const FAMILIES[] = {"llama", "mistral", "qwen2", "qwen3", "glm4"};
-    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) family_f32(FAMILIES[i], 0);
+    for (int rope_attn = 0; rope_attn < 2; rope_attn++) {
+        if (rope_attn) setenv("AUTOGLM_CUDA_ROPE_ATTN", "1", 1);
+        for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) family_f32(FAMILIES[i], 0);
+    }
+    unsetenv("AUTOGLM_CUDA_ROPE_ATTN");
 }
 
 static void test_quantized_models(void) {
@@ -811,6 +818,7 @@ static void test_mmv_kernels(void) {
                   {"reference/models/tiny256-q4_0.gguf", false, 0.08},
                   {"reference/models/tiny256-q8_0.gguf", false, 0.08},
                   {"reference/models/tiny256-q4_k_m.gguf", false, 0.08}}; /* Q4_K and Q6_K */
+    setenv("AUTOGLM_CUDA_FUSED", "0", 1); /* one-token steps through these kernels, not the fused step */
     for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
         setenv("AUTOGLM_CUDA_MMV_ROWS", ROWS[r], 1);
         fprintf(stderr, "  AUTOGLM_CUDA_MMV_ROWS=%s\n", ROWS[r]);
@@ -822,6 +830,7 @@ static void test_mmv_kernels(void) {
         }
     }
     unsetenv("AUTOGLM_CUDA_MMV_ROWS");
+    unsetenv("AUTOGLM_CUDA_FUSED");
 }
 
 /* Logits of a prompt of n_prompt tokens and 4 one-token steps on the GPU into out ((5, n_vocab)), with the
@@ -861,11 +870,18 @@ static bool steps_logits(ag_model *m, const char *env, int n_prompt, float *out)
  * the type's tolerance, a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token
  * steps, and those steps bit for bit the same on every one-token kernel: the bulk-copy kernel
  * (cuda_mmv_bulk.cu; every weight kind, 8 and 16 warps, bulk and cp.async copies), the persistent
- * Q4_0 kernel and the one-row kernels (cuda_mmv.cu). */
+ * Q4_0 kernel, the one-row kernels (cuda_mmv.cu), rope and attention as two kernels and as one
+ * (cu_rope_attention) and the fused step (cuda_fused.cu; 16 and 32 warps; float weights take
+ * the kernel-per-op step there). */
 static void one_token_kernels(const char *shape, const char *type) {
     static const char *const CONFIGS[] = {
-        "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=8", "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=16",
-        "AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_COPY=1", "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=1"};
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=8",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=16",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_COPY=1",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=1",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0 AUTOGLM_CUDA_ROPE_ATTN=0",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0 AUTOGLM_CUDA_ROPE_ATTN=1",
+        "AUTOGLM_CUDA_FUSED=16", "AUTOGLM_CUDA_FUSED=32"};
     char path[1024], cmd[2200], shape_type[64];
     snprintf(shape_type, sizeof shape_type, "%s-%s", shape, type);
     snprintf(path, sizeof path, "%s/cuda-%s.gguf", tmp_dir(), shape_type);
@@ -881,11 +897,12 @@ static void one_token_kernels(const char *shape, const char *type) {
     if (m) {
         const size_t n = (size_t)5 * ag_model_n_vocab(m);
         float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
-        if (steps_logits(m, "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0", 4, one_row))
-            for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
-                if (steps_logits(m, CONFIGS[c], 4, other))
-                    CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0, "%s, %s: the logits differ from the one-row kernels'",
-                              type, CONFIGS[c]);
+        for (int n_prompt = 4; n_prompt <= 45; n_prompt += 41) /* steps' attention within and past 2 x 16 positions */
+            if (steps_logits(m, "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0", n_prompt, one_row))
+                for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
+                    if (steps_logits(m, CONFIGS[c], n_prompt, other))
+                        CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0,
+                                  "%s, %s, prompt %d: the logits differ from the one-row kernels'", type, CONFIGS[c], n_prompt);
         free(one_row);
         free(other);
         ag_model_free(m);

@@ -4,34 +4,19 @@
  * activations. The 8-bit format is cu_quantize_q8's (per 32 values d = max|v|/127, q = round(v/d),
  * and d*sum(q)); the float results are written too, for the float kernels and the next steps.
  */
-#include "cuda/cuda_internal.cuh"
+#include "cuda/cuda_act.cuh"
 
 /* Blocks (dim/256 per token, 256 threads): every block sums the squares of the whole row (from
- * L2: a row is a few KiB) and normalizes and quantizes its own 256 values, one 32-block per warp;
- * many blocks instead of one keep this step to a couple of memory round trips. */
-#define RMSQ_THREADS 256
+ * L2: a row is a few KiB; rmsq_scale) and normalizes and quantizes its own 256 values, one 32-block
+ * per warp; many blocks instead of one keep this step to a couple of memory round trips. */
 __global__ void __launch_bounds__(RMSQ_THREADS) rmsnorm_q8_kernel(const float *x, float *y, const float *w, int dim,
                                                                   float eps, int8_t *x8, float2 *xds) {
     cu_pdl_launch_next();
     cu_pdl_wait();
     const int t = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = RMSQ_THREADS / 32;
     const float *xr = x + (size_t)t * dim;
-    float ss = 0.0f;
-    if (dim % 4 == 0) {
-        for (int i = threadIdx.x * 4; i < dim; i += RMSQ_THREADS * 4) {
-            const float4 v = *(const float4 *)(xr + i);
-            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-        }
-    } else {
-        for (int i = threadIdx.x; i < dim; i += RMSQ_THREADS) ss += xr[i] * xr[i];
-    }
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     __shared__ float part[RMSQ_THREADS / 32];
-    if (lane == 0) part[warp] = ss;
-    __syncthreads();
-    ss = lane < n_warps ? part[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    const float scale = 1.0f / sqrtf(ss / (float)dim + eps);
+    const float scale = rmsq_scale(xr, dim, eps, threadIdx.x, part);
     const int nb = dim / 32, b = blockIdx.x * n_warps + warp;
     if (b >= nb) return;
     const int i = b * 32 + lane;

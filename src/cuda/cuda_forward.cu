@@ -27,6 +27,10 @@
  * AUTOGLM_CUDA_MMV_PERSIST=0 the persistent Q4_0 kernel of k = 2048 / 4096 (cuda_mmv.cu),
  * AUTOGLM_CUDA_MMV_BULK=0|2 the bulk-copy kernel (cuda_mmv_bulk.cu; default 1: Q8_0, F16, F32;
  * 2: every kind) and AUTOGLM_CUDA_BULK_WARPS / _BLOCKS / _STAGES / _COPY / _MIN its shape, and
+ * AUTOGLM_CUDA_ROPE_ATTN=0|1 runs a one-token step's rope and attention as two kernels or as one
+ * (cu_rope_attention; default: one where head_dim >= 128), AUTOGLM_CUDA_FUSED=16|32 runs a
+ * one-token step's layers as one kernel of that many warps per block (cuda_fused.cu; default off:
+ * slower today), and
  * AUTOGLM_CUDA_SKIP=MASK leaves kernels out of every pass (CU_SKIP_*: the time a kind of kernel costs
  * in the decode step is the difference; the output is then wrong).
  */
@@ -66,7 +70,11 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, 
     /* small batches: the norms and silu_mul also write the 8-bit activations of the next product */
     const bool q8 = n <= CU_MMV_MAX_COLS && e % 32 == 0 && f % 32 == 0;
     ag_status r;
-    for (int il = 0; il < hp->n_layer; il++) {
+    const bool fused = n == 1 && !multi && !mrope && s->fused && !s->skip;
+    /* a one-token step: rope and attention as one kernel (s->rope_attn) */
+    const bool one_step = n == 1 && !multi && !mrope && s->kv_type == AG_CUDA_KV_F16 && hd <= 256 && s->rope_attn;
+    if (fused) cu_fused_decode(s, st);
+    for (int il = 0; il < (fused ? 0 : hp->n_layer); il++) {
         const cu_layer *L = &m->layers[il];
         if (!(s->skip & CU_SKIP_NORM)) {
             if (q8) cu_rmsnorm_q8(s->x, s->xb, L->attn_norm, n, e, eps, s->x8, s->xds, st);
@@ -86,7 +94,10 @@ static ag_status enqueue_pass(ag_cuda_session *s, int n, int first, bool multi, 
         if (L->q_norm) cu_rmsnorm(s->qkv, s->qkv, L->q_norm, n * hp->n_head, hp->n_head, ld_qkv, hd, eps, st);
         if (L->k_norm) cu_rmsnorm(s->qkv + qd, s->qkv + qd, L->k_norm, n * hp->n_head_kv, hp->n_head_kv, ld_qkv, hd, eps, st);
         const bool att_q8 = q8 && hd % 32 == 0; /* the attention writes the 8-bit activations of att */
-        if (!(s->skip & CU_SKIP_ATTN)) {
+        if (s->skip & CU_SKIP_ATTN) {
+        } else if (one_step) {
+            cu_rope_attention(s, il, att_q8, st);
+        } else {
             cu_rope_store(s, il, n, multi, mrope, st);
             cu_attention(s, il, n, att_q8, multi, st);
         }

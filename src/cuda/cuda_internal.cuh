@@ -55,6 +55,14 @@ struct cu_layer {
     bool swa;
 };
 
+/* A layer as the fused decode step reads it (cuda_fused.cu; device memory): the parts of the
+ * stacked products as matrices of their own */
+struct cu_fused_layer {
+    cu_weight q, k, v, wo, gate, up, down;
+    const float *attn_norm, *ffn_norm, *bq, *bk, *bv; /* biases NULL when absent */
+    int swa;
+};
+
 struct ag_cuda_model {
     int device;
     ag_cuda_model_desc hp; /* the numbers of the description (its pointers are not kept) */
@@ -162,6 +170,12 @@ struct ag_cuda_session {
     int bulk_warps, bulk_copy;
     size_t bulk_min_tile;
     size_t smem_sm, smem_block;
+    int fused;                           /* one-token steps as one kernel of this many warps per block
+                                            (cuda_fused.cu; 0: a kernel per op; AUTOGLM_CUDA_FUSED) */
+    cu_fused_layer *d_fused;             /* (n_layer) device */
+    unsigned *d_sync;                    /* (2) device: the fused kernel's grid barrier */
+    bool rope_attn;                      /* one-token steps: rope + attention as one kernel (AUTOGLM_CUDA_ROPE_ATTN;
+                                            default: head_dim >= 128) */
     unsigned skip;                       /* AUTOGLM_CUDA_SKIP: CU_SKIP_* kernels left out (timing only: wrong output) */
     float *h_x;    /* pinned (n_batch, n_embd) input embeddings */
     cudaGraphExec_t graph; /* the decode step (n = 1), captured on first use */
@@ -265,6 +279,18 @@ bool cu_mmv_bulk(const cu_weight *w, const float *x, const int8_t *x8, const flo
    programmatic-dependent-launch waits either) */
 bool cu_mmv_bulk_prepare(size_t smem_block);
 
+/* ---- cuda_fused.cu: the decode step's layers as one kernel */
+#define CU_FUSED_WARPS 0 /* warps per block of the fused step by default (AUTOGLM_CUDA_FUSED=16|32; 0: off,
+                            the kernel per op is faster today: docs/PERFORMANCE.md) */
+/* The model's layers as the fused kernel reads them into out (n_layer); false when a layer has
+   what it does not do (per-head or post norms, float weights) */
+bool cu_fused_layers(const ag_cuda_model *m, cu_fused_layer *out);
+/* Whether the session's model and cache suit the fused kernel with warps (16, 32) per block on its
+   device (every layer as cu_fused_layers says, and the kernel fits a block per multiprocessor) */
+bool cu_fused_supported(const ag_cuda_session *s, int warps);
+/* Enqueues the layers of the one-token pass of s (x -> x; s->fused warps per block) */
+void cu_fused_decode(ag_cuda_session *s, cu_stream cs);
+
 /* ---- cuda_gemm.cu: the same for any n through cuBLAS (weights dequantized to F16) */
 ag_status cu_gemm(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate, ag_error *err);
 
@@ -281,5 +307,8 @@ void cu_rmsnorm_add(const float *y, float *x, const float *w, int n, int dim, fl
 /* ---- cuda_attn.cu: att (n, q_dim) = softmax(q K^T * scale) V over the cache of layer il; with q8
    (head_dim % 32 == 0, n <= CU_MMV_MAX_COLS) also att's 8-bit activations in s->x8, s->xds */
 void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_stream cs);
+/* cu_rope_store then cu_attention for a one-token step (not multi, no M-RoPE, an F16 cache,
+   head_dim <= 256) as one kernel: the same bits, one kernel fewer in the decode chain */
+void cu_rope_attention(ag_cuda_session *s, int il, bool q8, cu_stream cs);
 
 #endif

@@ -14,6 +14,7 @@
  * replays at any position. Every kernel waits for the one before it first (cu_pdl_wait).
  */
 #include "cuda/cuda_internal.cuh"
+#include "cuda/cuda_rope.cuh"
 
 /* 1 / sqrt(mean(v^2) + eps) over dim values, summed by all the block's threads: each thread's
  * stride, a warp-shuffle tree, then the warps' sums (one order for every caller). */
@@ -102,29 +103,18 @@ __global__ void rope_store_kernel(rope_args a) {
     const bool is_v = head >= a.n_head + a.n_head_kv;
     const float fpos = (float)(pos + a.delta[a.multi ? t : 0]) / a.pos_scale;
     for (int i = threadIdx.x; i < half_hd; i += blockDim.x) {
-        int i0 = 2 * i, i1 = 2 * i + 1;
+        int i0, i1;
+        cu_rope_pair(i, a.n_rot, !is_v && a.neox, &i0, &i1); /* v: pairs (2i, 2i+1), not rotated */
         float x0 = v[i0], x1 = v[i1];
         if (!is_v && i < a.n_rot / 2) {
-            if (a.neox) {
-                i0 = i;
-                i1 = i + a.n_rot / 2;
-                x0 = v[i0];
-                x1 = v[i1];
-            }
             float th;
             if (a.mpos) { /* as ag_rope_multi: pos[axis] / base^(2i/n_rot) */
                 const int axis = i < a.sec0 ? 0 : i < a.sec01 ? 1 : 2;
                 th = (float)a.mpos[3 * t + axis] * (1.0f / powf(a.rope_base, (float)(2 * i) / (float)a.n_rot));
             } else {
-                float theta = fpos; /* the CPU's recurrence: theta_i = pos * scale^i, one rounding each */
-                for (int j = 0; j < i; j++) theta = __fmul_rn(theta, a.theta_scale);
-                th = a.freqs ? theta / a.freqs[i] : theta;
+                th = cu_rope_theta(fpos, i, a.theta_scale, a.freqs);
             }
-            const float c = cosf(th), s = sinf(th);
-            const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-            const float y1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
-            x0 = y0;
-            x1 = y1;
+            cu_rope_rotate(&x0, &x1, th);
         }
         if (head < a.n_head || rk.kv_type != AG_CUDA_KV_F16) { /* q, or k/v for kv_quant_store_kernel */
             v[i0] = x0;

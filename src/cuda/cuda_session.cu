@@ -61,6 +61,8 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
     CARVE(d_rows, cu_rowkv, 1 + CU_MMV_MAX_COLS);
     CARVE(d_delta, int, 1 + CU_MMV_MAX_COLS);
     CARVE(d_mpos, int, nb * 3);
+    CARVE(d_sync, unsigned, 2);
+    CARVE(d_fused, cu_fused_layer, d->n_layer);
     if (base) s->blas_ws = base + off;
     off += prefill ? BLAS_WS_BYTES : 0;
 #undef CARVE
@@ -76,6 +78,19 @@ extern "C" uint64_t ag_cuda_session_bytes(const ag_cuda_model_desc *d, int n_ctx
 }
 
 extern "C" int ag_cuda_session_kv_type(const ag_cuda_session *s) { return s->kv_type; }
+
+/* The fused decode step's layer table and barrier on the device; false when the model, cache or
+ * device do not suit it (the session then runs a kernel per op). */
+static bool fused_setup(ag_cuda_session *s) {
+    const int n_layer = s->m->hp.n_layer;
+    cu_fused_layer *host = (cu_fused_layer *)calloc((size_t)n_layer, sizeof *host);
+    bool ok = host && cu_fused_layers(s->m, host) && cu_fused_supported(s, s->fused) &&
+              cudaMemcpy(s->d_fused, host, (size_t)n_layer * sizeof *host, cudaMemcpyHostToDevice) == cudaSuccess &&
+              cudaMemset(s->d_sync, 0, 2 * sizeof(unsigned)) == cudaSuccess;
+    free(host);
+    if (!ok) cudaGetLastError();
+    return ok;
+}
 
 extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int n_batch, int kv_type, ag_error *err) {
     ag_cuda_session *s = (ag_cuda_session *)calloc(1, sizeof *s);
@@ -165,7 +180,13 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         s->mmv_persist = !(mp && strcmp(mp, "0") == 0);
         const char *sk = getenv("AUTOGLM_CUDA_SKIP");
         s->skip = sk && *sk ? (unsigned)atoi(sk) : 0;
+        const char *ra = getenv("AUTOGLM_CUDA_ROPE_ATTN");
+        /* measured (docs/PERFORMANCE.md): +1.0 - 1.5% tg128 with head_dim 128 (8B), -1.0 - 1.5% with 64 (1B) */
+        s->rope_attn = ra && *ra ? atoi(ra) != 0 : m->hp.head_dim >= 128;
+        const char *fu = getenv("AUTOGLM_CUDA_FUSED");
+        s->fused = fu && *fu ? atoi(fu) : CU_FUSED_WARPS;
     }
+    if (s->fused && !fused_setup(s)) s->fused = 0;
     if (n_batch > CU_MMV_MAX_COLS) {
         if (cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS ||
             cublasSetWorkspace(s->blas, s->blas_ws, s->blas_ws_bytes) != CUBLAS_STATUS_SUCCESS) {
