@@ -2,7 +2,7 @@
 # test.sh - the whole test suite, as CI runs it:
 #   1. the release build's unit and CLI tests (CTest),
 #   2. the same tests built with AddressSanitizer + UBSan,
-#   3. each libFuzzer target for a bounded time (20 s each; AUTOGLM_FUZZ_SECONDS overrides).
+#   3. each libFuzzer target for a bounded time (12 s each, within CI's 15 minutes; AUTOGLM_FUZZ_SECONDS overrides).
 # Shared test data is read from $AUTOGLM_SHARED (default: ../shared beside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +30,8 @@ for target in build-fuzz/fuzz/fuzz_*; do
   corpus="fuzz/corpus/${name#fuzz_}"
   dict="fuzz/${name#fuzz_}.dict" # libFuzzer dictionary, where the target has one
   mkdir -p "build-fuzz/corpus-$name"
-  echo "-- $name (${AUTOGLM_FUZZ_SECONDS:-20} s)"
-  "$target" -max_total_time="${AUTOGLM_FUZZ_SECONDS:-20}" -max_len=65536 -timeout=10 \
+  echo "-- $name (${AUTOGLM_FUZZ_SECONDS:-12} s)"
+  "$target" -max_total_time="${AUTOGLM_FUZZ_SECONDS:-12}" -max_len=65536 -timeout=10 \
     $( [ -f "$dict" ] && echo "-dict=$dict" ) \
     "build-fuzz/corpus-$name" $( [ -d "$corpus" ] && echo "$corpus" ) \
     $( [ -d "build-fuzz/seeds/${name#fuzz_}" ] && echo "build-fuzz/seeds/${name#fuzz_}" ) 2>&1 | tail -n 3
