@@ -28,9 +28,8 @@
  * AUTOGLM_CUDA_MMV_BULK=0|2 the bulk-copy kernel (cuda_mmv_bulk.cu; default 1: Q8_0, F16, F32;
  * 2: every kind) and AUTOGLM_CUDA_BULK_WARPS / _BLOCKS / _STAGES / _COPY / _MIN its shape, and
  * AUTOGLM_CUDA_ROPE_ATTN=0|1 runs a one-token step's rope and attention as two kernels or as one
- * (cu_rope_attention; default: one where head_dim >= 128), AUTOGLM_CUDA_FUSED=16|32 runs a
- * one-token step's layers as one kernel of that many warps per block (cuda_fused.cu; default off:
- * slower today), and
+ * (cu_rope_attention; default: one where head_dim >= 128), AUTOGLM_CUDA_FUSED=0|1 a one-token
+ * step's layers as one kernel (cuda_fused.cu; 2: required, for tests), and
  * AUTOGLM_CUDA_SKIP=MASK leaves kernels out of every pass (CU_SKIP_*: the time a kind of kernel costs
  * in the decode step is the difference; the output is then wrong).
  */

@@ -61,6 +61,8 @@ struct cu_fused_layer {
     cu_weight q, k, v, wo, gate, up, down;
     const float *attn_norm, *ffn_norm, *bq, *bk, *bv; /* biases NULL when absent */
     int swa;
+    int row_units[7], tile_units[7]; /* per matrix (q, k, v, wo, gate, up, down): units of a row, of a tile */
+    int groups[4];                   /* per product (qkv, wo, gate|up, down): tiles of 16 rows */
 };
 
 struct ag_cuda_model {
@@ -170,8 +172,8 @@ struct ag_cuda_session {
     int bulk_warps, bulk_copy;
     size_t bulk_min_tile;
     size_t smem_sm, smem_block;
-    int fused;                           /* one-token steps as one kernel of this many warps per block
-                                            (cuda_fused.cu; 0: a kernel per op; AUTOGLM_CUDA_FUSED) */
+    int fused;                           /* one-token steps as one kernel (cuda_fused.cu; AUTOGLM_CUDA_FUSED: 0, 1, 2) */
+    uint32_t fused_stage;                /* bytes of each of the fused kernel's weight stages */
     cu_fused_layer *d_fused;             /* (n_layer) device */
     unsigned *d_sync;                    /* (2) device: the fused kernel's grid barrier */
     bool rope_attn;                      /* one-token steps: rope + attention as one kernel (AUTOGLM_CUDA_ROPE_ATTN;
@@ -280,15 +282,16 @@ bool cu_mmv_bulk(const cu_weight *w, const float *x, const int8_t *x8, const flo
 bool cu_mmv_bulk_prepare(size_t smem_block);
 
 /* ---- cuda_fused.cu: the decode step's layers as one kernel */
-#define CU_FUSED_WARPS 0 /* warps per block of the fused step by default (AUTOGLM_CUDA_FUSED=16|32; 0: off,
-                            the kernel per op is faster today: docs/PERFORMANCE.md) */
+#define CU_FUSED_DEFAULT 0 /* the fused step by default (AUTOGLM_CUDA_FUSED=0|1, 2: required, an error where it
+                              does not apply; measurements: docs/PERFORMANCE.md) */
 /* The model's layers as the fused kernel reads them into out (n_layer); false when a layer has
-   what it does not do (per-head or post norms, float weights) */
-bool cu_fused_layers(const ag_cuda_model *m, cu_fused_layer *out);
-/* Whether the session's model and cache suit the fused kernel with warps (16, 32) per block on its
-   device (every layer as cu_fused_layers says, and the kernel fits a block per multiprocessor) */
-bool cu_fused_supported(const ag_cuda_session *s, int warps);
-/* Enqueues the layers of the one-token pass of s (x -> x; s->fused warps per block) */
+   what it does not do (per-head or post norms, float weights, rows not in 16s) */
+bool cu_fused_layers(const ag_cuda_model *m, uint32_t stage_bytes, cu_fused_layer *out);
+/* (stage_bytes: s->fused_stage, set by cu_fused_supported first)
+   Whether the session's model, cache and device suit the fused kernel (on: the session asks for it;
+   compute capability 9.0+, cooperative launch, the kernel fits a block per multiprocessor) */
+bool cu_fused_supported(ag_cuda_session *s, int on); /* sets s->fused_stage */
+/* Enqueues the layers of the one-token pass of s (x -> x) */
 void cu_fused_decode(ag_cuda_session *s, cu_stream cs);
 
 /* ---- cuda_gemm.cu: the same for any n through cuBLAS (weights dequantized to F16) */

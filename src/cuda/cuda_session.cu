@@ -84,7 +84,7 @@ extern "C" int ag_cuda_session_kv_type(const ag_cuda_session *s) { return s->kv_
 static bool fused_setup(ag_cuda_session *s) {
     const int n_layer = s->m->hp.n_layer;
     cu_fused_layer *host = (cu_fused_layer *)calloc((size_t)n_layer, sizeof *host);
-    bool ok = host && cu_fused_layers(s->m, host) && cu_fused_supported(s, s->fused) &&
+    bool ok = host && cu_fused_supported(s, s->fused) && cu_fused_layers(s->m, s->fused_stage, host) &&
               cudaMemcpy(s->d_fused, host, (size_t)n_layer * sizeof *host, cudaMemcpyHostToDevice) == cudaSuccess &&
               cudaMemset(s->d_sync, 0, 2 * sizeof(unsigned)) == cudaSuccess;
     free(host);
@@ -184,9 +184,17 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         /* measured (docs/PERFORMANCE.md): +1.0 - 1.5% tg128 with head_dim 128 (8B), -1.0 - 1.5% with 64 (1B) */
         s->rope_attn = ra && *ra ? atoi(ra) != 0 : m->hp.head_dim >= 128;
         const char *fu = getenv("AUTOGLM_CUDA_FUSED");
-        s->fused = fu && *fu ? atoi(fu) : CU_FUSED_WARPS;
+        s->fused = fu && *fu ? atoi(fu) : CU_FUSED_DEFAULT;
     }
-    if (s->fused && !fused_setup(s)) s->fused = 0;
+    if (s->fused && !fused_setup(s)) {
+        if (s->fused == 2) { /* required (tests): an error rather than the kernel per op */
+            cu_error(err, AG_ERR_UNSUPPORTED, "AUTOGLM_CUDA_FUSED=2: the fused decode step does not apply to this model on cuda:%d",
+                     m->device);
+            ag_cuda_session_free(s);
+            return NULL;
+        }
+        s->fused = 0;
+    }
     if (n_batch > CU_MMV_MAX_COLS) {
         if (cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(s->blas, s->stream) != CUBLAS_STATUS_SUCCESS ||
             cublasSetWorkspace(s->blas, s->blas_ws, s->blas_ws_bytes) != CUBLAS_STATUS_SUCCESS) {
