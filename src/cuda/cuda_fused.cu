@@ -46,7 +46,7 @@
 #define FUSED_WARPS 16      /* warps per block: the rows of a tile; as the decode attention kernel's */
 #define FUSED_STAGES 3      /* tiles in flight per block */
 #define FUSED_HDR 128       /* bytes before the stages: their barriers */
-#define FUSED_TILE_ROWS 16
+#define FUSED_TILE_ROWS FUSED_WARPS /* rows of a tile: one per warp */
 
 enum { PH_QKV, PH_WO, PH_GU, PH_DOWN, PH_N };
 
