@@ -903,6 +903,17 @@ static void one_token_kernels(const char *shape, const char *type) {
                     if (steps_logits(m, CONFIGS[c], n_prompt, other))
                         CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0,
                                   "%s, %s, prompt %d: the logits differ from the one-row kernels'", type, CONFIGS[c], n_prompt);
+        if (strcmp(type, "f16") == 0) { /* float weights: no fused step, and requiring it is a clear error */
+            setenv("AUTOGLM_CUDA_FUSED", "2", 1);
+            ag_session_params sp = {.n_ctx = 16};
+            ag_error fe = {0};
+            ag_session *s = ag_session_new(m, &sp, &fe);
+            unsetenv("AUTOGLM_CUDA_FUSED");
+            CHECK_MSG(s == NULL && strstr(fe.msg, "AUTOGLM_CUDA_FUSED=2") && strstr(fe.msg, "does not apply"),
+                      "f16, AUTOGLM_CUDA_FUSED=2: %s", s ? "a session was made" : fe.msg);
+            if (!s) fprintf(stderr, "  f16, AUTOGLM_CUDA_FUSED=2: %s\n", fe.msg);
+            ag_session_free(s);
+        }
         free(one_row);
         free(other);
         ag_model_free(m);

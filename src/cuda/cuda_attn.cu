@@ -51,11 +51,12 @@ void cu_rope_attention(ag_cuda_session *s, int il, bool q8, cu_stream cs) {
     const attn_args a = {s->qkv, s->d_rows, s->att, q8 ? s->x8 : NULL, q8 ? s->xds : NULL, s->d_pos, il, 0,
                          hp->n_head, hp->n_head_kv, hp->head_dim, m->layers[il].swa ? hp->n_swa : 0, hp->attn_scale};
     const rope_step r = {m->rope_freqs, 0.0f, m->rope_theta_scale, hp->n_rot, hp->rope_neox ? 1 : 0};
-    const dim3 grid(hp->n_head), block(32 * 16);
-    if (hp->head_dim <= 32) cu_launch(cs, rope_attn_kernel<1>, grid, block, a, r, (const int *)s->d_delta, hp->rope_scale);
-    else if (hp->head_dim <= 64) cu_launch(cs, rope_attn_kernel<2>, grid, block, a, r, (const int *)s->d_delta, hp->rope_scale);
-    else if (hp->head_dim <= 128) cu_launch(cs, rope_attn_kernel<4>, grid, block, a, r, (const int *)s->d_delta, hp->rope_scale);
-    else cu_launch(cs, rope_attn_kernel<8>, grid, block, a, r, (const int *)s->d_delta, hp->rope_scale);
+    const int hd = hp->head_dim;
+    void (*kernel)(attn_args, rope_step, const int *, float) = hd <= 32    ? rope_attn_kernel<1>
+                                                               : hd <= 64  ? rope_attn_kernel<2>
+                                                               : hd <= 128 ? rope_attn_kernel<4>
+                                                                           : rope_attn_kernel<8>;
+    cu_launch(cs, kernel, dim3(hp->n_head), dim3(32 * 16), a, r, (const int *)s->d_delta, hp->rope_scale);
 }
 
 void cu_attention(ag_cuda_session *s, int il, int n, bool q8, bool multi, cu_stream cs) {

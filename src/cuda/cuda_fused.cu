@@ -408,17 +408,15 @@ bool cu_fused_layers(const ag_cuda_model *m, uint32_t stage_bytes, cu_fused_laye
         if (L->q_norm || L->k_norm || L->attn_post_norm || L->ffn_post_norm || !L->attn_norm || !L->ffn_norm)
             return false;
         const cu_weight *mats[] = {&o->q, &o->k, &o->v, &o->wo, &o->gate, &o->up, &o->down};
-        for (const cu_weight *w : mats)
-            if (!fused_kind(*w)) return false;
-        for (const cu_weight *w : mats)
-            if (w->rows % FUSED_TILE_ROWS != 0 || w->k % unit_weights(w->kind) != 0 || w->row_bytes % 16 != 0)
-                return false;
         for (int i = 0; i < 7; i++) {
             const cu_weight *w = mats[i];
+            if (!fused_kind(*w) || w->rows % FUSED_TILE_ROWS != 0 || w->rows > (1 << 30) ||
+                w->k % unit_weights(w->kind) != 0 || w->row_bytes % 16 != 0)
+                return false;
             const int per_tile = (int)(stage_bytes / (FUSED_TILE_ROWS * (unit_q_bytes(w->kind) + unit_d_bytes(w->kind))));
             o->row_units[i] = (int)(w->k / unit_weights(w->kind));
             o->tile_units[i] = per_tile < o->row_units[i] ? per_tile : o->row_units[i];
-            if (o->tile_units[i] < 1 || w->rows > (1 << 30) / FUSED_TILE_ROWS) return false;
+            if (o->tile_units[i] < 1) return false; /* not one unit of 16 rows fits a stage */
         }
         o->groups[PH_QKV] = (int)((o->q.rows + o->k.rows + o->v.rows) / FUSED_TILE_ROWS);
         o->groups[PH_WO] = (int)(o->wo.rows / FUSED_TILE_ROWS);
@@ -441,9 +439,8 @@ bool cu_fused_supported(ag_cuda_session *s, int on) {
         cudaGetLastError();
         return false;
     }
-    /* every matrix's tile of one unit must fit a stage */
-    const uint32_t stage = fused_stage_bytes(s);
-    if (stage < FUSED_TILE_ROWS * (unit_q_bytes(CU_Q4_K) + 64)) return false;
+    const uint32_t stage = fused_stage_bytes(s); /* whether each matrix's tiles fit: cu_fused_layers */
+    if (stage == 0) return false;
     s->fused_stage = stage;
     const fused_kernel k = kernel_for(hp->head_dim);
     const size_t smem = fused_act_bytes(s->m) + (size_t)FUSED_STAGES * stage;

@@ -284,13 +284,14 @@ bool cu_mmv_bulk_prepare(size_t smem_block);
 /* ---- cuda_fused.cu: the decode step's layers as one kernel */
 #define CU_FUSED_DEFAULT 0 /* the fused step by default (AUTOGLM_CUDA_FUSED=0|1, 2: required, an error where it
                               does not apply; measurements: docs/PERFORMANCE.md) */
-/* The model's layers as the fused kernel reads them into out (n_layer); false when a layer has
-   what it does not do (per-head or post norms, float weights, rows not in 16s) */
+/* Whether the session's cache and device suit the fused kernel (on: the session asks for it;
+   compute capability 9.0+, cooperative launch, the kernel fits a block per multiprocessor); sets
+   s->fused_stage, the bytes of its weight stages */
+bool cu_fused_supported(ag_cuda_session *s, int on);
+/* The model's layers as the fused kernel reads them, with stages of stage_bytes, into out
+   (n_layer); false when a layer has what it does not do (per-head or post norms, float weights,
+   rows not in 16s, a tile that does not fit a stage) */
 bool cu_fused_layers(const ag_cuda_model *m, uint32_t stage_bytes, cu_fused_layer *out);
-/* (stage_bytes: s->fused_stage, set by cu_fused_supported first)
-   Whether the session's model, cache and device suit the fused kernel (on: the session asks for it;
-   compute capability 9.0+, cooperative launch, the kernel fits a block per multiprocessor) */
-bool cu_fused_supported(ag_cuda_session *s, int on); /* sets s->fused_stage */
 /* Enqueues the layers of the one-token pass of s (x -> x) */
 void cu_fused_decode(ag_cuda_session *s, cu_stream cs);
 
