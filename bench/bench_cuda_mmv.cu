@@ -9,6 +9,8 @@
  *             into registers before the current row is summed (k = 4096 only)
  *   tile      rows in tiles of 32 with piece b of the 32 rows contiguous (lane = row, the warps of
  *             a block split k, summed in shared memory): the whole grid reads one region at a time
+ *   stream L/B the engine's streaming kernel (cuda_mmv_stream.cu): a persistent grid of B blocks per
+ *             multiprocessor, each warp streaming its rows in chunks of L 16-byte loads per lane
  *   bulk B/S  the engine's bulk-copy kernel (cuda_mmv_bulk.cu, compute capability 9.0+): tiles of 8
  *             rows copied into shared memory by the copy engine, B blocks per multiprocessor with S
  *             stages each ("auto": the engine's choice)
@@ -216,16 +218,25 @@ int main(void) {
         /* blocks/SM, stages, warps, copy (0 bulk, 1 cp.async) */
         static const int BULK[][4] = {{0, 0, 0, 0}, {2, 3, 8, 0}, {2, 3, 16, 0}, {4, 2, 8, 1}};
         const int n_bulk = bulk ? (int)(sizeof BULK / sizeof BULK[0]) : 0;
-        for (int variant = 0; variant < 5 + n_bulk; variant++) {
+        /* the streaming kernel: loads per lane and chunk, blocks/SM */
+        static const int STREAM[][2] = {{4, 4}, {8, 4}, {4, 8}};
+        const int n_stream = (int)(sizeof STREAM / sizeof STREAM[0]);
+        for (int variant = 0; variant < 5 + n_bulk + n_stream; variant++) {
             if (variant == 2 && k != 4096) continue;
             static const char *const names[] = {"rows, 4 warps/block", "rows, 16 warps/block", "persist, 4 blocks/SM",
                                                 "tile, 8 warps", "tile, 32 warps"};
             char bulk_name[64];
             cu_stream cs = {};
-            if (variant >= 5) {
+            const bool streaming = variant >= 5 + n_bulk;
+            const int sv_loads = streaming ? STREAM[variant - 5 - n_bulk][0] : 0,
+                      sv_blocks = streaming ? STREAM[variant - 5 - n_bulk][1] : 0;
+            if (streaming) {
+                cs = {st, false, n_sm, 0, -1, false, -1, false, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0};
+                snprintf(bulk_name, sizeof bulk_name, "stream L=%d, %d blk/SM", sv_loads, sv_blocks);
+            } else if (variant >= 5) {
                 const int *b = BULK[variant - 5];
                 cs = {st, false, n_sm, 0, -1, false, -1, false, 2, b[0], b[1], b[2], b[3], 0,
-                      (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin};
+                      (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin, 0, 0, 0};
                 if (b[0]) snprintf(bulk_name, sizeof bulk_name, "%s %d blk/SM x %d, %d warps", b[3] ? "cp.async" : "bulk", b[0], b[1], b[2]);
                 else snprintf(bulk_name, sizeof bulk_name, "bulk (engine's default)");
             }
@@ -244,7 +255,10 @@ int main(void) {
                     else if (variant == 2) persist_kernel<<<n_sm * 4, dim3(32, 4), 0, st>>>(qc, dc, rows, x8, xds, out);
                     else if (variant == 3) tile_kernel<8><<<tiles, dim3(32, 8), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
                     else if (variant == 4) tile_kernel<32><<<tiles, dim3(32, 32), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
-                    else {
+                    else if (streaming) {
+                        const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};
+                        if (!cu_mmv_stream(&w, NULL, x8, xds, out, false, sv_loads, sv_blocks, cs) && i == 0) printf("  (%s refused)\n", name);
+                    } else {
                         const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};
                         if (!cu_mmv_bulk(&w, NULL, x8, xds, out, false, cs)) {
                             if (i == 0) printf("  (%s does not fit)\n", name);

@@ -869,25 +869,44 @@ static bool steps_logits(ag_model *m, const char *env, int n_prompt, float *out)
 /* The one-token kernels of a one-layer model of a real model's width (shape) in `type`: the CPU's logits within
  * the type's tolerance, a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token
  * steps, and those steps bit for bit the same on every one-token kernel: the bulk-copy kernel
- * (cuda_mmv_bulk.cu; every weight kind, 8 and 16 warps, bulk and cp.async copies), the persistent
+ * (cuda_mmv_bulk.cu; every weight kind, 8 and 16 warps, bulk and cp.async copies), the streaming
+ * kernel (cuda_mmv_stream.cu; every weight kind, chunks of 4 and 8 loads, one block per
+ * multiprocessor so that each warp streams several rows, chunks across rows), the persistent
  * Q4_0 kernel, the one-row kernels (cuda_mmv.cu), rope and attention as two kernels and as one
  * (cu_rope_attention) and the fused step (cuda_fused.cu; float weights take the kernel-per-op
  * step there). */
 static void one_token_kernels(const char *shape, const char *type) {
     static const char *const CONFIGS[] = {
-        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=8",
-        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=16",
-        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_COPY=1",
-        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=1",
-        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0 AUTOGLM_CUDA_ROPE_ATTN=0",
-        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0 AUTOGLM_CUDA_ROPE_ATTN=1",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=8",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_WARPS=16",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=2 AUTOGLM_CUDA_BULK_COPY=1",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=1",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=1", /* the kinds' defaults */
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_LOADS=4",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_LOADS=8",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_LOADS=8 AUTOGLM_CUDA_STREAM_BLOCKS=1",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0 "
+        "AUTOGLM_CUDA_ROPE_ATTN=0",
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0 "
+        "AUTOGLM_CUDA_ROPE_ATTN=1",
         "AUTOGLM_CUDA_FUSED=2"}; /* last: required, so it is the fused step that matched (quantized types) */
+    static const char ONE_ROW[] =
+        "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0";
+    const bool k_quant = strcmp(type, "q4_k_m") == 0; /* quantized from F16 by ag_quantize */
     char path[1024], cmd[2200], shape_type[64];
     snprintf(shape_type, sizeof shape_type, "%s-%s", shape, type);
     snprintf(path, sizeof path, "%s/cuda-%s.gguf", tmp_dir(), shape_type);
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape %s --type %s --layers 1 --vocab 512 --seed 3 > /dev/null",
-             AG_TEST_GEN_SYNTHETIC, path, shape, type);
+    snprintf(cmd, sizeof cmd, "'%s' '%s%s' --shape %s --type %s --layers 1 --vocab 512 --seed 3 > /dev/null",
+             AG_TEST_GEN_SYNTHETIC, path, k_quant ? ".f16" : "", shape, k_quant ? "f16" : type);
     CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    if (k_quant) {
+        char f16_path[1100];
+        snprintf(f16_path, sizeof f16_path, "%s.f16", path);
+        ag_quantize_params qp = {.type = "Q4_K_M"};
+        ag_error qe = {0};
+        CHECK_MSG(ag_quantize(f16_path, path, &qp, &qe) == AG_OK, "%s", qe.msg);
+        remove(f16_path);
+    }
     compare(path, false, strcmp(type, "f16") == 0 ? 2e-2 : 0.08);
     gpu_batch_matches_steps(path, 5);
     ag_model_params mp = {.device = "cuda"};
@@ -898,7 +917,7 @@ static void one_token_kernels(const char *shape, const char *type) {
         const size_t n = (size_t)5 * ag_model_n_vocab(m);
         float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
         for (int n_prompt = 4; n_prompt <= 45; n_prompt += 41) /* steps' attention within and past 2 x 16 positions */
-            if (steps_logits(m, "AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0", n_prompt, one_row))
+            if (steps_logits(m, ONE_ROW, n_prompt, one_row))
                 for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0] - (strcmp(type, "f16") == 0); c++)
                     if (steps_logits(m, CONFIGS[c], n_prompt, other))
                         CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0,
@@ -925,6 +944,7 @@ static void test_one_token_kernels(void) {
     one_token_kernels("1b", "q4_0"); /* head_dim 64 */
     one_token_kernels("1b", "q8_0");
     one_token_kernels("1b", "f16");
+    one_token_kernels("1b", "q4_k_m"); /* Q4_K and Q6_K */
     one_token_kernels("8b", "q4_0"); /* head_dim 128, k = 4096 and 14336 */
 }
 
