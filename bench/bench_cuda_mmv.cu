@@ -257,7 +257,8 @@ int main(void) {
                     else if (variant == 4) tile_kernel<32><<<tiles, dim3(32, 32), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
                     else if (streaming) {
                         const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};
-                        if (!cu_mmv_stream(&w, NULL, x8, xds, out, false, sv_loads, sv_blocks, cs) && i == 0) printf("  (%s refused)\n", name);
+                        if (!cu_mmv_stream(&w, NULL, x8, xds, out, false, sv_loads, sv_blocks, cs) && i == 0)
+                            printf("  (%s refused)\n", name);
                     } else {
                         const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};
                         if (!cu_mmv_bulk(&w, NULL, x8, xds, out, false, cs)) {

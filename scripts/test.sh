@@ -36,16 +36,18 @@ fuzz_one() {
   "$target" -max_total_time="${AUTOGLM_FUZZ_SECONDS:-12}" -max_len=65536 -timeout=10 \
     $( [ -f "$dict" ] && echo "-dict=$dict" ) \
     "build-fuzz/corpus-$name" $( [ -d "$corpus" ] && echo "$corpus" ) \
-    $( [ -d "build-fuzz/seeds/${name#fuzz_}" ] && echo "build-fuzz/seeds/${name#fuzz_}" ) > "build-fuzz/log-$name" 2>&1
+    $( [ -d "build-fuzz/seeds/${name#fuzz_}" ] && echo "build-fuzz/seeds/${name#fuzz_}" ) > "build-fuzz/log-$name" 2>&1 ||
+    { local rc=$?; touch "build-fuzz/failed-$name"; return "$rc"; }
 }
 export -f fuzz_one
-rm -f build-fuzz/log-fuzz_*
+rm -f build-fuzz/log-fuzz_* build-fuzz/failed-fuzz_*
 fuzz_status=0
 find build-fuzz/fuzz -maxdepth 1 -name 'fuzz_*' -type f -perm -u+x | sort |
   xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {} || fuzz_status=$?
 for log in build-fuzz/log-fuzz_*; do
-  echo "-- ${log#build-fuzz/log-} (${AUTOGLM_FUZZ_SECONDS:-12} s)"
-  tail -n 3 "$log"
+  name=${log#build-fuzz/log-}
+  echo "-- $name (${AUTOGLM_FUZZ_SECONDS:-12} s)"
+  if [ -e "build-fuzz/failed-$name" ]; then tail -n 80 "$log"; else tail -n 3 "$log"; fi # a finding: its report
 done
-[ "$fuzz_status" -eq 0 ] || { echo "fuzzing found a failure (see build-fuzz/log-*)"; exit 1; }
+[ "$fuzz_status" -eq 0 ] || { echo "fuzzing found a failure (the reports above, build-fuzz/log-*)"; exit 1; }
 echo "== all tests passed"

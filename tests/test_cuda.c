@@ -870,8 +870,8 @@ static bool steps_logits(ag_model *m, const char *env, int n_prompt, float *out)
  * the type's tolerance, a 5-token pass (the one-row kernels) bit for bit equal to 5 one-token
  * steps, and those steps bit for bit the same on every one-token kernel: the bulk-copy kernel
  * (cuda_mmv_bulk.cu; every weight kind, 8 and 16 warps, bulk and cp.async copies), the streaming
- * kernel (cuda_mmv_stream.cu; every weight kind, chunks of 4 and 8 loads, one block per
- * multiprocessor so that each warp streams several rows, chunks across rows), the persistent
+ * kernel (cuda_mmv_stream.cu; every weight kind, the kinds' defaults, chunks of 4 and 8 loads, and
+ * one block per multiprocessor so that each warp streams several rows), the persistent
  * Q4_0 kernel, the one-row kernels (cuda_mmv.cu), rope and attention as two kernels and as one
  * (cu_rope_attention) and the fused step (cuda_fused.cu; float weights take the kernel-per-op
  * step there). */

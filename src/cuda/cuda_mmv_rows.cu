@@ -5,10 +5,10 @@
  * docs/PERFORMANCE.md).
  *
  * A row is walked in pieces (cuda_mmv_piece.cuh: Q4_0 / Q8_0 / Q6_K: 32 values, Q4_K: a pair of
- * 32-groups, F16: 8 values, F32: 4). Each lane loads MMV_LOADS 16-byte weight vectors ahead (pieces of its R rows)
- * before it multiplies, reads the activations of a piece once for the R rows, and indexes with
- * 32-bit piece numbers from a per-row base pointer (fewer registers than the one-row kernels: Q4_K
- * 64 instead of 72). A Q4_K piece reads its super-block's header (d, dmin, 12 bytes of 6-bit scales)
+ * 32-groups, F16: 8 values, F32: 4). Each lane loads MMV_LOADS 16-byte weight vectors ahead
+ * (pieces of its R rows) before it multiplies, reads the activations of a piece once for the R
+ * rows, and indexes with 32-bit piece numbers from a per-row base pointer (fewer registers than
+ * the one-row kernels: Q4_K 64 instead of 72). A Q4_K piece reads its super-block's header (d, dmin, 12 bytes of 6-bit scales)
  * as one 16-byte load. The arithmetic of a piece is the one-row kernels' (same formulas, same
  * order: lane `first` takes pieces first, first + step, ...), so a row's sum does not depend on the
  * kernel, R or the number of tokens in the pass (speculative decoding compares k-token passes with
