@@ -218,8 +218,8 @@ int main(void) {
         /* blocks/SM, stages, warps, copy (0 bulk, 1 cp.async) */
         static const int BULK[][4] = {{0, 0, 0, 0}, {2, 3, 8, 0}, {2, 3, 16, 0}, {4, 2, 8, 1}};
         const int n_bulk = bulk ? (int)(sizeof BULK / sizeof BULK[0]) : 0;
-        /* the streaming kernel: loads per lane and chunk, blocks/SM */
-        static const int STREAM[][2] = {{4, 4}, {8, 4}, {4, 8}};
+        /* the streaming kernel: loads per lane and chunk, blocks/SM, activations staged in shared memory */
+        static const int STREAM[][3] = {{4, 4, 0}, {8, 4, 0}, {4, 8, 0}, {4, 4, 1}, {8, 4, 1}, {4, 8, 1}};
         const int n_stream = (int)(sizeof STREAM / sizeof STREAM[0]);
         for (int variant = 0; variant < 5 + n_bulk + n_stream; variant++) {
             if (variant == 2 && k != 4096) continue;
@@ -229,14 +229,18 @@ int main(void) {
             cu_stream cs = {};
             const bool streaming = variant >= 5 + n_bulk;
             const int sv_loads = streaming ? STREAM[variant - 5 - n_bulk][0] : 0,
-                      sv_blocks = streaming ? STREAM[variant - 5 - n_bulk][1] : 0;
+                      sv_blocks = streaming ? STREAM[variant - 5 - n_bulk][1] : 0,
+                      sv_stage = streaming ? STREAM[variant - 5 - n_bulk][2] : 0;
             if (streaming) {
-                cs = {st, false, n_sm, 0, -1, false, -1, false, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0};
-                snprintf(bulk_name, sizeof bulk_name, "stream L=%d, %d blk/SM", sv_loads, sv_blocks);
+                cs = {st, false, n_sm, 0, -1, false, -1, false, 2, 0, 0, 0, 0, 0,
+                      (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin, 2, 0, 0,
+                      sv_stage ? 2 : 0};
+                snprintf(bulk_name, sizeof bulk_name, "stream L=%d, %d blk/SM%s", sv_loads, sv_blocks,
+                         sv_stage ? ", staged" : "");
             } else if (variant >= 5) {
                 const int *b = BULK[variant - 5];
                 cs = {st, false, n_sm, 0, -1, false, -1, false, 2, b[0], b[1], b[2], b[3], 0,
-                      (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin, 0, 0, 0};
+                      (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin, 0, 0, 0, 0};
                 if (b[0]) snprintf(bulk_name, sizeof bulk_name, "%s %d blk/SM x %d, %d warps", b[3] ? "cp.async" : "bulk", b[0], b[1], b[2]);
                 else snprintf(bulk_name, sizeof bulk_name, "bulk (engine's default)");
             }
@@ -257,7 +261,8 @@ int main(void) {
                     else if (variant == 4) tile_kernel<32><<<tiles, dim3(32, 32), 0, st>>>(qtc, dtc, rows, k, x8, xds, out);
                     else if (streaming) {
                         const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};
-                        if (!cu_mmv_stream(&w, NULL, x8, xds, out, false, sv_loads, sv_blocks, cs) && i == 0)
+                        if (!cu_mmv_stream(&w, NULL, x8, xds, out, false, sv_loads, sv_blocks, sv_stage != 0, cs) &&
+                            i == 0)
                             printf("  (%s refused)\n", name);
                     } else {
                         const cu_weight w = {CU_Q4_0, k, rows, qc, dc, (size_t)k / 2};

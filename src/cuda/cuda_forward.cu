@@ -41,7 +41,7 @@
 static cu_stream stream_of(const ag_cuda_session *s) {
     return {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch, s->mmv_rows,
             s->mmv_persist, s->mmv_bulk, s->bulk_blocks_sm, s->bulk_stages, s->bulk_warps, s->bulk_copy, s->bulk_min_tile, s->smem_sm,
-            s->smem_block, s->mmv_stream, s->stream_blocks_sm, s->stream_loads};
+            s->smem_block, s->mmv_stream, s->stream_blocks_sm, s->stream_loads, s->stream_stage};
 }
 
 static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,

@@ -121,6 +121,7 @@ struct cu_stream {
                              weight kinds where it measured faster, 2 for every kind */
     int stream_blocks_sm, stream_loads; /* its blocks per multiprocessor and 16-byte loads per lane and chunk (4
                                            or 8); 0: the weight kind's (cuda_mmv.cu) */
+    int stream_stage;     /* its activations copied into shared memory first: 0 never, 1 the kinds' default, 2 always */
 };
 
 /* Activations of one matrix product input, converted lazily for the kernels that need them. */
@@ -178,6 +179,7 @@ struct ag_cuda_session {
     size_t smem_sm, smem_block;
     int mmv_stream;                      /* (AUTOGLM_CUDA_MMV_STREAM=0 off, 2 every kind) */
     int stream_blocks_sm, stream_loads;  /* (AUTOGLM_CUDA_STREAM_BLOCKS, _LOADS: measurements) */
+    int stream_stage;                    /* (AUTOGLM_CUDA_STREAM_STAGE=0|1|2) */
     int fused;                           /* one-token steps as one kernel (cuda_fused.cu; AUTOGLM_CUDA_FUSED: 0, 1, 2) */
     uint32_t fused_stage;                /* bytes of each of the fused kernel's weight stages */
     cu_fused_layer *d_fused;             /* (n_layer) device */
@@ -279,9 +281,10 @@ void cu_mmv_rows(const cu_weight *w, const float *x, const int8_t *x8, const flo
 
 /* ---- cuda_mmv_stream.cu: one-token products on a persistent grid, each warp streaming its rows in
    chunks of `loads` (4, 8) 16-byte loads per lane with the next chunk in flight, blocks_sm blocks of 4
-   warps per multiprocessor; false when w does not suit it (float rows not whole pieces) */
+   warps per multiprocessor, the activations first copied into each block's shared memory if `stage`
+   (where they fit); false when w does not suit it (float rows not whole pieces) */
 bool cu_mmv_stream(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, bool accumulate,
-                   int loads, int blocks_sm, cu_stream cs);
+                   int loads, int blocks_sm, bool stage, cu_stream cs);
 
 /* ---- cuda_mmv_bulk.cu: one-token products through the bulk copy engine (compute capability 9.0+);
    false when w does not suit it (row sizes not multiples of 16 bytes, tiles too large for shared

@@ -18,10 +18,11 @@
  * it (programmatic dependent launch, cu_pdl_wait): under the launch attribute the weight reads of
  * one product overlap the end of the step before. Batches of 9..16 columns share the 16-column
  * kernel (columns past n skipped), so a batched step of up to 16 sequences reads each weight once.
- * One-token products go first to the streaming kernel (cuda_mmv_stream.cu: Q8_0, F16, Q4_K, Q6_K),
- * then to the bulk-copy kernel where it applies (cuda_mmv_bulk.cu: F32, or the kinds above with the
- * streaming kernel turned off), then Q4_0 of k = 2048 / 4096 to the persistent kernel below, Q4_K /
- * Q6_K to the rows kernel (cuda_mmv_rows.cu); the row sums of all of them are cuda_mmv_row.cuh's.
+ * One-token products go first, Q4_0 of k = 2048 / 4096, to the persistent kernel below, then to the
+ * streaming kernel (cuda_mmv_stream.cu: Q4_0, Q8_0, Q4_K, Q6_K with staged activations, F16), then to
+ * the bulk-copy kernel where it applies (cuda_mmv_bulk.cu: F32, or the kinds above with the streaming
+ * kernel turned off), then Q4_K / Q6_K to the rows kernel (cuda_mmv_rows.cu); the row sums of all of
+ * them are cuda_mmv_row.cuh's.
  */
 #include "cuda/cuda_mmv_row.cuh"
 
@@ -178,19 +179,24 @@ static int default_rows(int kind) {
  * Measured on the H200 (docs/PERFORMANCE.md, 2026-12-02, "The streaming kernel"), tg128 against the
  * kernels before (the bulk-copy kernel for Q8_0 and F16, the rows kernel for Q4_K / Q6_K): Q8_0
  * with 4 loads, 8 blocks: 8B +13%, 1B +1 - 2%; F16 the same shape: 1B +8% (the 8B not measured);
- * Q4_K / Q6_K with 8 loads, 4 blocks: 1B Q4_K_M +11%, 8B equal; Q4_0 slower in every shape (8B 521
- * against 543), so it stays on the persistent and one-row kernels; F32 not measured. */
+ * Q4_K / Q6_K with 8 loads, 4 blocks: 1B Q4_K_M +11%, 8B equal; F32 not measured. With the activations
+ * staged in shared memory (third session, same document): Q4_K / Q6_K 8B Q4_K_M 393 -> 465 tok/s, 1B
+ * 1,635 -> 1,693; Q4_0 with 8 loads and 4 blocks (only products that the persistent kernel does not
+ * take: the 8B's down product, the 1B's) 8B 544 -> 594, 1B 1,885 -> 2,052; Q8_0 +0.4 - 1.3%; F16
+ * slower staged (8B 203 -> 197, 1B 1,066 -> 1,053), so F16 reads them from global memory. */
 typedef struct {
     int loads, blocks_sm;
+    bool stage; /* the activations copied into shared memory first */
 } stream_shape;
 
 static stream_shape default_stream(int kind) {
     switch (kind) {
-    case CU_Q8_0:
-    case CU_F16: return {4, 8};
+    case CU_Q8_0: return {4, 8, true};
+    case CU_F16: return {4, 8, false};
+    case CU_Q4_0: /* k = 2048 / 4096 go to the persistent kernel first */
     case CU_Q4_K:
-    case CU_Q6_K: return {8, 4};
-    default: return {0, 0};
+    case CU_Q6_K: return {8, 4, true};
+    default: return {0, 0, false};
     }
 }
 
@@ -200,10 +206,11 @@ static bool try_stream(const cu_weight *w, const float *x, const int8_t *x8, con
                        cu_stream cs) {
     stream_shape shape = default_stream(w->kind);
     if (cs.mmv_stream == 0 || (cs.mmv_stream == 1 && shape.loads == 0)) return false;
-    if (shape.loads == 0) shape = {4, 4};
+    if (shape.loads == 0) shape = {4, 4, false};
     if (cs.stream_loads > 0) shape.loads = cs.stream_loads;
     if (cs.stream_blocks_sm > 0) shape.blocks_sm = cs.stream_blocks_sm;
-    return cu_mmv_stream(w, x, x8, xds, y, acc != 0, shape.loads, shape.blocks_sm, cs);
+    if (cs.stream_stage != 1) shape.stage = cs.stream_stage == 2;
+    return cu_mmv_stream(w, x, x8, xds, y, acc != 0, shape.loads, shape.blocks_sm, shape.stage, cs);
 }
 
 template <int NC>
@@ -218,14 +225,14 @@ static void launch_nc(const cu_weight *w, const float *x, const int8_t *x8, cons
     const int64_t wanted = cs.mmv_warps_wanted >= 0 ? cs.mmv_warps_wanted : flt ? CU_MMV_WARPS_WANTED : 0;
     int wpr = 1;
     while (wpr < MMV_WARPS && w->rows * wpr < wanted && pieces >= 64 * wpr) wpr *= 2;
-    if (NC == 1 && cs.mmv_rows < 0 && wpr == 1 && try_stream(w, x, x8, xds, y, acc, cs)) return;
-    if (NC == 1 && cs.mmv_rows < 0 && wpr == 1 && cu_mmv_bulk(w, x, x8, xds, y, acc != 0, cs)) return;
     if (NC == 1 && w->kind == CU_Q4_0 && cs.mmv_persist && cs.mmv_rows < 0 && wpr == 1 &&
         (w->k == 2048 || w->k == 4096)) {
         const dim3 grid((unsigned)(cs.n_sm > 0 ? 4 * cs.n_sm : 4)), block(32, MMV_WARPS);
         if (w->k == 2048) return cu_launch(cs, mmv_q4_0_persist_kernel<2>, grid, block, *w, x8, xds, y, acc);
         return cu_launch(cs, mmv_q4_0_persist_kernel<4>, grid, block, *w, x8, xds, y, acc);
     }
+    if (NC == 1 && cs.mmv_rows < 0 && wpr == 1 && try_stream(w, x, x8, xds, y, acc, cs)) return;
+    if (NC == 1 && cs.mmv_rows < 0 && wpr == 1 && cu_mmv_bulk(w, x, x8, xds, y, acc != 0, cs)) return;
     if (NC == 1) {
         const int rows = cs.mmv_rows >= 0 ? cs.mmv_rows : default_rows(w->kind);
         if (rows > 0) return cu_mmv_rows(w, x, x8, xds, y, ldy, acc != 0, rows, wpr, cs);

@@ -64,11 +64,69 @@ static __device__ __forceinline__ void load_piece(const uint8_t *wr, const half 
 
 static __device__ __forceinline__ void split4(const int4 v, int *o) { o[0] = v.x; o[1] = v.y; o[2] = v.z; o[3] = v.w; }
 
+/* The activations as add_piece reads them. act_global: in global memory, column c's 8-bit values at
+ * x8 + c k, their scales at xds + c k / 32, float values at x + c k. */
+struct act_global {
+    const int8_t *x8;
+    const float2 *xds;
+    const float *x;
+    int k;
+    __device__ __forceinline__ void q32(int c, int i, int *o) const { load32(x8 + c * k + i, o); } /* values i..i+31 */
+    __device__ __forceinline__ float2 ds(int c, int b) const { return xds[c * (k / 32) + b]; }     /* 32-block b */
+    __device__ __forceinline__ float4 f4(int c, int i) const { return *(const float4 *)(x + c * k + i); }
+};
+
+/* act_staged: one column copied into shared memory by stage_act: its 8-bit values (or its floats)
+ * as 16-byte chunks, chunk j at j ^ ((j >> 3) & 7), so that the lanes of a quarter warp reading their
+ * pieces' chunks (lane stride 16, 32 or 64 bytes) hit distinct banks; the 32-blocks' scales after them
+ * in order. Chunk j of the float values is x[4j .. 4j + 3]. */
+static __device__ __forceinline__ int act_swizzle(int j) { return j ^ ((j >> 3) & 7); }
+
+struct act_staged {
+    const int4 *chunks;
+    const float2 *xds;
+    __device__ __forceinline__ void q32(int, int i, int *o) const {
+        const int j = i >> 4;
+        const int4 a = chunks[act_swizzle(j)], b = chunks[act_swizzle(j + 1)];
+        o[0] = a.x; o[1] = a.y; o[2] = a.z; o[3] = a.w;
+        o[4] = b.x; o[5] = b.y; o[6] = b.z; o[7] = b.w;
+    }
+    __device__ __forceinline__ float2 ds(int, int b) const { return xds[b]; }
+    __device__ __forceinline__ float4 f4(int, int i) const {
+        const int4 v = chunks[act_swizzle(i >> 2)];
+        return make_float4(__int_as_float(v.x), __int_as_float(v.y), __int_as_float(v.z), __int_as_float(v.w));
+    }
+};
+
+/* Bytes of shared memory act_staged needs for activations of length k: 0 where it does not apply
+ * (k not a whole number of 8-chunk groups). */
+template <int KIND> static __host__ __device__ __forceinline__ int staged_bytes(int64_t k) {
+    const bool flt = KIND == CU_F16 || KIND == CU_F32;
+    const int64_t chunk_values = flt ? 4 : 16;
+    if (k % (8 * chunk_values) != 0) return 0;
+    return (int)(flt ? k * 4 : k + k / 32 * 8);
+}
+
+/* The block copies column 0 of the activations into shared memory (sm: staged_bytes<KIND>(k) bytes,
+ * 16-byte aligned) and waits for all its threads. */
+template <int KIND>
+static __device__ __forceinline__ act_staged stage_act(const int8_t *x8, const float2 *xds, const float *x, int k,
+                                                       int4 *sm) {
+    const bool flt = KIND == CU_F16 || KIND == CU_F32;
+    const int n_chunks = flt ? k / 4 : k / 16, tid = threadIdx.y * blockDim.x + threadIdx.x,
+              n_threads = blockDim.x * blockDim.y;
+    const int4 *src = flt ? (const int4 *)x : (const int4 *)x8;
+    for (int j = tid; j < n_chunks; j += n_threads) sm[act_swizzle(j)] = src[j];
+    float2 *sds = (float2 *)(sm + n_chunks);
+    if (!flt)
+        for (int b = tid; b < k / 32; b += n_threads) sds[b] = xds[b];
+    __syncthreads();
+    return {sm, sds};
+}
+
 /* acc[c] += the piece's products with column c of the activations, for the first n_cols columns */
-template <int KIND, int NC>
-static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, int k, const int8_t *x8,
-                                                 const float2 *xds, const float *x, int n_cols, float *acc) {
-    const int nb = k / 32;
+template <int KIND, int NC, class ACT>
+static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, const ACT &a, int n_cols, float *acc) {
     if constexpr (KIND == CU_Q4_0 || KIND == CU_Q8_0) {
         int wq[8];
         if constexpr (KIND == CU_Q4_0) {
@@ -82,8 +140,8 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
         for (int c = 0; c < NC; c++) {
             if (NC > 8 && c >= n_cols) break;
             int xq[8];
-            load32(x8 + c * k + b * 32, xq);
-            const float2 ds = xds[c * nb + b];
+            a.q32(c, b * 32, xq);
+            const float2 ds = a.ds(c, b);
             const int sdot = dot8(wq, xq, 0);
             acc[c] += KIND == CU_Q4_0 ? d * (ds.x * (float)sdot - 8.0f * ds.y) : d * ds.x * (float)sdot;
         }
@@ -107,14 +165,14 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
         for (int c = 0; c < NC; c++) {
             if (NC > 8 && c >= n_cols) break;
             int xa[8], xc[8];
-            load32(x8 + c * k + xb * 32, xa);
-            load32(x8 + c * k + (xb + 1) * 32, xc);
-            const float2 da = xds[c * nb + xb], dc = xds[c * nb + xb + 1];
+            a.q32(c, xb * 32, xa);
+            a.q32(c, (xb + 1) * 32, xc);
+            const float2 da = a.ds(c, xb), dc = a.ds(c, xb + 1);
             acc[c] += d * (sc[0] * da.x * (float)dot8(lo, xa, 0) + sc[1] * dc.x * (float)dot8(hi, xc, 0)) -
                       dmin * (mn[0] * da.y + mn[1] * dc.y);
         }
     } else if constexpr (KIND == CU_Q6_K) {
-        const int j = b & 3;
+        const int j = b & 3, lsh = 4 * (j >> 1), hsh = 2 * j; /* j: the group's quarter of its 128 */
         int ql[8], qh[8], q[8];
         split4(p.l0, ql);
         split4(p.l1, ql + 4);
@@ -122,9 +180,9 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
         split4(p.h1, qh + 4);
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-            const int lo4 = j < 2 ? ql[i] & 0x0F0F0F0F : (ql[i] >> 4) & 0x0F0F0F0F;
-            const int hi2 = ((qh[i] >> (2 * j)) & 0x03030303) << 4;
-            q[i] = (int)__vsub4((unsigned)(lo4 | hi2), 0x20202020u);
+            const int lo4 = (ql[i] >> lsh) & 0x0F0F0F0F;
+            const int hi2 = ((qh[i] >> hsh) & 0x03030303) << 4;
+            q[i] = lo4 | hi2; /* 0..63: the -32 is a dp4a with x below (__vsub4 is emulated) */
         }
         const float sc0 = (float)p.sc.x, sc1 = (float)p.sc.y;
         const float d = __half2float(p.d);
@@ -132,14 +190,14 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
         for (int c = 0; c < NC; c++) {
             if (NC > 8 && c >= n_cols) break;
             int xq[8];
-            load32(x8 + c * k + b * 32, xq);
+            a.q32(c, b * 32, xq);
             int s0 = 0, s1 = 0;
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                s0 = __dp4a(q[i], xq[i], s0);
-                s1 = __dp4a(q[i + 4], xq[i + 4], s1);
+                s0 = __dp4a(q[i], xq[i], __dp4a(Q6_K_MINUS32, xq[i], s0));
+                s1 = __dp4a(q[i + 4], xq[i + 4], __dp4a(Q6_K_MINUS32, xq[i + 4], s1));
             }
-            acc[c] += d * xds[c * nb + b].x * (sc0 * (float)s0 + sc1 * (float)s1);
+            acc[c] += d * a.ds(c, b).x * (sc0 * (float)s0 + sc1 * (float)s1);
         }
     } else if constexpr (KIND == CU_F16) {
         const half2 *h2 = (const half2 *)&p.v;
@@ -154,8 +212,8 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
 #pragma unroll
         for (int c = 0; c < NC; c++) {
             if (NC > 8 && c >= n_cols) break;
-            const float4 a = *(const float4 *)(x + c * k + i), e = *(const float4 *)(x + c * k + i + 4);
-            acc[c] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * e.x + wf[5] * e.y +
+            const float4 u = a.f4(c, i), e = a.f4(c, i + 4);
+            acc[c] += wf[0] * u.x + wf[1] * u.y + wf[2] * u.z + wf[3] * u.w + wf[4] * e.x + wf[5] * e.y +
                       wf[6] * e.z + wf[7] * e.w;
         }
     } else {
@@ -164,8 +222,8 @@ static __device__ __forceinline__ void add_piece(const wpiece<KIND> &p, int b, i
 #pragma unroll
         for (int c = 0; c < NC; c++) {
             if (NC > 8 && c >= n_cols) break;
-            const float4 a = *(const float4 *)(x + c * k + i);
-            acc[c] += v.x * a.x + v.y * a.y + v.z * a.z + v.w * a.w;
+            const float4 u = a.f4(c, i);
+            acc[c] += v.x * u.x + v.y * u.y + v.z * u.z + v.w * u.w;
         }
     }
 }

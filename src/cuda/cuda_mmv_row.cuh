@@ -84,7 +84,7 @@ static __device__ __forceinline__ void mmv_q_row(const cu_weight &w, const int8_
             for (int i = 0; i < 8; i++) {
                 const int lo4 = j < 2 ? ql[i] & 0x0F0F0F0F : (ql[i] >> 4) & 0x0F0F0F0F;
                 const int hi2 = ((qh[i] >> (2 * j)) & 0x03030303) << 4;
-                q[i] = (int)__vsub4((unsigned)(lo4 | hi2), 0x20202020u);
+                q[i] = lo4 | hi2; /* 0..63, less 32 through Q6_K_MINUS32 */
             }
             const int8_t *scales = (const int8_t *)blk + 192;
             const float sc0 = (float)scales[8 * nh + 2 * j], sc1 = (float)scales[8 * nh + 2 * j + 1];
@@ -98,8 +98,8 @@ static __device__ __forceinline__ void mmv_q_row(const cu_weight &w, const int8_
                 int s0 = 0, s1 = 0;
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
-                    s0 = __dp4a(q[i], xq[i], s0);
-                    s1 = __dp4a(q[i + 4], xq[i + 4], s1);
+                    s0 = __dp4a(q[i], xq[i], __dp4a(Q6_K_MINUS32, xq[i], s0));
+                    s1 = __dp4a(q[i + 4], xq[i + 4], __dp4a(Q6_K_MINUS32, xq[i + 4], s1));
                 }
                 acc[c] += d * xds[c * nb + xb].x * (sc0 * (float)s0 + sc1 * (float)s1);
             }

@@ -26,7 +26,8 @@ template <int KIND, int NC, int R>
 static __device__ __forceinline__ void mmv_rows(const cu_weight &w, const int8_t *x8, const float2 *xds, const float *x,
                                                 int64_t row0, int first, int step, int n_cols, float (*acc)[NC]) {
     constexpr int U = MMV_LOADS / (R * piece_loads<KIND>::n) > 0 ? MMV_LOADS / (R * piece_loads<KIND>::n) : 1;
-    const int np = (int)n_pieces<KIND>(w.k), k = (int)w.k;
+    const int np = (int)n_pieces<KIND>(w.k);
+    const act_global act{x8, xds, x, (int)w.k};
     const uint8_t *wr[R];
     const half *wd[R];
 #pragma unroll
@@ -50,7 +51,7 @@ static __device__ __forceinline__ void mmv_rows(const cu_weight &w, const int8_t
             const int b = b0 + u * step;
             if (b < np) {
 #pragma unroll
-                for (int r = 0; r < R; r++) add_piece<KIND, NC>(p[u][r], b, k, x8, xds, x, n_cols, acc[r]);
+                for (int r = 0; r < R; r++) add_piece<KIND, NC>(p[u][r], b, act, n_cols, acc[r]);
             }
         }
     }

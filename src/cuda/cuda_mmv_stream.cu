@@ -13,6 +13,14 @@
  * Chunks that ran on across the ends of rows (a chunk holding the end of one row and the start of
  * the next, no lane idle at a row's end) measured slower: 8B Q4_0 gate|up 19.7 -> 27.2 us alone
  * (docs/PERFORMANCE.md, 2026-12-02, "The streaming kernel").
+ *
+ * With `stage`, each block first copies the activations into its shared memory (stage_act): a lane's
+ * pieces read their activations at a stride of 32 or 64 bytes, which from global memory costs up to
+ * four times the L1 wavefronts of the weights themselves; from the swizzled copy a quarter warp's
+ * reads hit distinct banks. 8B Q4_K_M tg128 +17%, 8B Q4_0 (its down product) +9% on the H200
+ * (docs/PERFORMANCE.md, 2026-12-02, third session). Tried and slower (8B Q4_K_M 466 -> 378 tok/s): a
+ * padded copy (chunk j at j + j / 8) with each chunk's pieces at constant offsets from one address and
+ * the loop unrolled by two so that the chunk in flight is not copied between registers.
  */
 #include "cuda/cuda_mmv_piece.cuh"
 
@@ -34,7 +42,23 @@ static __device__ __forceinline__ void load_chunk(const cu_weight &w, int64_t ro
     }
 }
 
-template <int KIND, int L>
+/* The kernel's activations: read from global memory (STAGE false) or first copied into the block's
+ * shared memory (stage_act: fewer L1 wavefronts per weight byte, cuda_mmv_piece.cuh). */
+template <int KIND, bool STAGE> struct stream_act { typedef act_global type; };
+template <int KIND> struct stream_act<KIND, true> { typedef act_staged type; };
+
+template <int KIND, bool STAGE>
+static __device__ __forceinline__ typename stream_act<KIND, STAGE>::type make_act(const int8_t *x8, const float2 *xds,
+                                                                                   const float *x, int k) {
+    if constexpr (STAGE) {
+        extern __shared__ int4 stream_smem[];
+        return stage_act<KIND>(x8, xds, x, k, stream_smem);
+    } else {
+        return act_global{x8, xds, x, k};
+    }
+}
+
+template <int KIND, int L, bool STAGE>
 __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_stream_kernel(cu_weight w, const int8_t *x8, const float2 *xds,
                                                                     const float *x, float *y, int accumulate) {
     constexpr int U = stream_chunk<KIND, L>::u;
@@ -47,6 +71,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_stream_kernel(cu_weight w,
     wpiece<KIND> cur[U], nxt[U];
     if (row < w.rows) load_chunk<KIND, U>(w, row, 0, lane, np, cur);
     cu_pdl_wait();
+    const auto act = make_act<KIND, STAGE>(x8, xds, x, k);
     float acc = 0.0f;
     while (row < w.rows) {
         int64_t next_row = row;
@@ -59,7 +84,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_stream_kernel(cu_weight w,
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int b = ch * 32 * U + 32 * u + lane;
-            if (b < np) add_piece<KIND, 1>(cur[u], b, k, x8, xds, x, 1, &acc);
+            if (b < np) add_piece<KIND, 1>(cur[u], b, act, 1, &acc);
         }
         if (next_ch == 0) { /* the row is done */
             store_cols<1>(&acc, y, row, true, 0, 1, accumulate, 1);
@@ -72,28 +97,57 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_stream_kernel(cu_weight w,
     }
 }
 
+template <int KIND, int L>
+static void launch_kind(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int acc,
+                        unsigned blocks, bool stage, cu_stream cs) {
+    const dim3 grid(blocks), block(32, MMV_WARPS);
+    if (stage)
+        cu_launch_smem(cs, mmv_stream_kernel<KIND, L, true>, grid, block, (size_t)staged_bytes<KIND>(w->k), *w, x8, xds,
+                       x, y, acc);
+    else
+        cu_launch(cs, mmv_stream_kernel<KIND, L, false>, grid, block, *w, x8, xds, x, y, acc);
+}
+
 template <int L>
 static bool launch_l(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int acc,
-                     unsigned blocks, cu_stream cs) {
-    const dim3 grid(blocks), block(32, MMV_WARPS);
+                     unsigned blocks, bool stage, cu_stream cs) {
     switch (w->kind) {
-    case CU_F32: cu_launch(cs, mmv_stream_kernel<CU_F32, L>, grid, block, *w, x8, xds, x, y, acc); return true;
-    case CU_F16: cu_launch(cs, mmv_stream_kernel<CU_F16, L>, grid, block, *w, x8, xds, x, y, acc); return true;
-    case CU_Q4_0: cu_launch(cs, mmv_stream_kernel<CU_Q4_0, L>, grid, block, *w, x8, xds, x, y, acc); return true;
-    case CU_Q8_0: cu_launch(cs, mmv_stream_kernel<CU_Q8_0, L>, grid, block, *w, x8, xds, x, y, acc); return true;
-    case CU_Q4_K: cu_launch(cs, mmv_stream_kernel<CU_Q4_K, L>, grid, block, *w, x8, xds, x, y, acc); return true;
-    case CU_Q6_K: cu_launch(cs, mmv_stream_kernel<CU_Q6_K, L>, grid, block, *w, x8, xds, x, y, acc); return true;
+    case CU_F32: launch_kind<CU_F32, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
+    case CU_F16: launch_kind<CU_F16, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
+    case CU_Q4_0: launch_kind<CU_Q4_0, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
+    case CU_Q8_0: launch_kind<CU_Q8_0, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
+    case CU_Q4_K: launch_kind<CU_Q4_K, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
+    case CU_Q6_K: launch_kind<CU_Q6_K, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
     }
     return false;
 }
 
+static int staged_bytes_of(const cu_weight *w) {
+    switch (w->kind) {
+    case CU_F32: return staged_bytes<CU_F32>(w->k);
+    case CU_F16: return staged_bytes<CU_F16>(w->k);
+    case CU_Q4_0: return staged_bytes<CU_Q4_0>(w->k);
+    case CU_Q8_0: return staged_bytes<CU_Q8_0>(w->k);
+    case CU_Q4_K: return staged_bytes<CU_Q4_K>(w->k);
+    case CU_Q6_K: return staged_bytes<CU_Q6_K>(w->k);
+    }
+    return 0;
+}
+
 bool cu_mmv_stream(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, bool accumulate,
-                   int loads, int blocks_sm, cu_stream cs) {
+                   int loads, int blocks_sm, bool stage, cu_stream cs) {
     /* float rows must be whole pieces (8 / 4 values) */
     if ((w->kind == CU_F16 && w->k % 8 != 0) || (w->kind == CU_F32 && w->k % 4 != 0)) return false;
     const int64_t wanted = (w->rows + MMV_WARPS - 1) / MMV_WARPS,
                   cap = (int64_t)(cs.n_sm > 0 ? cs.n_sm : 1) * (blocks_sm > 0 ? blocks_sm : 1);
     const unsigned blocks = (unsigned)(wanted < cap ? wanted : cap);
     const int a = accumulate ? 1 : 0;
-    return loads >= 8 ? launch_l<8>(w, x, x8, xds, y, a, blocks, cs) : launch_l<4>(w, x, x8, xds, y, a, blocks, cs);
+    /* staged activations: where they fit the default 48 KB of a block and the blocks fit a multiprocessor */
+    const int sb = stage ? staged_bytes_of(w) : 0;
+    const bool flt = w->kind == CU_F16 || w->kind == CU_F32;
+    const bool aligned = flt ? (uintptr_t)x % 16 == 0 : (uintptr_t)x8 % 16 == 0 && (uintptr_t)xds % 16 == 0;
+    const bool st = sb > 0 && sb <= 48 * 1024 && aligned &&
+                    (cs.smem_sm == 0 || (size_t)sb * (size_t)(blocks_sm > 0 ? blocks_sm : 1) <= cs.smem_sm);
+    return loads >= 8 ? launch_l<8>(w, x, x8, xds, y, a, blocks, st, cs)
+                      : launch_l<4>(w, x, x8, xds, y, a, blocks, st, cs);
 }

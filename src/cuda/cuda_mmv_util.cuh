@@ -18,6 +18,11 @@ static __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+/* Four bytes of -32: sum((q - 32) x) of Q6_K codes q in 0..63 is dp4a(q, x, dp4a(Q6_K_MINUS32, x, s)),
+ * the same integer as with the codes less 32 first (__vsub4, which sm_70+ emulates in several
+ * instructions per word). */
+#define Q6_K_MINUS32 ((int)0xE0E0E0E0u)
+
 static __device__ __forceinline__ int dot8(const int *w, const int *x, int s) {
 #pragma unroll
     for (int i = 0; i < 8; i++) s = __dp4a(w[i], x[i], s);
@@ -42,21 +47,19 @@ static __device__ __forceinline__ void q4_0_codes(int4 v, int *w) {
 }
 
 /* The 6-bit scales and mins of 32-groups 2p and 2p + 1 of a Q4_K super-block, from its 12 bytes of
- * packed scales (sw: 3 words). */
+ * packed scales (sw: 3 words). Byte b of the packed scales is B[b]; group j < 4 has scale B[j] & 63
+ * and min B[j + 4] & 63, group j >= 4 scale (B[j + 4] & 15) | (B[j - 4] >> 6) << 4 and min
+ * (B[j + 4] >> 4) | (B[j] >> 6) << 4. Here with whole words (the 4 scales, the 4 mins of the groups
+ * 0..3 or 4..7 in one word each) and shifts, not a byte index into the words: p is a run-time value
+ * in the kernels, and indexing registers by it costs an order of magnitude more instructions. */
 static __device__ __forceinline__ void q4_k_scales(const uint32_t *sw, int p, float *sc, float *mn) {
-#define SCB(i) ((sw[(i) >> 2] >> (8 * ((i) & 3))) & 0xFF)
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        const int j = 2 * p + h;
-        if (j < 4) {
-            sc[h] = (float)(SCB(j) & 63);
-            mn[h] = (float)(SCB(j + 4) & 63);
-        } else {
-            sc[h] = (float)((SCB(j + 4) & 0xF) | ((SCB(j - 4) >> 6) << 4));
-            mn[h] = (float)((SCB(j + 4) >> 4) | ((SCB(j) >> 6) << 4));
-        }
-    }
-#undef SCB
+    const uint32_t s = p < 2 ? sw[0] & 0x3F3F3F3Fu : (sw[2] & 0x0F0F0F0Fu) | ((sw[0] >> 2) & 0x30303030u);
+    const uint32_t m = p < 2 ? sw[1] & 0x3F3F3F3Fu : ((sw[2] >> 4) & 0x0F0F0F0Fu) | ((sw[1] >> 2) & 0x30303030u);
+    const int sh = 16 * (p & 1);
+    sc[0] = (float)((s >> sh) & 0xFF);
+    sc[1] = (float)((s >> (sh + 8)) & 0xFF);
+    mn[0] = (float)((m >> sh) & 0xFF);
+    mn[1] = (float)((m >> (sh + 8)) & 0xFF);
 }
 
 /* The warp's lanes ask L2 for bytes [0, n) of p, one 128-byte line each. */

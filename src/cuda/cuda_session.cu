@@ -179,10 +179,11 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         const char *mp = getenv("AUTOGLM_CUDA_MMV_PERSIST");
         s->mmv_persist = !(mp && strcmp(mp, "0") == 0);
         const char *ms = getenv("AUTOGLM_CUDA_MMV_STREAM"), *sb = getenv("AUTOGLM_CUDA_STREAM_BLOCKS"),
-                   *sl = getenv("AUTOGLM_CUDA_STREAM_LOADS");
+                   *sl = getenv("AUTOGLM_CUDA_STREAM_LOADS"), *ss = getenv("AUTOGLM_CUDA_STREAM_STAGE");
         s->mmv_stream = ms && *ms ? atoi(ms) : 1;
         s->stream_blocks_sm = sb && *sb ? atoi(sb) : 0; /* 0: by weight kind (cuda_mmv.cu) */
         s->stream_loads = sl && *sl ? atoi(sl) : 0;
+        s->stream_stage = ss && *ss ? atoi(ss) : 1;
         const char *sk = getenv("AUTOGLM_CUDA_SKIP");
         s->skip = sk && *sk ? (unsigned)atoi(sk) : 0;
         const char *ra = getenv("AUTOGLM_CUDA_ROPE_ATTN");
