@@ -20,7 +20,9 @@
  * reads hit distinct banks. 8B Q4_K_M tg128 +17%, 8B Q4_0 (its down product) +9% on the H200
  * (docs/PERFORMANCE.md, 2026-12-02, third session). Tried and slower (8B Q4_K_M 466 -> 378 tok/s): a
  * padded copy (chunk j at j + j / 8) with each chunk's pieces at constant offsets from one address and
- * the loop unrolled by two so that the chunk in flight is not copied between registers.
+ * the loop unrolled by two so that the chunk in flight is not copied between registers; it needed
+ * more registers (Q4_K: 144 a thread), so fewer blocks fit a multiprocessor (not yet tried with
+ * __launch_bounds__ limiting the registers).
  */
 #include "cuda/cuda_mmv_piece.cuh"
 
