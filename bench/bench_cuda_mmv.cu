@@ -10,7 +10,8 @@
  *   tile      rows in tiles of 32 with piece b of the 32 rows contiguous (lane = row, the warps of
  *             a block split k, summed in shared memory): the whole grid reads one region at a time
  *   stream L/B the engine's streaming kernel (cuda_mmv_stream.cu): a persistent grid of B blocks per
- *             multiprocessor, each warp streaming its rows in chunks of L 16-byte loads per lane
+ *             multiprocessor, each warp streaming its rows in chunks of L 16-byte loads per lane;
+ *             "staged": each block first copies the activations into its shared memory
  *   bulk B/S  the engine's bulk-copy kernel (cuda_mmv_bulk.cu, compute capability 9.0+): tiles of 8
  *             rows copied into shared memory by the copy engine, B blocks per multiprocessor with S
  *             stages each ("auto": the engine's choice)

@@ -98,16 +98,16 @@ struct act_staged {
     }
 };
 
-/* Bytes of shared memory act_staged needs for activations of length k: 0 where it does not apply
- * (k not a whole number of 8-chunk groups). */
-template <int KIND> static __host__ __device__ __forceinline__ int staged_bytes(int64_t k) {
-    const bool flt = KIND == CU_F16 || KIND == CU_F32;
+/* Bytes of shared memory act_staged needs for activations of length k for weights of `kind`: 0 where
+ * it does not apply (k not a whole number of 8-chunk groups). */
+static __host__ __device__ __forceinline__ int staged_bytes(int kind, int64_t k) {
+    const bool flt = kind == CU_F16 || kind == CU_F32;
     const int64_t chunk_values = flt ? 4 : 16;
     if (k % (8 * chunk_values) != 0) return 0;
     return (int)(flt ? k * 4 : k + k / 32 * 8);
 }
 
-/* The block copies column 0 of the activations into shared memory (sm: staged_bytes<KIND>(k) bytes,
+/* The block copies column 0 of the activations into shared memory (sm: staged_bytes(KIND, k) bytes,
  * 16-byte aligned) and waits for all its threads. */
 template <int KIND>
 static __device__ __forceinline__ act_staged stage_act(const int8_t *x8, const float2 *xds, const float *x, int k,

@@ -46,11 +46,11 @@ static __device__ __forceinline__ void load_chunk(const cu_weight &w, int64_t ro
 
 /* The kernel's activations: read from global memory (STAGE false) or first copied into the block's
  * shared memory (stage_act: fewer L1 wavefronts per weight byte, cuda_mmv_piece.cuh). */
-template <int KIND, bool STAGE> struct stream_act { typedef act_global type; };
-template <int KIND> struct stream_act<KIND, true> { typedef act_staged type; };
+template <bool STAGE> struct stream_act { typedef act_global type; };
+template <> struct stream_act<true> { typedef act_staged type; };
 
 template <int KIND, bool STAGE>
-static __device__ __forceinline__ typename stream_act<KIND, STAGE>::type make_act(const int8_t *x8, const float2 *xds,
+static __device__ __forceinline__ typename stream_act<STAGE>::type make_act(const int8_t *x8, const float2 *xds,
                                                                                    const float *x, int k) {
     if constexpr (STAGE) {
         extern __shared__ int4 stream_smem[];
@@ -104,7 +104,7 @@ static void launch_kind(const cu_weight *w, const float *x, const int8_t *x8, co
                         unsigned blocks, bool stage, cu_stream cs) {
     const dim3 grid(blocks), block(32, MMV_WARPS);
     if (stage)
-        cu_launch_smem(cs, mmv_stream_kernel<KIND, L, true>, grid, block, (size_t)staged_bytes<KIND>(w->k), *w, x8, xds,
+        cu_launch_smem(cs, mmv_stream_kernel<KIND, L, true>, grid, block, (size_t)staged_bytes(KIND, w->k), *w, x8, xds,
                        x, y, acc);
     else
         cu_launch(cs, mmv_stream_kernel<KIND, L, false>, grid, block, *w, x8, xds, x, y, acc);
@@ -124,18 +124,6 @@ static bool launch_l(const cu_weight *w, const float *x, const int8_t *x8, const
     return false;
 }
 
-static int staged_bytes_of(const cu_weight *w) {
-    switch (w->kind) {
-    case CU_F32: return staged_bytes<CU_F32>(w->k);
-    case CU_F16: return staged_bytes<CU_F16>(w->k);
-    case CU_Q4_0: return staged_bytes<CU_Q4_0>(w->k);
-    case CU_Q8_0: return staged_bytes<CU_Q8_0>(w->k);
-    case CU_Q4_K: return staged_bytes<CU_Q4_K>(w->k);
-    case CU_Q6_K: return staged_bytes<CU_Q6_K>(w->k);
-    }
-    return 0;
-}
-
 bool cu_mmv_stream(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, bool accumulate,
                    int loads, int blocks_sm, bool stage, cu_stream cs) {
     /* float rows must be whole pieces (8 / 4 values) */
@@ -144,10 +132,11 @@ bool cu_mmv_stream(const cu_weight *w, const float *x, const int8_t *x8, const f
                   cap = (int64_t)(cs.n_sm > 0 ? cs.n_sm : 1) * (blocks_sm > 0 ? blocks_sm : 1);
     const unsigned blocks = (unsigned)(wanted < cap ? wanted : cap);
     const int a = accumulate ? 1 : 0;
-    /* staged activations: where they fit the default 48 KB of a block and the blocks fit a multiprocessor */
-    const int sb = stage ? staged_bytes_of(w) : 0;
+    /* staged activations: where they fit the default 48 KB of a block and the blocks fit a multiprocessor,
+       and the vector can be copied in 16-byte chunks (the scales are copied as float2) */
+    const int sb = stage ? staged_bytes(w->kind, w->k) : 0;
     const bool flt = w->kind == CU_F16 || w->kind == CU_F32;
-    const bool aligned = flt ? (uintptr_t)x % 16 == 0 : (uintptr_t)x8 % 16 == 0 && (uintptr_t)xds % 16 == 0;
+    const bool aligned = (uintptr_t)(flt ? (const void *)x : (const void *)x8) % 16 == 0;
     const bool st = sb > 0 && sb <= 48 * 1024 && aligned &&
                     (cs.smem_sm == 0 || (size_t)sb * (size_t)(blocks_sm > 0 ? blocks_sm : 1) <= cs.smem_sm);
     return loads >= 8 ? launch_l<8>(w, x, x8, xds, y, a, blocks, st, cs)
