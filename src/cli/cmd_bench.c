@@ -1,10 +1,12 @@
 /*
- * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE]
+ * cmd_bench.c - `autoglm bench MODEL [-p 512] [-n 128] [-d 0] [-r 5] [--threads N] [--batch-size N] [--power MODE]
  * [--max-tps T] [--json]` and `autoglm bench --membw`; --device cpu|cuda[:N] / --gpu-layers N choose where
  * it runs (with --membw: the GPU's memory bandwidth).
  *
  * Like the reference's bench tool: pp = one batch of p prompt tokens from an empty cache,
- * tg = n tokens generated one at a time from an empty cache; each repeated r times after one
+ * tg = n tokens generated one at a time from an empty cache; with -d D (--n-depth) both start from a
+ * cache already holding D tokens (filled before the clock starts, "tg128 @ d4096"), which is where
+ * the attention's share of a step shows; each repeated r times after one
  * warm-up run, reported as tokens/s mean ± stddev. Also: peak RSS, the bytes of weights one
  * decode step reads, the effective bandwidth of decode (bytes × tg tokens/s) and the machine's
  * measured read bandwidth next to it. With --draft DRAFT [--draft-max N]: greedy generation of n
@@ -37,10 +39,19 @@ static stat summarize(const double *v, int n) {
     return s;
 }
 
-/* One measured run: returns tokens/s or -1. */
-static double run_once(ag_session *s, const ag_token *toks, int pp, int tg) {
+/* One measured run: returns tokens/s or -1. The cache first gets `depth` tokens (toks[0 ..]), in
+ * batches of n_batch, before the clock starts; the measured tokens follow them. */
+static double run_once(ag_session *s, const ag_token *toks, int depth, int n_batch, int pp, int tg) {
     ag_error err = {0};
     ag_session_reset(s);
+    for (int i = 0; i < depth; i += n_batch) {
+        const int n = depth - i < n_batch ? depth - i : n_batch;
+        if (ag_session_eval(s, toks + i, n, false, &err)) {
+            fprintf(stderr, "autoglm bench: %s\n", err.msg);
+            return -1;
+        }
+    }
+    toks += depth;
     double t0 = cli_now();
     if (pp > 0 && ag_session_eval(s, toks, pp, false, &err)) {
         fprintf(stderr, "autoglm bench: %s\n", err.msg);
@@ -92,7 +103,7 @@ static int bench_membw(int threads) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    long long pp = 512, tg = 128, reps = 5, threads = 0, draft_max = 8;
+    long long pp = 512, tg = 128, depth = 0, reps = 5, threads = 0, draft_max = 8;
     const char *draft = NULL;
     bool json = false, membw = false;
     const char *kv_type = getenv("AUTOGLM_KV_CACHE_TYPE"); /* --kv-type */
@@ -111,6 +122,9 @@ int cmd_bench(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0) {
             if (!cli_parse_int(a, v, 0, 1 << 16, &tg)) return CLI_EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "-d") == 0 || strcmp(a, "--n-depth") == 0) {
+            if (!cli_parse_int(a, v, 0, 1 << 20, &depth)) return CLI_EXIT_USAGE;
             i++;
         } else if (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0) {
             if (!cli_parse_int(a, v, 1, 1000, &reps)) return CLI_EXIT_USAGE;
@@ -132,7 +146,7 @@ int cmd_bench(int argc, char **argv) {
         else if (strcmp(a, "--membw") == 0) membw = true;
         else if (a[0] == '-' || model) {
             fprintf(stderr, "autoglm bench: unexpected argument '%s'\n"
-                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--draft DRAFT [--draft-max 8]] [--keep-layout] [--json] | --membw [--device D]\n", a);
+                            "usage: autoglm bench MODEL [-p 512] [-n 128] [-d 0] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--device D] [--gpu-layers N] [--draft DRAFT [--draft-max 8]] [--keep-layout] [--json] | --membw [--device D]\n", a);
             return CLI_EXIT_USAGE;
         } else model = a;
     }
@@ -144,7 +158,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (membw && !model) return bench_membw(threads ? (int)threads : ag_default_threads());
     if (!model || (pp == 0 && tg == 0)) {
-        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--json] | --membw\n");
+        fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-d 0] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--json] | --membw\n");
         return CLI_EXIT_USAGE;
     }
     ag_model_params mp = {.n_threads = (int)threads, .keep_layout = keep_layout};
@@ -159,9 +173,11 @@ int cmd_bench(int argc, char **argv) {
     }
     const int gpu = cuda_index(ag_model_device(m));
     ag_error err = {0};
-    const int n_ctx = (int)(pp > tg ? pp : tg) + 8;
-    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1, .n_threads = (int)threads,
-                            .kv_type = kv_type};
+    const int n_ctx = (int)depth + (int)(pp > tg ? pp : tg) + 8;
+    /* batches: the prompt's size, or for filling the cache to the depth up to 512 tokens */
+    int n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1;
+    if (!po.batch && n_batch < (depth < 512 ? depth : 512)) n_batch = depth < 512 ? (int)depth : 512;
+    ag_session_params sp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = (int)threads, .kv_type = kv_type};
     ag_session *s = ag_session_new(m, &sp, &err);
     if (s && !json) printf("kv cache: %s, %zu bytes/token\n", kv_type ? kv_type : "f16", ag_session_kv_bytes_per_token(s));
     ag_token *toks = malloc((size_t)n_ctx * sizeof *toks);
@@ -194,15 +210,15 @@ int cmd_bench(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         if (sizes[k] == 0) continue;
         const int p = k == 0 ? (int)pp : 0, g = k == 1 ? (int)tg : 0;
-        if (run_once(s, toks, p, g) < 0) goto done; /* warm-up */
+        if (run_once(s, toks, (int)depth, n_batch, p, g) < 0) goto done; /* warm-up */
         const double j0 = ag_energy_joules(meter), g0 = ag_energy_gpu_joules(meter), t0 = cli_now();
         for (int r = 0; r < reps; r++)
-            if ((rate[r] = run_once(s, toks, p, g)) < 0) goto done;
+            if ((rate[r] = run_once(s, toks, (int)depth, n_batch, p, g)) < 0) goto done;
         /* energy counters tick coarsely (NVML's about every 100 ms): more untimed runs until the
          * energy window is at least ENERGY_MIN_S long */
         int runs = (int)reps;
         while (meter && cli_now() - t0 < ENERGY_MIN_S) {
-            if (run_once(s, toks, p, g) < 0) goto done;
+            if (run_once(s, toks, (int)depth, n_batch, p, g) < 0) goto done;
             runs++;
         }
         const double j1 = ag_energy_joules(meter), g1 = ag_energy_gpu_joules(meter), t1 = cli_now();
@@ -212,13 +228,16 @@ int cmd_bench(int argc, char **argv) {
             gpu_watts[k] = t1 > t0 ? (g1 - g0) / (t1 - t0) : -1;
         }
         results[k] = summarize(rate, (int)reps);
+        char test[48]; /* "tg128", "tg128 @ d4096" */
+        if (depth > 0) snprintf(test, sizeof test, "%s%lld @ d%lld", tests[k], sizes[k], depth);
+        else snprintf(test, sizeof test, "%s%lld", tests[k], sizes[k]);
         const double decode_gb = ag_model_decode_bytes(m) / 1e9;
         if (json) {
-            printf("%s{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %lld, \"threads\": %d, \"test\": \"%s%lld\", "
+            printf("%s{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %lld, \"threads\": %d, \"test\": \"%s\", "
                    "\"tokens_per_s\": %.3f, \"stddev\": %.3f, \"peak_rss_bytes\": %ld, \"device\": \"%s\"",
                    printed ? ", " : "", ag_model_name(m), (unsigned long long)ag_model_size_bytes(m),
-                   (long long)ag_model_n_params(m), threads ? (int)threads : ag_default_threads(), tests[k], sizes[k],
-                   results[k].mean, results[k].stddev, peak_rss_kib() * 1024, ag_model_device(m));
+                   (long long)ag_model_n_params(m), threads ? (int)threads : ag_default_threads(), test, results[k].mean, results[k].stddev,
+                   peak_rss_kib() * 1024, ag_model_device(m));
             if (joules_per_token[k] >= 0) printf(", \"joules_per_token\": %.6f", joules_per_token[k]);
             else printf(", \"joules_per_token\": null");
             printf(", \"gpu_layers\": %d, \"n_layer\": %d, \"vram_bytes\": %llu", ag_model_gpu_layers(m), ag_model_n_layer(m),
@@ -243,10 +262,9 @@ int cmd_bench(int argc, char **argv) {
             if (joules_per_token[k] >= 0) snprintf(energy, sizeof energy, "%.4f J/token", joules_per_token[k]);
             if (gpu_jpt[k] >= 0) snprintf(genergy, sizeof genergy, "%.4f J/token", gpu_jpt[k]);
             if (gpu_watts[k] >= 0) snprintf(gwatts, sizeof gwatts, "%.0f W", gpu_watts[k]);
-            printf("| %s %s | %.2f MiB | %.2f M | %d | %s%lld | %.2f ± %.2f | %s |", ag_model_arch(m), ag_model_name(m),
+            printf("| %s %s | %.2f MiB | %.2f M | %d | %s | %.2f ± %.2f | %s |", ag_model_arch(m), ag_model_name(m),
                    ag_model_size_bytes(m) / 1048576.0, ag_model_n_params(m) / 1e6,
-                   threads ? (int)threads : ag_default_threads(), tests[k], sizes[k], results[k].mean, results[k].stddev,
-                   energy);
+                   threads ? (int)threads : ag_default_threads(), test, results[k].mean, results[k].stddev, energy);
             if (gpu >= 0) printf(" %s | %s |", genergy, gwatts);
             printf("\n");
         }

@@ -56,6 +56,10 @@ if not have_gpu:
                                  and r["gpu_power_w"] is None and r["device"] == "cpu" for r in rows),
           f"bench --json GPU fields on the CPU: {p.stdout.strip()}")
     cli("bench", gguf, "-p", "8", "-n", "4", "-r", "1", "--device", "cuda", rc=1)
+    p = cli("bench", gguf, "-p", "4", "-n", "4", "-d", "40", "-r", "1", "--json", "--device", "cpu")
+    rows = json.loads(p.stdout)
+    check([r["test"] for r in rows] == ["pp4 @ d40", "tg4 @ d40"], f"bench -d names the depth: {p.stdout.strip()}")
+    cli("bench", gguf, "-n", "4", "-d", "-3", rc=2)
 
 # ---------------------------------------------------------------- the server
 os.makedirs(f"{tmp}/mf", exist_ok=True)
