@@ -233,14 +233,14 @@ int main(void) {
                       sv_blocks = streaming ? STREAM[variant - 5 - n_bulk][1] : 0,
                       sv_stage = streaming ? STREAM[variant - 5 - n_bulk][2] : 0;
             if (streaming) {
-                cs = {st, false, n_sm, 0, -1, false, -1, false, 2, 0, 0, 0, 0, 0,
+                cs = {st, false, n_sm, 0, -1, false, -1, false, 0, 2, 0, 0, 0, 0, 0,
                       (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin, 2, 0, 0,
                       sv_stage ? 2 : 0};
                 snprintf(bulk_name, sizeof bulk_name, "stream L=%d, %d blk/SM%s", sv_loads, sv_blocks,
                          sv_stage ? ", staged" : "");
             } else if (variant >= 5) {
                 const int *b = BULK[variant - 5];
-                cs = {st, false, n_sm, 0, -1, false, -1, false, 2, b[0], b[1], b[2], b[3], 0,
+                cs = {st, false, n_sm, 0, -1, false, -1, false, 0, 2, b[0], b[1], b[2], b[3], 0,
                       (size_t)prop.sharedMemPerMultiprocessor, (size_t)prop.sharedMemPerBlockOptin, 0, 0, 0, 0};
                 if (b[0]) snprintf(bulk_name, sizeof bulk_name, "%s %d blk/SM x %d, %d warps", b[3] ? "cp.async" : "bulk", b[0], b[1], b[2]);
                 else snprintf(bulk_name, sizeof bulk_name, "bulk (engine's default)");

@@ -957,6 +957,80 @@ static void test_one_token_kernels(void) {
     one_token_kernels("8b", "q4_0"); /* head_dim 128, k = 4096 and 14336 */
 }
 
+/* Decode attention in chunks (cuda_attn.cu) at a depth where the chunks have grown (past
+ * CU_ATTN_CHUNK x CU_ATTN_MAX_CHUNKS = 2048 positions: 17 chunks of 128 at 2,100): a one-layer
+ * 1B-wide model of `type` after a prompt of 2,100 tokens, its steps against the CPU within tol,
+ * the same bits whatever the number of blocks sharing a head's chunks, with rope and attention as
+ * one kernel or two, and (quantized) in the fused step, and a 5-token pass there bit for bit
+ * 5 one-token steps. */
+static void attention_depth(const char *type, double tol) {
+    const int n_prompt = 2100, n_steps = 5;
+    char path[1024], cmd[1400];
+    snprintf(path, sizeof path, "%s/cuda-depth-%s.gguf", tmp_dir(), type);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape 1b --type %s --layers 1 --vocab 512 --seed 5 > /dev/null",
+             AG_TEST_GEN_SYNTHETIC, path, type);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
+    ag_error err = {0};
+    ag_model *cpu = load(path, "cpu", &err), *gpu = load(path, "cuda", &err);
+    CHECK_MSG(cpu && gpu, "%s: %s", path, err.msg);
+    const int nv = gpu ? ag_model_n_vocab(gpu) : 0;
+    const size_t n = (size_t)n_steps * nv;
+    float *ref = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+    if (cpu && gpu && steps_logits(cpu, "", n_prompt, ref) && steps_logits(gpu, "AUTOGLM_CUDA_ATTN_SPLITS=1", n_prompt, other)) {
+        double worst = 0;
+        for (int i = 1; i < n_steps; i++) { /* the steps (0: the prompt's last token) */
+            const double e = rel_rms(other + (size_t)i * nv, ref + (size_t)i * nv, nv);
+            worst = e > worst ? e : worst;
+        }
+        fprintf(stderr, "  %s: decode at position %d on the GPU vs the CPU: rel. rms logits error %.2e\n", type, n_prompt,
+                worst);
+        CHECK_MSG(worst <= tol, "%s: decode at position %d: logits differ by %.3g", type, n_prompt, worst);
+        static const char *const CONFIGS[] = {"AUTOGLM_CUDA_ATTN_SPLITS=3", "AUTOGLM_CUDA_ATTN_SPLITS=32",
+                                              "AUTOGLM_CUDA_ROPE_ATTN=1", "AUTOGLM_CUDA_ROPE_ATTN=0",
+                                              "AUTOGLM_CUDA_ROPE_ATTN=1 AUTOGLM_CUDA_ATTN_SPLITS=7",
+                                              "AUTOGLM_CUDA_FUSED=2"}; /* last: quantized weights only */
+        const bool flt = strcmp(type, "f16") == 0;
+        memcpy(ref, other, n * sizeof(float));
+        for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0] - flt; c++)
+            if (steps_logits(gpu, CONFIGS[c], n_prompt, other))
+                CHECK_MSG(memcmp(other, ref, n * sizeof(float)) == 0,
+                          "%s, %s at position %d: the logits differ from one block per head's", type, CONFIGS[c], n_prompt);
+        /* 5 tokens in one pass (the chunked multi-token attention) against 5 steps */
+        ag_session_params sp = {.n_ctx = n_prompt + 8, .n_batch = 512};
+        ag_session *a = ag_session_new(gpu, &sp, &err), *b = ag_session_new(gpu, &sp, &err);
+        ag_token *prompt = malloc((size_t)n_prompt * sizeof(ag_token));
+        const ag_token toks[5] = {5, 6, 7, 8, 9};
+        for (int i = 0; i < n_prompt; i++) prompt[i] = 3 + (i * 53) % (nv - 3);
+        bool ok = a && b && prompt && ag_session_eval(a, prompt, n_prompt, false, &err) == AG_OK &&
+                  ag_session_eval(b, prompt, n_prompt, false, &err) == AG_OK;
+        for (int i = 0; ok && i < 5; i++) {
+            ok = ag_session_eval(a, &toks[i], 1, false, &err) == AG_OK;
+            if (ok) memcpy(other + (size_t)i * nv, ag_session_logits(a, -1), (size_t)nv * sizeof(float));
+        }
+        ok = ok && ag_session_eval(b, toks, 5, true, &err) == AG_OK;
+        CHECK_MSG(ok, "%s, depth pass: %s", type, err.msg);
+        int differing = 0;
+        for (int i = 0; ok && i < 5; i++)
+            differing += memcmp(other + (size_t)i * nv, ag_session_logits(b, i), (size_t)nv * sizeof(float)) != 0;
+        fprintf(stderr, "  %s: 5 tokens in one pass at position %d vs one by one: %d of 5 differ\n", type, n_prompt, differing);
+        CHECK_MSG(differing == 0, "%s: a 5-token pass at position %d differs from steps at %d positions", type, n_prompt,
+                  differing);
+        free(prompt);
+        ag_session_free(a);
+        ag_session_free(b);
+    }
+    free(ref);
+    free(other);
+    ag_model_free(cpu);
+    ag_model_free(gpu);
+    unlink(path);
+}
+
+static void test_attention_depth(void) {
+    attention_depth("f16", 2e-2);
+    attention_depth("q8_0", 0.08);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
     test_partial_offload();
@@ -978,6 +1052,10 @@ static void test_one_token_kernels_case(void) {
     if (have_gpu()) test_one_token_kernels();
 }
 
+static void test_attention_depth_case(void) {
+    if (have_gpu()) test_attention_depth();
+}
+
 /* The "driver too old" message (gpu/gpu_driver.c): it names the installed driver, the CUDA it
  * supports, the CUDA the build needs and the driver to install. Runs everywhere. */
 static void test_driver_message(void) {
@@ -996,6 +1074,7 @@ int main(int argc, char **argv) {
                                   {"cuda_vs_cpu", test_cuda},
                                   {"mmv_kernels_vs_cpu", test_mmv_kernels_case},
                                   {"one_token_kernels", test_one_token_kernels_case},
+                                  {"attention_depth", test_attention_depth_case},
                                   {"vision_gpu_vs_cpu", test_vision},
                                   {"glm4_gpu_vs_cpu", test_glm4}};
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);

@@ -24,7 +24,9 @@
  * dependent launch, AUTOGLM_CUDA_MMV_BLOCKS=N sets the matrix-vector grid cap, AUTOGLM_CUDA_MMV_SPLIT=W
  * the warps below which rows are split, AUTOGLM_CUDA_MMV_PREFETCH=0 the L2 prefetch, AUTOGLM_CUDA_MMV_ROWS=R
  * the one-token kernel (0: one row per warp, 1 or 2: the rows kernel; measurements),
- * AUTOGLM_CUDA_MMV_PERSIST=0 the persistent Q4_0 kernel of k = 2048 / 4096 (cuda_mmv.cu),
+ * AUTOGLM_CUDA_MMV_PERSIST=0 the persistent Q4_0 kernel of k = 2048 / 4096 (cuda_mmv.cu) and
+ * AUTOGLM_CUDA_PERSIST_BLOCKS=N its blocks per multiprocessor, AUTOGLM_CUDA_ATTN_SPLITS=N the blocks
+ * per (token, head) of the chunked decode attention (cuda_attn.cu),
  * AUTOGLM_CUDA_MMV_BULK=0|2 the bulk-copy kernel (cuda_mmv_bulk.cu; default 1: Q8_0, F16, F32;
  * 2: every kind) and AUTOGLM_CUDA_BULK_WARPS / _BLOCKS / _STAGES / _COPY / _MIN its shape, and
  * AUTOGLM_CUDA_ROPE_ATTN=0|1 runs a one-token step's rope and attention as two kernels or as one
@@ -40,8 +42,9 @@
 
 static cu_stream stream_of(const ag_cuda_session *s) {
     return {s->stream, s->pdl, s->n_sm, s->mmv_blocks_sm, s->mmv_warps_wanted, s->mmv_prefetch, s->mmv_rows,
-            s->mmv_persist, s->mmv_bulk, s->bulk_blocks_sm, s->bulk_stages, s->bulk_warps, s->bulk_copy, s->bulk_min_tile, s->smem_sm,
-            s->smem_block, s->mmv_stream, s->stream_blocks_sm, s->stream_loads, s->stream_stage};
+            s->mmv_persist, s->persist_blocks_sm, s->mmv_bulk, s->bulk_blocks_sm, s->bulk_stages, s->bulk_warps,
+            s->bulk_copy, s->bulk_min_tile, s->smem_sm, s->smem_block, s->mmv_stream, s->stream_blocks_sm,
+            s->stream_loads, s->stream_stage};
 }
 
 static ag_status matmul(ag_cuda_session *s, const cu_weight *w, cu_act *a, float *y, int ldy, bool accumulate,

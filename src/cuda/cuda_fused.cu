@@ -54,6 +54,7 @@ struct fused_args {
     const cu_fused_layer *layers;
     int n_layer;
     float *x, *qkv, *att, *hb;
+    float *att_part; /* the attention's chunk states (attn_head) */
     const cu_rowkv *rows;
     const int *pos, *delta;
     unsigned *sync; /* {arrived, generation} */
@@ -301,10 +302,10 @@ __global__ void __launch_bounds__(32 * FUSED_WARPS, 1) fused_decode_kernel(fused
         /* B: rope, cache store, attention */
         {
             const attn_args aa = {a.qkv, a.rows, a.att, NULL, NULL, a.pos, il, 0, /* 8-bit: in C */
-                                  a.n_head, a.n_head_kv, hd, L.swa ? a.n_swa : 0, a.attn_scale};
+                                  a.n_head, a.n_head_kv, hd, L.swa ? a.n_swa : 0, a.attn_scale, a.att_part, NULL};
             const rope_step rs = {a.freqs, fpos, a.theta_scale, a.n_rot, a.neox};
             for (int h = blockIdx.x; h < a.n_head; h += gridDim.x)
-                rope_attn_head<NI, FUSED_WARPS>(aa, rs, h, sq, sk, sv, warp, lane, tid, n_threads);
+                rope_attn_head<NI, FUSED_WARPS>(aa, rs, h, sq, sk, sv, warp, lane, tid, n_threads, 0, 1);
         }
         grid_barrier(a.sync);
         /* C: x += att @ wo */
@@ -460,7 +461,7 @@ void cu_fused_decode(ag_cuda_session *s, cu_stream cs) {
     const ag_cuda_model *m = s->m;
     const ag_cuda_model_desc *hp = &m->hp;
     const uint32_t stage = s->fused_stage;
-    const fused_args a = {s->d_fused, hp->n_layer, s->x, s->qkv, s->att, s->hb, s->d_rows, s->d_pos,
+    const fused_args a = {s->d_fused, hp->n_layer, s->x, s->qkv, s->att, s->hb, s->att_part, s->d_rows, s->d_pos,
                           s->d_delta, s->d_sync, m->rope_freqs, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv,
                           hp->head_dim, hp->n_rot, hp->rope_neox ? 1 : 0, hp->n_swa, hp->norm_eps, m->rope_theta_scale,
                           hp->rope_scale, hp->attn_scale, (int)m->max_k, stage};

@@ -110,6 +110,7 @@ struct cu_stream {
     int mmv_rows;         /* one-token products: 0 the one-row kernels, 1 or 2 the rows kernel with that many
                              rows per warp (-1: the default of the weight kind, cuda_mmv.cu) */
     bool mmv_persist;     /* one-token Q4_0 products of k = 2048 / 4096 on the persistent kernel (cuda_mmv.cu) */
+    int persist_blocks_sm; /* its blocks per multiprocessor (0: the default) */
     int mmv_bulk;         /* one-token products on the bulk-copy kernel where it fits (cuda_mmv_bulk.cu): 0 never,
                              1 for the weight kinds where it measured faster (Q8_0, F16, F32), 2 for every kind */
     int bulk_blocks_sm, bulk_stages; /* its blocks per multiprocessor and stages (0: chosen by the matrix) */
@@ -132,6 +133,13 @@ struct cu_act {
     bool have_q8, have_h;
 };
 
+/* Decode attention in chunks of positions (cuda_attn.cu): a query with up to CU_ATTN_ONE_CHUNK
+ * positions takes them as one chunk, a longer one in chunks of CU_ATTN_CHUNK positions, grown to a
+ * multiple of it where it would have more than CU_ATTN_MAX_CHUNKS chunks. */
+#define CU_ATTN_ONE_CHUNK 256
+#define CU_ATTN_CHUNK 64
+#define CU_ATTN_MAX_CHUNKS 32
+
 struct ag_cuda_session {
     ag_cuda_model *m;
     int n_ctx, n_batch;
@@ -148,6 +156,8 @@ struct ag_cuda_session {
     float *gu;     /* (n_batch, 2 n_ff) gate | up */
     float *hb;     /* (n_batch, n_ff) */
     float *logits; /* (n_batch, n_vocab) */
+    float *att_part;     /* (min(n_batch, CU_MMV_MAX_COLS), n_head, CU_ATTN_MAX_CHUNKS, head_dim + 2) chunk states */
+    unsigned *att_count; /* (min(n_batch, CU_MMV_MAX_COLS), n_head) blocks done, 0 between kernels */
     int8_t *x8;    /* (CU_MMV_MAX_COLS, max_k) */
     float2 *xds;   /* (CU_MMV_MAX_COLS, max_k/32) */
     half *xh;      /* (n_batch, max_k) activations for cuBLAS */
@@ -172,6 +182,7 @@ struct ag_cuda_session {
     bool mmv_prefetch;                   /* (AUTOGLM_CUDA_MMV_PREFETCH) */
     int mmv_rows;                        /* (AUTOGLM_CUDA_MMV_ROWS) */
     bool mmv_persist;                    /* (AUTOGLM_CUDA_MMV_PERSIST=0: off) */
+    int persist_blocks_sm;               /* (AUTOGLM_CUDA_PERSIST_BLOCKS: measurements) */
     int mmv_bulk;                        /* (AUTOGLM_CUDA_MMV_BULK=0 off, 2 every kind; only where its sm_90 code runs) */
     int bulk_blocks_sm, bulk_stages;     /* (AUTOGLM_CUDA_BULK_BLOCKS, _STAGES, _WARPS, _COPY, _MIN: measurements) */
     int bulk_warps, bulk_copy;
@@ -184,6 +195,8 @@ struct ag_cuda_session {
     uint32_t fused_stage;                /* bytes of each of the fused kernel's weight stages */
     cu_fused_layer *d_fused;             /* (n_layer) device */
     unsigned *d_sync;                    /* (2) device: the fused kernel's grid barrier */
+    int attn_splits;                     /* decode attention: blocks per (token, head) (AUTOGLM_CUDA_ATTN_SPLITS; 0: by
+                                            the device's multiprocessors) */
     bool rope_attn;                      /* one-token steps: rope + attention as one kernel (AUTOGLM_CUDA_ROPE_ATTN;
                                             default: head_dim >= 128) */
     unsigned skip;                       /* AUTOGLM_CUDA_SKIP: CU_SKIP_* kernels left out (timing only: wrong output) */
@@ -239,6 +252,18 @@ static inline void cu_launch_smem(cu_stream cs, void (*kernel)(KArgs...), dim3 g
     cfg.attrs = attr;
     cfg.numAttrs = cs.pdl ? 1 : 0;
     (void)cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
+}
+
+/* blocks_sm, or fewer where that many blocks of `kernel` (threads each, smem bytes of dynamic shared
+ * memory) would not fit a multiprocessor at once: a persistent grid must be one wave. */
+template <typename... KArgs>
+static inline int cu_fit_blocks(void (*kernel)(KArgs...), int threads, size_t smem, int blocks_sm) {
+    int fit = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, threads, smem) != cudaSuccess) {
+        cudaGetLastError();
+        return blocks_sm;
+    }
+    return fit > 0 && fit < blocks_sm ? fit : blocks_sm;
 }
 
 template <typename... KArgs, typename... Args>

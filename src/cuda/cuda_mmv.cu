@@ -110,8 +110,8 @@ static __device__ __forceinline__ void load_q4_0_row(const cu_weight &w, int64_t
     }
 }
 
-/* One-token Q4_0 products of rows of P * 32 pieces (k = 1024 P): a persistent grid (4 blocks of 4
- * warps per multiprocessor); each warp walks rows g, g + G, ... and has the next row's weights
+/* One-token Q4_0 products of rows of P * 32 pieces (k = 1024 P): a persistent grid (5 or 8 blocks of
+ * 4 warps per multiprocessor, launch_nc); each warp walks rows g, g + G, ... and has the next row's weights
  * loaded into registers before it sums the current one, so its loads of a row are always in
  * flight (its first row's are issued before the wait for the kernel before: PDL). A lane sums its
  * pieces in the one-row kernel's order with the same arithmetic, and the warp sum and store are
@@ -183,7 +183,9 @@ static int default_rows(int kind) {
  * staged in shared memory (third session, same document): Q4_K / Q6_K 8B Q4_K_M 393 -> 465 tok/s, 1B
  * 1,635 -> 1,693; Q4_0 with 8 loads and 4 blocks (only products that the persistent kernel does not
  * take: the 8B's down product, the 1B's) 8B 544 -> 594, 1B 1,885 -> 2,052; Q8_0 +0.4 - 1.3%; F16
- * slower staged (8B 203 -> 197, 1B 1,066 -> 1,053), so F16 reads them from global memory. */
+ * slower staged (8B 203 -> 197, 1B 1,066 -> 1,053), so F16 reads them from global memory. Q8_0 with 9
+ * blocks instead of 8 (all that fit its 56 registers a thread; fourth session): 8B 385 -> 392, 1B
+ * 1,617 -> 1,659 (6 blocks: 8B 344, 7: 367). */
 typedef struct {
     int loads, blocks_sm;
     bool stage; /* the activations copied into shared memory first */
@@ -191,7 +193,7 @@ typedef struct {
 
 static stream_shape default_stream(int kind) {
     switch (kind) {
-    case CU_Q8_0: return {4, 8, true};
+    case CU_Q8_0: return {4, 9, true};
     case CU_F16: return {4, 8, false};
     case CU_Q4_0: /* k = 2048 / 4096 go to the persistent kernel first */
     case CU_Q4_K:
@@ -227,9 +229,14 @@ static void launch_nc(const cu_weight *w, const float *x, const int8_t *x8, cons
     while (wpr < MMV_WARPS && w->rows * wpr < wanted && pieces >= 64 * wpr) wpr *= 2;
     if (NC == 1 && w->kind == CU_Q4_0 && cs.mmv_persist && cs.mmv_rows < 0 && wpr == 1 &&
         (w->k == 2048 || w->k == 4096)) {
-        const dim3 grid((unsigned)(cs.n_sm > 0 ? 4 * cs.n_sm : 4)), block(32, MMV_WARPS);
-        if (w->k == 2048) return cu_launch(cs, mmv_q4_0_persist_kernel<2>, grid, block, *w, x8, xds, y, acc);
-        return cu_launch(cs, mmv_q4_0_persist_kernel<4>, grid, block, *w, x8, xds, y, acc);
+        /* blocks per multiprocessor: as many as fit (H200 tg128, 4 -> 5 for k = 4096: 8B Q4_0 571 -> 579 tok/s;
+           4 -> 6 -> 8 for k = 2048: 1B Q4_0 2,002 -> 2,091 -> 2,122) */
+        void (*kernel)(cu_weight, const int8_t *, const float2 *, float *, int) =
+            w->k == 2048 ? mmv_q4_0_persist_kernel<2> : mmv_q4_0_persist_kernel<4>;
+        const int bsm = cu_fit_blocks(kernel, 32 * MMV_WARPS, 0,
+                                      cs.persist_blocks_sm > 0 ? cs.persist_blocks_sm : w->k == 2048 ? 8 : 5);
+        const dim3 grid((unsigned)(cs.n_sm > 0 ? bsm * cs.n_sm : bsm)), block(32, MMV_WARPS);
+        return cu_launch(cs, kernel, grid, block, *w, x8, xds, y, acc);
     }
     if (NC == 1 && cs.mmv_rows < 0 && wpr == 1 && try_stream(w, x, x8, xds, y, acc, cs)) return;
     if (NC == 1 && cs.mmv_rows < 0 && wpr == 1 && cu_mmv_bulk(w, x, x8, xds, y, acc != 0, cs)) return;

@@ -99,27 +99,30 @@ __global__ void __launch_bounds__(32 * MMV_WARPS) mmv_stream_kernel(cu_weight w,
     }
 }
 
+/* The grid: blocks_sm blocks per multiprocessor, fewer where they would not fit at once (a persistent
+ * grid is one wave), and no more than the rows need. */
 template <int KIND, int L>
 static void launch_kind(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int acc,
-                        unsigned blocks, bool stage, cu_stream cs) {
-    const dim3 grid(blocks), block(32, MMV_WARPS);
-    if (stage)
-        cu_launch_smem(cs, mmv_stream_kernel<KIND, L, true>, grid, block, (size_t)staged_bytes(KIND, w->k), *w, x8, xds,
-                       x, y, acc);
-    else
-        cu_launch(cs, mmv_stream_kernel<KIND, L, false>, grid, block, *w, x8, xds, x, y, acc);
+                        int blocks_sm, bool stage, cu_stream cs) {
+    const size_t smem = stage ? (size_t)staged_bytes(KIND, w->k) : 0;
+    void (*kernel)(cu_weight, const int8_t *, const float2 *, const float *, float *, int) =
+        stage ? mmv_stream_kernel<KIND, L, true> : mmv_stream_kernel<KIND, L, false>;
+    const int64_t wanted = (w->rows + MMV_WARPS - 1) / MMV_WARPS,
+                  cap = (int64_t)(cs.n_sm > 0 ? cs.n_sm : 1) * cu_fit_blocks(kernel, 32 * MMV_WARPS, smem, blocks_sm);
+    const dim3 grid((unsigned)(wanted < cap ? wanted : cap)), block(32, MMV_WARPS);
+    cu_launch_smem(cs, kernel, grid, block, smem, *w, x8, xds, x, y, acc);
 }
 
 template <int L>
 static bool launch_l(const cu_weight *w, const float *x, const int8_t *x8, const float2 *xds, float *y, int acc,
-                     unsigned blocks, bool stage, cu_stream cs) {
+                     int blocks_sm, bool stage, cu_stream cs) {
     switch (w->kind) {
-    case CU_F32: launch_kind<CU_F32, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
-    case CU_F16: launch_kind<CU_F16, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
-    case CU_Q4_0: launch_kind<CU_Q4_0, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
-    case CU_Q8_0: launch_kind<CU_Q8_0, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
-    case CU_Q4_K: launch_kind<CU_Q4_K, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
-    case CU_Q6_K: launch_kind<CU_Q6_K, L>(w, x, x8, xds, y, acc, blocks, stage, cs); return true;
+    case CU_F32: launch_kind<CU_F32, L>(w, x, x8, xds, y, acc, blocks_sm, stage, cs); return true;
+    case CU_F16: launch_kind<CU_F16, L>(w, x, x8, xds, y, acc, blocks_sm, stage, cs); return true;
+    case CU_Q4_0: launch_kind<CU_Q4_0, L>(w, x, x8, xds, y, acc, blocks_sm, stage, cs); return true;
+    case CU_Q8_0: launch_kind<CU_Q8_0, L>(w, x, x8, xds, y, acc, blocks_sm, stage, cs); return true;
+    case CU_Q4_K: launch_kind<CU_Q4_K, L>(w, x, x8, xds, y, acc, blocks_sm, stage, cs); return true;
+    case CU_Q6_K: launch_kind<CU_Q6_K, L>(w, x, x8, xds, y, acc, blocks_sm, stage, cs); return true;
     }
     return false;
 }
@@ -128,9 +131,7 @@ bool cu_mmv_stream(const cu_weight *w, const float *x, const int8_t *x8, const f
                    int loads, int blocks_sm, bool stage, cu_stream cs) {
     /* float rows must be whole pieces (8 / 4 values) */
     if ((w->kind == CU_F16 && w->k % 8 != 0) || (w->kind == CU_F32 && w->k % 4 != 0)) return false;
-    const int64_t wanted = (w->rows + MMV_WARPS - 1) / MMV_WARPS,
-                  cap = (int64_t)(cs.n_sm > 0 ? cs.n_sm : 1) * (blocks_sm > 0 ? blocks_sm : 1);
-    const unsigned blocks = (unsigned)(wanted < cap ? wanted : cap);
+    if (blocks_sm < 1) blocks_sm = 1;
     const int a = accumulate ? 1 : 0;
     /* staged activations: where they fit the default 48 KB of a block and the blocks fit a multiprocessor,
        and the vector can be copied in 16-byte chunks (the scales are copied as float2) */
@@ -138,7 +139,7 @@ bool cu_mmv_stream(const cu_weight *w, const float *x, const int8_t *x8, const f
     const bool flt = w->kind == CU_F16 || w->kind == CU_F32;
     const bool aligned = (uintptr_t)(flt ? (const void *)x : (const void *)x8) % 16 == 0;
     const bool st = sb > 0 && sb <= 48 * 1024 && aligned &&
-                    (cs.smem_sm == 0 || (size_t)sb * (size_t)(blocks_sm > 0 ? blocks_sm : 1) <= cs.smem_sm);
-    return loads >= 8 ? launch_l<8>(w, x, x8, xds, y, a, blocks, st, cs)
-                      : launch_l<4>(w, x, x8, xds, y, a, blocks, st, cs);
+                    (cs.smem_sm == 0 || (size_t)sb * (size_t)blocks_sm <= cs.smem_sm);
+    return loads >= 8 ? launch_l<8>(w, x, x8, xds, y, a, blocks_sm, st, cs)
+                      : launch_l<4>(w, x, x8, xds, y, a, blocks_sm, st, cs);
 }

@@ -52,6 +52,9 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
     CARVE(gu, float, nb * 2 * d->n_ff);
     CARVE(hb, float, nb * d->n_ff);
     CARVE(logits, float, nb * d->n_vocab);
+    const size_t dec_rows = nb < CU_MMV_MAX_COLS ? nb : CU_MMV_MAX_COLS; /* rows of a chunked attention */
+    CARVE(att_part, float, dec_rows * d->n_head * CU_ATTN_MAX_CHUNKS * (d->head_dim + 2));
+    CARVE(att_count, unsigned, dec_rows * d->n_head);
     CARVE(x8, int8_t, (size_t)CU_MMV_MAX_COLS * max_k);
     CARVE(xds, float2, (size_t)CU_MMV_MAX_COLS * max_k / 32);
     const bool prefill = n_batch > CU_MMV_MAX_COLS;
@@ -135,6 +138,13 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         ag_cuda_session_free(s);
         return NULL;
     }
+    const size_t dec_rows = n_batch < CU_MMV_MAX_COLS ? (size_t)n_batch : CU_MMV_MAX_COLS;
+    if (cudaMemsetAsync(s->att_count, 0, dec_rows * d->n_head * sizeof(unsigned), s->stream) != cudaSuccess) {
+        cudaGetLastError();
+        cu_error(err, AG_ERR_IO, "cannot clear the attention counters on cuda:%d", m->device);
+        ag_cuda_session_free(s);
+        return NULL;
+    }
     /* row 0: this session's own cache, for its single-session passes */
     s->h_rows[0].k = s->k_cache;
     s->h_rows[0].v = s->v_cache;
@@ -178,6 +188,8 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         s->mmv_rows = rw && *rw ? atoi(rw) : -1; /* -1: by weight kind (cuda_mmv.cu) */
         const char *mp = getenv("AUTOGLM_CUDA_MMV_PERSIST");
         s->mmv_persist = !(mp && strcmp(mp, "0") == 0);
+        const char *pb = getenv("AUTOGLM_CUDA_PERSIST_BLOCKS");
+        s->persist_blocks_sm = pb && *pb ? atoi(pb) : 0;
         const char *ms = getenv("AUTOGLM_CUDA_MMV_STREAM"), *sb = getenv("AUTOGLM_CUDA_STREAM_BLOCKS"),
                    *sl = getenv("AUTOGLM_CUDA_STREAM_LOADS"), *ss = getenv("AUTOGLM_CUDA_STREAM_STAGE");
         s->mmv_stream = ms && *ms ? atoi(ms) : 1;
@@ -186,6 +198,8 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         s->stream_stage = ss && *ss ? atoi(ss) : 1;
         const char *sk = getenv("AUTOGLM_CUDA_SKIP");
         s->skip = sk && *sk ? (unsigned)atoi(sk) : 0;
+        const char *as = getenv("AUTOGLM_CUDA_ATTN_SPLITS");
+        s->attn_splits = as && *as ? atoi(as) : 0;
         const char *ra = getenv("AUTOGLM_CUDA_ROPE_ATTN");
         /* measured (docs/PERFORMANCE.md): +1.0 - 1.5% tg128 with head_dim 128 (8B), -1.0 - 1.5% with 64 (1B) */
         s->rope_attn = ra && *ra ? atoi(ra) != 0 : m->hp.head_dim >= 128;
