@@ -4,8 +4,10 @@
  *
  * The block's first NW warps walk every NW-th position, each keeping its own running max m,
  * normalizer l and output accumulator (lane d owns dimensions d, d+32, ...); the warps' states
- * are merged at the end by warp 0: out = sum_w acc_w e^(m_w - M) / sum_w l_w e^(m_w - M). The
- * query is rounded to F16 first, as the CPU path does. A Q8_0 / Q4_0 cache (cu_rowkv) is read as it
+ * are merged at the end by warp 0: out = sum_w acc_w e^(m_w - M) / sum_w l_w e^(m_w - M). In
+ * decode, long contexts are cut into chunks walked that way, shared by several blocks per head and
+ * merged the same way (attn_span, attn_head, attn_finish). The query is rounded to F16 first, as
+ * the CPU path does. A Q8_0 / Q4_0 cache (cu_rowkv) is read as it
  * is stored: each lane dequantizes its own dimensions' values from the blocks (KV).
  */
 #ifndef AG_CUDA_ATTN_CUH
