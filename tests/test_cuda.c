@@ -759,21 +759,24 @@ static void test_glm4(void) {
 
 /* On the GPU a row's logits must not depend on how many tokens its pass has (1 or a few: the
  * matrix-vector kernels and the decode attention), so that speculative verification and batched
- * steps give the tokens of one-by-one decoding: after the same prompt, k tokens one at a time
- * against the same k in one pass (all logits), bit for bit. */
-static void gpu_batch_matches_steps(const char *path, int k) {
+ * steps give the tokens of one-by-one decoding: after the same prompt of n_prompt tokens (fed in
+ * passes of up to 32), k tokens one at a time against the same k in one pass (all logits), bit for bit. */
+static void gpu_batch_matches_steps_at(const char *path, int n_prompt, int k) {
     ag_model_params mp = {.device = "cuda"};
     ag_error err = {0};
     ag_model *m = ag_model_load(path, &mp, &err);
     CHECK_MSG(m != NULL, "%s: %s", path, err.msg);
     if (!m) return;
     const int nv = ag_model_n_vocab(m);
-    ag_session_params sp = {.n_ctx = 64, .n_batch = 32};
+    ag_session_params sp = {.n_ctx = n_prompt + 58, .n_batch = 32};
     ag_session *a = ag_session_new(m, &sp, &err), *b = ag_session_new(m, &sp, &err);
     float *la = malloc((size_t)k * nv * sizeof(float));
-    const ag_token prompt[6] = {1, 34, 56, 78, 90, 12}, toks[16] = {5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
-    bool ok = a && b && la && ag_session_eval(a, prompt, 6, false, &err) == AG_OK &&
-              ag_session_eval(b, prompt, 6, false, &err) == AG_OK;
+    ag_token *prompt = malloc((size_t)n_prompt * sizeof(ag_token));
+    static const ag_token first[6] = {1, 34, 56, 78, 90, 12};
+    const ag_token toks[16] = {5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+    for (int i = 0; prompt && i < n_prompt; i++) prompt[i] = i < 6 ? first[i] : 3 + (i * 53) % (nv - 3);
+    bool ok = a && b && la && prompt && ag_session_eval(a, prompt, n_prompt, false, &err) == AG_OK &&
+              ag_session_eval(b, prompt, n_prompt, false, &err) == AG_OK;
     for (int i = 0; ok && i < k; i++) {
         ok = ag_session_eval(a, &toks[i], 1, false, &err) == AG_OK;
         if (ok) memcpy(la + (size_t)i * nv, ag_session_logits(a, -1), (size_t)nv * sizeof(float));
@@ -783,14 +786,18 @@ static void gpu_batch_matches_steps(const char *path, int k) {
     int differing = 0;
     for (int i = 0; ok && i < k; i++)
         differing += memcmp(la + (size_t)i * nv, ag_session_logits(b, i), (size_t)nv * sizeof(float)) != 0;
-    fprintf(stderr, "  %-40s %d tokens in one GPU pass vs one by one: %d of %d positions differ\n",
-            strrchr(path, '/') ? strrchr(path, '/') + 1 : path, k, differing, k);
-    CHECK_MSG(differing == 0, "%s: a pass of %d tokens differs from one-token steps at %d positions", path, k, differing);
+    fprintf(stderr, "  %-40s %d tokens in one GPU pass vs one by one at position %d: %d of %d positions differ\n",
+            strrchr(path, '/') ? strrchr(path, '/') + 1 : path, k, n_prompt, differing, k);
+    CHECK_MSG(differing == 0, "%s: a pass of %d tokens at position %d differs from one-token steps at %d positions", path,
+              k, n_prompt, differing);
+    free(prompt);
     free(la);
     ag_session_free(a);
     ag_session_free(b);
     ag_model_free(m);
 }
+
+static void gpu_batch_matches_steps(const char *path, int k) { gpu_batch_matches_steps_at(path, 6, k); }
 
 static void test_gpu_batch_exact(void) {
     char path[1024];
@@ -995,34 +1002,12 @@ static void attention_depth(const char *type, double tol) {
             if (steps_logits(gpu, CONFIGS[c], n_prompt, other))
                 CHECK_MSG(memcmp(other, ref, n * sizeof(float)) == 0,
                           "%s, %s at position %d: the logits differ from one block per head's", type, CONFIGS[c], n_prompt);
-        /* 5 tokens in one pass (the chunked multi-token attention) against 5 steps */
-        ag_session_params sp = {.n_ctx = n_prompt + 8, .n_batch = 512};
-        ag_session *a = ag_session_new(gpu, &sp, &err), *b = ag_session_new(gpu, &sp, &err);
-        ag_token *prompt = malloc((size_t)n_prompt * sizeof(ag_token));
-        const ag_token toks[5] = {5, 6, 7, 8, 9};
-        for (int i = 0; i < n_prompt; i++) prompt[i] = 3 + (i * 53) % (nv - 3);
-        bool ok = a && b && prompt && ag_session_eval(a, prompt, n_prompt, false, &err) == AG_OK &&
-                  ag_session_eval(b, prompt, n_prompt, false, &err) == AG_OK;
-        for (int i = 0; ok && i < 5; i++) {
-            ok = ag_session_eval(a, &toks[i], 1, false, &err) == AG_OK;
-            if (ok) memcpy(other + (size_t)i * nv, ag_session_logits(a, -1), (size_t)nv * sizeof(float));
-        }
-        ok = ok && ag_session_eval(b, toks, 5, true, &err) == AG_OK;
-        CHECK_MSG(ok, "%s, depth pass: %s", type, err.msg);
-        int differing = 0;
-        for (int i = 0; ok && i < 5; i++)
-            differing += memcmp(other + (size_t)i * nv, ag_session_logits(b, i), (size_t)nv * sizeof(float)) != 0;
-        fprintf(stderr, "  %s: 5 tokens in one pass at position %d vs one by one: %d of 5 differ\n", type, n_prompt, differing);
-        CHECK_MSG(differing == 0, "%s: a 5-token pass at position %d differs from steps at %d positions", type, n_prompt,
-                  differing);
-        free(prompt);
-        ag_session_free(a);
-        ag_session_free(b);
     }
     free(ref);
     free(other);
     ag_model_free(cpu);
     ag_model_free(gpu);
+    gpu_batch_matches_steps_at(path, n_prompt, 5); /* the chunked multi-token attention against 5 steps */
     unlink(path);
 }
 
