@@ -21,8 +21,8 @@
  * (docs/PERFORMANCE.md, 2026-12-02, third session). Tried and slower (8B Q4_K_M 466 -> 378 tok/s): a
  * padded copy (chunk j at j + j / 8) with each chunk's pieces at constant offsets from one address and
  * the loop unrolled by two so that the chunk in flight is not copied between registers; it needed
- * more registers (Q4_K: 144 a thread), so fewer blocks fit a multiprocessor (not yet tried with
- * __launch_bounds__ limiting the registers).
+ * more registers (Q4_K: 144 a thread), and kept within them by __launch_bounds__ (126, no spills)
+ * it was still slower (8B Q4_K_M 466 -> 461, 8B F16 202 -> 187; fourth session).
  */
 #include "cuda/cuda_mmv_piece.cuh"
 

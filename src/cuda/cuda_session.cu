@@ -31,6 +31,9 @@ static void desc_maxima(const ag_cuda_model_desc *d, int64_t *max_k, size_t *max
     }
 }
 
+/* Rows a pass of the chunked decode attention can have (its chunk states and counters). */
+static size_t attn_rows(int n_batch) { return n_batch < CU_MMV_MAX_COLS ? (size_t)n_batch : CU_MMV_MAX_COLS; }
+
 /* Offsets of every buffer in the session's allocation; returns the total. With base, sets the pointers. */
 static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx, int n_batch, int kv_type,
                      int64_t max_k, size_t max_wh, uint8_t *base) {
@@ -52,9 +55,8 @@ static size_t layout(ag_cuda_session *s, const ag_cuda_model_desc *d, int n_ctx,
     CARVE(gu, float, nb * 2 * d->n_ff);
     CARVE(hb, float, nb * d->n_ff);
     CARVE(logits, float, nb * d->n_vocab);
-    const size_t dec_rows = nb < CU_MMV_MAX_COLS ? nb : CU_MMV_MAX_COLS; /* rows of a chunked attention */
-    CARVE(att_part, float, dec_rows * d->n_head * CU_ATTN_MAX_CHUNKS * (d->head_dim + 2));
-    CARVE(att_count, unsigned, dec_rows * d->n_head);
+    CARVE(att_part, float, attn_rows(n_batch) * d->n_head * CU_ATTN_MAX_CHUNKS * (d->head_dim + 2));
+    CARVE(att_count, unsigned, attn_rows(n_batch) * d->n_head);
     CARVE(x8, int8_t, (size_t)CU_MMV_MAX_COLS * max_k);
     CARVE(xds, float2, (size_t)CU_MMV_MAX_COLS * max_k / 32);
     const bool prefill = n_batch > CU_MMV_MAX_COLS;
@@ -138,8 +140,7 @@ extern "C" ag_cuda_session *ag_cuda_session_new(ag_cuda_model *m, int n_ctx, int
         ag_cuda_session_free(s);
         return NULL;
     }
-    const size_t dec_rows = n_batch < CU_MMV_MAX_COLS ? (size_t)n_batch : CU_MMV_MAX_COLS;
-    if (cudaMemsetAsync(s->att_count, 0, dec_rows * d->n_head * sizeof(unsigned), s->stream) != cudaSuccess) {
+    if (cudaMemsetAsync(s->att_count, 0, attn_rows(n_batch) * d->n_head * sizeof(unsigned), s->stream) != cudaSuccess) {
         cudaGetLastError();
         cu_error(err, AG_ERR_IO, "cannot clear the attention counters on cuda:%d", m->device);
         ag_cuda_session_free(s);
