@@ -157,6 +157,10 @@ int cmd_bench(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (membw && !model) return bench_membw(threads ? (int)threads : ag_default_threads());
+    if (draft && depth > 0) {
+        fprintf(stderr, "autoglm bench: -d (a filled cache) does not apply to --draft (generation from an empty cache)\n");
+        return CLI_EXIT_USAGE;
+    }
     if (!model || (pp == 0 && tg == 0)) {
         fprintf(stderr, "usage: autoglm bench MODEL [-p 512] [-n 128] [-d 0] [-r 5] [--threads N] [--batch-size N] [--power MODE] [--max-tps T] [--kv-type T] [--json] | --membw\n");
         return CLI_EXIT_USAGE;
@@ -174,9 +178,10 @@ int cmd_bench(int argc, char **argv) {
     const int gpu = cuda_index(ag_model_device(m));
     ag_error err = {0};
     const int n_ctx = (int)depth + (int)(pp > tg ? pp : tg) + 8;
-    /* batches: the prompt's size, or for filling the cache to the depth up to 512 tokens */
+    /* batches: --batch-size, else the prompt's size, at least what fills the cache to the depth (up to 512) */
+    const int fill = depth < 512 ? (int)depth : 512;
     int n_batch = po.batch ? (int)po.batch : pp > 0 ? (int)pp : 1;
-    if (!po.batch && n_batch < (depth < 512 ? depth : 512)) n_batch = depth < 512 ? (int)depth : 512;
+    if (!po.batch && n_batch < fill) n_batch = fill;
     ag_session_params sp = {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = (int)threads, .kv_type = kv_type};
     ag_session *s = ag_session_new(m, &sp, &err);
     if (s && !json) printf("kv cache: %s, %zu bytes/token\n", kv_type ? kv_type : "f16", ag_session_kv_bytes_per_token(s));

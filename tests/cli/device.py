@@ -60,6 +60,8 @@ if not have_gpu:
     rows = json.loads(p.stdout)
     check([r["test"] for r in rows] == ["pp4 @ d40", "tg4 @ d40"], f"bench -d names the depth: {p.stdout.strip()}")
     cli("bench", gguf, "-n", "4", "-d", "-3", rc=2)
+    p = cli("bench", gguf, "-n", "4", "-d", "8", "--draft", gguf, rc=2)
+    check("--draft" in p.stderr, f"bench -d with --draft: a clear error: {p.stderr.strip()}")
 
 # ---------------------------------------------------------------- the server
 os.makedirs(f"{tmp}/mf", exist_ok=True)
