@@ -1016,6 +1016,42 @@ static void test_attention_depth(void) {
     attention_depth("q8_0", 0.08);
 }
 
+/* The streaming kernel's fallbacks (cuda_mmv_stream.cu): stories260K in F16, whose feed-forward rows
+ * (k = 172) are not whole 8-value pieces, so those products go to the one-row kernel while the
+ * k = 64 ones stream, with activations staged and not: one-token steps bit for bit the one-row
+ * kernels' (rows not split across warps in either, AUTOGLM_CUDA_MMV_SPLIT=0). */
+static void test_stream_f16_fallback(void) {
+    static const char *const CONFIGS[] = {
+        "AUTOGLM_CUDA_MMV_SPLIT=0 AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_STAGE=0",
+        "AUTOGLM_CUDA_MMV_SPLIT=0 AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_STAGE=2 "
+        "AUTOGLM_CUDA_STREAM_LOADS=8"};
+    static const char ONE_ROW[] = "AUTOGLM_CUDA_MMV_SPLIT=0 AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 "
+                                  "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0";
+    if (!have_gpu()) return;
+    char src[1024], path[1024];
+    snprintf(src, sizeof src, "%s/models/stories260K.gguf", ag_test_shared_dir());
+    snprintf(path, sizeof path, "%s/cuda-stories-f16.gguf", tmp_dir());
+    ag_quantize_params qp = {.type = "F16"};
+    ag_error err = {0};
+    CHECK_MSG(ag_quantize(src, path, &qp, &err) == AG_OK, "%s", err.msg);
+    ag_model_params mp = {.device = "cuda"};
+    ag_model *m = ag_model_load(path, &mp, &err);
+    CHECK_MSG(m != NULL, "%s: %s", path, err.msg);
+    if (m) {
+        const size_t n = (size_t)5 * ag_model_n_vocab(m);
+        float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+        if (steps_logits(m, ONE_ROW, 6, one_row))
+            for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
+                if (steps_logits(m, CONFIGS[c], 6, other))
+                    CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0,
+                              "stories260K F16, %s: the logits differ from the one-row kernels'", CONFIGS[c]);
+        free(one_row);
+        free(other);
+        ag_model_free(m);
+    }
+    unlink(path);
+}
+
 static void test_cuda(void) {
     if (!have_gpu()) return;
     test_partial_offload();
@@ -1060,6 +1096,7 @@ int main(int argc, char **argv) {
                                   {"mmv_kernels_vs_cpu", test_mmv_kernels_case},
                                   {"one_token_kernels", test_one_token_kernels_case},
                                   {"attention_depth", test_attention_depth_case},
+                                  {"stream_f16_fallback", test_stream_f16_fallback},
                                   {"vision_gpu_vs_cpu", test_vision},
                                   {"glm4_gpu_vs_cpu", test_glm4}};
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);

@@ -15,8 +15,10 @@
 template <int NI, int NW, int KV>
 __global__ void __launch_bounds__(32 * NW) attn_kernel(attn_args a) {
     cu_pdl_launch_next();
-    cu_pdl_wait();
     const int h = blockIdx.x, t = blockIdx.y;
+    /* a block with no chunk leaves before waiting (the positions were copied before the step) */
+    if (blockIdx.z > 0 && blockIdx.z >= attn_span_of(a, t).n_chunks) return;
+    cu_pdl_wait();
     const float *q = a.qkv + (size_t)t * (a.n_head * a.hd + 2 * a.n_head_kv * a.hd) + (size_t)h * a.hd;
     attn_head<NI, NW, KV>(a, q, h, t, threadIdx.y, threadIdx.x, true, NULL, NULL, blockIdx.z, gridDim.z);
 }
@@ -53,6 +55,7 @@ __global__ void __launch_bounds__(32 * 16) rope_attn_kernel(attn_args a, rope_st
     __shared__ float sq[NI * 32];
     __shared__ half sk[NI * 32], sv[NI * 32];
     cu_pdl_launch_next();
+    if (blockIdx.y > 0 && blockIdx.y >= attn_span_of(a, 0).n_chunks) return; /* no chunk: as attn_kernel */
     cu_pdl_wait();
     r.fpos = (float)(a.pos[0] + delta[0]) / pos_scale;
     rope_attn_head<NI, 16>(a, r, blockIdx.x, sq, sk, sv, threadIdx.x / 32, threadIdx.x % 32, threadIdx.x, blockDim.x,
