@@ -68,6 +68,17 @@ static __device__ __forceinline__ attn_span attn_span_of(const attn_args &a, int
     return {p0, n_pos, clen, (len + clen - 1) / clen};
 }
 
+/* Lane's value v of dimension d = lane + 32 i of the head's output at a.out + o_off, divided by the
+ * softmax's normalizer lsum and stored, with the output's 8-bit activations (a.x8: warp-wide, every
+ * lane calls it). */
+static __device__ __forceinline__ void attn_store(const attn_args &a, size_t o_off, int d, int i, float v, float lsum) {
+    if (d < a.hd) {
+        v /= lsum;
+        a.out[o_off + d] = v;
+    }
+    if (a.x8) q8_warp(v, a.x8 + o_off + d, a.xds + o_off / 32 + i);
+}
+
 /* The output of head h of token t from its chunks' states (m, l, acc: the softmax's max, normalizer
  * and unnormalized sum of values), merged in chunk order by warp 0:
  * out = sum_c acc_c e^(m_c - M) / sum_c l_c e^(m_c - M) (with one chunk that would be acc / l, e^0
@@ -88,9 +99,7 @@ static __device__ __forceinline__ void attn_finish(const attn_args &a, const flo
         const float w = __shfl_sync(0xffffffffu, lc * fc, c);
         lsum = c == 0 ? w : lsum + w;
     }
-    const int q_dim = a.n_head * a.hd;
-    const size_t o_off = (size_t)t * q_dim + (size_t)h * a.hd;
-    float *o = a.out + o_off;
+    const size_t o_off = (size_t)t * a.n_head * a.hd + (size_t)h * a.hd;
 #pragma unroll
     for (int i = 0; i < NI; i++) {
         const int d = lane + 32 * i;
@@ -101,11 +110,7 @@ static __device__ __forceinline__ void attn_finish(const attn_args &a, const flo
             const float x = d < a.hd ? __ldcg(st0 + (size_t)c * stride + 2 + d) * f : 0.0f;
             v = c == 0 ? x : v + x;
         }
-        if (d < a.hd) {
-            v /= lsum;
-            o[d] = v;
-        }
-        if (a.x8) q8_warp(v, a.x8 + o_off + d, a.xds + o_off / 32 + i);
+        attn_store(a, o_off, d, i, v, lsum);
     }
 }
 
@@ -201,10 +206,8 @@ static __device__ __forceinline__ void attn_head(const attn_args &a, const float
                     if (d < a.hd) {
 #pragma unroll
                         for (int j = 0; j < NW; j++) v += sacc[j][d] * f[j];
-                        v /= lsum;
-                        a.out[o_off + d] = v;
                     }
-                    if (a.x8) q8_warp(v, a.x8 + o_off + d, a.xds + o_off / 32 + i);
+                    attn_store(a, o_off, d, i, v, lsum);
                 }
             } else {
                 float *st = part + (size_t)c * stride;
