@@ -5,7 +5,8 @@
  * made-up pieces. Rows are generated on every core, each from its own stream (see gen_state).
  *
  * usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
- *                      [--vocab N] [--layers N] [--seed N] [--arch llama|glm4]
+ *                      [--vocab N] [--layers N] [--ff N] [--seed N] [--arch llama|glm4]
+ * --ff N replaces the shape's feed-forward width (a multiple of 32).
  * --arch glm4 writes GLM-4's layout (GLM-4.1V's text model): partial rotary in M-RoPE sections,
  * [gate; up] in ffn_up, post-attention / post-FFN norms, and the image markers
  * <|begin_of_image|> <|image|> <|end_of_image|> as the vocabulary's last three (control) tokens.
@@ -193,13 +194,14 @@ int main(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--vocab") == 0 && v) sh.n_vocab = atoi(argv[++i]);
         else if (strcmp(a, "--layers") == 0 && v) sh.n_layer = atoi(argv[++i]);
+        else if (strcmp(a, "--ff") == 0 && v) sh.n_ff = atoi(argv[++i]);
         else if (strcmp(a, "--seed") == 0 && v) g.seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(a, "--arch") == 0 && v && (strcmp(v, "glm4") == 0 || strcmp(v, "llama") == 0)) glm4 = strcmp(argv[++i], "glm4") == 0;
         else if (a[0] != '-' && !out) out = a;
-        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N] [--layers N] [--seed N] [--arch llama|glm4]\n"); return 2; }
+        else { fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N] [--layers N] [--ff N] [--seed N] [--arch llama|glm4]\n"); return 2; }
     }
-    if (!out || sh.n_vocab < 300 || sh.n_layer < 1) {
-        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N>=300] [--layers N]\n");
+    if (!out || sh.n_vocab < 300 || sh.n_layer < 1 || sh.n_ff < 32 || sh.n_ff % 32 != 0) {
+        fprintf(stderr, "usage: gen_synthetic OUT.gguf [--shape tiny|1b|8b|glm4-9b] [--type T] [--vocab N>=300] [--layers N] [--ff N (a multiple of 32)]\n");
         return 2;
     }
     ag_gguf_writer *w = ag_gguf_writer_new();

@@ -1016,40 +1016,66 @@ static void test_attention_depth(void) {
     attention_depth("q8_0", 0.08);
 }
 
-/* The streaming kernel's fallbacks (cuda_mmv_stream.cu): stories260K in F16, whose feed-forward rows
- * (k = 172) are not whole 8-value pieces, so those products go to the one-row kernel while the
- * k = 64 ones stream, with activations staged and not: one-token steps bit for bit the one-row
- * kernels' (rows not split across warps in either, AUTOGLM_CUDA_MMV_SPLIT=0). */
-static void test_stream_f16_fallback(void) {
+/* One-token steps of the model at path on the GPU bit for bit the one-row kernels' with every
+ * one-token product on the streaming kernel, its activations staged and not (rows not split across
+ * warps in either, AUTOGLM_CUDA_MMV_SPLIT=0), where some products must fall back (label: which). */
+static void stream_fallback(const char *path, const char *label) {
     static const char *const CONFIGS[] = {
         "AUTOGLM_CUDA_MMV_SPLIT=0 AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_STAGE=0",
         "AUTOGLM_CUDA_MMV_SPLIT=0 AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=2 AUTOGLM_CUDA_STREAM_STAGE=2 "
         "AUTOGLM_CUDA_STREAM_LOADS=8"};
     static const char ONE_ROW[] = "AUTOGLM_CUDA_MMV_SPLIT=0 AUTOGLM_CUDA_FUSED=0 AUTOGLM_CUDA_MMV_STREAM=0 "
                                   "AUTOGLM_CUDA_MMV_BULK=0 AUTOGLM_CUDA_MMV_PERSIST=0";
+    ag_model_params mp = {.device = "cuda"};
+    ag_error err = {0};
+    ag_model *m = ag_model_load(path, &mp, &err);
+    CHECK_MSG(m != NULL, "%s: %s", path, err.msg);
+    if (!m) return;
+    const size_t n = (size_t)5 * ag_model_n_vocab(m);
+    float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+    if (steps_logits(m, ONE_ROW, 6, one_row))
+        for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
+            if (steps_logits(m, CONFIGS[c], 6, other))
+                CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0, "%s, %s: the logits differ from the one-row kernels'",
+                          label, CONFIGS[c]);
+    fprintf(stderr, "  %s: streaming kernel with fallbacks, bit for bit the one-row kernels\n", label);
+    free(one_row);
+    free(other);
+    ag_model_free(m);
+}
+
+/* The streaming kernel's fallbacks (cuda_mmv_stream.cu), each against the one-row kernels and the
+ * CPU: stories260K in F16, whose feed-forward rows (k = 172) are not whole 8-value pieces (those
+ * products go to the one-row kernel, the others stream); and one-layer tiny-shaped models whose
+ * down product's activations are over the 48 KB a block may stage without opting in (F16 with
+ * k = 12,800: 51,200 bytes; Q8_0 with k = 40,960: 51,200 bytes), so that product streams them
+ * from global memory while the others stage theirs. */
+static void test_stream_fallbacks(void) {
     if (!have_gpu()) return;
-    char src[1024], path[1024];
+    char src[1024], path[1024], cmd[2200];
     snprintf(src, sizeof src, "%s/models/stories260K.gguf", ag_test_shared_dir());
     snprintf(path, sizeof path, "%s/cuda-stories-f16.gguf", tmp_dir());
     ag_quantize_params qp = {.type = "F16"};
     ag_error err = {0};
     CHECK_MSG(ag_quantize(src, path, &qp, &err) == AG_OK, "%s", err.msg);
-    ag_model_params mp = {.device = "cuda"};
-    ag_model *m = ag_model_load(path, &mp, &err);
-    CHECK_MSG(m != NULL, "%s: %s", path, err.msg);
-    if (m) {
-        const size_t n = (size_t)5 * ag_model_n_vocab(m);
-        float *one_row = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
-        if (steps_logits(m, ONE_ROW, 6, one_row))
-            for (size_t c = 0; c < sizeof CONFIGS / sizeof CONFIGS[0]; c++)
-                if (steps_logits(m, CONFIGS[c], 6, other))
-                    CHECK_MSG(memcmp(other, one_row, n * sizeof(float)) == 0,
-                              "stories260K F16, %s: the logits differ from the one-row kernels'", CONFIGS[c]);
-        free(one_row);
-        free(other);
-        ag_model_free(m);
-    }
+    stream_fallback(path, "stories260K F16 (k = 172)");
     unlink(path);
+    static const struct {
+        const char *type;
+        int ff;
+        double tol;
+    } WIDE[] = {{"f16", 12800, 2e-2}, {"q8_0", 40960, 0.08}};
+    for (size_t i = 0; i < sizeof WIDE / sizeof WIDE[0]; i++) {
+        char label[64];
+        snprintf(path, sizeof path, "%s/cuda-wide-%s.gguf", tmp_dir(), WIDE[i].type);
+        snprintf(cmd, sizeof cmd, "'%s' '%s' --shape tiny --type %s --layers 1 --ff %d --vocab 512 --seed 9 > /dev/null",
+                 AG_TEST_GEN_SYNTHETIC, path, WIDE[i].type, WIDE[i].ff);
+        CHECK_MSG(system(cmd) == 0, "%s", cmd);
+        compare(path, false, WIDE[i].tol);
+        snprintf(label, sizeof label, "tiny %s, n_ff %d", WIDE[i].type, WIDE[i].ff);
+        stream_fallback(path, label);
+        unlink(path);
+    }
 }
 
 static void test_cuda(void) {
@@ -1096,7 +1122,7 @@ int main(int argc, char **argv) {
                                   {"mmv_kernels_vs_cpu", test_mmv_kernels_case},
                                   {"one_token_kernels", test_one_token_kernels_case},
                                   {"attention_depth", test_attention_depth_case},
-                                  {"stream_f16_fallback", test_stream_f16_fallback},
+                                  {"stream_fallbacks", test_stream_fallbacks},
                                   {"vision_gpu_vs_cpu", test_vision},
                                   {"glm4_gpu_vs_cpu", test_glm4}};
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);
